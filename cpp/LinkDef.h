@@ -1,0 +1,7 @@
+#ifdef __ROOTCLING__
+#pragma link off all globals;
+#pragma link off all classes;
+#pragma link off all functions;
+
+#pragma link C++ class RooNSBIPdf+;
+#endif

@@ -1,0 +1,248 @@
+/*
+ * roonsbi: RooNSBIPdf, the NSBI master formula as a RooFit pdf.
+ */
+#include "RooNSBI/RooNSBIPdf.h"
+#include "RooNSBI/MathFuncs.h"
+
+#include <RooAbsData.h>
+#include <RooAddition.h>
+#include <RooFit/EvalContext.h>
+
+#include <cmath>
+#include <deque>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+
+namespace {
+
+std::string where(const RooAbsArg &self)
+{
+   return std::string("RooNSBIPdf '") + self.GetName() + "': ";
+}
+
+void requireReals(const RooAbsArg &self, const RooArgList &list, const char *what)
+{
+   for (RooAbsArg *arg : list) {
+      if (!dynamic_cast<RooAbsReal *>(arg)) {
+         throw std::invalid_argument(where(self) + what + " '" + arg->GetName() + "' is not a RooAbsReal");
+      }
+   }
+}
+
+} // namespace
+
+RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yields, const RooArgList &ratios)
+   : RooAbsPdf(name, title),
+     _yields("yields", "yields N_J of the processes", this),
+     _ratios("ratios", "density-ratio columns r_J of the processes", this),
+     _shapeParams("shapeParams", "nuisance parameters of the shape systematics", this),
+     _shapeLow("shapeLow", "g(x,-1) columns of the shape systematics", this),
+     _shapeHigh("shapeHigh", "g(x,+1) columns of the shape systematics", this)
+{
+   if (yields.empty()) {
+      throw std::invalid_argument(where(*this) + "needs at least one process");
+   }
+   if (yields.size() != ratios.size()) {
+      std::ostringstream msg;
+      msg << where(*this) << "got " << yields.size() << " yields but " << ratios.size()
+          << " ratio columns: one of each is needed per process";
+      throw std::invalid_argument(msg.str());
+   }
+   requireReals(*this, yields, "yield");
+   requireReals(*this, ratios, "ratio column");
+   _yields.add(yields);
+   _ratios.add(ratios);
+}
+
+RooNSBIPdf::RooNSBIPdf(const RooNSBIPdf &other, const char *name)
+   : RooAbsPdf(other, name),
+     _yields("yields", this, other._yields),
+     _ratios("ratios", this, other._ratios),
+     _shapeParams("shapeParams", this, other._shapeParams),
+     _shapeLow("shapeLow", this, other._shapeLow),
+     _shapeHigh("shapeHigh", this, other._shapeHigh),
+     _shapeProcess(other._shapeProcess),
+     _shapeParamIndex(other._shapeParamIndex),
+     _shapeCode(other._shapeCode)
+{
+}
+
+void RooNSBIPdf::addShapeSystematic(std::size_t process, RooAbsReal &alpha, RooAbsReal &low, RooAbsReal &high,
+                                    int code)
+{
+   if (process >= _yields.size()) {
+      std::ostringstream msg;
+      msg << where(*this) << "shape systematic '" << alpha.GetName() << "' refers to process " << process
+          << " but the pdf has " << _yields.size() << " processes";
+      throw std::invalid_argument(msg.str());
+   }
+   if (!RooNSBI::MathFuncs::isValidShapeCode(code)) {
+      std::ostringstream msg;
+      msg << where(*this) << "unknown interpolation code " << code << " for shape systematic '" << alpha.GetName()
+          << "' (PiecewiseInterpolation codes 0, 1, 2, 4, 5, 6 are supported)";
+      throw std::invalid_argument(msg.str());
+   }
+   for (std::size_t t = 0; t < _shapeProcess.size(); ++t) {
+      if (_shapeProcess[t] == static_cast<int>(process) && &_shapeParams[_shapeParamIndex[t]] == &alpha) {
+         throw std::invalid_argument(where(*this) + "process " + _ratios[process].GetName() +
+                                     " already has a shape systematic for '" + alpha.GetName() + "'");
+      }
+   }
+   int index = _shapeParams.index(&alpha);
+   if (index < 0) {
+      _shapeParams.add(alpha);
+      index = _shapeParams.size() - 1;
+   }
+   _shapeLow.add(low);
+   _shapeHigh.add(high);
+   _shapeProcess.push_back(static_cast<int>(process));
+   _shapeParamIndex.push_back(index);
+   _shapeCode.push_back(code);
+   setValueDirty();
+}
+
+double RooNSBIPdf::totalYield() const
+{
+   double nu = 0.0;
+   for (RooAbsArg *y : _yields) {
+      nu += static_cast<RooAbsReal *>(y)->getVal();
+   }
+   return nu;
+}
+
+double RooNSBIPdf::expectedEvents(const RooArgSet * /*nset*/) const
+{
+   return totalYield();
+}
+
+std::unique_ptr<RooAbsReal> RooNSBIPdf::createExpectedEventsFunc(const RooArgSet * /*nset*/) const
+{
+   std::string name = std::string(GetName()) + "_expectedEvents";
+   return std::make_unique<RooAddition>(name.c_str(), name.c_str(), _yields);
+}
+
+/// Gather the inputs of the master formula and evaluate it for n events.
+/// `scalar(arg)` gives the value of a parameter-like server, `column(arg)` a
+/// pointer to n values of a dataset column.
+template <class Scalar, class Column>
+void RooNSBIPdf::compute(std::size_t n, Scalar const &scalar, Column const &column, double *out) const
+{
+   using namespace RooNSBI::MathFuncs;
+   const std::size_t nProc = _yields.size();
+
+   std::vector<ProcessTerm> procs(nProc);
+   double nu = 0.0;
+   for (std::size_t j = 0; j < nProc; ++j) {
+      procs[j].yield = scalar(_yields[j]);
+      procs[j].ratio = column(_ratios[j]);
+      nu += procs[j].yield;
+   }
+   if (!(nu > 0.0) || !std::isfinite(nu)) {
+      std::ostringstream msg;
+      msg << "expected number of events nu = sum_J N_J = " << nu << " is not positive and finite (";
+      for (std::size_t j = 0; j < nProc; ++j) {
+         msg << (j ? ", " : "") << _yields[j].GetName() << " = " << procs[j].yield;
+      }
+      msg << ")";
+      logEvalError(msg.str().c_str());
+      std::fill(out, out + n, std::numeric_limits<double>::quiet_NaN());
+      return;
+   }
+
+   // Shape terms grouped by process, in the order they were added.
+   std::vector<ShapeTerm> shapes;
+   shapes.reserve(_shapeProcess.size());
+   std::vector<std::size_t> first(nProc);
+   for (std::size_t j = 0; j < nProc; ++j) {
+      first[j] = shapes.size();
+      for (std::size_t t = 0; t < _shapeProcess.size(); ++t) {
+         if (_shapeProcess[t] != static_cast<int>(j))
+            continue;
+         shapes.push_back(
+            {_shapeCode[t], scalar(_shapeParams[_shapeParamIndex[t]]), column(_shapeLow[t]), column(_shapeHigh[t])});
+      }
+      procs[j].nShapes = shapes.size() - first[j];
+   }
+   for (std::size_t j = 0; j < nProc; ++j) {
+      procs[j].shapes = shapes.data() + first[j];
+   }
+
+   densityRatio(n, procs.data(), nProc, nu, out);
+}
+
+double RooNSBIPdf::evaluate() const
+{
+   std::deque<double> values; // stable addresses for the one-event "columns"
+   auto scalar = [](RooAbsArg const &arg) { return static_cast<RooAbsReal const &>(arg).getVal(); };
+   auto column = [&](RooAbsArg const &arg) -> const double * {
+      values.push_back(static_cast<RooAbsReal const &>(arg).getVal());
+      return &values.back();
+   };
+   double out = 0.0;
+   compute(1, scalar, column, &out);
+   return out;
+}
+
+void RooNSBIPdf::doEval(RooFit::EvalContext &ctx) const
+{
+   std::span<double> output = ctx.output();
+   const std::size_t n = output.size();
+   std::deque<std::vector<double>> broadcast; // columns that are constant in this evaluation
+   auto scalar = [&](RooAbsArg const &arg) { return ctx.at(&arg, this)[0]; };
+   auto column = [&](RooAbsArg const &arg) -> const double * {
+      std::span<const double> values = ctx.at(&arg, this);
+      if (values.size() >= n)
+         return values.data();
+      broadcast.emplace_back(n, values[0]);
+      return broadcast.back().data();
+   };
+   compute(n, scalar, column, output.data());
+}
+
+void RooNSBIPdf::checkColumns(const RooAbsData &data) const
+{
+   const std::size_t n = data.numEntries();
+   RooAbsData::RealSpans spans = data.getBatches(0, n);
+
+   auto check = [&](const RooAbsArg &col, const char *role, bool strictlyPositive) {
+      auto found = spans.find(RooFit::Detail::DataKey{&col});
+      if (found == spans.end()) {
+         throw std::invalid_argument(where(*this) + role + " column '" + col.GetName() + "' is missing from dataset '" +
+                                     data.GetName() + "'");
+      }
+      std::span<const double> v = found->second;
+      std::size_t nBad = 0;
+      std::size_t firstBad = 0;
+      for (std::size_t i = 0; i < v.size(); ++i) {
+         const bool bad = !std::isfinite(v[i]) || (strictlyPositive ? !(v[i] > 0.0) : !(v[i] >= 0.0));
+         if (bad && nBad++ == 0)
+            firstBad = i;
+      }
+      if (nBad) {
+         std::ostringstream msg;
+         msg << where(*this) << role << " column '" << col.GetName() << "' of dataset '" << data.GetName() << "' has "
+             << nBad << " of " << v.size() << " entries that are NaN, infinite or "
+             << (strictlyPositive ? "not positive" : "negative") << " (first: entry " << firstBad << " = "
+             << v[firstBad] << ")";
+         throw std::invalid_argument(msg.str());
+      }
+   };
+   for (RooAbsArg *col : _ratios)
+      check(*col, "ratio", false);
+   for (RooAbsArg *col : _shapeLow)
+      check(*col, "shape (-1 sigma)", true);
+   for (RooAbsArg *col : _shapeHigh)
+      check(*col, "shape (+1 sigma)", true);
+
+   if (data.isWeighted()) {
+      std::span<const double> w = data.getWeightBatch(0, n);
+      for (std::size_t i = 0; i < w.size(); ++i) {
+         if (!std::isfinite(w[i])) {
+            std::ostringstream msg;
+            msg << where(*this) << "dataset '" << data.GetName() << "' has a non-finite weight at entry " << i;
+            throw std::invalid_argument(msg.str());
+         }
+      }
+   }
+}
