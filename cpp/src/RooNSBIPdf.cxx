@@ -200,6 +200,26 @@ void RooNSBIPdf::doEval(RooFit::EvalContext &ctx) const
    compute(n, scalar, column, output.data());
 }
 
+void RooNSBIPdf::checkColumnValues(const char *column, const char *role, const double *values, std::size_t n,
+                                   bool strictlyPositive)
+{
+   std::size_t nBad = 0;
+   std::size_t firstBad = 0;
+   for (std::size_t i = 0; i < n; ++i) {
+      const double v = values[i];
+      const bool bad = !std::isfinite(v) || (strictlyPositive ? !(v > 0.0) : !(v >= 0.0));
+      if (bad && nBad++ == 0)
+         firstBad = i;
+   }
+   if (nBad) {
+      std::ostringstream msg;
+      msg << role << " column '" << column << "' has " << nBad << " of " << n << " entries that are NaN, infinite or "
+          << (strictlyPositive ? "not positive" : "negative") << " (first: entry " << firstBad << " = "
+          << values[firstBad] << ")";
+      throw std::invalid_argument(msg.str());
+   }
+}
+
 void RooNSBIPdf::checkColumns(const RooAbsData &data) const
 {
    const std::size_t n = data.numEntries();
@@ -211,21 +231,10 @@ void RooNSBIPdf::checkColumns(const RooAbsData &data) const
          throw std::invalid_argument(where(*this) + role + " column '" + col.GetName() + "' is missing from dataset '" +
                                      data.GetName() + "'");
       }
-      std::span<const double> v = found->second;
-      std::size_t nBad = 0;
-      std::size_t firstBad = 0;
-      for (std::size_t i = 0; i < v.size(); ++i) {
-         const bool bad = !std::isfinite(v[i]) || (strictlyPositive ? !(v[i] > 0.0) : !(v[i] >= 0.0));
-         if (bad && nBad++ == 0)
-            firstBad = i;
-      }
-      if (nBad) {
-         std::ostringstream msg;
-         msg << where(*this) << role << " column '" << col.GetName() << "' of dataset '" << data.GetName() << "' has "
-             << nBad << " of " << v.size() << " entries that are NaN, infinite or "
-             << (strictlyPositive ? "not positive" : "negative") << " (first: entry " << firstBad << " = "
-             << v[firstBad] << ")";
-         throw std::invalid_argument(msg.str());
+      try {
+         checkColumnValues(col.GetName(), role, found->second.data(), found->second.size(), strictlyPositive);
+      } catch (std::invalid_argument const &e) {
+         throw std::invalid_argument(where(*this) + "dataset '" + data.GetName() + "': " + e.what());
       }
    };
    for (RooAbsArg *col : _ratios)

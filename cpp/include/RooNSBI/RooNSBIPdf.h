@@ -56,6 +56,11 @@ public:
    /// and the first bad entry.
    void checkColumns(const RooAbsData &data) const;
 
+   /// Check n values of one column (`role` names its meaning in the message):
+   /// finite and >= 0, or > 0 if `strictlyPositive`. Throws std::invalid_argument.
+   static void checkColumnValues(const char *column, const char *role, const double *values, std::size_t n,
+                                 bool strictlyPositive);
+
    /// nu(mu,alpha) = sum_J N_J at the current parameter values.
    double totalYield() const;
 
