@@ -1,0 +1,29 @@
+# Set-up and the two main commands. `make demo` and `make test` each create the
+# virtual environment .venv on first use (ROOT and the other dependencies from
+# PyPI, then roonsbi built with CMake) and reuse it afterwards.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+SOURCES = $(shell find cpp cmake python -type f) CMakeLists.txt pyproject.toml
+
+.PHONY: demo test install clean
+
+demo: $(VENV)/.installed
+	$(BIN)/roonsbi demo --out roonsbi-demo
+
+test: $(VENV)/.installed
+	$(BIN)/pytest -q
+
+install: $(VENV)/.installed
+
+# ROOT and scikit-build-core go into the venv first so that the build of roonsbi
+# reuses them (--no-build-isolation) instead of installing ROOT a second time.
+$(VENV)/.installed: $(SOURCES)
+	test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade --quiet pip
+	$(BIN)/pip install --quiet ROOT "scikit-build-core>=0.10"
+	$(BIN)/pip install --quiet --no-build-isolation ".[test]"
+	touch $@
+
+clean:
+	rm -rf build $(VENV) roonsbi-demo
