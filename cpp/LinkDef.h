@@ -4,4 +4,6 @@
 #pragma link off all functions;
 
 #pragma link C++ class RooNSBIPdf+;
+#pragma link C++ class RooNSBI::EventStore-;
+#pragma link C++ class RooNSBINLL+;
 #endif

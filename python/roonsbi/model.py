@@ -27,6 +27,7 @@ Interpolation codes are ROOT's own numbers:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, Union
@@ -305,9 +306,12 @@ def build_model(
     keep: list[Any] = []  # Python-side owners until the import into the workspace
 
     # -- parameters ---------------------------------------------------------------
+    # POIs live in the workspace from the start: formulas then point at workspace-owned
+    # variables, also for POIs a coefficient does not use.
     poi_vars = {}
     for poi, (value, lo, hi) in pois.items():
-        poi_vars[poi] = _real(poi, value, lo, hi)
+        ws.Import(_real(poi, value, lo, hi), ROOT.RooFit.Silence(True))
+        poi_vars[poi] = ws.var(poi)
     np_names = sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
     alphas, globs, constraints = {}, [], []
     for np_name in np_names:
@@ -327,15 +331,24 @@ def build_model(
 
     # -- per-process yields N_J = f_J * nu_J * G_J --------------------------------
     yields, ratio_vars = ROOT.RooArgList(), ROOT.RooArgList()
-    poi_list = ROOT.RooArgList()
-    for v in poi_vars.values():
-        poi_list.add(v)
     col_vars = {col: _real(col, 1.0) for col in columns}
     for p in processes:
         if not np.isfinite(p.nominal_yield):
             raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
         if isinstance(p.coefficient, str):
-            coef = ROOT.RooFormulaVar(f"f_{p.name}", p.coefficient, p.coefficient, poi_list, False)
+            # only the POIs the formula uses: RooFit's vectorised RooFormula evaluation
+            # expects every listed variable to be a server of the formula
+            used = ROOT.RooArgList()
+            for poi, var in poi_vars.items():
+                if re.search(rf"(?<![\w.]){re.escape(poi)}(?![\w(])", p.coefficient):
+                    used.add(var)
+            try:
+                coef = ROOT.RooFormulaVar(f"f_{p.name}", p.coefficient, p.coefficient, used)
+            except TypeError:
+                raise ValueError(
+                    f"coefficient '{p.coefficient}' of process '{p.name}' is not a valid formula of the "
+                    f"POIs {list(poi_vars)}"
+                ) from None
         else:
             coef = p.coefficient
         nominal = ROOT.RooConstVar(f"nu_{p.name}", f"nu_{p.name}", float(p.nominal_yield))
@@ -393,7 +406,7 @@ def build_model(
             "that keep nu > 0"
         )
 
-    ws.Import(model, ROOT.RooFit.Silence(True))
+    ws.Import(model, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
 
     # -- dataset --------------------------------------------------------------------
     obs = ROOT.RooArgSet()

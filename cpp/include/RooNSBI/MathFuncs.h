@@ -10,7 +10,9 @@
 #include <RooFit/Detail/MathFuncs.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <cstring>
 
 namespace RooNSBI {
 namespace MathFuncs {
@@ -95,6 +97,67 @@ inline void densityRatio(std::size_t n, const ProcessTerm *procs, std::size_t nP
          o[k] /= nu;
       }
    }
+}
+
+/// exp(x) for |x| < 700 to about 1 ulp, written so that compilers vectorise it
+/// (Cody-Waite reduction by ln 2, degree-13 Taylor polynomial, exponent by bit
+/// arithmetic). Used by the fast likelihood where std::exp would not vectorise.
+inline double vexp(double x)
+{
+   constexpr double log2e = 1.4426950408889634;
+   constexpr double ln2hi = 6.93147180369123816490e-01;
+   constexpr double ln2lo = 1.90821492927058770002e-10;
+   const double n = std::floor(x * log2e + 0.5);
+   const double r = (x - n * ln2hi) - n * ln2lo; // |r| <= ln2/2
+   double p = 1.0 / 6227020800.0;                // 1/13!
+   p = p * r + 1.0 / 479001600.0;
+   p = p * r + 1.0 / 39916800.0;
+   p = p * r + 1.0 / 3628800.0;
+   p = p * r + 1.0 / 362880.0;
+   p = p * r + 1.0 / 40320.0;
+   p = p * r + 1.0 / 5040.0;
+   p = p * r + 1.0 / 720.0;
+   p = p * r + 1.0 / 120.0;
+   p = p * r + 1.0 / 24.0;
+   p = p * r + 1.0 / 6.0;
+   p = p * r + 0.5;
+   p = p * r + 1.0;
+   p = p * r + 1.0;
+   // 2^n from the exponent bits
+   const long long bits = (static_cast<long long>(n) + 1023) << 52;
+   double scale;
+   std::memcpy(&scale, &bits, sizeof(scale));
+   return p * scale;
+}
+
+/// ROOT's interpolation code 5 (PiecewiseInterpolation; FlexibleInterpVar code 4)
+/// inside |alpha| < 1, with boundary 1 and nominal 1, from the +-1 sigma values
+/// hi, lo and their logarithms: the 6th-order polynomial whose value, first and
+/// second derivative match hi^alpha at alpha = 1 and lo^-alpha at alpha = -1.
+/// Gives the value and the derivative d/dalpha. The coefficients are those of
+/// RooFit::Detail::MathFuncs::flexibleInterpSingle (code 5), written in terms of
+/// precomputed logarithms; tests compare both to 1e-14.
+inline void poly6Exp(double alpha, double hi, double lo, double logHi, double logLo, double &value, double &deriv)
+{
+   const double upLog = hi * logHi;
+   const double downLog = lo * logLo;
+   const double upLog2 = upLog * logHi;
+   const double downLog2 = downLog * logLo;
+   const double S0 = 0.5 * (hi + lo);
+   const double A0 = 0.5 * (hi - lo);
+   const double S1 = 0.5 * (upLog - downLog);
+   const double A1 = 0.5 * (upLog + downLog);
+   const double S2 = 0.5 * (upLog2 + downLog2);
+   const double A2 = 0.5 * (upLog2 - downLog2);
+   const double a = 0.125 * (15 * A0 - 7 * S1 + A2);
+   const double b = 0.125 * (-24 + 24 * S0 - 9 * A1 + S2);
+   const double c = 0.25 * (-5 * A0 + 5 * S1 - A2);
+   const double d = 0.25 * (12 - 12 * S0 + 7 * A1 - S2);
+   const double e = 0.125 * (3 * A0 - 3 * S1 + A2);
+   const double f = 0.125 * (-8 + 8 * S0 - 5 * A1 + S2);
+   const double x = alpha;
+   value = 1. + x * (a + x * (b + x * (c + x * (d + x * (e + x * f)))));
+   deriv = a + x * (2 * b + x * (3 * c + x * (4 * d + x * (5 * e + x * 6 * f))));
 }
 
 } // namespace MathFuncs

@@ -1,0 +1,74 @@
+/*
+ * roonsbi: a compact per-event column store for large NSBI datasets.
+ */
+#ifndef RooNSBI_EventStore_h
+#define RooNSBI_EventStore_h
+
+#include <cstddef>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+namespace RooNSBI {
+
+/// Named float32 columns of n events, contiguous per column (64-byte aligned),
+/// either owned in memory or mapped read-only from a file written by write().
+///
+/// This replaces a double-precision RooDataSet with hundreds of columns: the
+/// per-event inputs of the fast NSBI likelihood (RooNSBINLL) take 4 bytes per
+/// value. Shape-systematic columns are usually stored as logarithms
+/// (addLogColumn), which makes the exponential parts of the HistFactory
+/// interpolations a multiply-add per event.
+///
+/// File format (little endian): the 8-byte magic "ROONSBI1", then a uint64
+/// header length and a text header ("n <events>\n" and one "<name>\n" line per
+/// column), zero padding to a multiple of 64 bytes, then the columns, each
+/// n float32 values padded to a multiple of 64 bytes.
+class EventStore {
+public:
+   EventStore() = default;
+   explicit EventStore(std::size_t nEvents);
+   ~EventStore();
+   EventStore(const EventStore &) = delete;
+   EventStore &operator=(const EventStore &) = delete;
+
+   /// Map a file written by write(): the data stay in the page cache and are
+   /// read on demand, so a store can exceed the available memory.
+   static std::shared_ptr<EventStore> open(const std::string &path);
+
+   std::size_t size() const { return _n; }
+   std::size_t numColumns() const { return _names.size(); }
+   std::vector<std::string> columnNames() const { return _names; }
+   bool hasColumn(const std::string &name) const { return _index.count(name) > 0; }
+   /// Bytes of column data (what a float64 RooDataSet would hold in twice the space).
+   std::size_t bytes() const { return _names.size() * _n * sizeof(float); }
+   bool isMapped() const { return _map != nullptr; }
+
+   /// Add a column from n values (converted to float32). Throws if the name exists.
+   void addColumn(const std::string &name, const double *values);
+   void addColumn(const std::string &name, const float *values);
+   /// Add the natural logarithm of n positive values as a float32 column.
+   void addLogColumn(const std::string &name, const double *values);
+
+   /// The n values of a column; throws std::out_of_range naming a missing column.
+   const float *column(const std::string &name) const;
+
+   /// Write all columns to `path` in the mapped-file format.
+   void write(const std::string &path) const;
+
+private:
+   float *newColumn(const std::string &name);
+
+   std::size_t _n = 0;
+   std::vector<std::string> _names;
+   std::map<std::string, std::size_t> _index;
+   std::vector<float *> _columns;   ///< pointers into _owned blocks or the mapped file
+   std::vector<void *> _owned;      ///< aligned allocations, one per owned column
+   void *_map = nullptr;            ///< mapped file region
+   std::size_t _mapLength = 0;
+};
+
+} // namespace RooNSBI
+
+#endif

@@ -1,0 +1,99 @@
+/*
+ * roonsbi: RooNSBINLL, the fast extended NLL of a RooNSBIPdf with an analytic gradient.
+ */
+#ifndef RooNSBI_RooNSBINLL_h
+#define RooNSBI_RooNSBINLL_h
+
+#include "RooNSBI/EventStore.h"
+
+#include <RooAbsReal.h>
+#include <RooListProxy.h>
+
+#include <memory>
+#include <vector>
+
+class RooNSBIPdf;
+
+/// \class RooNSBINLL
+/// The extended negative log-likelihood of a RooNSBIPdf on events held in a
+/// compact float32 RooNSBI::EventStore (no RooDataSet), plus any number of
+/// additional terms (constraints, binned channels: RooAbsReal values added as is):
+///
+///   NLL = nu - sum_i w_i log F_i + sum_k extra_k,
+///   F_i = sum_J N_J r_J(x_i) prod_m g_Jm(x_i, alpha_m),    nu = sum_J N_J,
+///
+/// i.e. RooFit's extended NLL of the pdf up to the constant sum_i w_i log p_ref.
+///
+/// The value and the analytic gradient with respect to every parameter are
+/// computed in one threaded pass over the events (blocks of events stay in
+/// cache between the value and the gradient parts), accumulating in double
+/// precision. RooMinimizer uses the gradient because hasGradient() is true.
+/// Derivatives of the parameter-only parts (the yields N_J and the extra terms)
+/// are taken numerically (5-point stencil); the per-event parts analytically.
+///
+/// Store columns: the ratio column of process J under the name of the pdf's
+/// ratio variable, the shape columns as logarithms under "log:" + the name of
+/// the pdf's g(x,-1) / g(x,+1) variables, and optionally weights as "weight".
+/// Shape systematics must use the multiplicative codes 1 or 5, for which the
+/// stored logarithms make the exponential parts a multiply-add per event.
+class RooNSBINLL : public RooAbsReal {
+public:
+   RooNSBINLL() = default;
+   RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf, std::shared_ptr<RooNSBI::EventStore> store,
+              const RooArgList &extraTerms = RooArgList());
+   RooNSBINLL(const RooNSBINLL &other, const char *name = nullptr);
+   TObject *clone(const char *newname = nullptr) const override { return new RooNSBINLL(*this, newname); }
+
+   double defaultErrorLevel() const override { return 0.5; }
+   bool hasGradient() const override { return true; }
+   /// Gradient in the order of getParameters(nullptr, params, false) (the order RooMinimizer uses).
+   void gradient(double *out) const override;
+   /// The parameters in gradient order.
+   RooArgList gradientParameters() const;
+
+   /// Threads over event blocks (default: the hardware concurrency).
+   void setNumThreads(unsigned n) { _nThreads = n ? n : 1; }
+   unsigned numThreads() const { return _nThreads; }
+   /// Compute the gradient along with every value (default on): Minuit asks for
+   /// the gradient at the point whose value it just asked for, which then costs nothing.
+   void setGradientWithValue(bool flag) { _gradientWithValue = flag; }
+   /// Number of full passes over the events so far (for tests and benchmarks).
+   std::size_t numPasses() const { return _nPasses; }
+
+   const RooNSBI::EventStore &store() const { return *_store; }
+
+protected:
+   double evaluate() const override;
+
+private:
+   void bindColumns(const RooNSBIPdf &pdf);
+   void compute(bool withGradient) const;
+   std::vector<double> currentValues() const;
+   double numericalDerivative(RooAbsReal &func, RooAbsArg &param) const;
+
+   RooListProxy _yields;
+   RooListProxy _shapeParams;
+   RooListProxy _extra;
+   std::vector<int> _termProcess;
+   std::vector<int> _termParam;
+   std::vector<int> _termCode;
+   std::shared_ptr<RooNSBI::EventStore> _store;
+   std::vector<const float *> _ratio;
+   std::vector<const float *> _logLo;
+   std::vector<const float *> _logHi;
+   const float *_weights = nullptr;
+   unsigned _nThreads = 1;
+   bool _gradientWithValue = true;
+
+   // results of the last pass, and the parameter values they belong to
+   mutable std::vector<double> _cacheKey;
+   mutable double _value = 0.0;
+   mutable bool _hasGradient = false;
+   mutable std::vector<double> _dYield; ///< dNLL/dN_J
+   mutable std::vector<double> _dTerm;  ///< dNLL/dalpha from each shape term
+   mutable std::size_t _nPasses = 0;
+
+   ClassDefOverride(RooNSBINLL, 0) // not persistent: built at fit time
+};
+
+#endif

@@ -1,0 +1,414 @@
+/*
+ * roonsbi: RooNSBINLL, the fast extended NLL of a RooNSBIPdf with an analytic gradient.
+ */
+#include "RooNSBI/RooNSBINLL.h"
+#include "RooNSBI/MathFuncs.h"
+#include "RooNSBI/RooNSBIPdf.h"
+
+#include <RooArgSet.h>
+#include <RooRealVar.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <sstream>
+#include <stdexcept>
+#include <thread>
+
+namespace {
+
+constexpr std::size_t blockSize = 128;
+
+/// Everything one pass needs, as plain arrays.
+struct PassInputs {
+   std::size_t nProc = 0;
+   const double *yield = nullptr;
+   const float *const *ratio = nullptr;
+   std::vector<std::vector<int>> termsOf; ///< shape terms of each process, in order
+   const int *code = nullptr;
+   const double *alpha = nullptr;
+   const float *const *logLo = nullptr;
+   const float *const *logHi = nullptr;
+   const float *weight = nullptr; ///< nullptr: unit weights
+   std::size_t nTerms = 0;
+};
+
+/// Sums of one thread: sum_i w_i log F_i and, for the gradient,
+///   c_J = sum_i w_i r_J P_J / F_i   and   b_t = N_J sum_i w_i r_J P_J dlog g_t / F_i.
+struct PassSums {
+   double sumWLogF = 0.0;
+   std::vector<double> c;
+   std::vector<double> b;
+   std::size_t nBad = 0;
+   std::size_t firstBad = 0;
+   double firstBadValue = 0.0;
+};
+
+/// One pass over events [begin, end) in blocks; the per-event shape factors are
+///   g = exp(alpha * log g(+1))  or  exp(-alpha * log g(-1))   (code 1, and code 5 for |alpha| >= 1)
+///   g = ROOT's code-5 polynomial                              (code 5 for |alpha| < 1)
+/// with dlog g / dalpha kept per block for the gradient part.
+template <bool withGradient>
+void pass(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
+{
+   using RooNSBI::MathFuncs::poly6Exp;
+   using RooNSBI::MathFuncs::vexp;
+   double F[blockSize];
+   double P[blockSize];
+   double logP[blockSize];
+   double u[blockSize];
+   std::vector<double> rp(in.nProc * blockSize);
+   std::vector<double> dlog(withGradient ? in.nTerms * blockSize : 0);
+
+   for (std::size_t i0 = begin; i0 < end; i0 += blockSize) {
+      const std::size_t m = std::min(blockSize, end - i0);
+      std::fill(F, F + m, 0.0);
+      for (std::size_t j = 0; j < in.nProc; ++j) {
+         std::fill(P, P + m, 1.0);
+         std::fill(logP, logP + m, 0.0);
+         bool anyLog = false;
+         for (int t : in.termsOf[j]) {
+            const double a = in.alpha[t];
+            const float *lh = in.logHi[t] + i0;
+            const float *ll = in.logLo[t] + i0;
+            double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
+            if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
+               anyLog = true;
+               const bool up = a >= 0.0;
+               const float *col = up ? lh : ll;
+               const double slope = up ? a : -a;
+               for (std::size_t k = 0; k < m; ++k)
+                  logP[k] += slope * col[k];
+               if (withGradient) {
+                  const double sign = up ? 1.0 : -1.0;
+                  for (std::size_t k = 0; k < m; ++k)
+                     dl[k] = sign * col[k];
+               }
+            } else {
+               for (std::size_t k = 0; k < m; ++k) {
+                  const double h = lh[k];
+                  const double l = ll[k];
+                  double g, dg;
+                  poly6Exp(a, vexp(h), vexp(l), h, l, g, dg);
+                  P[k] *= g;
+                  if (withGradient)
+                     dl[k] = dg / g;
+               }
+            }
+         }
+         if (anyLog) {
+            for (std::size_t k = 0; k < m; ++k)
+               P[k] *= vexp(logP[k]);
+         }
+         const float *r = in.ratio[j] + i0;
+         double *rpj = rp.data() + j * blockSize;
+         const double y = in.yield[j];
+         for (std::size_t k = 0; k < m; ++k) {
+            rpj[k] = r[k] * P[k];
+            F[k] += y * rpj[k];
+         }
+      }
+
+      for (std::size_t k = 0; k < m; ++k) {
+         const double w = in.weight ? in.weight[i0 + k] : 1.0;
+         if (!(F[k] > 0.0) || !std::isfinite(F[k])) {
+            if (out.nBad++ == 0) {
+               out.firstBad = i0 + k;
+               out.firstBadValue = F[k];
+            }
+            u[k] = 0.0;
+            continue;
+         }
+         out.sumWLogF += w * std::log(F[k]);
+         u[k] = w / F[k];
+      }
+
+      if (withGradient) {
+         for (std::size_t j = 0; j < in.nProc; ++j) {
+            const double *rpj = rp.data() + j * blockSize;
+            double cj = 0.0;
+            for (std::size_t k = 0; k < m; ++k)
+               cj += u[k] * rpj[k];
+            out.c[j] += cj;
+            for (int t : in.termsOf[j]) {
+               const double *dl = dlog.data() + t * blockSize;
+               double bt = 0.0;
+               for (std::size_t k = 0; k < m; ++k)
+                  bt += u[k] * rpj[k] * dl[k];
+               out.b[t] += in.yield[j] * bt;
+            }
+         }
+      }
+   }
+}
+
+std::string where(const RooAbsArg &self)
+{
+   return std::string("RooNSBINLL '") + self.GetName() + "': ";
+}
+
+} // namespace
+
+RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf,
+                       std::shared_ptr<RooNSBI::EventStore> store, const RooArgList &extraTerms)
+   : RooAbsReal(name, title),
+     _yields("yields", "yields N_J", this),
+     _shapeParams("shapeParams", "nuisance parameters of the shape systematics", this),
+     _extra("extra", "additional NLL terms", this),
+     _store(std::move(store)),
+     _nThreads(std::max(1u, std::thread::hardware_concurrency()))
+{
+   if (!_store)
+      throw std::invalid_argument(where(*this) + "needs an event store");
+   _yields.add(pdf.yields());
+   _shapeParams.add(pdf.shapeParams());
+   for (RooAbsArg *arg : extraTerms) {
+      if (!dynamic_cast<RooAbsReal *>(arg))
+         throw std::invalid_argument(where(*this) + "extra term '" + arg->GetName() + "' is not a RooAbsReal");
+   }
+   _extra.add(extraTerms);
+   _termProcess = pdf.shapeProcess();
+   _termParam = pdf.shapeParamIndex();
+   _termCode = pdf.shapeCodes();
+   for (std::size_t t = 0; t < _termCode.size(); ++t) {
+      if (_termCode[t] != 1 && _termCode[t] != 5) {
+         std::ostringstream msg;
+         msg << where(*this) << "shape systematic '" << pdf.shapeParams()[_termParam[t]].GetName()
+             << "' uses interpolation code " << _termCode[t]
+             << "; the fast likelihood supports the multiplicative codes 1 and 5 (use the RooFit NLL otherwise)";
+         throw std::invalid_argument(msg.str());
+      }
+   }
+   bindColumns(pdf);
+}
+
+RooNSBINLL::RooNSBINLL(const RooNSBINLL &other, const char *name)
+   : RooAbsReal(other, name),
+     _yields("yields", this, other._yields),
+     _shapeParams("shapeParams", this, other._shapeParams),
+     _extra("extra", this, other._extra),
+     _termProcess(other._termProcess),
+     _termParam(other._termParam),
+     _termCode(other._termCode),
+     _store(other._store),
+     _ratio(other._ratio),
+     _logLo(other._logLo),
+     _logHi(other._logHi),
+     _weights(other._weights),
+     _nThreads(other._nThreads),
+     _gradientWithValue(other._gradientWithValue)
+{
+}
+
+void RooNSBINLL::bindColumns(const RooNSBIPdf &pdf)
+{
+   auto get = [&](const std::string &name) -> const float * {
+      if (!_store->hasColumn(name)) {
+         throw std::invalid_argument(where(*this) + "the event store has no column '" + name + "'");
+      }
+      return _store->column(name);
+   };
+   for (RooAbsArg *r : pdf.ratios())
+      _ratio.push_back(get(r->GetName()));
+   for (std::size_t t = 0; t < _termCode.size(); ++t) {
+      _logLo.push_back(get(std::string("log:") + pdf.shapeLow()[t].GetName()));
+      _logHi.push_back(get(std::string("log:") + pdf.shapeHigh()[t].GetName()));
+   }
+   _weights = _store->hasColumn("weight") ? _store->column("weight") : nullptr;
+}
+
+RooArgList RooNSBINLL::gradientParameters() const
+{
+   RooArgSet params;
+   getParameters(nullptr, params, /*stripDisconnected=*/false);
+   return RooArgList(params);
+}
+
+std::vector<double> RooNSBINLL::currentValues() const
+{
+   std::vector<double> values;
+   for (RooAbsArg *p : gradientParameters()) {
+      if (auto *real = dynamic_cast<RooAbsReal *>(p))
+         values.push_back(real->getVal());
+   }
+   return values;
+}
+
+void RooNSBINLL::compute(bool withGradient) const
+{
+   const std::size_t nProc = _yields.size();
+   const std::size_t nTerms = _termCode.size();
+   std::vector<double> yield(nProc);
+   double nu = 0.0;
+   for (std::size_t j = 0; j < nProc; ++j) {
+      yield[j] = static_cast<RooAbsReal &>(_yields[j]).getVal();
+      nu += yield[j];
+   }
+   _cacheKey = currentValues();
+   _hasGradient = false;
+   if (!(nu > 0.0) || !std::isfinite(nu)) {
+      std::ostringstream msg;
+      msg << "expected number of events nu = " << nu << " is not positive and finite";
+      logEvalError(msg.str().c_str());
+      _value = std::numeric_limits<double>::quiet_NaN();
+      return;
+   }
+   std::vector<double> alpha(nTerms);
+   for (std::size_t t = 0; t < nTerms; ++t)
+      alpha[t] = static_cast<RooAbsReal &>(_shapeParams[_termParam[t]]).getVal();
+
+   PassInputs in;
+   in.nProc = nProc;
+   in.yield = yield.data();
+   in.ratio = _ratio.data();
+   in.termsOf.resize(nProc);
+   for (std::size_t t = 0; t < nTerms; ++t)
+      in.termsOf[_termProcess[t]].push_back(static_cast<int>(t));
+   in.code = _termCode.data();
+   in.alpha = alpha.data();
+   in.logLo = _logLo.data();
+   in.logHi = _logHi.data();
+   in.weight = _weights;
+   in.nTerms = nTerms;
+
+   // Contiguous ranges of whole blocks per thread; sums combined in a fixed order.
+   const std::size_t n = _store->size();
+   const std::size_t nBlocks = (n + blockSize - 1) / blockSize;
+   const std::size_t nThreads = std::max<std::size_t>(1, std::min<std::size_t>(_nThreads, nBlocks / 8));
+   std::vector<PassSums> sums(nThreads);
+   for (auto &s : sums) {
+      s.c.assign(nProc, 0.0);
+      s.b.assign(nTerms, 0.0);
+   }
+   auto run = [&](std::size_t i) {
+      const std::size_t begin = std::min(n, nBlocks * i / nThreads * blockSize);
+      const std::size_t end = std::min(n, nBlocks * (i + 1) / nThreads * blockSize);
+      if (withGradient)
+         pass<true>(in, begin, end, sums[i]);
+      else
+         pass<false>(in, begin, end, sums[i]);
+   };
+   std::vector<std::thread> threads;
+   for (std::size_t i = 1; i < nThreads; ++i)
+      threads.emplace_back(run, i);
+   run(0);
+   for (auto &th : threads)
+      th.join();
+   ++_nPasses;
+
+   PassSums total;
+   total.c.assign(nProc, 0.0);
+   total.b.assign(nTerms, 0.0);
+   for (auto const &s : sums) {
+      total.sumWLogF += s.sumWLogF;
+      if (s.nBad && total.nBad == 0) {
+         total.firstBad = s.firstBad;
+         total.firstBadValue = s.firstBadValue;
+      }
+      total.nBad += s.nBad;
+      for (std::size_t j = 0; j < nProc; ++j)
+         total.c[j] += s.c[j];
+      for (std::size_t t = 0; t < nTerms; ++t)
+         total.b[t] += s.b[t];
+   }
+   if (total.nBad) {
+      std::ostringstream msg;
+      msg << total.nBad << " events have F_i = sum_J N_J r_J g_J <= 0 or NaN (first: event " << total.firstBad
+          << ", F = " << total.firstBadValue << ")";
+      logEvalError(msg.str().c_str());
+      _value = std::numeric_limits<double>::quiet_NaN();
+      return;
+   }
+   double extra = 0.0;
+   for (RooAbsArg *e : _extra)
+      extra += static_cast<RooAbsReal *>(e)->getVal();
+   _value = nu - total.sumWLogF + extra;
+   if (withGradient) {
+      _dYield.resize(nProc);
+      _dTerm.resize(nTerms);
+      for (std::size_t j = 0; j < nProc; ++j)
+         _dYield[j] = 1.0 - total.c[j];
+      for (std::size_t t = 0; t < nTerms; ++t)
+         _dTerm[t] = -total.b[t];
+      _hasGradient = true;
+   }
+}
+
+double RooNSBINLL::evaluate() const
+{
+   if (_cacheKey.empty() || currentValues() != _cacheKey)
+      compute(_gradientWithValue);
+   return _value;
+}
+
+double RooNSBINLL::numericalDerivative(RooAbsReal &func, RooAbsArg &param) const
+{
+   auto &var = static_cast<RooRealVar &>(param);
+   const double x0 = var.getVal();
+   const double h = 1e-4 * std::max(1.0, std::abs(x0));
+   const double lo = var.getMin();
+   const double hi = var.getMax();
+   auto f = [&](double x) {
+      var.setVal(x);
+      return func.getVal();
+   };
+   double d;
+   if (x0 - 2 * h >= lo && x0 + 2 * h <= hi) {
+      d = (-f(x0 + 2 * h) + 8 * f(x0 + h) - 8 * f(x0 - h) + f(x0 - 2 * h)) / (12 * h);
+   } else if (x0 + 2 * h <= hi) {
+      const double f0 = f(x0);
+      d = (-3 * f0 + 4 * f(x0 + h) - f(x0 + 2 * h)) / (2 * h);
+   } else {
+      const double f0 = f(x0);
+      d = (3 * f0 - 4 * f(x0 - h) + f(x0 - 2 * h)) / (2 * h);
+   }
+   var.setVal(x0);
+   return d;
+}
+
+void RooNSBINLL::gradient(double *out) const
+{
+   const RooArgList params = gradientParameters();
+   if (!_hasGradient || currentValues() != _cacheKey)
+      compute(true);
+   const double nan = std::numeric_limits<double>::quiet_NaN();
+   const bool ok = _hasGradient && std::isfinite(_value);
+   // copies: numerical derivatives below change parameter values temporarily
+   const std::vector<double> dYield = _dYield;
+   const std::vector<double> dTerm = _dTerm;
+   const std::vector<double> key = _cacheKey;
+   const double value = _value;
+
+   std::size_t k = 0;
+   for (RooAbsArg *p : params) {
+      double &g = out[k++];
+      g = 0.0;
+      auto *var = dynamic_cast<RooRealVar *>(p);
+      if (!var || var->isConstant())
+         continue;
+      if (!ok) {
+         g = nan;
+         continue;
+      }
+      for (std::size_t j = 0; j < dYield.size(); ++j) {
+         auto &yield = static_cast<RooAbsReal &>(_yields[j]);
+         if (yield.dependsOn(*var))
+            g += dYield[j] * numericalDerivative(yield, *var);
+      }
+      for (std::size_t t = 0; t < dTerm.size(); ++t) {
+         if (_shapeParams[_termParam[t]].namePtr() == var->namePtr())
+            g += dTerm[t];
+      }
+      for (RooAbsArg *e : _extra) {
+         auto &term = static_cast<RooAbsReal &>(*e);
+         if (term.dependsOn(*var))
+            g += numericalDerivative(term, *var);
+      }
+   }
+   // parameter values are restored: keep the cache valid for the next value request
+   _dYield = dYield;
+   _dTerm = dTerm;
+   _cacheKey = key;
+   _value = value;
+   _hasGradient = ok;
+}
