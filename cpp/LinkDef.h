@@ -6,4 +6,9 @@
 #pragma link C++ class RooNSBIPdf+;
 #pragma link C++ class RooNSBI::EventStore-;
 #pragma link C++ class RooNSBINLL+;
+#pragma link C++ class RooNSBIParamHistTemplates+;
+#pragma link C++ class RooNSBIParamHistPdf+;
+#pragma link C++ class RooNSBIParamHistYield+;
+#pragma link C++ class RooNSBIParamDataHist+;
+#pragma link C++ class RooNSBIGridFunc+;
 #endif

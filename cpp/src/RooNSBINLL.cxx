@@ -49,7 +49,7 @@ struct PassSums {
 ///   g = ROOT's code-5 polynomial                              (code 5 for |alpha| < 1)
 /// with dlog g / dalpha kept per block for the gradient part.
 template <bool withGradient>
-void pass(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
+[[gnu::always_inline]] inline void pass(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
 {
    using RooNSBI::MathFuncs::poly6Exp;
    using RooNSBI::MathFuncs::vexp;
@@ -127,12 +127,14 @@ void pass(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &ou
          for (std::size_t j = 0; j < in.nProc; ++j) {
             const double *rpj = rp.data() + j * blockSize;
             double cj = 0.0;
+#pragma omp simd reduction(+ : cj)
             for (std::size_t k = 0; k < m; ++k)
                cj += u[k] * rpj[k];
             out.c[j] += cj;
             for (int t : in.termsOf[j]) {
                const double *dl = dlog.data() + t * blockSize;
                double bt = 0.0;
+#pragma omp simd reduction(+ : bt)
                for (std::size_t k = 0; k < m; ++k)
                   bt += u[k] * rpj[k] * dl[k];
                out.b[t] += in.yield[j] * bt;
@@ -140,6 +142,23 @@ void pass(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &ou
          }
       }
    }
+}
+
+// One clone per instruction set, chosen at load time (x86-64 only).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define ROONSBI_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define ROONSBI_CLONES
+#endif
+
+ROONSBI_CLONES void passValue(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
+{
+   pass<false>(in, begin, end, out);
+}
+
+ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
+{
+   pass<true>(in, begin, end, out);
 }
 
 std::string where(const RooAbsArg &self)
@@ -284,9 +303,9 @@ void RooNSBINLL::compute(bool withGradient) const
       const std::size_t begin = std::min(n, nBlocks * i / nThreads * blockSize);
       const std::size_t end = std::min(n, nBlocks * (i + 1) / nThreads * blockSize);
       if (withGradient)
-         pass<true>(in, begin, end, sums[i]);
+         passValueAndGradient(in, begin, end, sums[i]);
       else
-         pass<false>(in, begin, end, sums[i]);
+         passValue(in, begin, end, sums[i]);
    };
    std::vector<std::thread> threads;
    for (std::size_t i = 1; i < nThreads; ++i)

@@ -49,11 +49,22 @@ class Fitter:
     """Minimise one NLL repeatedly (unconditional and conditional fits).
 
     The NLL object is created once; fits only toggle which parameters are fixed.
+    With ``fast=True`` it is the RooNSBINLL (float32 store, analytic gradient) of an
+    NSBIModel instead of RooFit's NLL; both have the same value.
     """
 
-    def __init__(self, model: Any, data: Any = None, backend: str = "cpu", strategy: int = 1, print_level: int = -1):
+    def __init__(self, model: Any, data: Any = None, backend: str = "cpu", strategy: int = 1, print_level: int = -1,
+                 fast: bool = False):
         self.model = model
-        self.nll = model.create_nll(data, backend)
+        if fast:
+            from .fast import fast_nll
+
+            if data is not None:
+                raise ValueError("fast=True fits the model's own dataset (or build a FastNLL on another store)")
+            self._fast = fast_nll(model)  # keeps the event store and constraint terms alive
+            self.nll = self._fast.nll
+        else:
+            self.nll = model.create_nll(data, backend)
         self.params = _floating(model)
         self.strategy = strategy
         self.print_level = print_level
@@ -95,12 +106,13 @@ class Fitter:
 
 
 def fit(model: Any, data: Any = None, fixed: Mapping[str, float] | None = None, hesse: bool = True,
-        backend: str = "cpu", strategy: int = 1) -> FitResult:
+        backend: str = "cpu", strategy: int = 1, fast: bool = False) -> FitResult:
     """Minimise the model's NLL with Minuit2 (MIGRAD, then HESSE) and return the result.
 
-    ``fixed`` maps parameter names to values held constant during this fit.
+    ``fixed`` maps parameter names to values held constant during this fit; ``fast``
+    uses the RooNSBINLL with its analytic gradient (see :mod:`roonsbi.fast`).
     """
-    return Fitter(model, data, backend, strategy).fit(fixed, hesse)
+    return Fitter(model, data, backend, strategy, fast=fast).fit(fixed, hesse)
 
 
 def chi2_threshold(cl: float, ndof: int = 1) -> float:
@@ -148,10 +160,10 @@ def crossing_interval(x: np.ndarray, t: np.ndarray, threshold: float, x_best: fl
 
 
 def profile_scan(model: Any, poi: str, values: Iterable[float], data: Any = None, backend: str = "cpu",
-                 fitter: Fitter | None = None) -> ScanResult:
+                 fitter: Fitter | None = None, fast: bool = False) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
     fixed at each value (nuisance parameters profiled, warm-started from the best fit)."""
-    fitter = fitter or Fitter(model, data, backend)
+    fitter = fitter or Fitter(model, data, backend, fast=fast)
     start = {p.GetName(): p.getVal() for p in fitter.params}
     best = fitter.fit(hesse=True)
     values = np.asarray(list(values), dtype=float)

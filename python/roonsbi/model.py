@@ -107,6 +107,8 @@ def check_column(column: str, role: str, values: np.ndarray, strictly_positive: 
     ``RooNSBIPdf::checkColumns`` for datasets.
     """
     values = np.ascontiguousarray(values, dtype=np.float64)
+    if values.size == 0:
+        return
     try:
         ROOT.RooNSBIPdf.checkColumnValues(column, role, values, values.size, strictly_positive)
     except Exception as err:  # cppyy raises the C++ std::invalid_argument
@@ -242,6 +244,7 @@ def build_model(
     weights: ArrayLike | None = None,
     name: str = "nsbi",
     alpha_range: tuple[float, float] = (-5.0, 5.0),
+    with_data: bool = True,
 ) -> NSBIModel:
     """Build an NSBI channel from numpy arrays.
 
@@ -251,6 +254,9 @@ def build_model(
         weights: per-event weights w_i (MC weights for expected data); None for data.
         name: channel name (workspace ``ws_<name>``, pdf ``nsbi_<name>``).
         alpha_range: range of every nuisance parameter alpha_X.
+        with_data: create the RooDataSet ``obsData`` from the columns. Without it the
+            arrays only name the columns (placeholders of any common length will do),
+            for the fast likelihood on an EventStore (:mod:`roonsbi.fast`).
 
     Returns:
         :class:`NSBIModel` with the pdf, the constraints, the dataset ``obsData``
@@ -344,7 +350,7 @@ def build_model(
                     used.add(var)
             try:
                 coef = ROOT.RooFormulaVar(f"f_{p.name}", p.coefficient, p.coefficient, used)
-            except TypeError:
+            except Exception:  # cppyy: TypeError or the C++ std::runtime_error
                 raise ValueError(
                     f"coefficient '{p.coefficient}' of process '{p.name}' is not a valid formula of the "
                     f"POIs {list(poi_vars)}"
@@ -408,23 +414,24 @@ def build_model(
 
     ws.Import(model, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
 
-    # -- dataset --------------------------------------------------------------------
-    obs = ROOT.RooArgSet()
-    for col in columns:
-        obs.add(ws.var(col))
-    data_columns = dict(columns)
-    if weights is not None:
-        wvar = _real(WEIGHT_NAME, 1.0)
-        keep.append(wvar)
-        obs_w = ROOT.RooArgSet(obs)
-        obs_w.add(wvar)
-        data_columns[WEIGHT_NAME] = np.asarray(weights, dtype=np.float64)
-        data = ROOT.RooDataSet.from_numpy(data_columns, obs_w, name=DATA_NAME, title=DATA_NAME, weight_name=WEIGHT_NAME)
-    else:
-        data = ROOT.RooDataSet.from_numpy(data_columns, obs, name=DATA_NAME, title=DATA_NAME)
-    if data.numEntries() != n_events:
-        raise RuntimeError(f"RooDataSet kept {data.numEntries()} of {n_events} events")
-    ws.Import(data, ROOT.RooFit.Silence(True))
+    if with_data:
+        # -- dataset --------------------------------------------------------------------
+        obs = ROOT.RooArgSet()
+        for col in columns:
+            obs.add(ws.var(col))
+        data_columns = dict(columns)
+        if weights is not None:
+            wvar = _real(WEIGHT_NAME, 1.0)
+            keep.append(wvar)
+            obs_w = ROOT.RooArgSet(obs)
+            obs_w.add(wvar)
+            data_columns[WEIGHT_NAME] = np.asarray(weights, dtype=np.float64)
+            data = ROOT.RooDataSet.from_numpy(data_columns, obs_w, name=DATA_NAME, title=DATA_NAME, weight_name=WEIGHT_NAME)
+        else:
+            data = ROOT.RooDataSet.from_numpy(data_columns, obs, name=DATA_NAME, title=DATA_NAME)
+        if data.numEntries() != n_events:
+            raise RuntimeError(f"RooDataSet kept {data.numEntries()} of {n_events} events")
+        ws.Import(data, ROOT.RooFit.Silence(True))
 
     # -- ModelConfig ---------------------------------------------------------------
     mc = ROOT.RooStats.ModelConfig(MODELCONFIG_NAME, ws)

@@ -1,0 +1,348 @@
+"""NSBI likelihood: native RooFit build vs roonsbi (RooFit path, fast path) vs numpy.
+
+The same weighted toy at several sizes: the off-shell basis (SBI, S, B) with exact
+ratios on reference-sampled events with Asimov weights at mu = 1, and ``n_np`` random
+per-event shape systematics per process, g(x, +-1) = exp(+-s z - s^2/2) with z ~ N(0, 1)
+per event, so E[g] = 1 (code 5 interpolation).
+
+Each measurement runs in its own process (peak memory is per process) and prints one
+JSON line; the driver prints the table and the ratios:
+
+* ``native``: the formula from RooFit classes (RooAddition of RooProducts of
+  PiecewiseInterpolation over the dataset columns, wrapped as a self-normalised
+  extended pdf), fitted with RooFit's NLL ("cpu" backend) and Minuit2's numerical gradient;
+* ``roofit``: RooNSBIPdf through RooFit's NLL (numerical gradient);
+* ``fast``: RooNSBINLL on the float32 EventStore (analytic gradient, 2 threads);
+* ``numpy``: a numpy implementation of the value and the analytic gradient (float64);
+* ``bandwidth``: one threaded read of the float32 store, the one-pass bound.
+
+Usage:  python benchmarks/bench_nsbi.py [--sizes 1e5x50,1e6x100] [--native-fit] [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+SIGMA = 0.05  # size of the random shape systematics
+
+
+def peak_rss_gb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+# -- the toy -----------------------------------------------------------------------
+def toy_columns(n: int, n_np: int, seed: int = 1):
+    """Yields, ratios (float32), weights (float32) and a generator of log shape columns."""
+    from roonsbi.toy import COEFFICIENTS, OffShellToy
+
+    toy = OffShellToy(nu_s=60.0, nu_b=600.0)
+    rng = np.random.default_rng(seed)
+    x = toy.sample_ref(n, rng)
+    ratios = {f"r_{k}": v.astype(np.float32) for k, v in toy.ratios(x).items()}
+    weights = (toy.intensity(x, 1.0) / (n * toy.p_ref(x))).astype(np.float32)
+    yields = toy.basis_yields()
+
+    def shape_logs():
+        for proc in COEFFICIENTS:
+            for m in range(n_np):
+                z = rng.standard_normal(n).astype(np.float32)
+                shift = np.float32(-0.5 * SIGMA**2)
+                yield proc, m, (np.float32(-SIGMA) * z + shift), (np.float32(SIGMA) * z + shift)
+
+    return toy, yields, ratios, weights, shape_logs
+
+
+def structure(yields, n_np: int, with_data=False, columns=None, weights=None):
+    """The roonsbi model (codes: normsys none, shapes 5); columns only name the variables."""
+    from roonsbi.model import Process, ShapeSys, build_model
+    from roonsbi.toy import COEFFICIENTS
+
+    one = np.ones(1)
+    procs = []
+    for proc, coef in COEFFICIENTS.items():
+        get = (lambda k: columns[k]) if columns else (lambda k: one)
+        shapes = {f"np{m}": ShapeSys(get(f"g_{proc}_np{m}_lo"), get(f"g_{proc}_np{m}_hi")) for m in range(n_np)}
+        procs.append(Process(proc, yields[proc], get(f"r_{proc}"), coef, shapesys=shapes))
+    return build_model(procs, weights=weights, with_data=with_data, name="bench")
+
+
+def run_fast(n: int, n_np: int, do_fit: bool) -> dict:
+    import ROOT
+
+    from roonsbi.fast import fast_nll
+    from roonsbi.inference import Fitter
+
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    store = ROOT.std.make_shared["RooNSBI::EventStore"](n)
+    for k, v in ratios.items():
+        store.addColumn(k, v)
+    store.addColumn("weight", weights)
+    del ratios, weights
+    for proc, m, ll, lh in shape_logs():
+        store.addColumn(f"log:g_{proc}_np{m}_lo", ll)
+        store.addColumn(f"log:g_{proc}_np{m}_hi", lh)
+    model = structure(yields, n_np)
+    fnll = fast_nll(model, store=store, threads=2)
+    nll = fnll.nll
+    params = nll.gradientParameters()
+    grad = np.zeros(params.size())
+    alpha = model.parameter("alpha_np0")
+    out = {"method": "fast", "events": n, "nps": n_np, "store_gb": store.bytes() / 1e9}
+
+    t = time.perf_counter()
+    reps = 5
+    for _ in range(reps):
+        store.readAll(2)
+    out["bandwidth_s"] = (time.perf_counter() - t) / reps
+
+    nll.setGradientWithValue(False)
+    t = time.perf_counter()
+    for k in range(reps):
+        alpha.setVal(0.01 * (k + 1))
+        nll.getVal()
+    out["nll_s"] = (time.perf_counter() - t) / reps
+    nll.setGradientWithValue(True)
+    t = time.perf_counter()
+    for k in range(reps):
+        alpha.setVal(-0.01 * (k + 1))
+        nll.getVal()
+        nll.gradient(grad)
+    out["nll_grad_s"] = (time.perf_counter() - t) / reps
+    alpha.setVal(0.0)
+    if do_fit:
+        fitter = Fitter(model)
+        fitter.nll = nll  # the fast NLL instead of RooFit's
+        t = time.perf_counter()
+        res = fitter.fit(hesse=True)
+        out["fit_s"] = time.perf_counter() - t
+        out["mu_hat"], out["mu_err"] = res.values["mu"], res.errors["mu"]
+        out["passes"] = int(nll.numPasses())
+    out["peak_gb"] = peak_rss_gb()
+    return out
+
+
+def _double_columns(n, n_np):
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    cols = {k: v.astype(np.float64) for k, v in ratios.items()}
+    for proc, m, ll, lh in shape_logs():
+        cols[f"g_{proc}_np{m}_lo"] = np.exp(ll.astype(np.float64))
+        cols[f"g_{proc}_np{m}_hi"] = np.exp(lh.astype(np.float64))
+    return yields, cols, weights.astype(np.float64)
+
+
+def run_roofit(n: int, n_np: int, do_fit: bool) -> dict:
+    from roonsbi.inference import Fitter
+
+    yields, cols, weights = _double_columns(n, n_np)
+    model = structure(yields, n_np, with_data=True, columns=cols, weights=weights)
+    del cols
+    return _time_roofit("roofit", model, Fitter(model), n, n_np, do_fit)
+
+
+def run_native(n: int, n_np: int, do_fit: bool) -> dict:
+    """The same formula from RooFit's own classes on a RooDataSet."""
+    import ROOT
+
+    from roonsbi.inference import Fitter
+    from roonsbi.toy import COEFFICIENTS
+
+    yields, cols, weights = _double_columns(n, n_np)
+    inf = ROOT.RooNumber.infinity()
+    mu = ROOT.RooRealVar("mu", "mu", 1.0, 0.0, 10.0)
+    alphas = [ROOT.RooRealVar(f"alpha_np{m}", "", 0.0, -5.0, 5.0) for m in range(n_np)]
+    obs = {k: ROOT.RooRealVar(k, k, 1.0, -inf, inf) for k in cols}
+    one = ROOT.RooConstVar("one", "one", 1.0)
+    keep, terms, nus = [], ROOT.RooArgList(), ROOT.RooArgList()
+    for proc, coef in COEFFICIENTS.items():
+        f = ROOT.RooFormulaVar(f"f_{proc}", coef, ROOT.RooArgList(mu))
+        nu_j = ROOT.RooConstVar(f"nu_{proc}", "", yields[proc])
+        N = ROOT.RooProduct(f"N_{proc}", "", ROOT.RooArgList(f, nu_j))
+        lo, hi, par = ROOT.RooArgList(), ROOT.RooArgList(), ROOT.RooArgList()
+        for m in range(n_np):
+            lo.add(obs[f"g_{proc}_np{m}_lo"])
+            hi.add(obs[f"g_{proc}_np{m}_hi"])
+            par.add(alphas[m])
+        g = ROOT.PiecewiseInterpolation(f"g_{proc}", "", one, lo, hi, par)
+        g.setAllInterpCodes(5)
+        term = ROOT.RooProduct(f"t_{proc}", "", ROOT.RooArgList(N, obs[f"r_{proc}"], g))
+        keep += [f, nu_j, N, g, term]
+        terms.add(term)
+        nus.add(N)
+    F = ROOT.RooAddition("F", "", terms)
+    nu = ROOT.RooAddition("nu", "", nus)
+    ratio = ROOT.RooFormulaVar("F_over_nu", "@0/@1", ROOT.RooArgList(F, nu))
+    wrapped = ROOT.RooWrapperPdf("wrapped", "", ratio, True)
+    ext = ROOT.RooExtendPdf("ext", "", wrapped, nu)
+    cons, globs = ROOT.RooArgList(ext), ROOT.RooArgSet()
+    for m, a in enumerate(alphas):
+        nom = ROOT.RooRealVar(f"nom_alpha_np{m}", "", 0.0, -10, 10)
+        nom.setConstant(True)
+        c = ROOT.RooGaussian(f"alpha_np{m}Constraint", "", a, nom, 1.0)
+        keep += [nom, c]
+        cons.add(c)
+        globs.add(nom)
+    model = ROOT.RooProdPdf("native", "", cons)
+    wvar = ROOT.RooRealVar("weight", "", 1.0, -inf, inf)
+    cols["weight"] = weights
+    data = ROOT.RooDataSet.from_numpy(cols, ROOT.RooArgSet(*obs.values(), wvar), weight_name="weight")
+    del cols
+
+    class Native:  # the Fitter protocol
+        pois = ROOT.RooArgSet(mu)
+        nuisance_parameters = ROOT.RooArgSet(*alphas)
+
+        def create_nll(self, _data, backend):
+            return model.createNLL(data, ROOT.RooFit.Extended(True), ROOT.RooFit.GlobalObservables(globs),
+                                   ROOT.RooFit.EvalBackend(backend))
+
+        def parameter(self, name):
+            return mu if name == "mu" else alphas[int(name.split("np")[1])]
+
+        def set_parameters(self, values):
+            for k, v in values.items():
+                self.parameter(k).setVal(v)
+
+    native = Native()
+    return _time_roofit("native", native, Fitter(native), n, n_np, do_fit)
+
+
+def _time_roofit(method, model, fitter, n, n_np, do_fit) -> dict:
+    nll = fitter.nll
+    alpha = model.parameter("alpha_np0")
+    out = {"method": method, "events": n, "nps": n_np}
+    reps = 3
+    t = time.perf_counter()
+    for k in range(reps):
+        alpha.setVal(0.01 * (k + 1))
+        nll.getVal()
+    out["nll_s"] = (time.perf_counter() - t) / reps
+    alpha.setVal(0.0)
+    # a numerical gradient costs 2 evaluations per floating parameter (central differences)
+    out["nll_grad_s"] = out["nll_s"] * (1 + 2 * (n_np + 1))
+    if do_fit:
+        t = time.perf_counter()
+        res = fitter.fit(hesse=True)
+        out["fit_s"] = time.perf_counter() - t
+        out["mu_hat"], out["mu_err"] = res.values["mu"], res.errors["mu"]
+    out["peak_gb"] = peak_rss_gb()
+    return out
+
+
+def run_numpy(n: int, n_np: int, do_fit: bool) -> dict:
+    """Value and analytic gradient in numpy (float64, chunks of 1e5 events), alpha = 0.01."""
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    logs = {}
+    for proc, m, ll, lh in shape_logs():
+        logs[(proc, m)] = (ll, lh)
+    f = {"SBI": 1.0, "S": 0.0, "B": 0.0}  # sqrt(mu), mu - sqrt(mu), 1 - sqrt(mu) at mu = 1
+    alpha = 0.01
+    t = time.perf_counter()
+    value, grad = 0.0, np.zeros(n_np)
+    for i0 in range(0, n, 100_000):
+        sl = slice(i0, i0 + 100_000)
+        F = 0.0
+        parts = {}
+        for proc in f:
+            P = np.ones(len(weights[sl]))
+            dl = []
+            for m in range(n_np):
+                ll, lh = logs[(proc, m)]
+                hi, lo = np.exp(lh[sl].astype(float)), np.exp(ll[sl].astype(float))
+                g, dg = _poly6(alpha, hi, lo, lh[sl].astype(float), ll[sl].astype(float))
+                P = P * g
+                dl.append(dg / g)
+            parts[proc] = (f[proc] * yields[proc] * ratios[f"r_{proc}"][sl] * P, dl)
+            F = F + parts[proc][0]
+        w = weights[sl].astype(float)
+        value -= np.sum(w * np.log(F))
+        for proc, (term, dl) in parts.items():
+            for m in range(n_np):
+                grad[m] -= np.sum(w * term * dl[m] / F)
+    dt = time.perf_counter() - t
+    return {"method": "numpy", "events": n, "nps": n_np, "nll_grad_s": dt, "nll_s": float("nan"), "peak_gb": peak_rss_gb()}
+
+
+def _poly6(a, hi, lo, lh, ll):
+    S0, A0 = (hi + lo) / 2, (hi - lo) / 2
+    S1, A1 = (hi * lh - lo * ll) / 2, (hi * lh + lo * ll) / 2
+    S2, A2 = (hi * lh**2 + lo * ll**2) / 2, (hi * lh**2 - lo * ll**2) / 2
+    c = [(15 * A0 - 7 * S1 + A2) / 8, (-24 + 24 * S0 - 9 * A1 + S2) / 8, (-5 * A0 + 5 * S1 - A2) / 4,
+         (12 - 12 * S0 + 7 * A1 - S2) / 4, (3 * A0 - 3 * S1 + A2) / 8, (-8 + 8 * S0 - 5 * A1 + S2) / 8]
+    g = 1 + sum(ck * a ** (k + 1) for k, ck in enumerate(c))
+    dg = sum((k + 1) * ck * a**k for k, ck in enumerate(c))
+    return g, dg
+
+
+RUNNERS = {"fast": run_fast, "roofit": run_roofit, "native": run_native, "numpy": run_numpy}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1e5x50,1e6x100", help="comma-separated EVENTSxNPS")
+    ap.add_argument("--methods", default="fast,roofit,native,numpy")
+    ap.add_argument("--native-fit", action="store_true", help="also fit with the native/roofit builds (slow)")
+    ap.add_argument("--max-slow-events", type=float, default=1e5,
+                    help="run native/roofit/numpy only up to this many events (memory, time)")
+    ap.add_argument("--one", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+
+    if args.one:  # child process: one measurement
+        method, n, n_np, do_fit = args.one.split(":")
+        import ROOT
+
+        import roonsbi  # noqa: F401
+
+        ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
+        print(json.dumps(RUNNERS[method](int(float(n)), int(n_np), do_fit == "1")))
+        return
+
+    rows = []
+    for size in args.sizes.split(","):
+        n, n_np = size.split("x")
+        n = int(float(n))
+        for method in args.methods.split(","):
+            if method != "fast" and n > args.max_slow_events:
+                continue
+            do_fit = method == "fast" or args.native_fit
+            cmd = [sys.executable, __file__, "--one", f"{method}:{n}:{n_np}:{int(do_fit)}"]
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+            if proc.returncode or not line:
+                print(f"{method} {size} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                continue
+            rows.append(json.loads(line[-1]))
+            print(json.dumps(rows[-1]), flush=True)
+
+    print("\nmethod   events   NPs   NLL [s]   NLL+grad [s]   fit [s]   peak [GB]")
+    for r in rows:
+        print(f"{r['method']:<8} {r['events']:>7.0e} {r['nps']:>4}  {r['nll_s']:9.4f}  {r['nll_grad_s']:12.4f}"
+              f"  {r.get('fit_s', float('nan')):8.2f}  {r['peak_gb']:8.2f}")
+    print()
+    for r in rows:
+        if r["method"] != "fast":
+            continue
+        same = {o["method"]: o for o in rows if o["events"] == r["events"] and o["nps"] == r["nps"]}
+        print(f"{r['events']:.0e} events x 3 processes x {r['nps']} NPs (store {r['store_gb']:.2f} GB float32):")
+        print(f"  one-pass bandwidth bound (2 threads):  {r['bandwidth_s']:.4f} s")
+        print(f"  fast NLL+gradient / bound:             {r['nll_grad_s'] / r['bandwidth_s']:.2f}")
+        print(f"  fast NLL / bound:                      {r['nll_s'] / r['bandwidth_s']:.2f}")
+        print(f"  peak memory / store bytes:             {r['peak_gb'] / r['store_gb']:.2f}")
+        for other in ("roofit", "native", "numpy"):
+            if other in same:
+                o = same[other]
+                print(f"  {other:>6} NLL+grad / fast NLL+grad:      {o['nll_grad_s'] / r['nll_grad_s']:.1f}")
+                if "fit_s" in o and "fit_s" in r:
+                    print(f"  {other:>6} fit time / fast fit time:      {o['fit_s'] / r['fit_s']:.1f}"
+                          f"   (mu-hat {o['mu_hat']:.6f} vs {r['mu_hat']:.6f};"
+                          f" error {o['mu_err']:.6f} vs {r['mu_err']:.6f})")
+
+
+if __name__ == "__main__":
+    main()
