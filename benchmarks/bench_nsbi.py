@@ -31,6 +31,7 @@ import time
 import numpy as np
 
 SIGMA = 0.05  # size of the random shape systematics
+TOLERANCE = 1e-5  # Minuit tolerance of every fit here, so that fit results can be compared closely
 
 
 def peak_rss_gb() -> float:
@@ -117,8 +118,7 @@ def run_fast(n: int, n_np: int, do_fit: bool) -> dict:
     out["nll_grad_s"] = (time.perf_counter() - t) / reps
     alpha.setVal(0.0)
     if do_fit:
-        fitter = Fitter(model)
-        fitter.nll = nll  # the fast NLL instead of RooFit's
+        fitter = Fitter(model, nll=nll, tolerance=TOLERANCE)
         t = time.perf_counter()
         res = fitter.fit(hesse=True)
         out["fit_s"] = time.perf_counter() - t
@@ -143,7 +143,7 @@ def run_roofit(n: int, n_np: int, do_fit: bool) -> dict:
     yields, cols, weights = _double_columns(n, n_np)
     model = structure(yields, n_np, with_data=True, columns=cols, weights=weights)
     del cols
-    return _time_roofit("roofit", model, Fitter(model), n, n_np, do_fit)
+    return _time_roofit("roofit", model, Fitter(model, tolerance=TOLERANCE), n, n_np, do_fit)
 
 
 def run_native(n: int, n_np: int, do_fit: bool) -> dict:
@@ -210,7 +210,7 @@ def run_native(n: int, n_np: int, do_fit: bool) -> dict:
                 self.parameter(k).setVal(v)
 
     native = Native()
-    return _time_roofit("native", native, Fitter(native), n, n_np, do_fit)
+    return _time_roofit("native", native, Fitter(native, tolerance=TOLERANCE), n, n_np, do_fit)
 
 
 def _time_roofit(method, model, fitter, n, n_np, do_fit) -> dict:

@@ -238,15 +238,41 @@ void RooNSBINLL::bindColumns(const RooNSBIPdf &pdf)
 
 RooArgList RooNSBINLL::gradientParameters() const
 {
+   buildDependencies();
+   return *_params;
+}
+
+void RooNSBINLL::buildDependencies() const
+{
+   if (_params)
+      return;
    RooArgSet params;
    getParameters(nullptr, params, /*stripDisconnected=*/false);
-   return RooArgList(params);
+   _params = std::make_unique<RooArgList>(params);
+   const std::size_t n = _params->size();
+   _yieldDeps.assign(n, {});
+   _extraDeps.assign(n, {});
+   _termDeps.assign(n, {});
+   for (std::size_t k = 0; k < n; ++k) {
+      RooAbsArg &p = (*_params)[k];
+      for (std::size_t j = 0; j < _yields.size(); ++j)
+         if (_yields[j].dependsOn(p))
+            _yieldDeps[k].push_back(j);
+      for (std::size_t e = 0; e < _extra.size(); ++e)
+         if (_extra[e].dependsOn(p))
+            _extraDeps[k].push_back(e);
+      for (std::size_t t = 0; t < _termParam.size(); ++t)
+         if (_shapeParams[_termParam[t]].namePtr() == p.namePtr())
+            _termDeps[k].push_back(t);
+   }
 }
 
 std::vector<double> RooNSBINLL::currentValues() const
 {
+   buildDependencies();
    std::vector<double> values;
-   for (RooAbsArg *p : gradientParameters()) {
+   values.reserve(_params->size());
+   for (RooAbsArg *p : *_params) {
       if (auto *real = dynamic_cast<RooAbsReal *>(p))
          values.push_back(real->getVal());
    }
@@ -387,7 +413,7 @@ double RooNSBINLL::numericalDerivative(RooAbsReal &func, RooAbsArg &param) const
 
 void RooNSBINLL::gradient(double *out) const
 {
-   const RooArgList params = gradientParameters();
+   buildDependencies();
    if (!_hasGradient || currentValues() != _cacheKey)
       compute(true);
    const double nan = std::numeric_limits<double>::quiet_NaN();
@@ -398,31 +424,22 @@ void RooNSBINLL::gradient(double *out) const
    const std::vector<double> key = _cacheKey;
    const double value = _value;
 
-   std::size_t k = 0;
-   for (RooAbsArg *p : params) {
-      double &g = out[k++];
+   for (std::size_t k = 0; k < _params->size(); ++k) {
+      double &g = out[k];
       g = 0.0;
-      auto *var = dynamic_cast<RooRealVar *>(p);
+      auto *var = dynamic_cast<RooRealVar *>(&(*_params)[k]);
       if (!var || var->isConstant())
          continue;
       if (!ok) {
          g = nan;
          continue;
       }
-      for (std::size_t j = 0; j < dYield.size(); ++j) {
-         auto &yield = static_cast<RooAbsReal &>(_yields[j]);
-         if (yield.dependsOn(*var))
-            g += dYield[j] * numericalDerivative(yield, *var);
-      }
-      for (std::size_t t = 0; t < dTerm.size(); ++t) {
-         if (_shapeParams[_termParam[t]].namePtr() == var->namePtr())
-            g += dTerm[t];
-      }
-      for (RooAbsArg *e : _extra) {
-         auto &term = static_cast<RooAbsReal &>(*e);
-         if (term.dependsOn(*var))
-            g += numericalDerivative(term, *var);
-      }
+      for (int j : _yieldDeps[k])
+         g += dYield[j] * numericalDerivative(static_cast<RooAbsReal &>(_yields[j]), *var);
+      for (int t : _termDeps[k])
+         g += dTerm[t];
+      for (int e : _extraDeps[k])
+         g += numericalDerivative(static_cast<RooAbsReal &>(_extra[e]), *var);
    }
    // parameter values are restored: keep the cache valid for the next value request
    _dYield = dYield;

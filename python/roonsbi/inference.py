@@ -54,9 +54,12 @@ class Fitter:
     """
 
     def __init__(self, model: Any, data: Any = None, backend: str = "cpu", strategy: int = 1, print_level: int = -1,
-                 fast: bool = False):
+                 fast: bool = False, nll: Any = None, tolerance: float = 1e-3):
         self.model = model
-        if fast:
+        self.tolerance = tolerance
+        if nll is not None:  # a prebuilt NLL, e.g. a RooNSBINLL on an EventStore
+            self.nll = nll
+        elif fast:
             from .fast import fast_nll
 
             if data is not None:
@@ -88,7 +91,7 @@ class Fitter:
             minimizer = ROOT.RooMinimizer(self.nll)
             minimizer.setPrintLevel(self.print_level)
             minimizer.setStrategy(self.strategy)
-            minimizer.setEps(1e-3)  # Minuit2 default tolerance (EDM < 0.002 * 0.001 * 0.5)
+            minimizer.setEps(self.tolerance)  # MIGRAD stops at EDM < 0.002 * tolerance * error level
             status = minimizer.minimize("Minuit2", "Migrad")
             if hesse:
                 status_hesse = minimizer.hesse()

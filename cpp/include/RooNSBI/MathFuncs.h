@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 
 namespace RooNSBI {
@@ -107,9 +108,11 @@ inline double vexp(double x)
    constexpr double log2e = 1.4426950408889634;
    constexpr double ln2hi = 6.93147180369123816490e-01;
    constexpr double ln2lo = 1.90821492927058770002e-10;
-   const double n = std::floor(x * log2e + 0.5);
-   const double r = (x - n * ln2hi) - n * ln2lo; // |r| <= ln2/2
-   double p = 1.0 / 6227020800.0;                // 1/13!
+   constexpr double shifter = 6755399441055744.0; // 1.5 * 2^52: adding it rounds to an integer
+   const double t = x * log2e + shifter;
+   const double n = t - shifter;                  // round(x / ln 2)
+   const double r = (x - n * ln2hi) - n * ln2lo;  // |r| <= ln2/2
+   double p = 1.0 / 6227020800.0;                 // 1/13!
    p = p * r + 1.0 / 479001600.0;
    p = p * r + 1.0 / 39916800.0;
    p = p * r + 1.0 / 3628800.0;
@@ -123,8 +126,10 @@ inline double vexp(double x)
    p = p * r + 0.5;
    p = p * r + 1.0;
    p = p * r + 1.0;
-   // 2^n from the exponent bits
-   const long long bits = (static_cast<long long>(n) + 1023) << 52;
+   // 2^n: the low mantissa bits of t hold n; move them into the exponent field
+   std::uint64_t bits;
+   std::memcpy(&bits, &t, sizeof(bits));
+   bits = (bits + 1023) << 52;
    double scale;
    std::memcpy(&scale, &bits, sizeof(scale));
    return p * scale;

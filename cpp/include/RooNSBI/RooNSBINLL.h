@@ -85,6 +85,13 @@ private:
    unsigned _nThreads = 1;
    bool _gradientWithValue = true;
 
+   // parameters in gradient order and which yields / extra terms depend on each (built once)
+   mutable std::unique_ptr<RooArgList> _params;
+   mutable std::vector<std::vector<int>> _yieldDeps; ///< per parameter: yields depending on it
+   mutable std::vector<std::vector<int>> _extraDeps; ///< per parameter: extra terms depending on it
+   mutable std::vector<std::vector<int>> _termDeps;  ///< per parameter: shape terms driven by it
+   void buildDependencies() const;
+
    // results of the last pass, and the parameter values they belong to
    mutable std::vector<double> _cacheKey;
    mutable double _value = 0.0;
