@@ -161,43 +161,67 @@ ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin
    pass<true>(in, begin, end, out);
 }
 
-std::string where(const RooAbsArg &self)
+} // namespace
+
+void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
+                             const RooArgList &extraTerms)
 {
-   return std::string("RooNSBINLL '") + self.GetName() + "': ";
+   const std::string self = std::string("RooNSBINLL '") + name + "': ";
+   if (!store)
+      throw std::invalid_argument(self + "needs an event store");
+   for (RooAbsArg *arg : extraTerms) {
+      if (!dynamic_cast<RooAbsReal *>(arg))
+         throw std::invalid_argument(self + "extra term '" + arg->GetName() + "' is not a RooAbsReal");
+   }
+   for (std::size_t t = 0; t < pdf.shapeCodes().size(); ++t) {
+      const int code = pdf.shapeCodes()[t];
+      if (code != 1 && code != 5) {
+         std::ostringstream msg;
+         msg << self << "shape systematic '" << pdf.shapeParams()[pdf.shapeParamIndex()[t]].GetName()
+             << "' uses interpolation code " << code
+             << "; the fast likelihood supports the multiplicative codes 1 and 5 (use the RooFit NLL otherwise)";
+         throw std::invalid_argument(msg.str());
+      }
+   }
+   std::vector<std::string> needed;
+   for (RooAbsArg *r : pdf.ratios())
+      needed.push_back(r->GetName());
+   for (std::size_t t = 0; t < pdf.shapeCodes().size(); ++t) {
+      needed.push_back(std::string("log:") + pdf.shapeLow()[t].GetName());
+      needed.push_back(std::string("log:") + pdf.shapeHigh()[t].GetName());
+   }
+   for (auto const &col : needed) {
+      if (!store->hasColumn(col))
+         throw std::invalid_argument(self + "the event store has no column '" + col + "'");
+   }
+}
+
+namespace {
+
+const char *validated(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
+                      const RooArgList &extraTerms)
+{
+   RooNSBINLL::checkInputs(name, pdf, store, extraTerms);
+   return name;
 }
 
 } // namespace
 
 RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf,
                        std::shared_ptr<RooNSBI::EventStore> store, const RooArgList &extraTerms)
-   : RooAbsReal(name, title),
+   : RooAbsReal(validated(name, pdf, store.get(), extraTerms), title),
      _yields("yields", "yields N_J", this),
      _shapeParams("shapeParams", "nuisance parameters of the shape systematics", this),
      _extra("extra", "additional NLL terms", this),
      _store(std::move(store)),
      _nThreads(std::max(1u, std::thread::hardware_concurrency()))
 {
-   if (!_store)
-      throw std::invalid_argument(where(*this) + "needs an event store");
    _yields.add(pdf.yields());
    _shapeParams.add(pdf.shapeParams());
-   for (RooAbsArg *arg : extraTerms) {
-      if (!dynamic_cast<RooAbsReal *>(arg))
-         throw std::invalid_argument(where(*this) + "extra term '" + arg->GetName() + "' is not a RooAbsReal");
-   }
    _extra.add(extraTerms);
    _termProcess = pdf.shapeProcess();
    _termParam = pdf.shapeParamIndex();
    _termCode = pdf.shapeCodes();
-   for (std::size_t t = 0; t < _termCode.size(); ++t) {
-      if (_termCode[t] != 1 && _termCode[t] != 5) {
-         std::ostringstream msg;
-         msg << where(*this) << "shape systematic '" << pdf.shapeParams()[_termParam[t]].GetName()
-             << "' uses interpolation code " << _termCode[t]
-             << "; the fast likelihood supports the multiplicative codes 1 and 5 (use the RooFit NLL otherwise)";
-         throw std::invalid_argument(msg.str());
-      }
-   }
    bindColumns(pdf);
 }
 
@@ -221,12 +245,7 @@ RooNSBINLL::RooNSBINLL(const RooNSBINLL &other, const char *name)
 
 void RooNSBINLL::bindColumns(const RooNSBIPdf &pdf)
 {
-   auto get = [&](const std::string &name) -> const float * {
-      if (!_store->hasColumn(name)) {
-         throw std::invalid_argument(where(*this) + "the event store has no column '" + name + "'");
-      }
-      return _store->column(name);
-   };
+   auto get = [&](const std::string &name) { return _store->column(name); }; // checked by validated()
    for (RooAbsArg *r : pdf.ratios())
       _ratio.push_back(get(r->GetName()));
    for (std::size_t t = 0; t < _termCode.size(); ++t) {

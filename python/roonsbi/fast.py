@@ -137,10 +137,12 @@ def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None
     arglist = ROOT.RooArgList()
     for t in terms:
         arglist.add(t)
+    name = f"fastnll_{model.name}"
     try:
-        nll = ROOT.RooNSBINLL(f"fastnll_{model.name}", "fast NSBI NLL", model.pdf, store, arglist)
-    except Exception as err:
+        ROOT.RooNSBINLL.checkInputs(name, model.pdf, store, arglist)
+    except Exception as err:  # the C++ std::invalid_argument
         raise ValueError(str(err)) from None
+    nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, store, arglist)
     if threads:
         nll.setNumThreads(threads)
     return FastNLL(nll, store, terms)

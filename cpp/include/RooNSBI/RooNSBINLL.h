@@ -42,6 +42,11 @@ public:
    RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf, std::shared_ptr<RooNSBI::EventStore> store,
               const RooArgList &extraTerms = RooArgList());
    RooNSBINLL(const RooNSBINLL &other, const char *name = nullptr);
+   /// The checks of the constructor (supported codes, store columns), throwing
+   /// std::invalid_argument naming the problem. Callable before construction
+   /// (PyROOT does not survive an exception thrown by this constructor).
+   static void checkInputs(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
+                           const RooArgList &extraTerms);
    TObject *clone(const char *newname = nullptr) const override { return new RooNSBINLL(*this, newname); }
 
    double defaultErrorLevel() const override { return 0.5; }
