@@ -467,3 +467,34 @@ void RooNSBINLL::gradient(double *out) const
    _value = value;
    _hasGradient = ok;
 }
+
+void RooNSBINLL::hessian(double *out) const
+{
+   buildDependencies();
+   const std::size_t m = _params->size();
+   std::fill(out, out + m * m, 0.0);
+   std::vector<double> up(m), down(m);
+   for (std::size_t k = 0; k < m; ++k) {
+      auto *var = dynamic_cast<RooRealVar *>(&(*_params)[k]);
+      if (!var || var->isConstant())
+         continue;
+      const double x0 = var->getVal();
+      const double h = 1e-4 * std::max(1.0, std::abs(x0));
+      // stay inside the range: shift the stencil if needed (one-sided near a limit)
+      const double xUp = std::min(x0 + h, var->getMax());
+      const double xDown = std::max(x0 - h, var->getMin());
+      var->setVal(xUp);
+      gradient(up.data());
+      var->setVal(xDown);
+      gradient(down.data());
+      var->setVal(x0);
+      for (std::size_t i = 0; i < m; ++i)
+         out[i * m + k] = (up[i] - down[i]) / (xUp - xDown);
+   }
+   for (std::size_t i = 0; i < m; ++i) {
+      for (std::size_t k = 0; k < i; ++k) {
+         const double sym = 0.5 * (out[i * m + k] + out[k * m + i]);
+         out[i * m + k] = out[k * m + i] = sym;
+      }
+   }
+}

@@ -88,7 +88,9 @@ class Fitter:
                 min_nll = self.nll.getVal()
                 values = {p.GetName(): p.getVal() for p in self.params}
                 return FitResult(values, dict.fromkeys(values, 0.0), min_nll, 0, -1, fixed)
-            minimizer = ROOT.RooMinimizer(self.nll)
+            config = ROOT.RooMinimizer.Config()
+            config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: Hessian from its gradient
+            minimizer = ROOT.RooMinimizer(self.nll, config)
             minimizer.setPrintLevel(self.print_level)
             minimizer.setStrategy(self.strategy)
             minimizer.setEps(self.tolerance)  # MIGRAD stops at EDM < 0.002 * tolerance * error level

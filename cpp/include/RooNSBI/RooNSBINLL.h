@@ -56,6 +56,12 @@ public:
    /// The parameters in gradient order.
    RooArgList gradientParameters() const;
 
+   /// Hessian by central differences of the analytic gradient: 2 passes per floating
+   /// parameter instead of Minuit's O(n^2) function evaluations. Row-major over all
+   /// parameters in gradient order (RooMinimizer uses it with Config::useHessian).
+   bool hasHessian() const override { return true; }
+   void hessian(double *out) const override;
+
    /// Threads over event blocks (default: the hardware concurrency).
    void setNumThreads(unsigned n) { _nThreads = n ? n : 1; }
    unsigned numThreads() const { return _nThreads; }
