@@ -20,13 +20,13 @@ NPS = ("jes", "eff", "pdf")  # with "lumi": the nuisance parameters of _processe
 
 
 def _processes(rng: np.random.Generator, n: int) -> list[Process]:
-    """The off-shell toy's basis with its exact eff/lumi systematics (codes 4 and 5), plus random
+    """Pseudo-data of the off-shell toy at mu = 1 (about 1.1 n events) with the toy's basis with its exact eff/lumi systematics (codes 4 and 5), plus random
     per-event shape systematics "jes"/"pdf" with E[g] = 1 and codes 1 or 5."""
-    toy = OffShellToy()
-    procs = toy.processes(toy.sample_ref(n, rng), systematics=True)
+    toy = OffShellToy(nu_s=0.1 * n, nu_b=n)  # about 1.1 n events
+    procs = toy.processes(toy.generate(1.0, rng), systematics=True)
     for p in procs:
         for np_name in ("jes", "pdf"):
-            z = rng.standard_normal(n)
+            z = rng.standard_normal(len(p.ratio))
             s = rng.uniform(0.01, 0.04)
             code = int(rng.choice([1, 5]))
             p.shapesys = {**p.shapesys, np_name: ShapeSys(np.exp(-s * z - s * s / 2), np.exp(s * z - s * s / 2), code)}
@@ -57,9 +57,9 @@ def _points(rng: np.random.Generator, k: int) -> list[dict[str, float]]:
 
 @pytest.mark.parametrize("weighted", [False, True])
 def test_value_equals_roofit_nll(rng: np.random.Generator, weighted: bool) -> None:
-    n = 1500
-    w = rng.uniform(0.05, 0.3, n) if weighted else None
-    model, f, ref = _float32_model(_processes(rng, n), w, "v")
+    procs = _processes(rng, 1500)
+    w = rng.uniform(0.05, 0.3, len(procs[0].ratio)) if weighted else None
+    model, f, ref = _float32_model(procs, w, "v")
     for values in _points(rng, 20):
         model.set_parameters(values)
         assert f.getVal() == pytest.approx(ref.nll(values), rel=1e-10)
