@@ -460,7 +460,7 @@ def plot_ratio_distributions(
             pos = v > 0
             logs[c] = (np.log10(v[pos]), w[pos], 1.0 - pos.mean() if n else 0.0)
         allv = np.concatenate([lv for lv, _, _ in logs.values()]) if logs else np.zeros(0)
-        lo, hi = (np.quantile(allv, [0.001, 0.999]) if allv.size else (-1.0, 1.0))
+        lo, hi = (np.quantile(allv, [0.01, 0.99]) if allv.size else (-1.0, 1.0))
         if not hi > lo:
             lo, hi = lo - 0.5, hi + 0.5
         edges = np.linspace(lo, hi, bins + 1)
