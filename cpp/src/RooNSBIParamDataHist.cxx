@@ -4,6 +4,7 @@
 #include "RooNSBI/RooNSBIParamDataHist.h"
 #include "RooNSBI/BinnedMathFuncs.h"
 
+#include <RooAbsReal.h>
 #include <RooArgSet.h>
 #include <RooDataHist.h>
 #include <RooRealVar.h>
@@ -135,4 +136,10 @@ RooNSBIParamDataHist::dataHist(RooRealVar &observable, double muPrime, bool inte
    }
    observable.setVal(saved);
    return data;
+}
+
+std::unique_ptr<RooDataHist> RooNSBIParamDataHist::dataHist(RooRealVar &observable, const RooAbsReal &muPrime,
+                                                            bool interpolate, const char *name) const
+{
+   return dataHist(observable, muPrime.getVal(), interpolate, name);
 }

@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+class RooAbsReal;
 class RooDataHist;
 class RooRealVar;
 
@@ -57,6 +58,9 @@ public:
    /// observable with another binning.
    std::unique_ptr<RooDataHist>
    dataHist(RooRealVar &observable, double muPrime, bool interpolate = false, const char *name = nullptr) const;
+   /// The same at the current value of the parameter `muPrime` (e.g. the mu' of a RooNSBIParamHistPdf).
+   std::unique_ptr<RooDataHist> dataHist(RooRealVar &observable, const RooAbsReal &muPrime, bool interpolate = false,
+                                         const char *name = nullptr) const;
 
 private:
    std::vector<double> interpolated(const std::vector<double> &table, double muPrime, bool allowInterpolation) const;
