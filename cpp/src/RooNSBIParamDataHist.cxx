@@ -29,20 +29,7 @@ RooNSBIParamDataHist::RooNSBIParamDataHist(const char *name, const char *title, 
    : TNamed(name, title), _grid(grid), _nBins(nBins), _counts(counts), _sumw2(sumw2)
 {
    const std::string prefix = where(*this);
-   if (grid.empty()) {
-      throw std::invalid_argument(prefix + "needs at least one grid point mu'_k");
-   }
-   for (std::size_t k = 0; k < grid.size(); ++k) {
-      if (!std::isfinite(grid[k]) || (k > 0 && !(grid[k] > grid[k - 1]))) {
-         std::ostringstream msg;
-         msg << prefix << "the grid points mu'_k must be finite and strictly increasing (point " << k << " = "
-             << grid[k] << ")";
-         throw std::invalid_argument(msg.str());
-      }
-   }
-   if (nBins < 1) {
-      throw std::invalid_argument(prefix + "needs at least one bin");
-   }
+   RooNSBI::BinnedMathFuncs::checkGrid(prefix, grid, nBins);
    const std::size_t expected = grid.size() * static_cast<std::size_t>(nBins);
    for (const auto *table : {&counts, &sumw2}) {
       const char *what = table == &counts ? "bin contents" : "sums of squared weights";

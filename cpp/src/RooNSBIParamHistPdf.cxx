@@ -122,20 +122,7 @@ RooNSBIParamHistPdf::RooNSBIParamHistPdf(const char *name, const char *title, Ro
      _gammas("gammas", "MC-statistics factors gamma_b", this)
 {
    const std::string prefix = where("RooNSBIParamHistPdf", *this);
-   if (grid.empty()) {
-      throw std::invalid_argument(prefix + "needs at least one grid point mu'_k");
-   }
-   for (std::size_t k = 0; k < grid.size(); ++k) {
-      if (!std::isfinite(grid[k]) || (k > 0 && !(grid[k] > grid[k - 1]))) {
-         std::ostringstream msg;
-         msg << prefix << "the grid points mu'_k must be finite and strictly increasing (point " << k << " = "
-             << grid[k] << ")";
-         throw std::invalid_argument(msg.str());
-      }
-   }
-   if (nBins < 1) {
-      throw std::invalid_argument(prefix + "needs at least one bin");
-   }
+   RooNSBI::BinnedMathFuncs::checkGrid(prefix, grid, nBins);
    if (scales.empty()) {
       throw std::invalid_argument(prefix + "needs at least one process");
    }

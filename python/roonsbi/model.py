@@ -127,34 +127,22 @@ def _real(name: str, value: float = 0.0, lo: float | None = None, hi: float | No
 
 
 @dataclass
-class NSBIModel:
-    """An NSBI channel in a RooWorkspace: pdf, constraints, data and ModelConfig.
-
-    Use :func:`build_model` to create one and :func:`load_model` to read one back.
-    All RooFit objects are owned by :attr:`workspace`; the properties return them.
-    """
+class WorkspaceModel:
+    """A channel in a RooWorkspace with a ``RooStats::ModelConfig``: the interface that
+    fits, scans and exports use (``parameter``, ``pois``, ``nuisance_parameters``,
+    ``create_nll`` in subclasses). All RooFit objects are owned by :attr:`workspace`."""
 
     workspace: Any
     name: str
 
-    # -- RooFit objects -------------------------------------------------------
     @property
     def model_config(self) -> Any:
         return self.workspace.obj(MODELCONFIG_NAME)
 
     @property
-    def pdf(self) -> Any:
-        """The RooNSBIPdf (without constraint terms)."""
-        return self.workspace.pdf(PDF_NAME.format(name=self.name))
-
-    @property
     def model(self) -> Any:
-        """The full pdf: RooNSBIPdf times the Gaussian constraints."""
+        """The full pdf: the channel pdf times its constraint terms."""
         return self.model_config.GetPdf()
-
-    @property
-    def data(self) -> Any:
-        return self.workspace.data(DATA_NAME)
 
     @property
     def pois(self) -> Any:
@@ -176,7 +164,6 @@ class NSBIModel:
             raise KeyError(f"no parameter '{name}' in workspace '{self.workspace.GetName()}'")
         return var
 
-    # -- parameters -----------------------------------------------------------
     def parameters(self) -> dict[str, float]:
         """Current values of the POIs and nuisance parameters."""
         out = {}
@@ -190,8 +177,34 @@ class NSBIModel:
             self.parameter(name).setVal(float(value))
 
     def total_yield(self) -> float:
-        r"""nu(mu, alpha) = sum_J N_J at the current parameters."""
+        r"""The expected number of events nu at the current parameters."""
         return self.pdf.totalYield()
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the workspace (pdf, data, ModelConfig) to a ROOT file."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        if self.workspace.writeToFile(str(path), True):
+            return path
+        raise OSError(f"could not write workspace to {path}")
+
+
+@dataclass
+class NSBIModel(WorkspaceModel):
+    """An unbinned NSBI channel: RooNSBIPdf, constraints, data and ModelConfig.
+
+    Use :func:`build_model` to create one and :func:`load_model` to read one back.
+    """
+
+    @property
+    def pdf(self) -> Any:
+        """The RooNSBIPdf (without constraint terms)."""
+        return self.workspace.pdf(PDF_NAME.format(name=self.name))
+
+    @property
+    def data(self) -> Any:
+        return self.workspace.data(DATA_NAME)
 
     # -- likelihood -----------------------------------------------------------
     def create_nll(self, data: Any = None, backend: str = "cpu") -> Any:
@@ -219,16 +232,6 @@ class NSBIModel:
         nll = self.create_nll(data, backend)
         return nll.getVal()
 
-    # -- persistence ----------------------------------------------------------
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the workspace (pdf, data, ModelConfig) to a ROOT file."""
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        if self.workspace.writeToFile(str(path), True):
-            return path
-        raise OSError(f"could not write workspace to {path}")
-
 
 def check_dataset(pdf: Any, data: Any) -> None:
     """Raise ValueError unless ``data`` has every column of ``pdf`` with valid values."""
@@ -236,6 +239,54 @@ def check_dataset(pdf: Any, data: Any) -> None:
         pdf.checkColumns(data)
     except Exception as err:
         raise ValueError(_what(err)) from None
+
+
+def coefficient_formula(name: str, expression: str, poi_vars: Mapping[str, Any], process: str) -> Any:
+    """RooFormulaVar f_J of the POIs that ``expression`` uses (only those: RooFit's vectorised
+    RooFormula evaluation expects every listed variable to be a server of the formula)."""
+    used = ROOT.RooArgList()
+    for poi, var in poi_vars.items():
+        if re.search(rf"(?<![\w.]){re.escape(poi)}(?![\w(])", expression):
+            used.add(var)
+    try:
+        return ROOT.RooFormulaVar(name, expression, expression, used)
+    except Exception:  # cppyy: TypeError or the C++ std::runtime_error
+        raise ValueError(
+            f"coefficient '{expression}' of process '{process}' is not a valid formula of the POIs {list(poi_vars)}"
+        ) from None
+
+
+def gaussian_constraints(np_names: Sequence[str], poi_vars: Mapping[str, Any], alpha_range: tuple[float, float],
+                         keep: list[Any]) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    r"""HistFactory's constraint terms for nuisance parameters ``X``: ``alpha_X`` (range
+    ``alpha_range``, error 1), the global observable ``nom_alpha_X`` (constant 0) and
+    ``Gaussian::alpha_XConstraint(alpha_X, nom_alpha_X, 1)``. Returns the alphas by name,
+    the global observables and the constraint pdfs; helper objects are appended to ``keep``."""
+    alphas, globs, constraints = {}, [], []
+    for np_name in np_names:
+        if np_name in poi_vars:
+            raise ValueError(f"'{np_name}' is both a POI and a nuisance parameter")
+        alpha = _real(f"alpha_{np_name}", 0.0, *alpha_range)
+        alpha.setError(1.0)
+        nom = _real(f"nom_alpha_{np_name}", 0.0, -10.0, 10.0)
+        nom.setConstant(True)
+        sigma = ROOT.RooConstVar(f"sigma_alpha_{np_name}", "1", 1.0)
+        cons = ROOT.RooGaussian(f"alpha_{np_name}Constraint", f"alpha_{np_name}Constraint", alpha, nom, sigma)
+        alphas[np_name] = alpha
+        globs.append(nom)
+        constraints.append(cons)
+        keep.append(sigma)
+    return alphas, globs, constraints
+
+
+def with_constraints(pdf: Any, constraints: Sequence[Any], name: str, title: str) -> Any:
+    """The channel pdf times its constraint terms (a RooProdPdf), or the pdf if there are none."""
+    if not constraints:
+        return pdf
+    factors = ROOT.RooArgList(pdf)
+    for c in constraints:
+        factors.add(c)
+    return ROOT.RooProdPdf(name, title, factors)
 
 
 def build_model(
@@ -319,21 +370,7 @@ def build_model(
         ws.Import(_real(poi, value, lo, hi), ROOT.RooFit.Silence(True))
         poi_vars[poi] = ws.var(poi)
     np_names = sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
-    alphas, globs, constraints = {}, [], []
-    for np_name in np_names:
-        if np_name in poi_vars:
-            raise ValueError(f"'{np_name}' is both a POI and a nuisance parameter")
-        alpha = _real(f"alpha_{np_name}", 0.0, *alpha_range)
-        alpha.setError(1.0)
-        nom = _real(f"nom_alpha_{np_name}", 0.0, -10.0, 10.0)
-        nom.setConstant(True)
-        sigma = ROOT.RooConstVar(f"sigma_alpha_{np_name}", "1", 1.0)
-        # as HistFactory: Gaussian::alpha_XConstraint(alpha_X, nom_alpha_X, 1)
-        cons = ROOT.RooGaussian(f"alpha_{np_name}Constraint", f"alpha_{np_name}Constraint", alpha, nom, sigma)
-        alphas[np_name] = alpha
-        globs.append(nom)
-        constraints.append(cons)
-        keep += [sigma]
+    alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
 
     # -- per-process yields N_J = f_J * nu_J * G_J --------------------------------
     yields, ratio_vars = ROOT.RooArgList(), ROOT.RooArgList()
@@ -342,19 +379,7 @@ def build_model(
         if not np.isfinite(p.nominal_yield):
             raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
         if isinstance(p.coefficient, str):
-            # only the POIs the formula uses: RooFit's vectorised RooFormula evaluation
-            # expects every listed variable to be a server of the formula
-            used = ROOT.RooArgList()
-            for poi, var in poi_vars.items():
-                if re.search(rf"(?<![\w.]){re.escape(poi)}(?![\w(])", p.coefficient):
-                    used.add(var)
-            try:
-                coef = ROOT.RooFormulaVar(f"f_{p.name}", p.coefficient, p.coefficient, used)
-            except Exception:  # cppyy: TypeError or the C++ std::runtime_error
-                raise ValueError(
-                    f"coefficient '{p.coefficient}' of process '{p.name}' is not a valid formula of the "
-                    f"POIs {list(poi_vars)}"
-                ) from None
+            coef = coefficient_formula(f"f_{p.name}", p.coefficient, poi_vars, p.name)
         else:
             coef = p.coefficient
         nominal = ROOT.RooConstVar(f"nu_{p.name}", f"nu_{p.name}", float(p.nominal_yield))
@@ -396,13 +421,7 @@ def build_model(
                 col_vars[f"g_{p.name}_{np_name}_hi"],
                 sys.code,
             )
-    if constraints:
-        factors = ROOT.RooArgList(pdf)
-        for c in constraints:
-            factors.add(c)
-        model = ROOT.RooProdPdf(MODEL_NAME.format(name=name), f"NSBI model of {name}", factors)
-    else:
-        model = pdf
+    model = with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"NSBI model of {name}")
     nu0 = pdf.totalYield()
     if not (nu0 > 0 and np.isfinite(nu0)):
         detail = ", ".join(f"{y.GetName()} = {y.getVal():.6g}" for y in yields)
@@ -444,8 +463,9 @@ def build_model(
     return NSBIModel(ws, name)
 
 
-def load_model(path: str | os.PathLike, workspace: str | None = None) -> NSBIModel:
-    """Read an NSBI channel written by :meth:`NSBIModel.save`."""
+def read_workspace(path: str | os.PathLike, workspace: str | None = None) -> tuple[Any, str]:
+    """The RooWorkspace in a ROOT file (the only one, or the one named) and its channel name
+    (the workspace name without the ``ws_`` prefix)."""
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(path)
@@ -462,5 +482,9 @@ def load_model(path: str | os.PathLike, workspace: str | None = None) -> NSBIMod
         raise KeyError(f"no workspace '{workspace}' in {path}")
     ROOT.SetOwnership(ws, True)
     f.Close()
-    name = workspace[3:] if workspace.startswith("ws_") else workspace
-    return NSBIModel(ws, name)
+    return ws, workspace[3:] if workspace.startswith("ws_") else workspace
+
+
+def load_model(path: str | os.PathLike, workspace: str | None = None) -> NSBIModel:
+    """Read an NSBI channel written by :meth:`NSBIModel.save`."""
+    return NSBIModel(*read_workspace(path, workspace))

@@ -36,7 +36,6 @@ plotted together.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,7 +49,17 @@ _library.load_library()
 import ROOT  # noqa: E402
 
 from .inference import Fitter, FitResult, ScanResult, chi2_threshold, crossing_interval, profile_scan  # noqa: E402
-from .model import MODELCONFIG_NAME, MODEL_NAME, _what  # noqa: E402
+from .model import (  # noqa: E402
+    MODELCONFIG_NAME,
+    MODEL_NAME,
+    WorkspaceModel,
+    _real,
+    _what,
+    coefficient_formula,
+    gaussian_constraints,
+    read_workspace,
+    with_constraints,
+)
 from .templates import HISTOSYS_CODES, Templates  # noqa: E402
 
 PARAM_PDF_NAME = "pnsbi_{name}"
@@ -73,13 +82,8 @@ def _vector(values: Any) -> Any:
     return vec
 
 
-def _real(name: str, value: float = 0.0, lo: float | None = None, hi: float | None = None) -> Any:
-    inf = ROOT.RooNumber.infinity()
-    return ROOT.RooRealVar(name, name, value, -inf if lo is None else lo, inf if hi is None else hi)
-
-
 @dataclass
-class ParametrizedModel:
+class ParametrizedModel(WorkspaceModel):
     """A parametrized NSBI channel in a RooWorkspace (see the module doc).
 
     Offers the interface of :class:`~roonsbi.model.NSBIModel` used by
@@ -88,23 +92,12 @@ class ParametrizedModel:
     value of :math:`\\mu'`.
     """
 
-    workspace: Any
-    name: str
     _data_cache: dict = field(default_factory=dict, repr=False)
-
-    # -- RooFit objects ----------------------------------------------------------------
-    @property
-    def model_config(self) -> Any:
-        return self.workspace.obj(MODELCONFIG_NAME)
 
     @property
     def pdf(self) -> Any:
         """The RooNSBIParamHistPdf (without constraint terms)."""
         return self.workspace.pdf(PARAM_PDF_NAME.format(name=self.name))
-
-    @property
-    def model(self) -> Any:
-        return self.model_config.GetPdf()
 
     @property
     def observable(self) -> Any:
@@ -129,44 +122,9 @@ class ParametrizedModel:
         """The data at the current mu' (exact at grid points; interpolated in between)."""
         return self.data_at(self.mu_prime.getVal(), interpolate=True)
 
-    @property
-    def pois(self) -> Any:
-        return self.model_config.GetParametersOfInterest()
-
-    @property
-    def nuisance_parameters(self) -> Any:
-        nps = self.model_config.GetNuisanceParameters()
-        return nps if nps else ROOT.RooArgSet()
-
-    @property
-    def global_observables(self) -> Any:
-        globs = self.model_config.GetGlobalObservables()
-        return globs if globs else ROOT.RooArgSet()
-
-    def parameter(self, name: str) -> Any:
-        var = self.workspace.var(name)
-        if not var:
-            raise KeyError(f"no parameter '{name}' in workspace '{self.workspace.GetName()}'")
-        return var
-
-    # -- parameters -------------------------------------------------------------------
-    def parameters(self) -> dict[str, float]:
-        out = {}
-        for collection in (self.pois, self.nuisance_parameters):
-            for p in collection:
-                out[p.GetName()] = p.getVal()
-        return out
-
-    def set_parameters(self, values: Mapping[str, float] | None = None, **kwargs: float) -> None:
-        for name, value in {**(values or {}), **kwargs}.items():
-            self.parameter(name).setVal(float(value))
-
     def set_mu_prime(self, value: float) -> None:
         """Select the templates (and the default data) of mu' = value."""
         self.mu_prime.setVal(float(value))
-
-    def total_yield(self) -> float:
-        return self.pdf.totalYield()
 
     def bin_yields(self) -> np.ndarray:
         """Expected yields of the bins at the current parameters and mu'."""
@@ -214,15 +172,6 @@ class ParametrizedModel:
         if values:
             self.set_parameters(values)
         return self.create_nll(data, backend, interpolate).getVal()
-
-    # -- persistence -------------------------------------------------------------------
-    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        if self.workspace.writeToFile(str(path), True):
-            return path
-        raise OSError(f"could not write workspace to {path}")
 
 
 def _as_param_data(data: Any, grid: np.ndarray, n_bins: int, name: str) -> Any:
@@ -333,27 +282,14 @@ def build_parametrized_model(
     obs.setBins(B)
 
     np_names = sorted({n for p in t.processes for n in list(p.normsys_factors()) + list(p.histosys_codes())})
-    alphas, globs, constraints = {}, [], []
-    for np_name in np_names:
-        if np_name in poi_vars:
-            raise ValueError(f"'{np_name}' is both a POI and a nuisance parameter")
-        alpha = _real(f"alpha_{np_name}", 0.0, *alpha_range)
-        alpha.setError(1.0)
-        nom = _real(f"nom_alpha_{np_name}", 0.0, -10.0, 10.0)
-        nom.setConstant(True)
-        sigma = ROOT.RooConstVar(f"sigma_alpha_{np_name}", "1", 1.0)
-        cons = ROOT.RooGaussian(f"alpha_{np_name}Constraint", f"alpha_{np_name}Constraint", alpha, nom, sigma)
-        alphas[np_name] = alpha
-        globs.append(nom)
-        constraints.append(cons)
-        keep.append(sigma)
+    alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
 
     # -- scale factors s_J = f_J(mu) G_J(alpha) -------------------------------------------
     scales = ROOT.RooArgList()
     for p in t.processes:
         if not isinstance(p.coefficient, str):
             raise ValueError(f"process '{p.name}': the model needs the coefficient as a RooFit formula string")
-        coef = _formula(f"f_{p.name}_{name}", p.coefficient, poi_vars, p.name)
+        coef = coefficient_formula(f"f_{p.name}_{name}", p.coefficient, poi_vars, p.name)
         factors = ROOT.RooArgList(coef)
         norm = p.normsys_factors()
         if norm:
@@ -424,13 +360,7 @@ def build_parametrized_model(
             gammas.append(gamma)
         pdf.setGammas(gamma_list)
 
-    if constraints:
-        factors = ROOT.RooArgList(pdf)
-        for c in constraints:
-            factors.add(c)
-        model = ROOT.RooProdPdf(MODEL_NAME.format(name=name), f"parametrized NSBI model of {name}", factors)
-    else:
-        model = pdf
+    model = with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"parametrized NSBI model of {name}")
     ws.Import(model, ROOT.RooFit.Silence(True))
 
     # -- data ------------------------------------------------------------------------
@@ -451,20 +381,6 @@ def build_parametrized_model(
     ws.Import(mc)
     ws.var(mu_prime.GetName()).setConstant(True)
     return ParametrizedModel(ws, name)
-
-
-def _formula(name: str, expression: str, poi_vars: Mapping[str, Any], process: str) -> Any:
-    """RooFormulaVar of the POIs the expression uses (RooFit's vectorised formula evaluation
-    expects every listed variable to be a server of the formula)."""
-    used = ROOT.RooArgList()
-    for poi, var in poi_vars.items():
-        if re.search(rf"(?<![\w.]){re.escape(poi)}(?![\w(])", expression):
-            used.add(var)
-    try:
-        return ROOT.RooFormulaVar(name, expression, expression, used)
-    except TypeError:
-        raise ValueError(f"coefficient '{expression}' of process '{process}' is not a valid formula of the POIs "
-                         f"{list(poi_vars)}") from None
 
 
 def _check_array(what: str, arr: Any, shape: tuple[int, ...]) -> None:
@@ -497,26 +413,10 @@ def _data_arrays(t: Templates, data: Any, asimov_values: Any) -> tuple[np.ndarra
 
 def load_parametrized_model(path: str | os.PathLike, workspace: str | None = None) -> ParametrizedModel:
     """Read a parametrized channel written by :meth:`ParametrizedModel.save`."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(path)
-    f = ROOT.TFile.Open(str(path))
-    if not f or f.IsZombie():
-        raise OSError(f"cannot open {path}")
-    if workspace is None:
-        names = [k.GetName() for k in f.GetListOfKeys() if k.GetClassName() == "RooWorkspace"]
-        if len(names) != 1:
-            raise ValueError(f"{path} holds workspaces {names}; pass workspace=<name>")
-        workspace = names[0]
-    ws = f.Get(workspace)
-    if not ws:
-        raise KeyError(f"no workspace '{workspace}' in {path}")
-    ROOT.SetOwnership(ws, True)
-    f.Close()
-    name = workspace[3:] if workspace.startswith("ws_") else workspace
+    ws, name = read_workspace(path, workspace)
     model = ParametrizedModel(ws, name)
     if not model.pdf:
-        raise ValueError(f"workspace '{workspace}' has no RooNSBIParamHistPdf '{PARAM_PDF_NAME.format(name=name)}'")
+        raise ValueError(f"workspace '{ws.GetName()}' has no RooNSBIParamHistPdf '{PARAM_PDF_NAME.format(name=name)}'")
     return model
 
 
