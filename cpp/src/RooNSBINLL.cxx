@@ -51,7 +51,9 @@ struct PassSums {
 template <bool withGradient>
 [[gnu::always_inline]] inline void pass(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
 {
-   using RooNSBI::MathFuncs::poly6Exp;
+   using RooNSBI::MathFuncs::poly6Eval;
+   using RooNSBI::MathFuncs::poly6Weights;
+   using RooNSBI::MathFuncs::Poly6Weights;
    using RooNSBI::MathFuncs::vexp;
    double F[blockSize];
    double P[blockSize];
@@ -85,11 +87,12 @@ template <bool withGradient>
                      dl[k] = sign * col[k];
                }
             } else {
+               const Poly6Weights w = poly6Weights(a);
                for (std::size_t k = 0; k < m; ++k) {
                   const double h = lh[k];
                   const double l = ll[k];
                   double g, dg;
-                  poly6Exp(a, vexp(h), vexp(l), h, l, g, dg);
+                  poly6Eval(w, vexp(h), vexp(l), h, l, g, dg);
                   P[k] *= g;
                   if (withGradient)
                      dl[k] = dg / g;

@@ -135,34 +135,65 @@ inline double vexp(double x)
    return p * scale;
 }
 
-/// ROOT's interpolation code 5 (PiecewiseInterpolation; FlexibleInterpVar code 4)
-/// inside |alpha| < 1, with boundary 1 and nominal 1, from the +-1 sigma values
-/// hi, lo and their logarithms: the 6th-order polynomial whose value, first and
-/// second derivative match hi^alpha at alpha = 1 and lo^-alpha at alpha = -1.
-/// Gives the value and the derivative d/dalpha. The coefficients are those of
-/// RooFit::Detail::MathFuncs::flexibleInterpSingle (code 5), written in terms of
-/// precomputed logarithms; tests compare both to 1e-14.
+/// ROOT's interpolation code 5 (PiecewiseInterpolation; FlexibleInterpVar code 4) inside
+/// |alpha| < 1 (boundary 1, nominal 1): the 6th-order polynomial whose value, first and second
+/// derivative match hi^alpha at alpha = 1 and lo^-alpha at alpha = -1. Its coefficients in
+/// RooFit::Detail::MathFuncs::flexibleInterpSingle are linear in hi, lo, hi log hi, lo log lo,
+/// hi log^2 hi, lo log^2 lo; collecting the powers of alpha instead gives
+///
+///   g(alpha) = K + hi (P0 + P1 log hi + P2 log^2 hi) + lo (Q0 + Q1 log lo + Q2 log^2 lo),
+///
+/// with weights that depend on alpha only: computed once per parameter value, they leave a
+/// few multiply-adds per event. Poly6Weights holds them and those of dg/dalpha.
+struct Poly6Weights {
+   double K, P0, P1, P2, Q0, Q1, Q2;     ///< value
+   double dK, dP0, dP1, dP2, dQ0, dQ1, dQ2; ///< derivative d/dalpha
+};
+
+inline Poly6Weights poly6Weights(double x)
+{
+   // weights of A0, S0, S1, A1, S2, A2 (see flexibleInterpSingle, code 5, x0 = 1) and of 1
+   const double x2 = x * x;
+   const double x3 = x2 * x;
+   const double x4 = x2 * x2;
+   const double x5 = x4 * x;
+   const double x6 = x3 * x3;
+   const double wA0 = 15. / 8 * x - 5. / 4 * x3 + 3. / 8 * x5;
+   const double wS0 = 3 * x2 - 3 * x4 + x6;
+   const double wS1 = -7. / 8 * x + 5. / 4 * x3 - 3. / 8 * x5;
+   const double wA1 = -9. / 8 * x2 + 7. / 4 * x4 - 5. / 8 * x6;
+   const double wS2 = 1. / 8 * x2 - 1. / 4 * x4 + 1. / 8 * x6;
+   const double wA2 = 1. / 8 * x - 1. / 4 * x3 + 1. / 8 * x5;
+   const double dA0 = 15. / 8 - 15. / 4 * x2 + 15. / 8 * x4;
+   const double dS0 = 6 * x - 12 * x3 + 6 * x5;
+   const double dS1 = -7. / 8 + 15. / 4 * x2 - 15. / 8 * x4;
+   const double dA1 = -9. / 4 * x + 7 * x3 - 15. / 4 * x5;
+   const double dS2 = 1. / 4 * x - x3 + 3. / 4 * x5;
+   const double dA2 = 1. / 8 - 3. / 4 * x2 + 5. / 8 * x4;
+   const double oneMinus = 1 - x2;
+   // A0 = (hi-lo)/2, S0 = (hi+lo)/2, S1 = (hi lh - lo ll)/2, A1 = (hi lh + lo ll)/2,
+   // S2 = (hi lh^2 + lo ll^2)/2, A2 = (hi lh^2 - lo ll^2)/2
+   return {oneMinus * oneMinus * oneMinus,
+           0.5 * (wA0 + wS0), 0.5 * (wS1 + wA1), 0.5 * (wS2 + wA2),
+           0.5 * (wS0 - wA0), 0.5 * (wA1 - wS1), 0.5 * (wS2 - wA2),
+           -6 * x * oneMinus * oneMinus,
+           0.5 * (dA0 + dS0), 0.5 * (dS1 + dA1), 0.5 * (dS2 + dA2),
+           0.5 * (dS0 - dA0), 0.5 * (dA1 - dS1), 0.5 * (dS2 - dA2)};
+}
+
+/// Value and derivative of code 5 inside |alpha| < 1 for one event, from the +-1 sigma values
+/// hi, lo and their logarithms, with the weights of poly6Weights(alpha).
+inline void poly6Eval(const Poly6Weights &w, double hi, double lo, double logHi, double logLo, double &value,
+                      double &deriv)
+{
+   value = w.K + hi * (w.P0 + logHi * (w.P1 + logHi * w.P2)) + lo * (w.Q0 + logLo * (w.Q1 + logLo * w.Q2));
+   deriv = w.dK + hi * (w.dP0 + logHi * (w.dP1 + logHi * w.dP2)) + lo * (w.dQ0 + logLo * (w.dQ1 + logLo * w.dQ2));
+}
+
+/// poly6Eval for a single value of alpha (tests, scalar use).
 inline void poly6Exp(double alpha, double hi, double lo, double logHi, double logLo, double &value, double &deriv)
 {
-   const double upLog = hi * logHi;
-   const double downLog = lo * logLo;
-   const double upLog2 = upLog * logHi;
-   const double downLog2 = downLog * logLo;
-   const double S0 = 0.5 * (hi + lo);
-   const double A0 = 0.5 * (hi - lo);
-   const double S1 = 0.5 * (upLog - downLog);
-   const double A1 = 0.5 * (upLog + downLog);
-   const double S2 = 0.5 * (upLog2 + downLog2);
-   const double A2 = 0.5 * (upLog2 - downLog2);
-   const double a = 0.125 * (15 * A0 - 7 * S1 + A2);
-   const double b = 0.125 * (-24 + 24 * S0 - 9 * A1 + S2);
-   const double c = 0.25 * (-5 * A0 + 5 * S1 - A2);
-   const double d = 0.25 * (12 - 12 * S0 + 7 * A1 - S2);
-   const double e = 0.125 * (3 * A0 - 3 * S1 + A2);
-   const double f = 0.125 * (-8 + 8 * S0 - 5 * A1 + S2);
-   const double x = alpha;
-   value = 1. + x * (a + x * (b + x * (c + x * (d + x * (e + x * f)))));
-   deriv = a + x * (2 * b + x * (3 * c + x * (4 * d + x * (5 * e + x * 6 * f))));
+   poly6Eval(poly6Weights(alpha), hi, lo, logHi, logLo, value, deriv);
 }
 
 } // namespace MathFuncs
