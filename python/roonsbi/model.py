@@ -180,6 +180,17 @@ class WorkspaceModel:
         r"""The expected number of events nu at the current parameters."""
         return self.pdf.totalYield()
 
+    def _extended_nll(self, data: Any, backend: str) -> Any:
+        """RooFit's extended NLL of the full model on ``data``, constraints normalised over the
+        global observables, without offset."""
+        return self.model.createNLL(
+            data,
+            ROOT.RooFit.Extended(True),
+            ROOT.RooFit.GlobalObservables(self.global_observables),
+            ROOT.RooFit.Offset("none"),
+            ROOT.RooFit.EvalBackend(backend),
+        )
+
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
         """Write the workspace (pdf, data, ModelConfig) to a ROOT file."""
         path = Path(path)
@@ -211,13 +222,7 @@ class NSBIModel(WorkspaceModel):
         """The extended NLL with constraint terms, as a RooAbsReal (no offset)."""
         data = self.data if data is None else data
         check_dataset(self.pdf, data)
-        return self.model.createNLL(
-            data,
-            ROOT.RooFit.Extended(True),
-            ROOT.RooFit.GlobalObservables(self.global_observables),
-            ROOT.RooFit.Offset("none"),
-            ROOT.RooFit.EvalBackend(backend),
-        )
+        return self._extended_nll(data, backend)
 
     def nll(self, values: Mapping[str, float] | None = None, data: Any = None, backend: str = "cpu") -> float:
         r"""NLL at ``values`` (others unchanged):

@@ -155,13 +155,7 @@ class ParametrizedModel(WorkspaceModel):
             data = self.data_at(self.mu_prime.getVal(), interpolate)
         elif not isinstance(data, ROOT.RooAbsData):
             data = self.data_at(self.mu_prime.getVal(), interpolate, data)
-        return self.model.createNLL(
-            data,
-            ROOT.RooFit.Extended(True),
-            ROOT.RooFit.GlobalObservables(self.global_observables),
-            ROOT.RooFit.Offset("none"),
-            ROOT.RooFit.EvalBackend(backend),
-        )
+        return self._extended_nll(data, backend)
 
     def nll(self, values: Mapping[str, float] | None = None, data: Any = None, backend: str = "cpu",
             mu_prime: float | None = None, interpolate: bool = False) -> float:
