@@ -125,9 +125,9 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print()
-    print(f"{'method':<26} {'mu-hat':>8} {'68% CL interval':>20} {'95% CL interval':>20}")
+    print(f"{'method':<30} {'mu-hat':>8} {'68% CL interval':>20} {'95% CL interval':>20}")
     for r in rows:
-        print(f"{r[0]:<26} {r[1]:8.3f} {'[%.3f, %.3f]' % r[3]:>20} {'[%.3f, %.3f]' % r[4]:>20}")
+        print(f"{r[0]:<30} {r[1]:8.3f} {'[%.3f, %.3f]' % r[3]:>20} {'[%.3f, %.3f]' % r[4]:>20}")
     _step(f"done; outputs in {out}/", t0)
     return summary
 
