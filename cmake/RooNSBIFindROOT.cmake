@@ -13,7 +13,7 @@
 #   ROONSBI_ROOT_LIBDIR       directory of the ROOT libraries (for the RPATH)
 #   ROONSBI_ROOT_CXX_STANDARD C++ standard ROOT was built with
 
-set(_roonsbi_root_libs Core RIO MathCore Hist RooFitCore RooFit HistFactory RooStats)
+set(_roonsbi_root_libs Core RIO MathCore Hist RooFitCore RooFit HistFactory RooStats RooFitHS3 RooFitJSONInterface)
 
 # The wheel layout: include/ and lib/ next to ROOT/__init__.py. A normal
 # installation keeps its Python module elsewhere (lib/ROOT/), so this test
@@ -30,7 +30,7 @@ set(_roonsbi_wheel FALSE)
 if(_prefix AND EXISTS "${_prefix}/include/RooAbsPdf.h" AND EXISTS "${_prefix}/lib/libCore${CMAKE_SHARED_LIBRARY_SUFFIX}")
   set(_roonsbi_wheel TRUE)
 else()
-  find_package(ROOT CONFIG REQUIRED COMPONENTS RooFitCore RooFit HistFactory RooStats)
+  find_package(ROOT CONFIG REQUIRED COMPONENTS RooFitCore RooFit HistFactory RooStats RooFitHS3 RooFitJSONInterface)
 endif()
 
 add_library(roonsbi_root INTERFACE)
