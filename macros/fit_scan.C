@@ -1,0 +1,127 @@
+// roonsbi: fit a workspace with a ModelConfig (e.g. a combination written by roonsbi) and scan
+// its first POI with the profile likelihood, in a plain ROOT session.
+//
+//   root -l -b -q 'macros/fit_scan.C("combined.root", "combined", "libRooNSBI.so", "scan.png")'
+//
+// The library path is what `roonsbi --library` prints (its headers: `roonsbi --incdir`). The
+// macro prints the fit result, "t(mu) = ..." per scan point and the 68% interval, and draws
+// t(mu) to the output file (PNG or PDF by its extension).
+
+#include <RooAbsPdf.h>
+#include <RooAbsReal.h>
+#include <RooArgSet.h>
+#include <RooFitResult.h>
+#include <RooMinimizer.h>
+#include <RooMsgService.h>
+#include <RooRealVar.h>
+#include <RooStats/ModelConfig.h>
+#include <RooWorkspace.h>
+
+#include <TCanvas.h>
+#include <TFile.h>
+#include <TGraph.h>
+#include <TLine.h>
+#include <TSystem.h>
+
+#include <cstdio>
+#include <memory>
+#include <vector>
+
+namespace {
+
+double minimize(RooAbsReal &nll)
+{
+   RooMinimizer minimizer(nll);
+   minimizer.setPrintLevel(-1);
+   minimizer.setStrategy(1);
+   minimizer.setEps(1e-3);
+   minimizer.minimize("Minuit2", "Migrad");
+   return nll.getVal();
+}
+
+} // namespace
+
+int fit_scan(const char *file, const char *workspace, const char *library, const char *plot, int nPoints = 21,
+             double lo = 0.0, double hi = 3.0)
+{
+   if (gSystem->Load(library) < 0) {
+      std::printf("fit_scan: cannot load %s\n", library);
+      return 1;
+   }
+   RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);
+   std::unique_ptr<TFile> f{TFile::Open(file)};
+   auto *ws = f ? f->Get<RooWorkspace>(workspace) : nullptr;
+   if (!ws) {
+      std::printf("fit_scan: no workspace '%s' in %s\n", workspace, file);
+      return 1;
+   }
+   auto *mc = dynamic_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));
+   RooAbsData *data = ws->data("obsData");
+   if (!mc || !data) {
+      std::printf("fit_scan: the workspace needs a ModelConfig and the dataset obsData\n");
+      return 1;
+   }
+   auto *poi = static_cast<RooRealVar *>(mc->GetParametersOfInterest()->first());
+   std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*data, RooFit::Extended(true),
+                                                             RooFit::GlobalObservables(*mc->GetGlobalObservables()),
+                                                             RooFit::Offset("none"))};
+   RooArgSet params;
+   nll->getParameters(nullptr, params);
+   RooArgSet start;
+   params.snapshot(start);
+
+   RooMinimizer minimizer(*nll);
+   minimizer.setPrintLevel(-1);
+   minimizer.setEps(1e-3);
+   minimizer.minimize("Minuit2", "Migrad");
+   minimizer.hesse();
+   std::unique_ptr<RooFitResult> result{minimizer.save()};
+   const double best = nll->getVal();
+   const double poiHat = poi->getVal();
+   std::printf("fit status %d: %s = %.6f +- %.6f, min NLL = %.10f\n", result->status(), poi->GetName(), poiHat,
+               poi->getError(), best);
+   RooArgSet bestValues;
+   params.snapshot(bestValues);
+
+   std::vector<double> x, t;
+   poi->setConstant(true);
+   for (int k = 0; k < nPoints; ++k) {
+      params.assign(bestValues);
+      poi->setConstant(true);
+      const double value = lo + (hi - lo) * k / (nPoints - 1);
+      poi->setVal(value);
+      x.push_back(value);
+      t.push_back(2 * (minimize(*nll) - best));
+      std::printf("t(%s = %.4f) = %.6f\n", poi->GetName(), value, t.back());
+   }
+   poi->setConstant(false);
+
+   // 68% interval: crossings of t = 1 around the best fit, by linear interpolation
+   double low = poiHat, high = poiHat;
+   for (int k = 0; k + 1 < nPoints; ++k) {
+      const double a = t[k] - 1, b = t[k + 1] - 1;
+      if (a * b > 0 || a == b)
+         continue;
+      const double cross = x[k] + (x[k + 1] - x[k]) * a / (a - b);
+      if (cross < poiHat)
+         low = cross;
+      else if (high == poiHat)
+         high = cross;
+   }
+   std::printf("68%% interval of %s: [%.4f, %.4f]\n", poi->GetName(), low, high);
+
+   TCanvas canvas("scan", "profile likelihood", 700, 500);
+   TGraph graph(nPoints, x.data(), t.data());
+   graph.SetTitle(Form("profile likelihood scan;%s;t(%s) = -2 ln #lambda", poi->GetName(), poi->GetName()));
+   graph.SetLineWidth(2);
+   graph.SetMarkerStyle(20);
+   graph.SetMinimum(0);
+   graph.SetMaximum(8);
+   graph.Draw("ALP");
+   TLine one(lo, 1, hi, 1);
+   one.SetLineStyle(2);
+   one.Draw();
+   canvas.SaveAs(plot);
+   params.assign(start);
+   return 0;
+}
