@@ -71,7 +71,8 @@ def channels_of(source: Any, name: str | None = None, model_config: str = MODELC
         return [Channel(name or ws.GetName(), pdf, dataset, *sets)]
     cat = pdf.indexCat()
     parts = dataset.split(cat, True)  # std::vector<std::unique_ptr<RooAbsData>>, named by state
-    by_label = {str(p.GetName()): p for p in parts}
+    # the elements are typed RooAbsData: bind them as their actual class (RooDataSet's to_numpy)
+    by_label = {str(p.GetName()): ROOT.bind_object(ROOT.addressof(p), p.ClassName()) for p in parts}
     out = []
     for state in cat:
         label = str(state.first)
@@ -146,6 +147,36 @@ def _same_constraint(a: Any, b: Any) -> bool:
     return key(a) == key(b)
 
 
+def _combined_data(channels: Sequence[Channel], observables: Any, cat: Any, rename: Mapping[str, str]) -> Any:
+    """One weighted RooDataSet of all channels with the index category, built column-wise with
+    numpy (observables a channel does not have are set to their current value)."""
+    import numpy as np
+
+    columns: dict[str, list] = {o.GetName(): [] for o in observables}
+    index, weights = [], []
+    for ch in channels:
+        arrays = ch.data.to_numpy()
+        n = ch.data.numEntries()
+        renamed = {rename.get(k, k): v for k, v in arrays.items()}
+        for name, parts in columns.items():
+            parts.append(np.asarray(renamed[name], dtype=np.float64) if name in renamed
+                         else np.full(n, observables.find(name).getVal()))
+        index.append(np.full(n, cat.lookupIndex(ch.name), dtype=np.int32))
+        weights.append(np.asarray(arrays[ch.data.weightVar().GetName()], dtype=np.float64) if ch.data.isWeighted()
+                       else np.ones(n))
+    data = {k: np.concatenate(v) for k, v in columns.items()}
+    data[CATEGORY_NAME] = np.concatenate(index)
+    data[WEIGHT_NAME] = np.concatenate(weights)
+    wvar = ROOT.RooRealVar(WEIGHT_NAME, WEIGHT_NAME, 1.0)
+    variables = ROOT.RooArgSet(observables)
+    variables.add(cat)
+    variables.add(wvar)
+    out = ROOT.RooDataSet.from_numpy(data, variables, name=DATA_NAME, title=DATA_NAME, weight_name=WEIGHT_NAME)
+    if out.numEntries() != len(data[WEIGHT_NAME]):
+        raise RuntimeError(f"combine: the combined dataset kept {out.numEntries()} of {len(data[WEIGHT_NAME])} entries")
+    return out
+
+
 def combine(sources: Sequence[Any], name: str = "combined", rename: Mapping[str, str] | None = None) -> CombinedModel:
     """Combine channels (see the module doc). ``sources``: roonsbi models, RooWorkspaces with a
     ModelConfig, or :class:`Channel` objects; ``rename``: parameter name -> name in the combination."""
@@ -209,23 +240,7 @@ def combine(sources: Sequence[Any], name: str = "combined", rename: Mapping[str,
         sim.addPdf(pdf, label)
     ws.Import(sim, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
 
-    # one weighted dataset with the index category
-    wvar = ROOT.RooRealVar(WEIGHT_NAME, WEIGHT_NAME, 1.0)
-    variables = ROOT.RooArgSet(sets["obs"])
-    variables.add(ws.cat(CATEGORY_NAME))
-    variables.add(wvar)
-    combined = ROOT.RooDataSet(DATA_NAME, DATA_NAME, variables, ROOT.RooFit.WeightVar(wvar))
-    for ch in channels:
-        d = ch.data
-        for i in range(d.numEntries()):
-            row = d.get(i)
-            for a in row:
-                target = variables.find(rename.get(a.GetName(), a.GetName()))
-                if target and a.GetName() != CATEGORY_NAME and isinstance(target, ROOT.RooRealVar):
-                    target.setVal(a.getVal())
-            variables.find(CATEGORY_NAME).setLabel(ch.name)
-            combined.add(variables, d.weight())
-    ws.Import(combined, ROOT.RooFit.Silence(True))
+    ws.Import(_combined_data(channels, sets["obs"], ws.cat(CATEGORY_NAME), rename), ROOT.RooFit.Silence(True))
 
     mc = ROOT.RooStats.ModelConfig(MODELCONFIG_NAME, ws)
     mc.SetPdf(ws.pdf(SIM_NAME))
