@@ -397,3 +397,15 @@ def test_save_refuses_to_overwrite(tmp_path: Path) -> None:
     finally:
         f.Close()
     assert names == ["ws_second"]
+
+
+def test_objects_from_a_temporary_model_stay_valid() -> None:
+    """Objects returned by a model's properties keep its workspace alive (no dangling pointer
+    when the model itself is a temporary)."""
+    import gc
+
+    data = build_model([Process("S", 10.0, np.ones(7), "mu")]).data
+    pdf = build_model([Process("S", 10.0, np.ones(3), "mu")], name="other").pdf
+    gc.collect()
+    assert data.numEntries() == 7
+    assert pdf.totalYield() == pytest.approx(10.0)

@@ -87,11 +87,11 @@ class CombinedModel(WorkspaceModel):
 
     @property
     def pdf(self) -> Any:
-        return self.workspace.pdf(SIM_NAME)
+        return self._owned(self.workspace.pdf(SIM_NAME))
 
     @property
     def data(self) -> Any:
-        return self.workspace.data(DATA_NAME)
+        return self._owned(self.workspace.data(DATA_NAME))
 
     def total_yield(self) -> float:
         """Sum of the channels' expected numbers of events at the current parameters."""

@@ -135,14 +135,21 @@ class WorkspaceModel:
     workspace: Any
     name: str
 
+    def _owned(self, obj: Any) -> Any:
+        """``obj`` (a workspace object) keeping this model, and so the workspace, alive: the
+        objects the properties return stay valid even if the model itself is not kept."""
+        if obj:
+            obj._roonsbi_model = self
+        return obj
+
     @property
     def model_config(self) -> Any:
-        return self.workspace.obj(MODELCONFIG_NAME)
+        return self._owned(self.workspace.obj(MODELCONFIG_NAME))
 
     @property
     def model(self) -> Any:
         """The full pdf: the channel pdf times its constraint terms."""
-        return self.model_config.GetPdf()
+        return self._owned(self.model_config.GetPdf())
 
     @property
     def pois(self) -> Any:
@@ -162,7 +169,7 @@ class WorkspaceModel:
         var = self.workspace.var(name)
         if not var:
             raise KeyError(f"no parameter '{name}' in workspace '{self.workspace.GetName()}'")
-        return var
+        return self._owned(var)
 
     def parameters(self) -> dict[str, float]:
         """Current values of the POIs and nuisance parameters."""
@@ -211,11 +218,11 @@ class NSBIModel(WorkspaceModel):
     @property
     def pdf(self) -> Any:
         """The RooNSBIPdf (without constraint terms)."""
-        return self.workspace.pdf(PDF_NAME.format(name=self.name))
+        return self._owned(self.workspace.pdf(PDF_NAME.format(name=self.name)))
 
     @property
     def data(self) -> Any:
-        return self.workspace.data(DATA_NAME)
+        return self._owned(self.workspace.data(DATA_NAME))
 
     # -- likelihood -----------------------------------------------------------
     def create_nll(self, data: Any = None, backend: str = "cpu") -> Any:

@@ -97,7 +97,7 @@ class ParametrizedModel(WorkspaceModel):
     @property
     def pdf(self) -> Any:
         """The RooNSBIParamHistPdf (without constraint terms)."""
-        return self.workspace.pdf(PARAM_PDF_NAME.format(name=self.name))
+        return self._owned(self.workspace.pdf(PARAM_PDF_NAME.format(name=self.name)))
 
     @property
     def observable(self) -> Any:
