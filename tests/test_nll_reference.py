@@ -14,10 +14,8 @@ and the interpolation conventions against ROOT's own HistFactory classes.
   r = 1 equal ``PiecewiseInterpolation`` (and the reference) to 1e-12 relative, on the
   scalar path (``getVal``) and the vectorised path (``RooFit::Evaluator``).
 
-Every coefficient f_J here depends on the POI ``mu``: a coefficient that does not use every
-POI (e.g. the default ``"1"``) currently makes ROOT crash on evaluation, because the
-``RooFormulaVar`` keeps pointers to the unused, Python-owned POI objects that are freed
-when ``build_model`` returns.
+Coefficients that use a subset of the POIs (e.g. the default ``"1"``) are covered by
+``tests/test_backends.py``.
 """
 
 from __future__ import annotations

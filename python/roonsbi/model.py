@@ -92,6 +92,24 @@ class Process:
     shapesys: Mapping[str, ShapeSys | tuple[ArrayLike, ArrayLike]] = field(default_factory=dict)
 
 
+def check_shape_code(kind: str, code: int, np_name: str, process: str) -> None:
+    """ValueError unless ``code`` is a PiecewiseInterpolation code (per-event shapes, histosys)."""
+    if code not in SHAPESYS_CODES:
+        raise ValueError(f"unknown {kind} interpolation code {code} for '{np_name}' of process '{process}' "
+                         f"(PiecewiseInterpolation codes {SHAPESYS_CODES})")
+
+
+def check_normsys(sys: NormSys, np_name: str, process: str) -> None:
+    """ValueError unless the normalisation systematic has a FlexibleInterpVar code and positive
+    finite factors."""
+    if sys.code not in NORMSYS_CODES:
+        raise ValueError(f"unknown normalisation interpolation code {sys.code} for '{np_name}' of process "
+                         f"'{process}' (FlexibleInterpVar codes {NORMSYS_CODES})")
+    if not (sys.lo > 0 and sys.hi > 0 and np.isfinite(sys.lo) and np.isfinite(sys.hi)):
+        raise ValueError(f"normalisation systematic '{np_name}' of process '{process}' needs positive finite "
+                         f"factors, got lo={sys.lo}, hi={sys.hi}")
+
+
 def _as_normsys(value: NormSys | tuple[float, float]) -> NormSys:
     return value if isinstance(value, NormSys) else NormSys(*value)
 
@@ -356,11 +374,7 @@ def build_model(
         add_column(f"r_{p.name}", p.ratio, "ratio", False)
         for np_name, sys in p.shapesys.items():
             sys = _as_shapesys(sys)
-            if sys.code not in SHAPESYS_CODES:
-                raise ValueError(
-                    f"unknown shape interpolation code {sys.code} for '{np_name}' of process '{p.name}' "
-                    f"(PiecewiseInterpolation codes {SHAPESYS_CODES})"
-                )
+            check_shape_code("shape", sys.code, np_name, p.name)
             add_column(f"g_{p.name}_{np_name}_lo", sys.lo, "shape (-1 sigma)", True)
             add_column(f"g_{p.name}_{np_name}_hi", sys.hi, "shape (+1 sigma)", True)
     n_events = next(iter(columns.values())).size
@@ -400,16 +414,7 @@ def build_model(
             par, lo, hi, codes = ROOT.RooArgList(), [], [], []
             for np_name, sys in p.normsys.items():
                 sys = _as_normsys(sys)
-                if sys.code not in NORMSYS_CODES:
-                    raise ValueError(
-                        f"unknown normalisation interpolation code {sys.code} for '{np_name}' of process "
-                        f"'{p.name}' (FlexibleInterpVar codes {NORMSYS_CODES})"
-                    )
-                if not (sys.lo > 0 and sys.hi > 0 and np.isfinite(sys.lo) and np.isfinite(sys.hi)):
-                    raise ValueError(
-                        f"normalisation systematic '{np_name}' of process '{p.name}' needs positive finite "
-                        f"factors, got lo={sys.lo}, hi={sys.hi}"
-                    )
+                check_normsys(sys, np_name, p.name)
                 par.add(alphas[np_name])
                 lo.append(float(sys.lo))
                 hi.append(float(sys.hi))

@@ -38,7 +38,6 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
@@ -55,12 +54,13 @@ from .model import (  # noqa: E402
     WorkspaceModel,
     _real,
     _what,
+    check_shape_code,
     coefficient_formula,
     gaussian_constraints,
     read_workspace,
     with_constraints,
 )
-from .templates import HISTOSYS_CODES, Templates  # noqa: E402
+from .templates import Templates  # noqa: E402
 
 PARAM_PDF_NAME = "pnsbi_{name}"
 OBSERVABLE_NAME = "obs_{name}"
@@ -240,9 +240,7 @@ def build_parametrized_model(
         _check_array(f"histosys '{np_name}' (+1 sigma) of '{proc}'", hi, (K, B))
     for p in t.processes:
         for np_name, code in p.histosys_codes().items():
-            if code not in HISTOSYS_CODES:
-                raise ValueError(f"unknown histosys interpolation code {code} for '{np_name}' of process '{p.name}' "
-                                 f"(PiecewiseInterpolation codes {HISTOSYS_CODES})")
+            check_shape_code("histosys", code, np_name, p.name)
             if (p.name, np_name) not in t.histosys:
                 raise ValueError(f"process '{p.name}' declares histosys '{np_name}' but the templates have none")
     if pois is None:

@@ -65,7 +65,6 @@ iterable of chunks (one pass only: not enough for :class:`Quantiles`).
 from __future__ import annotations
 
 import json
-import math
 import os
 import re
 import sys
@@ -75,14 +74,14 @@ from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
-from .model import NORMSYS_CODES, NormSys, check_column
+from .model import SHAPESYS_CODES, NormSys, check_column, check_normsys, check_shape_code
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
 Chunk = Mapping[str, Any]
 Source = Union[Chunk, Sequence[Chunk], Callable[[], Iterable[Chunk]], Iterable[Chunk]]
 
 #: PiecewiseInterpolation codes accepted for binned shape systematics (histosys).
-HISTOSYS_CODES = (0, 1, 2, 4, 5, 6)
+HISTOSYS_CODES = SHAPESYS_CODES  # PiecewiseInterpolation codes, as for per-event shapes
 #: Default histosys code: 4, additive 6th-order polynomial / linear (HistFactory's default, pyhf code4p).
 DEFAULT_HISTOSYS_CODE = 4
 
@@ -660,16 +659,9 @@ def build_templates(
         if not (np.isfinite(p.nominal_yield)):
             raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
         for m, code in p.histosys_codes().items():
-            if code not in HISTOSYS_CODES:
-                raise ValueError(f"unknown histosys interpolation code {code} for '{m}' of process '{p.name}' "
-                                 f"(PiecewiseInterpolation codes {HISTOSYS_CODES})")
+            check_shape_code("histosys", code, m, p.name)
         for m, ns in p.normsys_factors().items():
-            if ns.code not in NORMSYS_CODES:
-                raise ValueError(f"unknown normalisation interpolation code {ns.code} for '{m}' of process "
-                                 f"'{p.name}' (FlexibleInterpVar codes {NORMSYS_CODES})")
-            if not (ns.lo > 0 and ns.hi > 0 and math.isfinite(ns.lo) and math.isfinite(ns.hi)):
-                raise ValueError(f"normalisation systematic '{m}' of process '{p.name}' needs positive finite "
-                                 f"factors, got lo={ns.lo}, hi={ns.hi}")
+            check_normsys(ns, m, p.name)
     shapes = [(p.name, m) for p in processes for m in p.histosys_codes()]
     n_grid, n_proc = grid.size, len(processes)
     obs = _Observable(processes, poi, pois, float(reference), grid) if observable is None else None
