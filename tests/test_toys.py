@@ -64,3 +64,25 @@ def test_asymptotic_68_interval_covers(rng: np.random.Generator) -> None:
     print(f"coverage of the 68% interval: {frac:.3f} ({covered}/{n_toys} toys)")
     sigma = np.sqrt(0.6827 * (1 - 0.6827) / n_toys)
     assert abs(frac - 0.6827) < 3 * sigma, frac
+
+
+def test_asimov_weights_and_fit(rng: np.random.Generator) -> None:
+    """Asimov dataset on a pool x_k ~ p_ref (u_k = 1): the weights equal the toy's exact
+    lambda(x_k|theta) / (n p_ref(x_k)) (numpy, 1e-10), also at alpha_eff = 1 (where the NSBI model
+    is exact), the global observables equal the nuisance parameters, and the fit on it returns
+    theta (up to the pool's MC fluctuation, 0.1 sigma)."""
+    toy = OffShellToy()
+    model, columns, x = _pool(toy, 100_000, rng)
+    gen = ToyGenerator(model, columns)
+    for values in ({"mu": 0.7, "alpha_eff": 1.0, "alpha_lumi": -1.0}, {"mu": 0.7, "alpha_eff": 0.0, "alpha_lumi": 0.0}):
+        asimov = gen.asimov(values)
+        w = asimov.data.to_numpy()["weight"]
+        exact = toy.intensity(x, values["mu"], values["alpha_eff"], values["alpha_lumi"]) / (len(x) * toy.p_ref(x))
+        np.testing.assert_allclose(w, exact, rtol=1e-10)
+        assert asimov.global_observables == {"nom_alpha_eff": values["alpha_eff"], "nom_alpha_lumi": values["alpha_lumi"]}
+    previous = set_global_observables(model, asimov.global_observables)
+    model.set_parameters({"mu": 1.0, "alpha_eff": 0.5, "alpha_lumi": 0.5})
+    best = Fitter(model, data=asimov.data).fit(hesse=True)
+    set_global_observables(model, previous)
+    for name, value in values.items():
+        assert best.values[name] == pytest.approx(value, abs=0.1 * best.errors[name]), name

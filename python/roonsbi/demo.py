@@ -30,13 +30,14 @@ from . import _library
 _library.load_library()
 import ROOT  # noqa: E402
 
-from .combine import combine  # noqa: E402
+from .combine import channels_of, combine  # noqa: E402
 from .impacts import ImpactResult, impacts  # noqa: E402
 from .inference import Fitter, Scan2DResult, chi2_threshold, crossing_interval, fit, profile_scan, profile_scan_2d  # noqa: E402
 from .model import build_model, read_workspace  # noqa: E402
 from .parametrized import build_parametrized_model, parametrized_scan  # noqa: E402
 from .templates import BinnedProcess, Quantiles, build_templates  # noqa: E402
 from .toy import COEFFICIENTS, OffShellToy  # noqa: E402
+from .toys import ToyGenerator  # noqa: E402
 
 
 def _step(msg: str, t0: float) -> None:
@@ -137,15 +138,15 @@ def _normal_cdf(z: np.ndarray) -> np.ndarray:
 
 
 def control_region_spec(toy: OffShellToy, mu_true: float, rng: np.random.Generator) -> dict[str, Any]:
-    r"""Histograms of feature x0 in [-3, 3] (12 bins) of a background-dominated control region:
-    background (3000 events, the toy's background shape in x0) and a small signal contamination
-    (30 events at mu = 1, no interference) scaled by ``mu``; data drawn from the expectation at
-    ``mu_true``.
+    r"""Histograms of feature x0 in [-3.5, 0] (14 bins) of a background-dominated control region:
+    the toy's background shape in x0 (10000 events over all x0, ~6200 in the region) and a signal
+    contamination (50 events over all x0 at mu = 1, ~1 in the region; no interference) scaled by
+    ``mu``; data drawn from the expectation at ``mu_true``.
 
     Systematics: ``lumi`` (yields times kappa^alpha: OverallSys (1/kappa, kappa)) and ``eff`` (the
     toy's efficiency slope e^{alpha k x0}: bin contents of the tilted Gaussian, split into an
     OverallSys and a shape-only HistoSys) shared with the NSBI channel, and CR-only ``cr_bkg_xsec``
-    (2% OverallSys) and ``cr_model`` (a +-5% linear tilt, HistoSys) on the background.
+    (1% OverallSys) and ``cr_model`` (a +-2% linear tilt across the bins, HistoSys) on the background.
     """
     k = toy.eff_slope
 
@@ -304,6 +305,29 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
     _step(f"fitted and scanned {COMBINED}: mu = {combined_best.values['mu']:.3f} +- "
           f"{combined_best.errors['mu']:.3f}", t0)
 
+    # -- expected (Asimov, mu = 1, alpha = 0) intervals ------------------------------------------
+    # NSBI: a reference pool x_k ~ p_ref with weights nu p(x_k|theta)/p_ref(x_k)/n (roonsbi.toys);
+    # control region: HistFactory's asimovData.
+    n_pool = 20_000 if quick else 50_000
+    x_pool = toy.sample_ref(n_pool, np.random.default_rng(seed + 3000))
+    pool = {}
+    for proc in toy.processes(x_pool, systematics=True):
+        pool[f"r_{proc.name}"] = np.asarray(proc.ratio)
+        for np_name, sys_ in proc.shapesys.items():
+            pool[f"g_{proc.name}_{np_name}_lo"], pool[f"g_{proc.name}_{np_name}_hi"] = sys_.lo, sys_.hi
+    nominal = {"mu": mu_true, "alpha_eff": 0.0, "alpha_lumi": 0.0}
+    asimov = ToyGenerator(models[NSBI], pool).asimov(nominal)
+    models[NSBI].set_parameters(nominal)
+    grid_asimov = np.round(np.linspace(0.05, 3.0, 16 if quick else 30), 10)
+    expected = {NSBI: profile_scan(models[NSBI], "mu", grid_asimov, data=asimov.data)}
+    nsbi_channel = channels_of(models[NSBI])[0]
+    nsbi_channel.data = asimov.data
+    combined_asimov = combine([nsbi_channel, *channels_of(cr_ws, data="asimovData")], name="nsbi_cr_asimov")
+    expected[COMBINED] = profile_scan(combined_asimov, "mu", grid_asimov)
+    expected_rows = [(f"{label} [Asimov]", s.best.values["mu"], s.best.errors["mu"], s.interval(0.6827),
+                      s.interval(0.95)) for label, s in expected.items()]
+    _step(f"expected intervals (Asimov at mu = {mu_true}: {n_pool} weighted pool events; HistFactory asimovData)", t0)
+
     ranking = {NSBI: impacts(models[NSBI]), COMBINED: impacts(combined, fitter=combined_fitter)}
     _step("pulls and impacts of the nuisance parameters (NSBI alone and combined)", t0)
 
@@ -319,7 +343,7 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
     _step(f"wrote the workspaces {out / 'nsbi_workspace.root'}, {out / 'combined_workspace.root'} and "
           f"{out / 'control_region.root'}", t0)
 
-    _plot(grid, scans, out / "scan_mu.png")
+    _plot(grid, scans, out / "scan_mu.png", {k: (v.values, v.t) for k, v in expected.items()})
     _plot_pulls(ranking, out / "pulls.png")
     _plot_impacts(ranking[COMBINED], out / "impacts.png")
     _plot_scan_2d(scans_2d, out / "scan2d_mu_lumi.png")
@@ -338,6 +362,11 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
              "interval68": [float(v) for v in r[3]], "interval95": [float(v) for v in r[4]]}
             for r in rows
         ],
+        "expected": [
+            {"method": r[0], "mu_hat": float(r[1]), "error": float(r[2]),
+             "interval68": [float(v) for v in r[3]], "interval95": [float(v) for v in r[4]]}
+            for r in expected_rows
+        ],
         "control_region": {"edges": cr_spec["edges"], "data": cr_spec["data"],
                            **{k: {s: v.tolist() for s, v in y.items()} for k, y in cr_yields.items()}},
         "combined_fit": {"values": combined_best.values, "errors": combined_best.errors,
@@ -347,9 +376,9 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
     }
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print()
-    print(f"{'method':<30} {'mu-hat':>8} {'68% CL interval':>20} {'95% CL interval':>20}")
-    for r in rows:
-        print(f"{r[0]:<30} {r[1]:8.3f} {'[%.3f, %.3f]' % r[3]:>20} {'[%.3f, %.3f]' % r[4]:>20}")
+    print(f"{'method':<36} {'mu-hat':>8} {'68% CL interval':>20} {'95% CL interval':>20}")
+    for r in rows + expected_rows:
+        print(f"{r[0]:<36} {r[1]:8.3f} {'[%.3f, %.3f]' % r[3]:>20} {'[%.3f, %.3f]' % r[4]:>20}")
     print()
     print(f"{'nuisance parameter':<20} {'pull (' + COMBINED + ')':>30} {'impact on mu (post-fit)':>26}")
     pulls = {p.name: p for p in ranking[COMBINED].pulls}
@@ -380,13 +409,18 @@ def _pyplot() -> Any:
     return plt
 
 
-def _plot(grid: np.ndarray, scans: dict[str, np.ndarray], path: Path) -> None:
+def _plot(grid: np.ndarray, scans: dict[str, np.ndarray], path: Path,
+          expected: dict[str, tuple[np.ndarray, np.ndarray]] | None = None) -> None:
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
-    styles = {"exact likelihood": dict(color="black", lw=2.5, ls="-"),
-              COMBINED: dict(color="tab:red", lw=2.0, ls="-", marker="s", ms=3)}
+    fig, ax = plt.subplots(figsize=(9.5, 4.8))
+    colors = {"exact likelihood": "black", "NSBI (no systematics)": "tab:blue", NSBI: "tab:orange",
+              "parametrized NSBI (30 bins)": "tab:green", "histogram of x0 (30 bins)": "tab:purple",
+              COMBINED: "tab:red"}
     for label in sorted(scans, key=lambda k: k != "exact likelihood"):  # the exact curve first, underneath
-        ax.plot(grid, scans[label], label=label, **styles.get(label, dict(lw=1.5, ls="--", marker="o", ms=3)))
+        style = dict(lw=2.5, ls="-") if label == "exact likelihood" else dict(lw=1.5, ls="--", marker="o", ms=3)
+        ax.plot(grid, scans[label], label=label, color=colors.get(label), **style)
+    for label, (values, t) in (expected or {}).items():
+        ax.plot(values, t, label=f"{label}, expected (Asimov, $\\mu$ = 1)", color=colors.get(label), lw=1.2, ls=":")
     for cl, name in ((0.6827, "68% CL"), (0.95, "95% CL")):
         thr = chi2_threshold(cl)
         ax.axhline(thr, color="grey", lw=0.8, ls=":")
@@ -394,8 +428,9 @@ def _plot(grid: np.ndarray, scans: dict[str, np.ndarray], path: Path) -> None:
     ax.set_xlabel(r"signal strength $\mu$")
     ax.set_ylabel(r"$t(\mu) = -2\,\ln\lambda(\mu)$")
     ax.set_ylim(0, 8)
-    ax.set_title("Off-shell toy: profile-likelihood scan")
-    ax.legend(frameon=True, framealpha=0.9, fontsize=8, loc="upper center")
+    ax.set_xlim(0, grid[-1])
+    ax.set_title("Off-shell toy: profile-likelihood scans on the same pseudo-data")
+    ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -502,15 +537,16 @@ def _plot_data_vs_model(cr_spec: dict[str, Any], cr_yields: dict[str, dict[str, 
     ax, rax = axes[0, 0], axes[1, 0]
     ax.stairs(bkg, edges, fill=True, color="lightsteelblue", label="background (post-fit)")
     ax.stairs(bkg + sig, edges, baseline=bkg, fill=True, color="tab:red", alpha=0.7,
-              label=r"signal $\times\,\hat\mu$ (post-fit)")
-    ax.stairs(sum(pre.values()), edges, color="black", ls="--", lw=1.2, label=r"pre-fit ($\mu = 1$, $\alpha = 0$)")
+              label=rf"signal $\times\,\hat\mu$ (post-fit; {100 * sig.sum() / (bkg + sig).sum():.2f}% of the events)")
+    ax.stairs(sum(pre.values()), edges, baseline=None, color="black", ls="--", lw=1.2,
+              label=r"pre-fit ($\mu = 1$, $\alpha = 0$)")
     ax.errorbar(centres, data, yerr=np.sqrt(data), fmt="ko", ms=4, label="data")
     ax.set_ylabel("events / bin")
     ax.set_title("Control region (HistFactory), combined fit", fontsize=10)
     ax.legend(fontsize=8)
     total = bkg + sig
     rax.errorbar(centres, data / total, yerr=np.sqrt(data) / total, fmt="ko", ms=4)
-    rax.stairs(sum(pre.values()) / total, edges, color="black", ls="--", lw=1.2)
+    rax.stairs(sum(pre.values()) / total, edges, baseline=None, color="black", ls="--", lw=1.2)
     rax.axhline(1.0, color="grey", lw=0.8)
     rax.set_ylim(0.7, 1.3)
     rax.set_ylabel("data / post-fit")
@@ -531,13 +567,13 @@ def _plot_data_vs_model(cr_spec: dict[str, Any], cr_yields: dict[str, dict[str, 
     b_centres = b_edges[:-1] + 0.5
     ax, rax = axes[0, 1], axes[1, 1]
     ax.stairs(fitted, b_edges, fill=True, color="lightsteelblue", label=rf"model at $\hat\mu$ = {scan.best.values['mu']:.2f}")
-    ax.stairs(at_one, b_edges, color="black", ls="--", lw=1.2, label=r"model at $\mu = 1$")
+    ax.stairs(at_one, b_edges, baseline=None, color="black", ls="--", lw=1.2, label=r"model at $\mu = 1$")
     ax.errorbar(b_centres, counts, yerr=np.sqrt(counts), fmt="ko", ms=4, label="data")
     ax.set_ylabel("events / bin")
     ax.set_title(rf"Parametrized NSBI channel at best-fit $\mu'$ = {mu_prime:.2f}", fontsize=10)
     ax.legend(fontsize=8)
     rax.errorbar(b_centres, counts / fitted, yerr=np.sqrt(counts) / fitted, fmt="ko", ms=4)
-    rax.stairs(at_one / fitted, b_edges, color="black", ls="--", lw=1.2)
+    rax.stairs(at_one / fitted, b_edges, baseline=None, color="black", ls="--", lw=1.2)
     rax.axhline(1.0, color="grey", lw=0.8)
     rax.set_ylim(0.0, 2.0)
     rax.set_ylabel("data / fit")

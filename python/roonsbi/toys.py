@@ -10,6 +10,13 @@ with probability
 so the toy events follow :math:`p(x|\theta)` (as the pool grows); their columns (ratios and
 shape ratios) are those of the pool events. The global observables are drawn as well:
 ``nom_alpha_X`` :math:`\sim \mathcal{N}(\alpha_X, 1)`, as in HistFactory.
+
+The Asimov (expected) dataset at :math:`\theta` is the whole pool with weights
+
+.. math:: w_k = \nu(\theta)\,\frac{u_k\,F_k(\theta)/\nu(\theta)}{\sum_l u_l}
+          \quad(\textstyle\sum_k w_k \to \nu(\theta)),
+
+and global observables equal to the nuisance parameters, ``nom_alpha_X`` = :math:`\alpha_X`.
 """
 
 from __future__ import annotations
@@ -24,7 +31,7 @@ from . import _library
 _library.load_library()
 import ROOT  # noqa: E402
 
-from .model import DATA_NAME, NSBIModel  # noqa: E402
+from .model import DATA_NAME, WEIGHT_NAME, NSBIModel, _real  # noqa: E402
 
 
 @dataclass
@@ -74,6 +81,25 @@ class ToyGenerator:
         globs = {}
         for alpha in self.model.nuisance_parameters:
             globs[f"nom_{alpha.GetName()}"] = float(rng.normal(self.model.parameter(alpha.GetName()).getVal(), 1.0))
+        return Toy(data, globs)
+
+    def asimov(self, values: Mapping[str, float]) -> Toy:
+        r"""The Asimov dataset at ``values`` (see the module doc): the pool with weights
+        :math:`w_k = u_k F_k(\theta) / \sum_l u_l` in the column ``weight``, and the global
+        observables at the nuisance parameters' values."""
+        self.model.set_parameters(values)
+        nu = self.model.total_yield()
+        weights = nu * self.weights * self.density_ratios() / self.weights.sum()
+        if not np.all(np.isfinite(weights)):
+            raise ValueError("the model gives non-finite densities on the pool at these parameters")
+        obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
+        wvar = _real(WEIGHT_NAME, 1.0)
+        obs.add(wvar)
+        data = ROOT.RooDataSet.from_numpy({**self.columns, WEIGHT_NAME: weights}, obs, name=f"{DATA_NAME}_asimov",
+                                          weight_name=WEIGHT_NAME)
+        if data.numEntries() != self.n_pool:
+            raise RuntimeError(f"the Asimov dataset kept {data.numEntries()} of {self.n_pool} pool events")
+        globs = {f"nom_{a.GetName()}": self.model.parameter(a.GetName()).getVal() for a in self.model.nuisance_parameters}
         return Toy(data, globs)
 
 
