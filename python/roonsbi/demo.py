@@ -288,12 +288,12 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
     _step(f"built the control region with HistFactory ({len(CR_EDGES) - 1} bins of x0, "
           f"{sum(cr_spec['data']):.0f} events; shares alpha_eff and alpha_lumi)", t0)
 
-    # Binned parts of the analysis, by name: HistFactory workspaces (control region) and
-    # parametrized-NSBI channels.
-    binned_parts = {"control_region": cr_ws, "pnsbi": pnsbi[1]}
+    # Binned parts of the analysis, by name -> RooWorkspace: the HistFactory control region and
+    # the parametrized-NSBI channel (at mu' = its reference). Listed in summary.json.
+    binned_parts = {"control_region": cr_ws, "pnsbi": pnsbi[1].workspace}
     # >>> HOOK: pyhf JSON of the binned parts. roonsbi.pyhf_json.to_pyhf(...) writes them here, e.g.
     #     (out / "binned_pyhf.json").write_text(json.dumps(to_pyhf(binned_parts["control_region"])))
-    #     (add the file name to OUTPUTS). <<<
+    #     and add "binned_pyhf.json" to OUTPUTS. <<<
 
     combined = combine([models[NSBI], cr_ws], name="nsbi_cr")
     combined_fitter = Fitter(combined)
@@ -369,6 +369,7 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
         ],
         "control_region": {"edges": cr_spec["edges"], "data": cr_spec["data"],
                            **{k: {s: v.tolist() for s, v in y.items()} for k, y in cr_yields.items()}},
+        "binned_parts": {name: ws.GetName() for name, ws in binned_parts.items()},
         "combined_fit": {"values": combined_best.values, "errors": combined_best.errors,
                          "status": combined_best.status},
         "impacts": {label: r.to_dict() for label, r in ranking.items()},
