@@ -148,3 +148,13 @@ def test_profile_scan_2d_errors(setup) -> None:
         profile_scan_2d(model, ("mu", "nom_alpha_eff"), [1.0], [0.0])
     with pytest.raises(ValueError, match="inside its range"):
         profile_scan_2d(model, ("mu", "alpha_eff"), [-1.0, 1.0], [0.0])
+
+
+def test_impacts_errors(setup) -> None:
+    model, _ = setup
+    model.parameter("alpha_eff").setRange(-0.1, 5.0)  # theta-hat - 1 is outside
+    try:
+        with pytest.raises(ValueError, match="alpha_eff.*outside its range"):
+            impacts(model)
+    finally:
+        model.parameter("alpha_eff").setRange(-5.0, 5.0)

@@ -131,8 +131,9 @@ def impacts(model: Any, poi: str | None = None, data: Any = None, nuisance_param
     parameters are restored afterwards.
 
     Raises:
-        ValueError: ``poi`` not given for a model with several POIs, or the best fit has no
-            valid (positive) error for a nuisance parameter.
+        ValueError: ``poi`` not given for a model with several POIs, the best fit has no
+            valid (positive) error for a nuisance parameter, or a shifted value is outside the
+            parameter's range.
     """
     if poi is None:
         names = [p.GetName() for p in model.pois]
@@ -151,6 +152,10 @@ def impacts(model: Any, poi: str | None = None, data: Any = None, nuisance_param
                 raise ValueError(f"the fit gives no valid error for '{p.name}' ({p.error}); impacts need HESSE errors")
 
             def shift(value: float, name: str = p.name) -> float:
+                var = model.parameter(name)
+                if not var.getMin() <= value <= var.getMax():
+                    raise ValueError(f"impact of '{name}': {value:.6g} is outside its range [{var.getMin()}, "
+                                     f"{var.getMax()}] (widen the range)")
                 model.set_parameters(best.values)
                 return fitter.fit({name: value}, hesse=False).values[poi] - mu_hat
 
