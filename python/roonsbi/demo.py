@@ -331,8 +331,8 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
     ranking = {NSBI: impacts(models[NSBI]), COMBINED: impacts(combined, fitter=combined_fitter)}
     _step("pulls and impacts of the nuisance parameters (NSBI alone and combined)", t0)
 
-    n2 = 9 if quick else 25
-    mu_2d, lumi_2d = np.linspace(0.05, 2.5, n2), np.linspace(-3.0, 3.0, n2)
+    n2 = 13 if quick else 31
+    mu_2d, lumi_2d = np.linspace(0.05, 2.0, n2), np.linspace(-2.5, 2.5, n2)
     scans_2d = {NSBI: profile_scan_2d(models[NSBI], ("mu", "alpha_lumi"), mu_2d, lumi_2d),
                 COMBINED: profile_scan_2d(combined, ("mu", "alpha_lumi"), mu_2d, lumi_2d, fitter=combined_fitter)}
     _step(f"2-D profile scans of (mu, alpha_lumi) on {n2}x{n2} points", t0)
