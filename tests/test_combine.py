@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,9 +12,9 @@ import numpy as np
 import pytest
 import ROOT
 
-from roonsbi.combine import combine
+from roonsbi.combine import Channel, combine, from_histfactory_xml
 from roonsbi.inference import fit
-from roonsbi.model import build_model
+from roonsbi.model import build_model, read_workspace
 from roonsbi.toy import OffShellToy
 
 # A HistFactory control region (5 bins): signal scaled by the POI, both samples with the
@@ -151,3 +152,184 @@ def test_combined_workspace_in_a_fresh_process(tmp_path: Path, fmt: str) -> None
                           text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert float(proc.stdout.strip().splitlines()[-1]) == pytest.approx(expected, rel=1e-10)
+
+
+# -- constraints shared by the parameter they constrain ------------------------------------------
+def _gauss_channel(label: str, constraint_name: str, sigma: float, glob: str, n: int, seed: int) -> tuple:
+    """x ~ Gauss(a, 1) on [-5, 5] with the constraint Gauss(glob | a, sigma): a Channel and its
+    hand-computed NLL ingredients (events, width)."""
+    x = ROOT.RooRealVar(f"x_{label}", "x", -5, 5)
+    a = ROOT.RooRealVar("a", "a", 0.0, -3, 3)
+    nom = ROOT.RooRealVar(glob, glob, 0.0, -10, 10)
+    nom.setConstant(True)
+    one = ROOT.RooConstVar(f"one_{label}", "1", 1.0)
+    width = ROOT.RooConstVar(f"width_{label}", "w", sigma)
+    n_exp = ROOT.RooRealVar(f"n_{label}", "n", n, 0, 1e6)
+    n_exp.setConstant(True)
+    shape = ROOT.RooGaussian(f"shape_{label}", "", x, a, one)
+    ext = ROOT.RooExtendPdf(f"ext_{label}", "", shape, n_exp)
+    cons = ROOT.RooGaussian(constraint_name, "", nom, a, width)
+    pdf = ROOT.RooProdPdf(f"pdf_{label}", "", ROOT.RooArgList(ext, cons))
+    values = np.random.default_rng(seed).normal(0.3, 1.0, n)
+    data = ROOT.RooDataSet.from_numpy({x.GetName(): values}, ROOT.RooArgSet(x))
+    keep = (x, a, nom, one, width, n_exp, shape, ext, cons)
+    channel = Channel(label, pdf, data, ROOT.RooArgSet(), ROOT.RooArgSet(a), ROOT.RooArgSet(x), ROOT.RooArgSet(nom),
+                      owner=keep)
+    return channel, values
+
+
+def test_a_constraint_is_shared_by_parameter_not_by_name() -> None:
+    """Two channels constrain 'a' with Gauss(0 | a, 1) under different names and global
+    observables: the combination keeps one; its NLL is the hand-computed sum (numpy)."""
+    from scipy.stats import norm
+
+    ch1, x1 = _gauss_channel("one", "aConstraint", 1.0, "nom_a", 40, 1)
+    ch2, x2 = _gauss_channel("two", "a_otherConstraint", 1.0, "nom_a_other", 25, 2)
+    combined = combine([ch1, ch2])
+    ws = combined.workspace
+    constraints = [p for p in ws.allPdfs() if p.ClassName() == "RooGaussian" and not p.dependsOn(ws.var("x_one"))
+                   and not p.dependsOn(ws.var("x_two"))]
+    assert [c.GetName() for c in constraints] == ["aConstraint"]
+    assert sorted(g.GetName() for g in combined.global_observables) == ["nom_a"]
+    for a in (-1.2, 0.0, 0.7):
+        ws.var("a").setVal(a)
+        expected = 0.0
+        for x, n in ((x1, 40), (x2, 25)):  # extended, Gaussian truncated to [-5, 5]
+            trunc = norm.cdf(5 - a) - norm.cdf(-5 - a)
+            expected += n - len(x) * np.log(n) - np.sum(norm.logpdf(x, a, 1.0) - np.log(trunc))
+        expected += -norm.logpdf(0.0, a, 1.0) + (40 + 25) * np.log(2.0)
+        assert combined.nll() == pytest.approx(expected, rel=1e-9)
+
+
+def test_different_constraints_on_one_parameter_are_an_error() -> None:
+    ch1, _ = _gauss_channel("one", "aConstraint", 1.0, "nom_a", 10, 1)
+    ch2, _ = _gauss_channel("two", "a_otherConstraint", 2.0, "nom_a_other", 10, 2)
+    with pytest.raises(ValueError, match="on parameter 'a' differs"):
+        combine([ch1, ch2])
+    ch3, _ = _gauss_channel("three", "aConstraint", 1.0, "nom_a", 10, 3)
+    with pytest.raises(ValueError, match="labels must be unique"):
+        combine([ch1, ch3, ch1])
+
+
+def test_parse_renames() -> None:
+    assert dict(ROOT.RooNSBI.parseRenames(" mu_sig = mu , alpha_x=alpha_eff,")) == {"mu_sig": "mu",
+                                                                                     "alpha_x": "alpha_eff"}
+    with pytest.raises(Exception, match="old=new"):
+        ROOT.RooNSBI.parseRenames("mu_sig")
+
+
+# -- ROOT's HistFactory tutorial model through the XML path --------------------------------------
+def histfactory_tutorial(base: Path) -> Path:
+    """ROOT's tutorial set-up (what `prepareHistFactory` does): config/example.xml,
+    config/example_channel.xml and the DTD from the ROOT installation, data/example.root made
+    by the tutorial's own makeExample.C. Returns the directory to run from."""
+    tutorials = Path(str(ROOT.gROOT.GetTutorialDir())) / "roofit" / "histfactory"
+    etc = Path(str(ROOT.gROOT.GetEtcDir()))
+    if not (tutorials / "example.xml").exists():
+        pytest.skip("ROOT's HistFactory tutorial files are not installed")
+    (base / "config").mkdir(parents=True, exist_ok=True)
+    (base / "data").mkdir(exist_ok=True)
+    for src in (tutorials / "example.xml", tutorials / "example_channel.xml", etc / "HistFactorySchema.dtd"):
+        shutil.copy(src, base / "config" / src.name)
+    script = f"import ROOT; ROOT.gROOT.ProcessLine('.L {tutorials / 'makeExample.C'}'); ROOT.makeSimpleExample()"
+    proc = subprocess.run([sys.executable, "-c", script], cwd=base / "data", capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and (base / "data" / "example.root").exists(), proc.stderr[-2000:]
+    return base
+
+
+@pytest.fixture(scope="module")
+def tutorial(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return histfactory_tutorial(tmp_path_factory.mktemp("hf_tutorial"))
+
+
+def _tutorial_reference(base: Path) -> object:
+    """The same model built by ROOT's own tutorial script hf001_example.py (HistFactory's
+    Python API and MakeModelAndMeasurementFast, which writes results/)."""
+    script = Path(str(ROOT.gROOT.GetTutorialDir())) / "roofit" / "histfactory" / "hf001_example.py"
+    run = f"import os, runpy, ROOT; ROOT.gROOT.SetBatch(True); runpy.run_path({str(script)!r}); os._exit(0)"
+    proc = subprocess.run([sys.executable, "-c", run], cwd=base, capture_output=True, text=True, timeout=600)
+    path = base / "results" / "example_UsingPy_combined_meas_model.root"
+    assert proc.returncode == 0 and path.exists(), proc.stderr[-2000:]
+    ws, _ = read_workspace(path, "combined")
+    return ws
+
+
+def test_histfactory_xml_reproduces_the_tutorial_model(tutorial: Path) -> None:
+    """from_histfactory_xml on ROOT's example.xml (GaussExample) gives the same workspace as the
+    tutorial's Python API script: same parameters, data and NLL at 20 random points (1e-12)."""
+    ws = from_histfactory_xml(tutorial / "config" / "example.xml", "GaussExample", base_dir=tutorial)
+    ref = _tutorial_reference(tutorial)
+    sets = ("GetParametersOfInterest", "GetNuisanceParameters", "GetGlobalObservables", "GetObservables")
+    mc, mc_ref = ws.obj("ModelConfig"), ref.obj("ModelConfig")
+    for s in sets:
+        assert sorted(a.GetName() for a in getattr(mc, s)()) == sorted(a.GetName() for a in getattr(mc_ref, s)())
+    assert [p.GetName() for p in mc.GetParametersOfInterest()] == ["SigXsecOverSM"]
+    assert ws.var("alpha_syst1").isConstant() and ws.var("Lumi").isConstant()
+    assert ws.data("obsData").sumEntries() == pytest.approx(122 + 112)
+    nll, nll_ref = (_nll(m.GetPdf(), w.data("obsData"), m.GetGlobalObservables()) for m, w in ((mc, ws), (mc_ref, ref)))
+    rng = np.random.default_rng(11)
+    floating = [p.GetName() for p in mc.GetNuisanceParameters()] + ["SigXsecOverSM"]
+    for _ in range(20):
+        for name in floating:
+            value = rng.uniform(0.8, 1.2) if name.startswith("gamma") else rng.uniform(0.1, 2.9) \
+                if name == "SigXsecOverSM" else rng.uniform(-2, 2)
+            ws.var(name).setVal(value)
+            ref.var(name).setVal(value)
+        assert nll.getVal() == pytest.approx(nll_ref.getVal(), rel=1e-12)
+
+
+def test_histfactory_xml_errors(tutorial: Path, tmp_path: Path) -> None:
+    xml = tutorial / "config" / "example.xml"
+    with pytest.raises(ValueError, match="GaussExample"):  # four measurements: one must be named
+        from_histfactory_xml(xml, base_dir=tutorial)
+    with pytest.raises(ValueError, match="no measurement 'Nope'"):
+        from_histfactory_xml(xml, "Nope", base_dir=tutorial)
+    with pytest.raises(FileNotFoundError, match="example_channel.xml"):  # paths are relative to base_dir
+        from_histfactory_xml(xml, "GaussExample", base_dir=tmp_path)
+    bad = tmp_path / "bad.xml"
+    bad.write_text((tutorial / "config" / "example.xml").read_text().replace("<POI>", "<Asimov Name='x'/><POI>"))
+    with pytest.raises(ValueError, match="Asimov"):
+        from_histfactory_xml(bad, "GaussExample", base_dir=tutorial)
+
+
+def test_nsbi_with_the_histfactory_tutorial(tutorial: Path) -> None:
+    """The issue's acceptance test: an NSBI channel combined with ROOT's HistFactory tutorial
+    model (built from its XML) sharing a nuisance parameter (the tutorial's syst2 is the NSBI
+    channel's eff). Combined NLL = NSBI NLL + HistFactory NLL - the shared constraint counted
+    twice + sum_c N_c log 2, at 20 random points; the combined fit converges."""
+    hws = from_histfactory_xml(tutorial / "config" / "example.xml", "GaussExample", base_dir=tutorial)
+    toy = OffShellToy()
+    x = toy.generate(1.0, np.random.default_rng(5))
+    nsbi = build_model(toy.processes(x, systematics=True))
+    combined = combine([nsbi, hws], rename={"alpha_syst2": "alpha_eff"})
+
+    ws = combined.workspace
+    assert sorted(p.GetName() for p in combined.pois) == ["SigXsecOverSM", "mu"]
+    assert not ws.var("alpha_syst2") and not ws.var("nom_alpha_syst2")
+    on_eff = [p.GetName() for p in ws.allPdfs() if p.ClassName() == "RooGaussian" and p.dependsOn(ws.var("alpha_eff"))]
+    assert on_eff == ["alpha_effConstraint"]  # shared: one constraint term
+
+    mc = hws.obj("ModelConfig")
+    binned_nll = _nll(mc.GetPdf(), hws.data("obsData"), mc.GetGlobalObservables())
+    const = (len(x) + 122 + 112) * np.log(2.0)
+    rng = np.random.default_rng(8)
+    for _ in range(20):
+        eff = rng.uniform(-2, 2)
+        nsbi_values = {"mu": rng.uniform(0.2, 3.0), "alpha_eff": eff, "alpha_lumi": rng.uniform(-2, 2)}
+        hf_values = {"SigXsecOverSM": rng.uniform(0.1, 2.9), "alpha_syst3": rng.uniform(-2, 2),
+                     "gamma_stat_channel1_bin_0": rng.uniform(0.8, 1.2), "gamma_stat_channel1_bin_1": rng.uniform(0.8, 1.2)}
+        for name, value in {**hf_values, "alpha_syst2": eff}.items():
+            hws.var(name).setVal(value)
+        shared = 0.5 * eff ** 2 + 0.5 * np.log(2 * np.pi)
+        expected = nsbi.nll(nsbi_values) + binned_nll.getVal() - shared + const
+        assert combined.nll({**nsbi_values, **hf_values}) == pytest.approx(expected, rel=1e-10)
+
+    both = fit(combined)
+    assert both.status == 0 and both.cov_quality == 3
+    alone = fit(nsbi)
+    assert both.errors["alpha_eff"] < alone.errors["alpha_eff"]  # the binned channel constrains eff too
+
+    # the tutorial's syst1 is constant (ParamSetting Const): sharing it with a floating NP is an error
+    with pytest.raises(ValueError, match="'alpha_eff'.*constant"):
+        combine([nsbi, hws], rename={"alpha_syst1": "alpha_eff"})

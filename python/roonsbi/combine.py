@@ -191,10 +191,12 @@ def _read_xml(path: Path) -> ET.Element:
 
 
 def _measurement(node: ET.Element, where: str) -> dict:
+    # Mode (deprecated) and ExportOnly (whether hist2workspace also fits) do not change the workspace
     a = _attributes(node, ("Name", "Lumi", "LumiRelErr", "BinLow", "BinHigh", "Mode", "ExportOnly"), where)
+    if "ExportOnly" in a:
+        _bool(a["ExportOnly"], "Measurement ExportOnly")
     m = {"name": a.get("Name", ""), "lumi": float(a.get("Lumi", 1.0)), "lumi_rel_err": float(a.get("LumiRelErr", 0.1)),
          "bin_low": int(a.get("BinLow", 0)), "bin_high": int(a.get("BinHigh", 1)),
-         "export_only": _bool(a["ExportOnly"], "Measurement ExportOnly") if "ExportOnly" in a else False,
          "pois": [], "constant": [], "values": {}, "constraints": []}
     for child in node:
         if child.tag == "POI":
@@ -353,14 +355,14 @@ meas = HF.Measurement(m["name"], m["name"])
 for poi in m["pois"]:
     meas.AddPOI(poi)
 meas.SetLumi(m["lumi"]); meas.SetLumiRelErr(m["lumi_rel_err"])
-meas.SetBinLow(m["bin_low"]); meas.SetBinHigh(m["bin_high"]); meas.SetExportOnly(m["export_only"])
+meas.SetBinLow(m["bin_low"]); meas.SetBinHigh(m["bin_high"])
 for name in m["constant"]:
     meas.AddConstantParam(name)
 for name, value in m["values"].items():
     meas.SetParamValue(name, value)
 for kind, name, rel in m["constraints"]:
     if kind == "Gamma" and rel != 0: meas.AddGammaSyst(name, rel)
-    elif kind == "Uniform" and rel != 0: meas.AddUniformSyst(name, rel)
+    elif kind == "Uniform" and rel != 0: meas.AddUniformSyst(name)
     elif kind == "LogNormal" and rel != 0: meas.AddLogNormSyst(name, rel)
     elif kind == "NoConstraint": meas.AddNoSyst(name)
 constraint = {"Gaussian": HF.Constraint.Gaussian, "Poisson": HF.Constraint.Poisson}
@@ -391,7 +393,7 @@ for c in spec["channels"]:
 meas.CollectHistograms()
 ws = HF.HistoToWorkspaceFactoryFast.MakeCombinedModel(meas)
 sys.stdout.flush()
-os._exit(0 if ws.writeToFile(out) == 0 else 3)
+os._exit(0 if ws.writeToFile(out) else 3)
 """
 
 
@@ -412,7 +414,8 @@ def from_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = 
         proc = subprocess.run([sys.executable, "-c", _HF_BUILD, json.dumps(spec), str(out)], capture_output=True,
                               text=True, timeout=600)
         if proc.returncode != 0 or not out.exists():
-            lines = [line for line in (proc.stdout + proc.stderr).splitlines() if "rror" in line]
+            lines = [line for line in (proc.stdout + proc.stderr).splitlines()
+                     if "ERROR" in line or "Error:" in line or "Error" in line.split(":")[0]]
             raise ValueError(f"HistFactory could not build the workspace of {xml_path}: "
-                             + ("; ".join(lines[-5:]) or (proc.stderr or proc.stdout)[-1500:]))
+                             + ("; ".join(lines[-5:]) or proc.stderr[-1500:] or proc.stdout[-1500:]))
         return read_workspace(out, "combined")[0]
