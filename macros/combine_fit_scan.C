@@ -6,7 +6,8 @@
 //
 // Arguments:
 //   first, second  ROOT files with a workspace holding a ModelConfig and the dataset obsData,
-//                  "file.root" (its only workspace) or "file.root:name". With second = ""
+//                  "file.root" (its only workspace) or "file.root:name", or HS3 JSON files
+//                  ("file.json", read with RooJSONFactoryWSTool). With second = ""
 //                  the first workspace is fitted as it is (e.g. a combination written before).
 //   library        libRooNSBI (`roonsbi --library` prints its path); its headers are taken from
 //                  ../include next to it (`roonsbi --incdir`).
@@ -22,6 +23,8 @@
 
 #include "fit_scan.C"
 
+#include <RooFitHS3/RooJSONFactoryWSTool.h>
+
 #include <TInterpreter.h>
 #include <TKey.h>
 
@@ -29,9 +32,24 @@
 
 namespace {
 
-/// The workspace in "file.root" or "file.root:name"; the file stays open in `files`.
-RooWorkspace *readWorkspace(const std::string &spec, std::vector<std::unique_ptr<TFile>> &files)
+/// The workspace in "file.json", "file.root" or "file.root:name"; the file stays open in `files`,
+/// a workspace imported from JSON is kept in `imported`.
+RooWorkspace *readWorkspace(const std::string &spec, std::vector<std::unique_ptr<TFile>> &files,
+                            std::vector<std::unique_ptr<RooWorkspace>> &imported)
 {
+   if (spec.size() > 5 && spec.compare(spec.size() - 5, 5, ".json") == 0) {
+      if (gSystem->AccessPathName(spec.c_str())) {
+         std::printf("combine_fit_scan: cannot open '%s'\n", spec.c_str());
+         return nullptr;
+      }
+      auto ws = std::make_unique<RooWorkspace>("hs3", spec.c_str());
+      if (!RooJSONFactoryWSTool(*ws).importJSON(spec)) {
+         std::printf("combine_fit_scan: RooJSONFactoryWSTool could not import '%s'\n", spec.c_str());
+         return nullptr;
+      }
+      imported.push_back(std::move(ws));
+      return imported.back().get();
+   }
    const auto colon = spec.rfind(':');
    const bool named = colon != std::string::npos && spec.find(".root", colon) == std::string::npos;
    const std::string path = named ? spec.substr(0, colon) : spec;
@@ -80,8 +98,9 @@ int combine_fit_scan(const char *first, const char *second, const char *library,
    }
 
    std::vector<std::unique_ptr<TFile>> files;
-   RooWorkspace *a = readWorkspace(first, files);
-   RooWorkspace *b = second && *second ? readWorkspace(second, files) : nullptr;
+   std::vector<std::unique_ptr<RooWorkspace>> imported;
+   RooWorkspace *a = readWorkspace(first, files, imported);
+   RooWorkspace *b = second && *second ? readWorkspace(second, files, imported) : nullptr;
    if (!a || (second && *second && !b))
       return 1;
 

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import ROOT
 
-from roonsbi.combine import Channel, combine, from_histfactory_xml
+from roonsbi.combine import Channel, channels_of, combine, from_histfactory_xml
 from roonsbi.inference import fit
 from roonsbi.model import build_model, read_workspace
 from roonsbi.toy import OffShellToy
@@ -110,6 +110,25 @@ def test_rename_and_conflicts(tmp_path: Path) -> None:
     narrow = build_model(toy.processes(x, systematics=True), alpha_range=(-3.0, 3.0), name="narrow")
     with pytest.raises(ValueError, match="alpha_eff"):
         combine([narrow, hws], rename={"mu_sig": "mu"})
+
+
+def test_files_and_channels_as_sources(tmp_path: Path) -> None:
+    """ROOT and HS3 JSON files of a combination combine again into the same likelihood, and
+    channels_of splits a HistFactory workspace into its channels."""
+    hws, _ = histfactory_workspace(tmp_path)
+    assert [c.name for c in channels_of(hws)] == ["cr"]
+    toy = OffShellToy()
+    x = toy.generate(1.0, np.random.default_rng(6))[:200]
+    combined = combine([build_model(toy.processes(x, systematics=True)), hws])
+    values = {"mu": 0.7, "alpha_eff": -0.4, "alpha_lumi": 0.9}
+    expected = combined.nll(values)
+    root_file = combined.save(tmp_path / "c.root")
+    json_file = tmp_path / "c.json"
+    assert ROOT.RooJSONFactoryWSTool(combined.workspace).exportJSON(str(json_file))
+    for path in (root_file, json_file):
+        again = combine([path])
+        assert sorted(c.name for c in channels_of(again)) == ["cr", "nsbi"]
+        assert again.nll(values) == pytest.approx(expected, rel=1e-10)
 
 
 _FRESH = """

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import ROOT
 
 import roonsbi
 from roonsbi.combine import combine, from_histfactory_xml
@@ -112,6 +113,15 @@ def test_combine_fit_scan_macro_matches_python(inputs: dict, tmp_path: Path) -> 
     assert float(result2["value"]) == pytest.approx(python.best.values["mu"], abs=1e-3)
     assert float(result2["minNLL"]) == pytest.approx(python.best.min_nll, abs=1e-5)
     np.testing.assert_allclose(scan2[:, 1], python.t, atol=2e-3)
+
+    # the Python combination exported to HS3 JSON, fitted in plain ROOT
+    hs3 = tmp_path / "combined.json"
+    assert ROOT.RooJSONFactoryWSTool(combined.workspace).exportJSON(str(hs3))
+    from_json = _combine_macro(root, hs3, "", roonsbi.LIBRARY, "", tmp_path / "json.png", 21, 0.0, 3.0)
+    assert from_json.returncode == 0, from_json.stdout[-3000:] + from_json.stderr[-2000:]
+    result3, scan3 = _parse(from_json.stdout)
+    assert float(result3["minNLL"]) == pytest.approx(python.best.min_nll, abs=1e-5)
+    np.testing.assert_allclose(scan3[:, 1], python.t, atol=2e-3)
 
     # never overwrites a file
     third = _combine_macro(root, inputs["nsbi"], inputs["hf"], roonsbi.LIBRARY, rename, plot, 3, 0.0, 3.0, out)

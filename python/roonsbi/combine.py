@@ -79,9 +79,7 @@ def _add(combination: Any, source: Any, name: str | None, model_config: str, dat
              source.observables, source.global_observables)
         return [source]
     if isinstance(source, (str, os.PathLike)):
-        path = Path(source)
-        ws = from_histfactory_xml(path) if path.suffix == ".xml" else read_workspace(path)[0]
-        return _add(combination, ws, name, model_config, data)
+        return _add(combination, read_source(source), name, model_config, data)
     if isinstance(source, WorkspaceModel) and not isinstance(source.model, ROOT.RooSimultaneous):
         # the model's own data (e.g. a parametrized channel's data at its current mu')
         _cpp(combination.addChannel, name or source.name, source.model, source.data, source.pois,
@@ -93,6 +91,23 @@ def _add(combination: Any, source: Any, name: str | None, model_config: str, dat
                         "ROOT files or HistFactory XML files")
     _cpp(combination.addWorkspace, ws, name or "", model_config, data)
     return [source]
+
+
+def read_source(path: str | os.PathLike) -> Any:
+    """The workspace of a file: HistFactory XML (``.xml``, :func:`from_histfactory_xml` with
+    paths relative to the current directory), HS3 JSON (``.json``) or a ROOT file with one
+    workspace."""
+    path = Path(path)
+    if path.suffix == ".xml":
+        return from_histfactory_xml(path)
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        ws = ROOT.RooWorkspace(path.stem, str(path))
+        if not ROOT.RooJSONFactoryWSTool(ws).importJSON(str(path)):
+            raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
+        return ws
+    return read_workspace(path)[0]
 
 
 def channels_of(source: Any, name: str | None = None, model_config: str = MODELCONFIG_NAME,
@@ -135,9 +150,9 @@ class CombinedModel(WorkspaceModel):
 def combine(sources: Sequence[Any], name: str = "combined", rename: Mapping[str, str] | None = None) -> CombinedModel:
     """Combine channels (see the module doc) with ``RooNSBI::Combination``.
 
-    ``sources``: roonsbi models, RooWorkspaces with a ModelConfig and ``obsData``, ROOT files
-    with one such workspace, HistFactory XML files (top-level measurement XML with one
-    measurement, relative paths from the current directory: see :func:`from_histfactory_xml`
+    ``sources``: roonsbi models, RooWorkspaces with a ModelConfig and ``obsData``, files
+    (:func:`read_source`: ROOT files with one such workspace, HS3 JSON, HistFactory XML with
+    one measurement and paths relative to the current directory; :func:`from_histfactory_xml`
     for the other cases) or :class:`Channel` objects; ``rename``: parameter name -> name in
     the combination. Raises ValueError naming the parameter or channel on a conflict."""
     rename_map = ROOT.std.map["std::string", "std::string"]()
