@@ -352,3 +352,32 @@ def test_nsbi_with_the_histfactory_tutorial(tutorial: Path) -> None:
     # the tutorial's syst1 is constant (ParamSetting Const): sharing it with a floating NP is an error
     with pytest.raises(ValueError, match="'alpha_eff'.*constant"):
         combine([nsbi, hws], rename={"alpha_syst1": "alpha_eff"})
+
+
+def test_parametrized_channel_in_a_combination(tmp_path: Path) -> None:
+    """A parametrized-NSBI channel (binned, data at its current mu') with a HistFactory
+    workspace: combined NLL = the channels' NLLs + sum_c N_c log 2 (no shared constraint)."""
+    from roonsbi.parametrized import build_parametrized_model
+    from roonsbi.templates import Quantiles, build_templates
+    from test_parametrized import GRID, _events, _processes
+
+    rng = np.random.default_rng(11)
+    templates = build_templates(_events(6000, rng), _processes(), GRID, Quantiles(8), progress=False)
+    counts = rng.poisson(templates.expected(1.3)).astype(float)
+    pnsbi = build_parametrized_model(templates, data=counts, stat_threshold=0.0, name="pn")
+    pnsbi.set_mu_prime(1.0)
+    hws, n_binned = histfactory_workspace(tmp_path)
+    combined = combine([pnsbi, hws])
+    assert sorted(channels_of(combined)[k].name for k in range(2)) == ["cr", "pn"]
+    mc = hws.obj("ModelConfig")
+    binned_nll = _nll(mc.GetPdf(), hws.data("obsData"), mc.GetGlobalObservables())
+    assert pnsbi.data.sumEntries() == pytest.approx(counts[1].sum())  # the data of mu' = GRID[1] = 1
+    const = (counts[1].sum() + n_binned) * np.log(2.0)
+    rng = np.random.default_rng(12)
+    for _ in range(5):
+        values = {"mu": rng.uniform(0.3, 2.5), "alpha_eff": rng.uniform(-2, 2), "alpha_jes": rng.uniform(-2, 2)}
+        hws.var("mu").setVal(values["mu"])
+        hws.var("alpha_eff").setVal(values["alpha_eff"])
+        pnsbi.set_parameters({k: v for k, v in values.items() if k != "alpha_eff"})
+        expected = pnsbi.create_nll().getVal() + binned_nll.getVal() + const
+        assert combined.nll(values) == pytest.approx(expected, rel=1e-10)

@@ -15,6 +15,7 @@
 #include <RooStats/ModelConfig.h>
 #include <RooWorkspace.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <set>
 #include <stdexcept>
