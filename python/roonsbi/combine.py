@@ -326,11 +326,12 @@ def _sample(node: ET.Element, file: str, hpath: str, where: str) -> dict:
 def read_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = None,
                          base_dir: str | os.PathLike | None = None) -> dict:
     """The measurement and channels of a HistFactory XML configuration as plain data, read as
-    ROOT's ConfigParser reads them (same elements, attributes and defaults; paths relative to
-    ``base_dir``, default the current directory, as hist2workspace resolves them)."""
+    ROOT's ConfigParser reads them (same elements, attributes and defaults). A relative
+    ``xml_path`` and the paths in the XML are relative to ``base_dir`` (default: the current
+    directory, as hist2workspace resolves them)."""
     base = Path(base_dir) if base_dir is not None else Path.cwd()
     xml_path = Path(xml_path)
-    root = _read_xml(xml_path if xml_path.is_absolute() or xml_path.exists() else base / xml_path)
+    root = _read_xml(base / xml_path)  # an absolute xml_path stays as it is
     if root.tag != "Combination":
         raise ValueError(f"HistFactory XML: {xml_path} is a <{root.tag}>, not a top-level <Combination>")
     _attributes(root, ("OutputFilePrefix",), str(xml_path))
@@ -418,9 +419,9 @@ def from_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = 
     configuration (top-level measurement XML, its channel XMLs and ROOT files with the
     histograms): ``simPdf``, ``obsData``, ``ModelConfig``, ready for :func:`combine`.
 
-    ``measurement`` names one of the XML's measurements (needed if it has several);
-    relative paths in the XML are resolved from ``base_dir`` (default: the current
-    directory, as for hist2workspace). Elements ROOT's ConfigParser knows but roonsbi does
+    ``measurement`` names one of the XML's measurements (needed if it has several); a
+    relative ``xml_path`` and the paths in the XML are resolved from ``base_dir`` (default:
+    the current directory, as for hist2workspace). Elements ROOT's ConfigParser knows but roonsbi does
     not read (Function, Asimov, additional Data) are errors, never ignored. Nothing is
     written outside a temporary directory."""
     spec = read_histfactory_xml(xml_path, measurement, base_dir)
