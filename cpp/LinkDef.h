@@ -11,4 +11,9 @@
 #pragma link C++ class RooNSBIParamHistYield+;
 #pragma link C++ class RooNSBIParamDataHist+;
 #pragma link C++ class RooNSBIGridFunc+;
+#pragma link C++ class RooNSBI::Combination-;
+#pragma link C++ struct RooNSBI::Combination::Channel-;
+#pragma link C++ struct RooNSBI::WorkspaceChannel-;
+#pragma link C++ function RooNSBI::combine;
+#pragma link C++ function RooNSBI::parseRenames;
 #endif

@@ -4,8 +4,9 @@
 //   root -l -b -q 'macros/fit_scan.C("combined.root", "combined", "libRooNSBI.so", "scan.png")'
 //
 // The library path is what `roonsbi --library` prints (its headers: `roonsbi --incdir`). The
-// macro prints the fit result, "t(mu) = ..." per scan point and the 68% interval, and draws
-// t(mu) to the output file (PNG or PDF by its extension).
+// macro prints the fit result, "t(mu) = ..." per scan point and the 68% interval, a parseable
+// "RESULT ..." line (see fitScanWorkspace), and draws t(mu) to the output file (PNG or PDF by
+// its extension). macros/combine_fit_scan.C uses fitScanWorkspace on a combination.
 
 #include <RooAbsPdf.h>
 #include <RooAbsReal.h>
@@ -41,29 +42,32 @@ double minimize(RooAbsReal &nll)
 
 } // namespace
 
-int fit_scan(const char *file, const char *workspace, const char *library, const char *plot, int nPoints = 21,
-             double lo = 0.0, double hi = 3.0)
+/// Fit the ModelConfig pdf of `ws` to `obsData`, scan the POI `poiName` (empty: the first
+/// POI) at nPoints values in [lo, hi] with the nuisance parameters profiled, print the results
+/// and draw t(POI) to `plot`. Prints one parseable line
+///   RESULT poi=<name> value=<hat> error=<hesse> status=<migrad|hesse> minNLL=<nll> lo68=<a> hi68=<b>
+/// and "SCAN <name>=<value> t=<t>" per point. Returns 0, or 1 if the workspace is not usable.
+int fitScanWorkspace(RooWorkspace &ws, const char *plot, int nPoints = 21, double lo = 0.0, double hi = 3.0,
+                     const char *poiName = "")
 {
-   if (gSystem->Load(library) < 0) {
-      std::printf("fit_scan: cannot load %s\n", library);
+   auto *mc = dynamic_cast<RooStats::ModelConfig *>(ws.obj("ModelConfig"));
+   RooAbsData *data = ws.data("obsData");
+   if (!mc || !data || !mc->GetPdf() || !mc->GetParametersOfInterest()) {
+      std::printf("fit_scan: the workspace '%s' needs a ModelConfig with a pdf and POIs, and the dataset obsData\n",
+                  ws.GetName());
       return 1;
    }
-   RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);
-   std::unique_ptr<TFile> f{TFile::Open(file)};
-   auto *ws = f ? f->Get<RooWorkspace>(workspace) : nullptr;
-   if (!ws) {
-      std::printf("fit_scan: no workspace '%s' in %s\n", workspace, file);
+   const RooArgSet &pois = *mc->GetParametersOfInterest();
+   auto *poi = dynamic_cast<RooRealVar *>(poiName && *poiName ? pois.find(poiName) : pois.first());
+   if (!poi) {
+      std::printf("fit_scan: '%s' is not a POI of the workspace '%s'\n", poiName, ws.GetName());
       return 1;
    }
-   auto *mc = dynamic_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));
-   RooAbsData *data = ws->data("obsData");
-   if (!mc || !data) {
-      std::printf("fit_scan: the workspace needs a ModelConfig and the dataset obsData\n");
-      return 1;
-   }
-   auto *poi = static_cast<RooRealVar *>(mc->GetParametersOfInterest()->first());
+   RooArgSet globs;
+   if (mc->GetGlobalObservables())
+      globs.add(*mc->GetGlobalObservables());
    std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*data, RooFit::Extended(true),
-                                                             RooFit::GlobalObservables(*mc->GetGlobalObservables()),
+                                                             RooFit::GlobalObservables(globs),
                                                              RooFit::Offset("none"))};
    RooArgSet params;
    nll->getParameters(nullptr, params);
@@ -72,29 +76,32 @@ int fit_scan(const char *file, const char *workspace, const char *library, const
 
    RooMinimizer minimizer(*nll);
    minimizer.setPrintLevel(-1);
+   minimizer.setStrategy(1);
    minimizer.setEps(1e-3);
-   minimizer.minimize("Minuit2", "Migrad");
-   minimizer.hesse();
+   const int migrad = minimizer.minimize("Minuit2", "Migrad");
+   const int hesse = minimizer.hesse();
    std::unique_ptr<RooFitResult> result{minimizer.save()};
    const double best = nll->getVal();
    const double poiHat = poi->getVal();
-   std::printf("fit status %d: %s = %.6f +- %.6f, min NLL = %.10f\n", result->status(), poi->GetName(), poiHat,
-               poi->getError(), best);
+   const double poiError = poi->getError();
+   std::printf("fit status %d: %s = %.6f +- %.6f, min NLL = %.10f\n", migrad || hesse, poi->GetName(), poiHat,
+               poiError, best);
    RooArgSet bestValues;
    params.snapshot(bestValues);
 
    std::vector<double> x, t;
-   poi->setConstant(true);
+   const bool wasConstant = poi->isConstant();
    for (int k = 0; k < nPoints; ++k) {
       params.assign(bestValues);
       poi->setConstant(true);
-      const double value = lo + (hi - lo) * k / (nPoints - 1);
+      const double value = nPoints > 1 ? lo + (hi - lo) * k / (nPoints - 1) : lo;
       poi->setVal(value);
       x.push_back(value);
       t.push_back(2 * (minimize(*nll) - best));
       std::printf("t(%s = %.4f) = %.6f\n", poi->GetName(), value, t.back());
+      std::printf("SCAN %s=%.10g t=%.10g\n", poi->GetName(), value, t.back());
    }
-   poi->setConstant(false);
+   poi->setConstant(wasConstant);
 
    // 68% interval: crossings of t = 1 around the best fit, by linear interpolation
    double low = poiHat, high = poiHat;
@@ -109,6 +116,8 @@ int fit_scan(const char *file, const char *workspace, const char *library, const
          high = cross;
    }
    std::printf("68%% interval of %s: [%.4f, %.4f]\n", poi->GetName(), low, high);
+   std::printf("RESULT poi=%s value=%.10g error=%.10g status=%d minNLL=%.12g lo68=%.10g hi68=%.10g\n",
+               poi->GetName(), poiHat, poiError, migrad || hesse, best, low, high);
 
    TCanvas canvas("scan", "profile likelihood", 700, 500);
    TGraph graph(nPoints, x.data(), t.data());
@@ -124,4 +133,21 @@ int fit_scan(const char *file, const char *workspace, const char *library, const
    canvas.SaveAs(plot);
    params.assign(start);
    return 0;
+}
+
+int fit_scan(const char *file, const char *workspace, const char *library, const char *plot, int nPoints = 21,
+             double lo = 0.0, double hi = 3.0)
+{
+   if (gSystem->Load(library) < 0) {
+      std::printf("fit_scan: cannot load the roonsbi library '%s' (`roonsbi --library` prints its path)\n", library);
+      return 1;
+   }
+   RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);
+   std::unique_ptr<TFile> f{TFile::Open(file)};
+   auto *ws = f ? f->Get<RooWorkspace>(workspace) : nullptr;
+   if (!ws) {
+      std::printf("fit_scan: no workspace '%s' in %s\n", workspace, file);
+      return 1;
+   }
+   return fitScanWorkspace(*ws, plot, nPoints, lo, hi);
 }
