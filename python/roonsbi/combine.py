@@ -52,7 +52,13 @@ class Channel:
 def channels_of(source: Any, name: str | None = None, model_config: str = MODELCONFIG_NAME,
                 data: str = DATA_NAME) -> list[Channel]:
     """The channels of a roonsbi model, or of a RooWorkspace with a ModelConfig (a
-    RooSimultaneous is split into one channel per index state, named by the state)."""
+    RooSimultaneous, also of a model such as a pyhf import, is split into one channel per
+    index state, named by the state)."""
+    if isinstance(source, WorkspaceModel) and isinstance(source.model, ROOT.RooSimultaneous):
+        channels = channels_of(source.workspace, name, model_config, data)  # e.g. a pyhf import
+        for c in channels:
+            c.owner = (c.owner, source)  # keep the model (and its workspace) alive
+        return channels
     if isinstance(source, WorkspaceModel):
         mc = source.model_config
         return [Channel(name or source.name, source.model, source.data, mc.GetParametersOfInterest(),
