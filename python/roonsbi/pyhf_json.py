@@ -141,6 +141,7 @@ class _Export:
     relation: dict = field(default_factory=dict)  # normfactor -> (formula, coefficient RooAbsReal)
     pois: list = field(default_factory=list)
     initial: dict = field(default_factory=dict)  # initial parameter values (ModelConfig snapshot)
+    unused_configs: list = field(default_factory=list)  # [position, config] of imported configs without parameter
 
     def add_param(self, name: str, kind: str, variables: Sequence[Any], lumi: tuple[float, float] | None = None) -> None:
         old = self.params.get(name)
@@ -594,6 +595,7 @@ def _param_configs(ex: _Export, poi: str | None) -> list:
             continue
         order = first.getStringAttribute(_ATTR_ORDER)
         configs.append((int(order) if order else 1 << 29, full))
+    configs += [(int(pos), c) for pos, c in ex.unused_configs]
     configs.sort(key=lambda c: c[0])
     return [c for _, c in configs]
 
@@ -617,6 +619,9 @@ def _collect(source: Any, channels: Iterable[str] | None, mu_prime: float | None
         else:
             ws, mc = source, source.obj(MODELCONFIG_NAME)
             chans = channels_of(source)
+        if isinstance(mc.GetPdf(), ROOT.RooSimultaneous):  # channels in the order of the category's indices
+            cat = mc.GetPdf().indexCat()
+            chans.sort(key=lambda c: cat.lookupIndex(c.name))
         pois = _poi_vars(mc)
         ex.pois = pois
         snapshot = mc.GetSnapshot() if mc else None
@@ -659,6 +664,8 @@ def _collect(source: Any, channels: Iterable[str] | None, mu_prime: float | None
             raise PyhfExportError("no channel to export")
         sim = ws.pdf(SIM_NAME)
         meas_name = sim.getStringAttribute(_ATTR_MEASUREMENT) if sim else None
+        if sim and sim.getStringAttribute(_ATTR_KEYS):
+            ex.unused_configs = json.loads(sim.getStringAttribute(_ATTR_KEYS))
         return ex, mc, meas_name or ""
     finally:
         if restore is not None:
@@ -1217,6 +1224,11 @@ class _Builder:
             sim.addPdf(model, ch["name"])
             obs_vars.append(obs)
         sim.setStringAttribute(_ATTR_MEASUREMENT, self.meas["name"])
+        # parameter configurations of parameters the model does not have (pyhf ignores them): kept
+        # verbatim with their position, so that the export gives back the same JSON
+        unused = [[self.order[n], c] for n, c in self.cfg.items() if n not in self.params]
+        if unused:
+            sim.setStringAttribute(_ATTR_KEYS, json.dumps(unused))
         ws.Import(sim, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
         # data: one weighted entry per bin and channel
         columns = {o.GetName(): [] for o in obs_vars}
