@@ -14,7 +14,7 @@ RooFit objects map to pyhf modifiers exactly as HistFactory's XML maps to pyhf
 ==============================================  ==========================================
 RooFit                                          pyhf
 ==============================================  ==========================================
-``FlexibleInterpVar`` code 4 (alpha_X)          ``normsys`` X (pyhf default ``code4``)
+``FlexibleInterpVar`` code 4 or 5 (alpha_X)     ``normsys`` X (pyhf default ``code4``)
 ``PiecewiseInterpolation`` code 4 (alpha_X)     ``histosys`` X (pyhf default ``code4p``)
 ``ParamHistFunc`` gamma_stat_<c>_bin_b with     ``staterror`` staterror_<c>:
 Gaussian constraints of width sigma_b           sqrt(sum_s delta_sb^2) / sum_s nu_sb = sigma_b
@@ -97,6 +97,7 @@ VERSION = "1.0.0"
 #: Interpolation codes pyhf workspaces imply: normsys code4 = FlexibleInterpVar 4,
 #: histosys code4p = PiecewiseInterpolation 4 (HistFactory's defaults).
 NORMSYS_CODE = 4
+NORMSYS_CODES = (4, 5)  # FlexibleInterpVar evaluates 4 as 5 (HistFactory stores either)
 HISTOSYS_CODE = 4
 LUMI_NAME = "Lumi"  # RooFit name of pyhf's "lumi"
 _ATTR_MODIFIERS = "pyhf:modifiers"
@@ -274,11 +275,11 @@ class _SampleBuilder:
         self.scale *= fiv.nominal()
         codes, low, high = list(fiv.interpolationCodes()), list(fiv.low()), list(fiv.high())
         for i, alpha in enumerate(fiv.variables()):
-            if codes[i] != NORMSYS_CODE:
+            if codes[i] not in NORMSYS_CODES:
                 raise PyhfExportError(
                     f"normsys '{alpha.GetName()}' of sample '{self.sample}' (channel '{self.channel}') uses "
                     f"FlexibleInterpVar code {codes[i]}; a pyhf workspace implies normsys code4 = FlexibleInterpVar "
-                    f"code {NORMSYS_CODE} (HistFactory's default) and cannot carry other codes")
+                    f"code 4 or 5 (the same function; HistFactory's default) and cannot carry other codes")
             _check_alpha(alpha, self.constraints, "normsys")
             name = _np_name(alpha)
             self.ex.add_param(name, "normsys", [alpha])
