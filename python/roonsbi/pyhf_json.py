@@ -784,7 +784,7 @@ def to_patchset(model: Any, hepdata: str, grid: Sequence[float] | None = None, d
 
     if not re.fullmatch(r"ins[0-9]{7}", hepdata or ""):
         raise ValueError(f"hepdata must be an INSPIRE id 'ins' + 7 digits (pyhf's patchset schema), got {hepdata!r}")
-    points = list(model.grid) if grid is None else [float(v) for v in grid]
+    points = [float(v) for v in (model.grid if grid is None else grid)]
     specs = [to_pyhf(model, mu_prime=v, measurement=measurement) for v in points]
     base = specs[0]
     poi = model.mu_prime.GetName()
@@ -861,12 +861,12 @@ class PyhfScan:
 
 
 def pyhf_profile_scan(spec: Mapping, relation: Mapping, values: Iterable[float], poi_bounds: tuple[float, float] | None = None,
-                      measurement: str | None = None) -> PyhfScan:
+                      measurement: str | None = None, tolerance: float = 1e-10) -> PyhfScan:
     """Profile scan in pyhf of a workspace with normfactors f_J(mu) (the recipe of the module
     doc): at each mu the normfactors of ``relation["normfactors"]`` are fixed at f_J(mu) and
     the rest is fitted with ``pyhf.infer.mle.fit``; the best fit minimises over mu (bounded
-    scalar minimisation in ``poi_bounds``, default the scan range). With an empty relation the
-    POI is pyhf's own normfactor (fixed at each mu)."""
+    scalar minimisation in ``poi_bounds``, default the scan range); the POI itself, where it is
+    a normfactor of linear samples, is fixed at mu too. ``tolerance``: scipy's, per fit."""
     import pyhf
     from scipy.optimize import minimize_scalar
 
@@ -874,7 +874,9 @@ def pyhf_profile_scan(spec: Mapping, relation: Mapping, values: Iterable[float],
     model = ws.model(measurement_name=measurement)
     data = ws.data(model)
     poi = relation["poi"]
-    formulas = dict(relation.get("normfactors") or {}) or {poi: poi}
+    formulas = dict(relation.get("normfactors") or {})
+    if poi in model.config.parameters:  # the POI itself is a normfactor of the linear samples
+        formulas[poi] = poi
     index = {n: model.config.par_slice(n).start for n in formulas}
     fixed = list(model.config.suggested_fixed())
     for i in index.values():
@@ -887,7 +889,7 @@ def pyhf_profile_scan(spec: Mapping, relation: Mapping, values: Iterable[float],
             pars[i] = evaluate_formula(formulas[n], poi, mu)
             bounds[i] = [min(bounds[i][0], pars[i]), max(bounds[i][1], pars[i])]
         best, twice_nll = pyhf.infer.mle.fit(data, model, init_pars=pars.tolist(), fixed_params=fixed,
-                                             par_bounds=bounds, return_fitted_val=True)
+                                             par_bounds=bounds, return_fitted_val=True, tolerance=tolerance)
         return float(twice_nll) / 2.0, np.asarray(best)
 
     values = np.asarray(list(values), dtype=float)
@@ -905,24 +907,36 @@ def pyhf_profile_scan(spec: Mapping, relation: Mapping, values: Iterable[float],
     return PyhfScan(values, nll, best_value, best_nll, [f[1] for f in fits], best_fit, list(model.config.par_names))
 
 
-def pyhf_parameters(model: Any, values: Mapping[str, float]) -> np.ndarray:
-    """pyhf parameter vector of ``model`` (a pyhf Model) from RooFit parameter values by name
-    (``alpha_X`` -> X, ``gamma_<name>_bin_b`` -> bin b of the staterror/shapesys/shapefactor,
-    ``Lumi`` -> lumi); parameters not given keep pyhf's suggested initial value."""
-    pars = np.array(model.config.suggested_init(), dtype=float)
+def roofit_names(model: Any) -> list[str]:
+    """RooFit name of each entry of a pyhf Model's parameter vector (HistFactory's names):
+    normsys/histosys X -> ``alpha_X``, lumi -> ``Lumi``, normfactor -> its name, bin b of a
+    staterror ``staterror_<c>`` -> ``gamma_stat_<c>_bin_b``, of a shapesys/shapefactor X ->
+    ``gamma_X_bin_b``."""
+    types = {n: t for n, t in model.config.modifiers}
+    names = [""] * model.config.npars
     for name in model.config.parameters:
         sl = model.config.par_slice(name)
-        n = sl.stop - sl.start
-        if n == 1:
-            for key in (name, f"alpha_{name}", LUMI_NAME if name == "lumi" else None):
-                if key in values:
-                    pars[sl.start] = values[key]
+        kind = types[name]
+        if kind in ("normsys", "histosys"):
+            names[sl.start] = f"alpha_{name}"
+        elif kind == "lumi":
+            names[sl.start] = LUMI_NAME
+        elif kind == "normfactor":
+            names[sl.start] = name
         else:
-            stem = "stat_" + name[len("staterror_"):] if name.startswith("staterror_") else name
-            for b in range(n):
-                key = f"gamma_{stem}_bin_{b}"
-                if key in values:
-                    pars[sl.start + b] = values[key]
+            stem = "stat_" + name[len("staterror_"):] if kind == "staterror" and name.startswith("staterror_") else name
+            for b in range(sl.stop - sl.start):
+                names[sl.start + b] = f"gamma_{stem}_bin_{b}"
+    return names
+
+
+def pyhf_parameters(model: Any, values: Mapping[str, float]) -> np.ndarray:
+    """pyhf parameter vector of ``model`` (a pyhf Model) from RooFit parameter values by name
+    (:func:`roofit_names`); parameters not given keep pyhf's suggested initial value."""
+    pars = np.array(model.config.suggested_init(), dtype=float)
+    for i, name in enumerate(roofit_names(model)):
+        if name in values:
+            pars[i] = values[name]
     return pars
 
 
