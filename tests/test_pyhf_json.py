@@ -45,7 +45,7 @@ from roonsbi.pyhf_json import (
     write_json,
 )
 from roonsbi.templates import BinnedProcess, Quantiles, build_templates
-from roonsbi.toy import OffShellToy
+from roonsbi.toy import COEFFICIENTS, OffShellToy
 from test_parametrized import _events
 
 DATA = Path(__file__).parent / "data" / "pyhf"
@@ -278,6 +278,20 @@ def test_histfactory_poisson_staterror_is_refused(tmp_path: Path) -> None:
 
 
 # -- parametrized NSBI --------------------------------------------------------------------------------
+def _offshell_pnsbi() -> Any:
+    """The off-shell toy's basis (SBI: sqrt(mu), S: mu - sqrt(mu), B: 1 - sqrt(mu), exact ratios),
+    8 bins, normsys on every process, staterror from 20000 MC events, Poisson data at mu = 1.2."""
+    toy = OffShellToy()
+    x = toy.sample_ref(20_000, np.random.default_rng(21))
+    mc = {f"r_{k}": v for k, v in toy.ratios(x).items()}
+    mc["weight"] = np.full(len(x), 1.0 / len(x))
+    procs = [BinnedProcess(n, y, COEFFICIENTS[n], {"lumi": NormSys(0.97, 1.03, 4), f"xs_{n}": NormSys(0.92, 1.1, 4)})
+             for n, y in toy.basis_yields().items()]
+    t = build_templates(mc, procs, GRID, Quantiles(8), progress=False)
+    counts = np.random.default_rng(5).poisson(t.expected(1.2)).astype(float)
+    return build_parametrized_model(t, data=counts, name="offshell")
+
+
 def _pnsbi(codes: tuple[int, int] = (4, 4), name: str = "pnsbi") -> Any:
     ns, hs = codes
     procs = [
@@ -333,13 +347,20 @@ def test_parametrized_channel_nll_equals_pyhf(pnsbi) -> None:
     pnsbi.set_mu_prime(1.0)
 
 
-def test_parametrized_profile_scan_reproduced_in_pyhf(pnsbi) -> None:
+@pytest.mark.parametrize("basis", ["linear S", "off-shell"])
+def test_parametrized_profile_scan_reproduced_in_pyhf(pnsbi, basis: str) -> None:
     """The documented recipe (pyhf only: normfactors fixed at f_J(mu), the rest fitted) gives
     roonsbi's profile scan of the channel at mu' = 1.6: t(mu) to 1e-6, mu-hat and the
-    conditional nuisance parameters to 1e-4."""
+    conditional nuisance parameters to 1e-4; also when no coefficient is linear (the off-shell
+    basis S: mu - sqrt(mu), SBI: sqrt(mu), B: 1 - sqrt(mu), negative above mu = 1)."""
+    if basis == "off-shell":
+        pnsbi = _offshell_pnsbi()
     pnsbi.set_mu_prime(1.6)
     spec = to_pyhf(pnsbi)
     relation = poi_relation(pnsbi)
+    if basis == "off-shell":
+        assert relation["normfactors"] == {f"f_{p}_offshell": c for p, c in COEFFICIENTS.items()}
+        assert relation["pyhf_poi"] == "f_SBI_offshell"  # the schema needs a POI; mu is not a pyhf parameter
     values = np.linspace(0.6, 2.4, 7)
     theirs = pyhf_profile_scan(spec, relation, values, poi_bounds=(0.0, 10.0))
     fitter = Fitter(pnsbi, tolerance=1e-8)
@@ -370,6 +391,11 @@ def test_patchset_over_the_grid(pnsbi) -> None:
         assert dict(applied) == to_pyhf(pnsbi, mu_prime=float(v))
     with pytest.raises(ValueError, match="INSPIRE"):
         to_patchset(pnsbi, hepdata="1234567")
+    # import of the workspace with a patch = import of the export at that grid point
+    patched = from_pyhf(base, patches=[patchset["patches"][2]["patch"]])
+    direct = from_pyhf(to_pyhf(pnsbi, mu_prime=float(GRID[2])))
+    values = {"mu": 1.4, "alpha_jes": 0.3, "alpha_xs_B": -0.6, "gamma_stat_pnsbi_bin_2": 1.02}
+    assert patched.nll(values) == pytest.approx(direct.nll(values), rel=1e-14)
 
 
 # -- refusals -------------------------------------------------------------------------------------------

@@ -104,6 +104,7 @@ _ATTR_MODIFIERS = "pyhf:modifiers"
 _ATTR_KEYS = "pyhf:keys"
 _ATTR_ORDER = "pyhf:order"
 _ATTR_MEASUREMENT = "pyhf:measurement"
+_ATTR_DATA = "pyhf:data"
 
 #: pyhf's default parameter settings per modifier type (pyhf.modifiers.*.required_parset).
 _DEFAULTS = {
@@ -426,7 +427,7 @@ def _histfactory_channel(ex: _Export, name: str, bare: Any, constraints: Sequenc
                         delta.append(0.0)
                         continue
                     tau = _poisson_tau(g, c)
-                    stored = c.getStringAttribute(_ATTR_MODIFIERS)
+                    stored = c.getStringAttribute(_ATTR_DATA)
                     d = float(stored) if stored else n / math.sqrt(tau)
                     if not math.isclose((n / d) ** 2, tau, rel_tol=1e-12):
                         d = n / math.sqrt(tau)
@@ -1213,7 +1214,7 @@ class _Builder:
                 self.globs.append(nom)
                 p = ROOT.RooPoisson(f"gamma_{name}_bin_{b}_constraint", "shapesys", nom, mean)
                 p.setNoRounding(True)
-                p.setStringAttribute(_ATTR_MODIFIERS, repr(float(delta[b])))  # the pyhf number, for the round trip
+                p.setStringAttribute(_ATTR_DATA, repr(float(delta[b])))  # the pyhf number, for the round trip
                 self.keep += [tau_c, mean, p]
                 cons.append(p)
             else:
