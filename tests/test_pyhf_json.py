@@ -166,14 +166,14 @@ import os, sys
 import ROOT
 ROOT.TH1.AddDirectory(False)
 HF = ROOT.RooStats.HistFactory
-path, stat_type = sys.argv[1], sys.argv[2]
+path, stat_type, width = sys.argv[1], sys.argv[2], float(sys.argv[3])
 meas = HF.Measurement("meas", "meas")
 meas.SetPOI("mu")
 meas.SetLumi(1.0)
 meas.SetLumiRelErr(0.02)
 meas.SetOutputFilePrefix(os.path.join(os.path.dirname(path), "hf"))
 def H(name, vals, errs=None):
-    h = ROOT.TH1D(name, "", len(vals), 0, len(vals))
+    h = ROOT.TH1D(name, "", len(vals), 0, width * len(vals))
     for i, v in enumerate(vals):
         h.SetBinContent(i + 1, v)
         if errs is not None:
@@ -211,10 +211,10 @@ os._exit(0)
 """
 
 
-def _histfactory(tmp_path: Path, stat_type: str) -> Any:
+def _histfactory(tmp_path: Path, stat_type: str, width: float = 1.0) -> Any:
     path = tmp_path / f"hf_{stat_type}.root"
-    proc = subprocess.run([sys.executable, "-c", _HISTFACTORY, str(path), stat_type], capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run([sys.executable, "-c", _HISTFACTORY, str(path), stat_type, str(width)], capture_output=True,
+                          text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     f = ROOT.TFile.Open(str(path))
     ws = f.Get("combined")
@@ -223,12 +223,14 @@ def _histfactory(tmp_path: Path, stat_type: str) -> Any:
     return ws
 
 
-def test_histfactory_workspace_export(tmp_path: Path) -> None:
+@pytest.mark.parametrize("width", [1.0, 2.5])
+def test_histfactory_workspace_export(tmp_path: Path, width: float) -> None:
     """A HistFactory workspace (normfactor, lumi, normsys, histosys, Gaussian staterror, Poisson
-    shapesys, shapefactor) exported to pyhf: valid; the per-sample staterror, tau of the shapesys
-    and all contents are HistFactory's inputs; RooFit NLL (minus the truncation of the Gaussian
-    constraints) - (-logpdf) is constant at 12 points to 1e-8; best fits agree to 1e-4."""
-    ws = _histfactory(tmp_path, "Gaussian")
+    shapesys, shapefactor; bin widths 1 and 2.5) exported to pyhf: valid; the per-sample
+    staterror, tau of the shapesys and all contents are HistFactory's inputs; RooFit NLL (minus
+    the truncation of the Gaussian constraints) - (-logpdf) is constant at 12 points to 1e-8;
+    best fits agree to 1e-4."""
+    ws = _histfactory(tmp_path, "Gaussian", width)
     spec = to_pyhf(ws)
     pyhf.Workspace(spec, validate=True)
     samples = {s["name"]: s for s in spec["channels"][0]["samples"]}

@@ -291,6 +291,11 @@ class _SampleBuilder:
         """f_J(POIs): the POI itself -> normfactor of the POI; constant -> data scale; else a fixed
         normfactor named like the coefficient with the relation recorded."""
         pois = [p for p in self.pois if coef.dependsOn(p)]
+        others = [v.GetName() for v in coef.getParameters(ROOT.RooArgSet())
+                  if not v.isConstant() and not any(v.GetName() == p.GetName() for p in self.pois)]
+        if others:
+            raise PyhfExportError(f"coefficient '{coef.GetName()}' = {_formula_of(coef)} of sample '{self.sample}' "
+                                  f"depends on the parameters {others}, which are not POIs: pyhf cannot express it")
         if not pois:
             self.scale *= coef.getVal()
             return
