@@ -466,6 +466,13 @@ def _poisson_tau(gamma: Any, cons: Any) -> float:
     return tau
 
 
+def _proportional_staterror(sigma: float, contents: np.ndarray) -> np.ndarray:
+    r"""Per-sample uncertainties of one bin proportional to the contents nu_s such that pyhf's
+    width :math:`\sqrt{\sum_s\delta_s^2}/\sum_s\nu_s` is ``sigma``:
+    :math:`\delta_s = \sigma\,\nu_s\,\sum\nu/\sqrt{\sum\nu^2}`."""
+    return sigma * contents * contents.sum() / math.sqrt(np.sum(contents ** 2))
+
+
 def _fill_staterror(samples: list, channel: str) -> None:
     """Per-sample staterror data reproducing each bin's Gaussian width exactly in pyhf's formula."""
     groups: dict[str, list] = {}
@@ -492,7 +499,7 @@ def _fill_staterror(samples: list, channel: str) -> None:
             if math.isclose(math.sqrt(np.sum(stored[:, b] ** 2)) / total[b], sigma, rel_tol=1e-12):
                 delta[:, b] = stored[:, b]  # the per-sample uncertainties stored with the histograms
             else:
-                delta[:, b] = sigma * nom[:, b] * total[b] / math.sqrt(np.sum(nom[:, b] ** 2))
+                delta[:, b] = _proportional_staterror(sigma, nom[:, b])
         for (s, m), d in zip(members, delta):
             m["data"] = [float(v) for v in d]
 
@@ -542,7 +549,6 @@ def _pnsbi_channel(ex: _Export, name: str, pdf: Any, constraints: Sequence[Any],
             raise PyhfExportError(f"staterror of channel '{name}' is not Gaussian")
         ex.add_param(stat, "staterror", gammas)
         nom = np.array([s["data"] for s in samples])
-        total = nom.sum(axis=0)
         delta = np.zeros_like(nom)
         for b, (g, c) in enumerate(zip(gammas, cons)):
             if c is None or g.isConstant():
@@ -550,7 +556,7 @@ def _pnsbi_channel(ex: _Export, name: str, pdf: Any, constraints: Sequence[Any],
             glob, sigma = _gauss_parts(g, c)
             if glob != 1.0:
                 raise PyhfExportError(f"staterror constraint '{c.GetName()}' has global observable {glob}, pyhf 1")
-            delta[:, b] = sigma * nom[:, b] * total[b] / math.sqrt(np.sum(nom[:, b] ** 2))
+            delta[:, b] = _proportional_staterror(sigma, nom[:, b])
         for s, d in zip(samples, delta):
             s["modifiers"].append({"name": stat, "type": "staterror", "data": [float(v) for v in d]})
     return samples
