@@ -161,15 +161,26 @@ def _combined_data(channels: Sequence[Channel], observables: Any, cat: Any, rena
     columns: dict[str, list] = {o.GetName(): [] for o in observables}
     index, weights = [], []
     for ch in channels:
-        arrays = ch.data.to_numpy()
         n = ch.data.numEntries()
+        if isinstance(ch.data, ROOT.RooDataHist):  # e.g. a parametrized channel: one entry per bin
+            names = [v.GetName() for v in ch.data.get()]
+            arrays = {k: np.empty(n) for k in names}
+            w = np.empty(n)
+            for i in range(n):
+                row = ch.data.get(i)
+                for k in names:
+                    arrays[k][i] = row.getRealValue(k)
+                w[i] = ch.data.weight()
+        else:
+            arrays = ch.data.to_numpy()
+            w = (np.asarray(arrays[ch.data.weightVar().GetName()], dtype=np.float64) if ch.data.isWeighted()
+                 else np.ones(n))
         renamed = {rename.get(k, k): v for k, v in arrays.items()}
         for name, parts in columns.items():
             parts.append(np.asarray(renamed[name], dtype=np.float64) if name in renamed
                          else np.full(n, observables.find(name).getVal()))
         index.append(np.full(n, cat.lookupIndex(ch.name), dtype=np.int32))
-        weights.append(np.asarray(arrays[ch.data.weightVar().GetName()], dtype=np.float64) if ch.data.isWeighted()
-                       else np.ones(n))
+        weights.append(w)
     data = {k: np.concatenate(v) for k, v in columns.items()}
     data[CATEGORY_NAME] = np.concatenate(index)
     data[WEIGHT_NAME] = np.concatenate(weights)

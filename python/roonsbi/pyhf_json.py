@@ -65,10 +65,14 @@ structure and names (``RooRealSumPdf`` ``<c>_model`` of ``RooProduct`` samples,
 ``FlexibleInterpVar`` code 4, ``PiecewiseInterpolation`` code 4, ``ParamHistFunc`` gammas,
 ``alpha_X`` / ``nom_alpha_X`` / ``alpha_XConstraint``, ``gamma_stat_<c>_bin_b``, ``Lumi``),
 ``simPdf`` over ``channelCat``, the dataset ``obsData`` and a ``ModelConfig``, usable by
-:func:`roonsbi.combine.combine`. The global observables have unbounded ranges, so the
-constraint terms are exactly pyhf's normalised Normal and (continuous) Poisson densities; the
-RooFit NLL equals pyhf's ``-logpdf`` up to the parameter-independent sum of log n! terms (and
-RooFit's constant sum_c N_c log(number of channels) of a RooSimultaneous). Exporting an imported
+:func:`roonsbi.combine.combine`. The global observables of staterror, shapesys and lumi have
+unbounded ranges, so their constraint terms are exactly pyhf's normalised Normal and
+(continuous) Poisson densities; ``nom_alpha_X`` has HistFactory's range [-10, 10] (so that
+nuisance parameters shared with HistFactory or roonsbi channels combine), which normalises
+``alpha_XConstraint`` by P(|N(alpha, 1)| <= 10), a factor 1 - 3e-7 at |alpha| = 5 and 1 to
+double precision for |alpha| < 2.5. RooFit's binned NLL includes the log n! terms, so for one
+channel the RooFit NLL equals pyhf's ``-logpdf`` up to these truncation terms (a RooSimultaneous
+of several channels adds a parameter-independent constant). Exporting an imported
 workspace gives back the same JSON (the modifier order and the keys of the measurement's
 parameter configurations are kept as string attributes of the RooFit objects).
 """
@@ -100,6 +104,9 @@ NORMSYS_CODE = 4
 NORMSYS_CODES = (4, 5)  # FlexibleInterpVar evaluates 4 as 5 (HistFactory stores either)
 HISTOSYS_CODE = 4
 LUMI_NAME = "Lumi"  # RooFit name of pyhf's "lumi"
+#: Range of the global observables nom_alpha_X of imported workspaces: HistFactory's (and
+#: roonsbi's), so that nuisance parameters shared with other channels combine.
+ALPHA_GLOBAL_RANGE = (-10.0, 10.0)
 _ATTR_MODIFIERS = "pyhf:modifiers"
 _ATTR_KEYS = "pyhf:keys"
 _ATTR_ORDER = "pyhf:order"
@@ -1042,8 +1049,8 @@ class _Builder:
         self.kinds[pname] = kind
         return out
 
-    def _glob(self, name: str, value: float) -> Any:
-        g = _real(name, value, -ROOT.RooNumber.infinity(), ROOT.RooNumber.infinity())
+    def _glob(self, name: str, value: float, lo: float = -math.inf, hi: float = math.inf) -> Any:
+        g = _real(name, value, lo, hi)
         g.setConstant(True)
         self.globs.append(g)
         return g
@@ -1053,7 +1060,7 @@ class _Builder:
             return self._vars(np_name, kind, [f"alpha_{np_name}"])[0]
         alpha = self._vars(np_name, kind, [f"alpha_{np_name}"])[0]
         alpha.setError(1.0)
-        nom = self._glob(f"nom_alpha_{np_name}", 0.0)
+        nom = self._glob(f"nom_alpha_{np_name}", 0.0, *ALPHA_GLOBAL_RANGE)
         sigma = ROOT.RooConstVar(f"sigma_alpha_{np_name}", "1", 1.0)
         cons = ROOT.RooGaussian(f"alpha_{np_name}Constraint", f"alpha_{np_name}Constraint", alpha, nom, sigma)
         self.keep += [sigma]
