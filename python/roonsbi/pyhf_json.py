@@ -64,7 +64,8 @@ workspace of the first grid point.
 structure and names (``RooRealSumPdf`` ``<c>_model`` of ``RooProduct`` samples,
 ``FlexibleInterpVar`` code 4, ``PiecewiseInterpolation`` code 4, ``ParamHistFunc`` gammas,
 ``alpha_X`` / ``nom_alpha_X`` / ``alpha_XConstraint``, ``gamma_stat_<c>_bin_b``, ``Lumi``),
-``simPdf`` over ``channelCat``, the dataset ``obsData`` and a ``ModelConfig``, usable by
+``simPdf`` over ``channelCat``, the dataset ``obsData`` and a ``ModelConfig`` (one measurement:
+its POI, parameter settings and, as the snapshot, the initial values), usable by
 :func:`roonsbi.combine.combine`. The global observables of staterror, shapesys and lumi have
 unbounded ranges, so their constraint terms are exactly pyhf's normalised Normal and
 (continuous) Poisson densities; ``nom_alpha_X`` has HistFactory's range [-10, 10] (so that
@@ -74,7 +75,10 @@ double precision for |alpha| < 2.5. RooFit's binned NLL includes the log n! term
 channel the RooFit NLL equals pyhf's ``-logpdf`` up to these truncation terms (a RooSimultaneous
 of several channels adds a parameter-independent constant). Exporting an imported
 workspace gives back the same JSON (the modifier order and the keys of the measurement's
-parameter configurations are kept as string attributes of the RooFit objects).
+parameter configurations are kept as string attributes of the RooFit objects), for one
+measurement and observations listed in the order of the channels. Refused on import (pyhf
+accepts them, HistFactory cannot hold them): a staterror shared by several channels; channel
+names that are not identifiers.
 """
 
 from __future__ import annotations
