@@ -176,7 +176,7 @@ import os, sys
 import ROOT
 ROOT.TH1.AddDirectory(False)
 HF = ROOT.RooStats.HistFactory
-path, stat_type, width = sys.argv[1], sys.argv[2], float(sys.argv[3])
+path, stat_type, width, shape_type = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 meas = HF.Measurement("meas", "meas")
 meas.SetPOI("mu")
 meas.SetLumi(1.0)
@@ -209,7 +209,7 @@ bkg.AddHistoSys(hsys)
 ssys = HF.ShapeSys()
 ssys.SetName("shp")
 ssys.SetErrorHist(H("rel", [0.05, 0.1, 0.08, 0.06]))
-ssys.SetConstraintType(HF.Constraint.Poisson)
+ssys.SetConstraintType(getattr(HF.Constraint, shape_type))
 bkg.AddShapeSys(ssys)
 bkg.AddShapeFactor("sf")
 chan.AddSample(sig)
@@ -221,10 +221,10 @@ os._exit(0)
 """
 
 
-def _histfactory(tmp_path: Path, stat_type: str, width: float = 1.0) -> Any:
-    path = tmp_path / f"hf_{stat_type}.root"
-    proc = subprocess.run([sys.executable, "-c", _HISTFACTORY, str(path), stat_type, str(width)], capture_output=True,
-                          text=True, timeout=300)
+def _histfactory(tmp_path: Path, stat_type: str, width: float = 1.0, shape_type: str = "Poisson") -> Any:
+    path = tmp_path / f"hf_{stat_type}_{shape_type}.root"
+    proc = subprocess.run([sys.executable, "-c", _HISTFACTORY, str(path), stat_type, str(width), shape_type],
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     f = ROOT.TFile.Open(str(path))
     ws = f.Get("combined")
@@ -282,11 +282,13 @@ def test_histfactory_workspace_export(tmp_path: Path, width: float) -> None:
     _assert_same_fit({v.GetName(): v.getVal() for v in params}, theirs)
 
 
-def test_histfactory_poisson_staterror_is_refused(tmp_path: Path) -> None:
-    """ROOT 6.40's StatErrorConfig default (Poisson) has no pyhf counterpart."""
-    ws = _histfactory(tmp_path, "Poisson")
+def test_histfactory_constraints_pyhf_lacks_are_refused(tmp_path: Path) -> None:
+    """ROOT 6.40's StatErrorConfig default (Poisson) and HistFactory's ShapeSys default (Gaussian)
+    have no pyhf counterpart."""
     with pytest.raises(PyhfExportError, match="staterror.*Poisson.*pyhf's staterror is Gaussian"):
-        to_pyhf(ws)
+        to_pyhf(_histfactory(tmp_path, "Poisson"))
+    with pytest.raises(PyhfExportError, match="shape systematic.*RooGaussian.*pyhf's shapesys is Poisson"):
+        to_pyhf(_histfactory(tmp_path, "Gaussian", shape_type="Gaussian"))
 
 
 # -- parametrized NSBI --------------------------------------------------------------------------------
