@@ -577,10 +577,14 @@ def _param_configs(ex: _Export, poi: str | None) -> list:
     configs = []
     for p in ex.params.values():
         first = p.vars[0]
-        if p.name in ex.relation:
-            formula, poi_var, coef, (fmin, fmax) = ex.relation[p.name]
+        if p.name in ex.relation:  # f_J(mu): fixed at f_J of the POI's initial value
+            _, poi_var, coef, (fmin, fmax) = ex.relation[p.name]
             span = max(1.0, fmax - fmin)
-            configs.append((1 << 30, {"name": p.name, "inits": [coef.getVal()],
+            start = poi_var.getVal()
+            poi_var.setVal(ex.initial.get(poi_var.GetName(), start))
+            init = coef.getVal()
+            poi_var.setVal(start)
+            configs.append((1 << 30, {"name": p.name, "inits": [init],
                                       "bounds": [[fmin - span, fmax + span]], "fixed": True}))
             continue
         full: dict[str, Any] = {"name": p.name}
@@ -998,7 +1002,7 @@ def from_pyhf(spec_or_path: Mapping | str | os.PathLike, measurement: str | None
         ws_py = pyhf.Workspace(dict(spec), validate=True)
         for p in patches:
             ws_py = pyhf.Workspace(jsonpatch.apply_patch(dict(ws_py), p), validate=True)
-        pmodel = ws_py.model(measurement_name=measurement)
+        ws_py.model(measurement_name=measurement)  # pyhf's own checks of the model
     except Exception as err:
         raise ValueError(f"not a valid pyhf workspace: {err}") from None
     spec = json.loads(json.dumps(dict(ws_py)))
@@ -1006,12 +1010,12 @@ def from_pyhf(spec_or_path: Mapping | str | os.PathLike, measurement: str | None
     config = meas["config"]
     param_cfg = {p["name"]: p for p in config.get("parameters", [])}
     param_order = {p["name"]: i for i, p in enumerate(config.get("parameters", []))}
-    return _Builder(spec, meas, param_cfg, param_order, pmodel, name).build()
+    return _Builder(spec, meas, param_cfg, param_order, name).build()
 
 
 class _Builder:
-    def __init__(self, spec: dict, meas: dict, cfg: dict, order: dict, pmodel: Any, name: str):
-        self.spec, self.meas, self.cfg, self.order, self.pmodel = spec, meas, cfg, order, pmodel
+    def __init__(self, spec: dict, meas: dict, cfg: dict, order: dict, name: str):
+        self.spec, self.meas, self.cfg, self.order = spec, meas, cfg, order
         self.ws = ROOT.RooWorkspace(name, f"pyhf workspace {meas['name']}")
         self.keep: list = []
         self.params: dict[str, list] = {}  # pyhf name -> RooRealVars
@@ -1075,12 +1079,11 @@ class _Builder:
         if "lumi" in self.params:
             return self.params["lumi"][0]
         c = self.cfg.get("lumi")
-        if not c or "auxdata" not in c or "sigmas" not in c:
-            raise ValueError("the lumi modifier needs a measurement parameter 'lumi' with auxdata and sigmas")
-        inits, bounds, fixed = self._settings("lumi", "lumi", 1) if "inits" in c and "bounds" in c else (
-            [c.get("inits", c["auxdata"])[0]], c.get("bounds", [[0.0, 10.0]]), bool(c.get("fixed", False)))
-        var = _real(LUMI_NAME, float(inits[0]), float(bounds[0][0]), float(bounds[0][1]))
-        var.setConstant(fixed)
+        if not c or any(k not in c for k in ("inits", "bounds", "auxdata", "sigmas")):
+            raise ValueError("the lumi modifier needs a measurement parameter 'lumi' with inits, bounds, auxdata "
+                             "and sigmas (as pyhf)")
+        var = _real(LUMI_NAME, float(c["inits"][0]), float(c["bounds"][0][0]), float(c["bounds"][0][1]))
+        var.setConstant(bool(c.get("fixed", False)))
         self._mark(var, "lumi")
         nom = self._glob("nominalLumi", float(c["auxdata"][0]))
         sigma = ROOT.RooConstVar("sigma_Lumi", "sigma_Lumi", float(c["sigmas"][0]))
