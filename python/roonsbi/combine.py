@@ -94,7 +94,8 @@ def _add(combination: Any, source: Any, name: str | None, model_config: str, dat
 
 
 def read_source(path: str | os.PathLike) -> Any:
-    """The workspace of a file: HistFactory XML (``.xml``, :func:`from_histfactory_xml` with
+    """The workspace of a file: pyhf JSON (``.json`` with channels, observations and measurements,
+    :func:`roonsbi.pyhf_json.from_pyhf`), HistFactory XML (``.xml``, :func:`from_histfactory_xml` with
     paths relative to the current directory), HS3 JSON (``.json``) or a ROOT file with one
     workspace."""
     path = Path(path)
@@ -103,6 +104,12 @@ def read_source(path: str | os.PathLike) -> Any:
     if path.suffix == ".json":
         if not path.is_file():
             raise FileNotFoundError(path)
+        with open(path) as f:
+            spec = json.load(f)
+        if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
+            from .pyhf_json import from_pyhf  # a pyhf workspace rather than HS3
+
+            return from_pyhf(spec, name=path.stem)
         ws = ROOT.RooWorkspace(path.stem, str(path))
         if not ROOT.RooJSONFactoryWSTool(ws).importJSON(str(path)):
             raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
