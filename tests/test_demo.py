@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pyhf
 import pytest
 
 import roonsbi
@@ -23,7 +24,7 @@ def test_demo_writes_outputs_and_table(tmp_path: Path) -> None:
     proc = _roonsbi("demo", "--quick", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     for name in ("summary.json", "nsbi_workspace.root", "control_region.root", "combined_workspace.root",
-                 "scan_mu.png", "pulls.png", "impacts.png", "data_vs_model.png", "scan2d_mu_lumi.png"):
+                 "binned_pyhf.json", "scan_mu.png", "pulls.png", "impacts.png", "data_vs_model.png", "scan2d_mu_lumi.png"):
         assert (out / name).stat().st_size > 0, name
     assert "68% CL interval" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -51,6 +52,15 @@ def test_demo_writes_outputs_and_table(tmp_path: Path) -> None:
     for m in expected.values():
         assert m["mu_hat"] == pytest.approx(1.0, abs=0.1)
     assert summary["combined_fit"]["status"] == 0
+
+    # the binned channels as pyhf JSON: valid for pyhf, with the demo's data, f_J(mu) recorded
+    spec = json.loads((out / "binned_pyhf.json").read_text())
+    pyhf.Workspace(spec, validate=True).model()
+    observed = {o["name"]: o["data"] for o in spec["observations"]}
+    assert observed["cr"] == pytest.approx(summary["control_region"]["data"], abs=0)
+    assert sum(observed["pnsbi"]) == summary["events"]
+    assert summary["pyhf"]["poi_relation"]["normfactors"] == {
+        "f_SBI_pnsbi": "sqrt(mu)", "f_S_pnsbi": "mu - sqrt(mu)", "f_B_pnsbi": "1 - sqrt(mu)"}
 
     # pulls: the control region narrows the post-fit error of the shared alpha_lumi
     pulls = {label: {p["name"]: p for p in r["pulls"]} for label, r in summary["impacts"].items()}

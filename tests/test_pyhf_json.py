@@ -183,6 +183,7 @@ import ROOT
 ROOT.TH1.AddDirectory(False)
 HF = ROOT.RooStats.HistFactory
 path, stat_type, width, shape_type = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
+lumi_syst = sys.argv[5] == "lumi_syst"  # fixed Lumi and a normsys "lumi" (both pyhf "lumi")
 meas = HF.Measurement("meas", "meas")
 meas.SetPOI("mu")
 meas.SetLumi(1.0)
@@ -218,6 +219,10 @@ ssys.SetErrorHist(H("rel", [0.05, 0.1, 0.08, 0.06]))
 ssys.SetConstraintType(getattr(HF.Constraint, shape_type))
 bkg.AddShapeSys(ssys)
 bkg.AddShapeFactor("sf")
+if lumi_syst:
+    meas.AddConstantParam("Lumi")
+    sig.AddOverallSys("lumi", 0.98, 1.02)
+    bkg.AddOverallSys("lumi", 0.98, 1.02)
 chan.AddSample(sig)
 chan.AddSample(bkg)
 meas.AddChannel(chan)
@@ -227,9 +232,11 @@ os._exit(0)
 """
 
 
-def _histfactory(tmp_path: Path, stat_type: str, width: float = 1.0, shape_type: str = "Poisson") -> Any:
-    path = tmp_path / f"hf_{stat_type}_{shape_type}.root"
-    proc = subprocess.run([sys.executable, "-c", _HISTFACTORY, str(path), stat_type, str(width), shape_type],
+def _histfactory(tmp_path: Path, stat_type: str, width: float = 1.0, shape_type: str = "Poisson",
+                 lumi_syst: bool = False) -> Any:
+    path = tmp_path / f"hf_{stat_type}_{shape_type}_{lumi_syst}.root"
+    proc = subprocess.run([sys.executable, "-c", _HISTFACTORY, str(path), stat_type, str(width), shape_type,
+                           "lumi_syst" if lumi_syst else "-"],
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     f = ROOT.TFile.Open(str(path))
@@ -286,6 +293,35 @@ def test_histfactory_workspace_export(tmp_path: Path, width: float) -> None:
     assert minimizer.minimize("Minuit2", "Migrad") == 0
     theirs, _ = _pyhf_fit(spec)
     _assert_same_fit({v.GetName(): v.getVal() for v in params}, theirs)
+
+
+def test_fixed_lumi_beside_a_lumi_systematic(tmp_path: Path) -> None:
+    """HistFactory's fixed Lumi and a normsys alpha_lumi both have the pyhf name "lumi": the fixed
+    Lumi is exported as the constant it is and "lumi" is the normsys; NLL differences equal pyhf's
+    at 12 points to 1e-8."""
+    ws = _histfactory(tmp_path, "Gaussian", lumi_syst=True)
+    assert ws.var("Lumi").isConstant()
+    spec = to_pyhf(ws)
+    pw = pyhf.Workspace(spec, validate=True)
+    for sample in spec["channels"][0]["samples"]:
+        kinds = {m["name"]: m["type"] for m in sample["modifiers"]}
+        assert kinds["lumi"] == "normsys", sample["name"]
+    mc = ws.obj("ModelConfig")
+    nll = mc.GetPdf().createNLL(ws.data("obsData"), ROOT.RooFit.GlobalObservables(mc.GetGlobalObservables()),
+                                ROOT.RooFit.Offset("none"))
+    cons, globs = _constraints(mc), mc.GetGlobalObservables()
+    pm = pw.model()
+    data = pw.data(pm)
+    rng = np.random.default_rng(5)
+    params = list(mc.GetParametersOfInterest()) + list(mc.GetNuisanceParameters())
+    assert "alpha_lumi" in [p.GetName() for p in params]
+    diffs = []
+    for _ in range(12):
+        values = _random_point(params, rng)
+        for k, v in values.items():
+            ws.var(k).setVal(v)
+        diffs.append(nll.getVal() - _gauss_truncation(cons, globs) + float(pm.logpdf(pyhf_parameters(pm, values), data)[0]))
+    np.testing.assert_allclose(np.array(diffs) - diffs[0], 0.0, atol=1e-8)
 
 
 def test_histfactory_constraints_pyhf_lacks_are_refused(tmp_path: Path) -> None:

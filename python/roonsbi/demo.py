@@ -8,7 +8,8 @@ of one kinematic variable; fit with Minuit2, scan mu, compare with the exact lik
 Then a binned control region (a HistFactory channel, built by ROOT in a subprocess, sharing
 ``eff`` and ``lumi`` with the NSBI channel) is combined with the unbinned NSBI channel; the
 combination is fitted and scanned, with nuisance-parameter pulls, impacts (ranking), a 2-D
-scan of (mu, alpha_lumi) and a data-vs-model plot of the binned channels. Everything is
+scan of (mu, alpha_lumi) and a data-vs-model plot of the binned channels; the binned channels
+are also written as pyhf JSON (:mod:`roonsbi.pyhf_json`). Everything is
 written to the output folder (:data:`OUTPUTS`).
 """
 
@@ -37,6 +38,7 @@ from .model import build_model, read_workspace  # noqa: E402
 from .parametrized import build_parametrized_model, parametrized_scan  # noqa: E402
 from .templates import BinnedProcess, Quantiles, build_templates  # noqa: E402
 from .toy import COEFFICIENTS, OffShellToy  # noqa: E402
+from .pyhf_json import poi_relation, to_pyhf, write_json  # noqa: E402
 from .toys import ToyGenerator  # noqa: E402
 
 
@@ -48,6 +50,7 @@ OUTPUTS = (
     "summary.json",
     "nsbi_workspace.root",
     "control_region.root",
+    "binned_pyhf.json",
     "combined_workspace.root",
     "scan_mu.png",
     "pulls.png",
@@ -288,12 +291,16 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
     _step(f"built the control region with HistFactory ({len(CR_EDGES) - 1} bins of x0, "
           f"{sum(cr_spec['data']):.0f} events; shares alpha_eff and alpha_lumi)", t0)
 
-    # Binned parts of the analysis, by name -> RooWorkspace: the HistFactory control region and
-    # the parametrized-NSBI channel (at mu' = its reference). Listed in summary.json.
-    binned_parts = {"control_region": cr_ws, "pnsbi": pnsbi[1].workspace}
-    # >>> HOOK: pyhf JSON of the binned parts. roonsbi.pyhf_json.to_pyhf(...) writes them here, e.g.
-    #     (out / "binned_pyhf.json").write_text(json.dumps(to_pyhf(binned_parts["control_region"])))
-    #     and add "binned_pyhf.json" to OUTPUTS. <<<
+    # Binned parts of the analysis as one pyhf workspace (roonsbi.pyhf_json): the HistFactory
+    # control region and the parametrized-NSBI channel at the grid point mu' nearest its best
+    # fit, with its coefficients f_J(mu) as fixed normfactors (relation in summary.json).
+    pnsbi_model = pnsbi[1]
+    mu_prime = float(pnsbi_model.grid[np.argmin(np.abs(pnsbi_model.grid - pnsbi[2].best_value))])
+    pnsbi_model.set_mu_prime(mu_prime)
+    binned_parts = combine([pnsbi_model, cr_ws], name="binned")
+    write_json(out / "binned_pyhf.json", to_pyhf(binned_parts, mu_prime=mu_prime), overwrite=True)
+    pyhf_relation = poi_relation(binned_parts, mu_prime=mu_prime)
+    _step(f"wrote the binned channels as pyhf JSON (parametrized NSBI at mu' = {mu_prime:g}, control region)", t0)
 
     combined = combine([models[NSBI], cr_ws], name="nsbi_cr")
     combined_fitter = Fitter(combined)
@@ -369,7 +376,7 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
         ],
         "control_region": {"edges": cr_spec["edges"], "data": cr_spec["data"],
                            **{k: {s: v.tolist() for s, v in y.items()} for k, y in cr_yields.items()}},
-        "binned_parts": {name: ws.GetName() for name, ws in binned_parts.items()},
+        "pyhf": {"file": "binned_pyhf.json", "mu_prime": mu_prime, "poi_relation": pyhf_relation},
         "combined_fit": {"values": combined_best.values, "errors": combined_best.errors,
                          "status": combined_best.status},
         "impacts": {label: r.to_dict() for label, r in ranking.items()},

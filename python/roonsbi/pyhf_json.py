@@ -24,6 +24,8 @@ Gaussian constraints of width sigma_b           sqrt(sum_s delta_sb^2) / sum_s n
 ``Lumi`` with a Gaussian constraint             ``lumi`` (auxdata, sigmas in the measurement)
 a free ``RooRealVar`` factor                    ``normfactor`` (its range as bounds)
 a constant factor (``RooConstVar``, f_J = c)    multiplies the sample data
+a fixed ``Lumi`` beside a nuisance parameter    multiplies the sample data (pyhf's name "lumi"
+``alpha_lumi`` (pyhf name "lumi" as well)       is then the normsys / histosys)
 ==============================================  ==========================================
 
 Everything else is refused with a ValueError naming the object: other interpolation codes
@@ -267,6 +269,11 @@ class _SampleBuilder:
                                   f"({f.ClassName()}) has no pyhf counterpart")
 
     def variable(self, var: Any) -> None:
+        if var.GetName() == LUMI_NAME and var.isConstant() and self._lumi_taken():
+            # HistFactory's fixed Lumi beside a systematic alpha_lumi, whose pyhf name is also
+            # "lumi": the fixed Lumi is the constant factor it is (its constraint is constant)
+            self.scale *= var.getVal()
+            return
         cons = _constraint_of(var, self.constraints)
         if cons is None:
             self.ex.add_param(var.GetName(), "normfactor", [var])
@@ -279,6 +286,10 @@ class _SampleBuilder:
         aux, sigma = _gauss_parts(var, cons)
         self.ex.add_param("lumi", "lumi", [var], (aux, sigma))
         self.modifiers.append({"name": "lumi", "type": "lumi", "data": None})
+
+    def _lumi_taken(self) -> bool:
+        """A constrained nuisance parameter alpha_lumi (pyhf name "lumi") is in the channel."""
+        return any(v.GetName() == "alpha_lumi" for c in self.constraints for v in c.getVariables())
 
     def normsys(self, fiv: Any) -> None:
         if fiv.globalBoundary() != 1.0:
