@@ -16,6 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     demo.add_argument("--out", default="roonsbi-demo", help="output folder (default: roonsbi-demo)")
     demo.add_argument("--quick", action="store_true", help="coarser scans (for CI)")
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument("--networks", action="store_true", help="also NSBI with ratios from a trained network "
+                      "(scikit-learn -> ONNX -> onnxruntime; needs roonsbi[train])")
     ev = sub.add_parser(
         "evaluate",
         help="evaluate ONNX ratio networks on ROOT events into per-event columns (+ diagnostics)",
@@ -46,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from . import demo as demo_module
 
-        demo_module.run(args.out, quick=args.quick, seed=args.seed)
+        demo_module.run(args.out, quick=args.quick, seed=args.seed, networks=args.networks)
         return 0
     if args.command == "evaluate":
         from .pipeline import run_evaluate

@@ -57,10 +57,12 @@ OUTPUTS = (
     "impacts.png",
     "data_vs_model.png",
     "scan2d_mu_lumi.png",
+    "networks",
 )
 
 NSBI = "NSBI (with systematics)"
 COMBINED = "NSBI + control region"
+NETWORKS = "NSBI (trained networks)"
 
 
 def _prepare(out: Path) -> None:
@@ -221,8 +223,10 @@ def histfactory_bin_yields(ws: Any, channel: str, values: dict[str, float]) -> d
 # ---------------------------------------------------------------------------------------
 # The demo
 # ---------------------------------------------------------------------------------------
-def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) -> dict:
-    """Run the demo and return the summary (also written to ``out/summary.json``)."""
+def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, networks: bool = False) -> dict:
+    """Run the demo and return the summary (also written to ``out/summary.json``). With ``networks``,
+    also the NSBI channel without systematics with ratios from a trained network
+    (:mod:`roonsbi.training`, needs ``roonsbi[train]``; the ONNX file goes to ``out/networks``)."""
     t0 = time.perf_counter()
     out = Path(out)
     _prepare(out)
@@ -241,6 +245,13 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
         NSBI: build_model(toy.processes(x, systematics=True), name="nsbi"),
     }
     _step("built the NSBI channels (RooNSBIPdf with exact ratios as network outputs)", t0)
+    if networks:
+        from .training import toy_network_model
+
+        models[NETWORKS], closure, trained = toy_network_model(toy, x, out / "networks", seed=seed + 4000,
+                                                                step=lambda m: _step(m, t0))
+        _step(f"built the NSBI channel with the learned ratios (onnxruntime); closure on an independent "
+              f"reference sample:\n{closure.table()}", t0)
 
     grid = np.round(np.linspace(0.05, 3.0, 16 if quick else 60), 10)
     scans, rows = {}, []
@@ -382,6 +393,8 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1) ->
         "impacts": {label: r.to_dict() for label, r in ranking.items()},
         "scan2d": {label: _scan2d_summary(s) for label, s in scans_2d.items()},
     }
+    if networks:
+        summary["networks"] = {**trained.to_dict(), "closure": closure.to_dict()}
     (out / "summary.json").write_text(json.dumps(summary, indent=2))
     print()
     print(f"{'method':<36} {'mu-hat':>8} {'68% CL interval':>20} {'95% CL interval':>20}")
@@ -423,7 +436,7 @@ def _plot(grid: np.ndarray, scans: dict[str, np.ndarray], path: Path,
     fig, ax = plt.subplots(figsize=(9.5, 4.8))
     colors = {"exact likelihood": "black", "NSBI (no systematics)": "tab:blue", NSBI: "tab:orange",
               "parametrized NSBI (30 bins)": "tab:green", "histogram of x0 (30 bins)": "tab:purple",
-              COMBINED: "tab:red"}
+              COMBINED: "tab:red", NETWORKS: "tab:cyan"}
     for label in sorted(scans, key=lambda k: k != "exact likelihood"):  # the exact curve first, underneath
         style = dict(lw=2.5, ls="-") if label == "exact likelihood" else dict(lw=1.5, ls="--", marker="o", ms=3)
         ax.plot(grid, scans[label], label=label, color=colors.get(label), **style)

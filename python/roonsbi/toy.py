@@ -157,7 +157,11 @@ class OffShellToy:
     def generate(self, mu: float, rng: np.random.Generator) -> np.ndarray:
         """Pseudo-data at alpha = 0: Poisson(nu(mu)) events from lambda(x|mu) by rejection
         sampling from mu s + b, which bounds lambda since i <= 0."""
-        n = rng.poisson(self.expected(mu))
+        return self.sample(mu, rng.poisson(self.expected(mu)), rng)
+
+    def sample(self, mu: float, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n events from the normalised intensity lambda(x|mu)/nu(mu) at alpha = 0 (rejection
+        sampling from mu s + b, which bounds lambda since i <= 0)."""
         frac_s = mu * self.nu_s / (mu * self.nu_s + self.nu_b)
         events = []
         while sum(len(e) for e in events) < n:
@@ -170,6 +174,15 @@ class OffShellToy:
             accept = rng.random(m) * (mu * s + b) < mu * s + np.sqrt(mu) * i + b
             events.append(x[accept])
         return np.concatenate(events)[:n]
+
+    def sample_basis(self, process: str, n: int, rng: np.random.Generator) -> np.ndarray:
+        """n events from the basis sample ``process``: p_SBI = lambda(x|1)/nu(1), p_S = phi_S, p_B = phi_B."""
+        if process == "SBI":
+            return self.sample(1.0, n, rng)
+        if process not in ("S", "B"):
+            raise ValueError(f"unknown basis process {process!r}; use one of {list(COEFFICIENTS)}")
+        mean, sigma = (self.mean_s, self.sigma_s) if process == "S" else (self.mean_b, self.sigma_b)
+        return mean + sigma * rng.standard_normal((n, self.dim))
 
     def asimov(self, mu: float, n_mc: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
         """Expected data as weighted MC: x ~ p_ref, w = lambda(x|mu) / (n_mc p_ref(x))."""
