@@ -117,7 +117,10 @@ def train_classifier(samples: Mapping[str, np.ndarray], *, hidden: Sequence[int]
                         learning_rate_init=learning_rate, max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
                         random_state=seed)
     clf = make_pipeline(StandardScaler(), mlp)
-    with warnings.catch_warnings():
+    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
+
+    # one BLAS thread: the matrices are small (batch x 32), and more threads only contend for the cores
+    with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
         warnings.simplefilter("ignore", ConvergenceWarning)  # a fixed number of epochs is the intent
         clf.fit(x, y)
     return clf
