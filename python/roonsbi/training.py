@@ -15,10 +15,10 @@ cross-entropy is the class posterior
 so, with the training mixture as reference, :math:`p_\mathrm{ref} = \sum_K \pi_K p_K`,
 the density ratios are :math:`r_J(x) = p_J(x)/p_\mathrm{ref}(x) = s_J(x)/\pi_J`.
 One network for all processes (rather than one binary classifier per process against a
-common reference) keeps the ratios consistent, :math:`\sum_J \pi_J r_J = 1` event by event:
-the information on :math:`\mu` sits in the few-percent differences between
-:math:`r_\mathrm{SBI}` and :math:`r_B`, and the independent errors of separately trained
-networks do not cancel there (measured: shifts of :math:`\hat\mu` by up to 1 on the demo's data).
+common reference) is cheaper (one file, one evaluation) and keeps the ratios consistent,
+:math:`\sum_J \pi_J r_J = 1` event by event: the information on :math:`\mu` sits in the
+few-percent differences between :math:`r_\mathrm{SBI}` and :math:`r_B` (destructive
+interference), where the independent errors of separately trained networks do not cancel.
 
 **Normalisation calibration.** Every ratio integrates to one over the reference,
 :math:`\int p_\mathrm{ref} r_J = 1`. A finite training leaves it off by a few percent, which
@@ -28,6 +28,12 @@ sample from :math:`p_\mathrm{ref}` (its own events of each process, in the propo
 :math:`\pi_K`): :math:`r_J = s_J/(\pi_J c_J)`. This uses the networks and reference events
 only. The closure test (:func:`roonsbi.diagnostics.normalisation_closure`) on a third,
 independent reference sample then checks it.
+
+Measured on the demo's pseudo-data (exact likelihood: :math:`\hat\mu = 0.64`, 68% CL
+[0.42, 0.94]) with 60k training events per process: binary networks (each process against the
+toy's :math:`p_\mathrm{ref}`) without calibration give :math:`\hat\mu` = 0.78-1.37 (3 seeds),
+calibrated 0.54-0.68 with 68% CL edges up to 0.18 off; the calibrated multi-class network
+0.62-0.70 with edges within 0.11 (6 seeds).
 
 **Export and evaluation.** The fitted pipeline (standardisation + MLP) is written to ONNX
 with skl2onnx (float inputs ``[N, d]``, output ``probabilities`` of shape ``[N, K]``, feature
