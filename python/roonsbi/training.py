@@ -32,8 +32,9 @@ independent reference sample then checks it.
 Measured on the demo's pseudo-data (exact likelihood: :math:`\hat\mu = 0.64`, 68% CL
 [0.42, 0.94]) with 60k training events per process: binary networks (each process against the
 toy's :math:`p_\mathrm{ref}`) without calibration give :math:`\hat\mu` = 0.78-1.37 (3 seeds),
-calibrated 0.54-0.68 with 68% CL edges up to 0.18 off; the calibrated multi-class network
-0.62-0.70 with edges within 0.11 (6 seeds).
+calibrated 0.54-0.68 with 68% CL edges up to 0.18 off; the multi-class network without
+calibration 0.05-1.64 (3 seeds; its raw normalisations are off by 1-3%), calibrated 0.62-0.70
+with edges within 0.11 (6 seeds).
 
 **Export and evaluation.** The fitted pipeline (standardisation + MLP) is written to ONNX
 with skl2onnx (float inputs ``[N, d]``, output ``probabilities`` of shape ``[N, K]``, feature
