@@ -70,6 +70,11 @@ def test_training_errors(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError, match="overwrite"):
         export_onnx(clf, path, ["x0", "x1"])
     assert path.read_text() == "mine"
+    with pytest.raises(FileExistsError, match="overwrite"):
+        train_toy_ratios(toy, path)
+    with pytest.raises(ValueError, match="positive"):
+        train_toy_ratios(toy, tmp_path / "other.onnx", n_train=0)
+    assert path.read_text() == "mine" and not (tmp_path / "other.onnx").exists()
 
 
 def test_basis_samples_follow_their_densities() -> None:

@@ -249,7 +249,7 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
         from .training import toy_network_model
 
         models[NETWORKS], closure, trained = toy_network_model(toy, x, out / "networks", seed=seed + 4000,
-                                                                step=lambda m: _step(m, t0))
+                                                                overwrite=True, step=lambda m: _step(m, t0))
         _step(f"built the NSBI channel with the learned ratios (onnxruntime); closure on an independent "
               f"reference sample:\n{closure.table()}", t0)
 

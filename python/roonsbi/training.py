@@ -216,6 +216,8 @@ def train_toy_ratios(toy: OffShellToy, path: PathLike, *, n_train: int = 60_000,
     """
     if n_train < 1 or n_calibration < 1:
         raise ValueError(f"n_train and n_calibration must be positive, got {n_train}, {n_calibration}")
+    if Path(path).exists() and not overwrite:  # before the training, not after it
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     samples = {p: toy.sample_basis(p, n_train, rng) for p in PROCESSES}
@@ -233,11 +235,12 @@ def train_toy_ratios(toy: OffShellToy, path: PathLike, *, n_train: int = 60_000,
 
 
 def toy_network_model(toy: OffShellToy, x: np.ndarray, folder: PathLike, *, seed: int = 0, n_closure: int = 60_000,
-                      name: str = "nsbi_networks", step: Callable[[str], None] | None = None,
-                      **options: Any) -> tuple[Any, Any, TrainedRatios]:
+                      name: str = "nsbi_networks", overwrite: bool = False,
+                      step: Callable[[str], None] | None = None, **options: Any) -> tuple[Any, Any, TrainedRatios]:
     """The NSBI model of events ``x`` with learned ratios (no systematics), for ``roonsbi demo --networks``.
 
-    Trains the network (:func:`train_toy_ratios`, written to ``folder/ratios.onnx``), evaluates the
+    Trains the network (:func:`train_toy_ratios`, written to ``folder/ratios.onnx``; an existing
+    file is replaced only with ``overwrite``), evaluates the
     columns ``r_J`` of ``x`` with onnxruntime, builds the model and runs the normalisation closure
     on an independent reference sample of ``n_closure`` events.
 
@@ -247,7 +250,7 @@ def toy_network_model(toy: OffShellToy, x: np.ndarray, folder: PathLike, *, seed
     from .diagnostics import normalisation_closure
     from .model import build_model
 
-    trained = train_toy_ratios(toy, Path(folder) / "ratios.onnx", seed=seed, overwrite=True, **options)
+    trained = train_toy_ratios(toy, Path(folder) / "ratios.onnx", seed=seed, overwrite=overwrite, **options)
     if step:
         step(f"trained the ratio network ({'x'.join(map(str, options.get('hidden', (32, 32))))} MLP, "
              f"{sum(trained.n_train.values())} events, {trained.seconds:.1f} s) and exported it to {trained.path}")
