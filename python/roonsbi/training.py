@@ -253,7 +253,8 @@ def toy_network_model(toy: OffShellToy, x: np.ndarray, folder: PathLike, *, seed
     trained = train_toy_ratios(toy, Path(folder) / "ratios.onnx", seed=seed, overwrite=overwrite, **options)
     if step:
         step(f"trained the ratio network ({'x'.join(map(str, options.get('hidden', (32, 32))))} MLP, "
-             f"{sum(trained.n_train.values())} events, {trained.seconds:.1f} s) and exported it to {trained.path}")
+             f"{sum(trained.n_train.values())} events, {trained.seconds:.1f} s), exported it to {trained.path}; "
+             f"normalisation calibration c_J = " + ", ".join(f"{p} {c:.4f}" for p, c in trained.calibration.items()))
     columns = trained.evaluate(x)
     procs = processes_from_columns(columns, yields=toy.basis_yields(), coefficients=COEFFICIENTS)
     model = build_model(procs, name=name)
