@@ -246,6 +246,28 @@ def _histfactory(tmp_path: Path, stat_type: str, width: float = 1.0, shape_type:
     return ws
 
 
+def _assert_nll_follows_pyhf(ws: Any, spec: dict, seed: int) -> tuple[Any, list]:
+    """RooFit NLL of a HistFactory workspace (minus the truncation of its Gaussian constraints)
+    plus pyhf's logpdf of its export is the same constant at 12 random points (1e-8)."""
+    mc = ws.obj("ModelConfig")
+    nll = mc.GetPdf().createNLL(ws.data("obsData"), ROOT.RooFit.GlobalObservables(mc.GetGlobalObservables()),
+                                ROOT.RooFit.Offset("none"))
+    cons, globs = _constraints(mc), mc.GetGlobalObservables()
+    pw = pyhf.Workspace(spec)
+    pm = pw.model()
+    data = pw.data(pm)
+    rng = np.random.default_rng(seed)
+    params = list(mc.GetParametersOfInterest()) + list(mc.GetNuisanceParameters())
+    diffs = []
+    for _ in range(12):
+        values = _random_point(params, rng)
+        for k, v in values.items():
+            ws.var(k).setVal(v)
+        diffs.append(nll.getVal() - _gauss_truncation(cons, globs) + float(pm.logpdf(pyhf_parameters(pm, values), data)[0]))
+    np.testing.assert_allclose(np.array(diffs) - diffs[0], 0.0, atol=1e-8)
+    return nll, params
+
+
 @pytest.mark.parametrize("width", [1.0, 2.5])
 def test_histfactory_workspace_export(tmp_path: Path, width: float) -> None:
     """A HistFactory workspace (normfactor, lumi, normsys, histosys, Gaussian staterror, Poisson
@@ -266,22 +288,7 @@ def test_histfactory_workspace_export(tmp_path: Path, width: float) -> None:
         ("mu", "normfactor"), ("lumi", "lumi"), ("eff", "normsys"), ("staterror_cr", "staterror")}
     assert spec["observations"] == [{"name": "cr", "data": [105, 101, 97, 93]}]
 
-    mc = ws.obj("ModelConfig")
-    nll = mc.GetPdf().createNLL(ws.data("obsData"), ROOT.RooFit.GlobalObservables(mc.GetGlobalObservables()),
-                                ROOT.RooFit.Offset("none"))
-    cons, globs = _constraints(mc), mc.GetGlobalObservables()
-    pw = pyhf.Workspace(spec)
-    pm = pw.model()
-    data = pw.data(pm)
-    rng = np.random.default_rng(4)
-    params = list(mc.GetParametersOfInterest()) + list(mc.GetNuisanceParameters())
-    diffs = []
-    for _ in range(12):
-        values = _random_point(params, rng)
-        for k, v in values.items():
-            ws.var(k).setVal(v)
-        diffs.append(nll.getVal() - _gauss_truncation(cons, globs) + float(pm.logpdf(pyhf_parameters(pm, values), data)[0]))
-    np.testing.assert_allclose(np.array(diffs) - diffs[0], 0.0, atol=1e-8)
+    nll, params = _assert_nll_follows_pyhf(ws, spec, seed=4)
 
     # best fits (RooFit with HistFactory's parameters and constraints, pyhf with the export)
     for v in params:
@@ -302,26 +309,12 @@ def test_fixed_lumi_beside_a_lumi_systematic(tmp_path: Path) -> None:
     ws = _histfactory(tmp_path, "Gaussian", lumi_syst=True)
     assert ws.var("Lumi").isConstant()
     spec = to_pyhf(ws)
-    pw = pyhf.Workspace(spec, validate=True)
+    pyhf.Workspace(spec, validate=True)
     for sample in spec["channels"][0]["samples"]:
         kinds = {m["name"]: m["type"] for m in sample["modifiers"]}
         assert kinds["lumi"] == "normsys", sample["name"]
-    mc = ws.obj("ModelConfig")
-    nll = mc.GetPdf().createNLL(ws.data("obsData"), ROOT.RooFit.GlobalObservables(mc.GetGlobalObservables()),
-                                ROOT.RooFit.Offset("none"))
-    cons, globs = _constraints(mc), mc.GetGlobalObservables()
-    pm = pw.model()
-    data = pw.data(pm)
-    rng = np.random.default_rng(5)
-    params = list(mc.GetParametersOfInterest()) + list(mc.GetNuisanceParameters())
+    _, params = _assert_nll_follows_pyhf(ws, spec, seed=5)
     assert "alpha_lumi" in [p.GetName() for p in params]
-    diffs = []
-    for _ in range(12):
-        values = _random_point(params, rng)
-        for k, v in values.items():
-            ws.var(k).setVal(v)
-        diffs.append(nll.getVal() - _gauss_truncation(cons, globs) + float(pm.logpdf(pyhf_parameters(pm, values), data)[0]))
-    np.testing.assert_allclose(np.array(diffs) - diffs[0], 0.0, atol=1e-8)
 
 
 def test_histfactory_constraints_pyhf_lacks_are_refused(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from roonsbi.demo import demo_toy
 from roonsbi.inference import Fitter, chi2_threshold
 from roonsbi.model import build_model
 from roonsbi.toy import OffShellToy
@@ -42,9 +43,10 @@ def test_toys_follow_the_model(rng: np.random.Generator) -> None:
 
 @pytest.mark.slow
 def test_asymptotic_68_interval_covers(rng: np.random.Generator) -> None:
-    """300 toys at mu = 1 with systematics (global observables drawn): the asymptotic 68% CL
-    interval {mu: t(mu) < 1} contains the true mu in 68.27% of the toys within 3 binomial sigma."""
-    toy = OffShellToy()
+    """300 toys of the demo model at mu = 1 with systematics (global observables drawn): the
+    asymptotic 68% CL interval {mu: t(mu) < 1} contains the true mu in 68.27% of the toys within
+    3 binomial sigma."""
+    toy = demo_toy()
     model, columns, _ = _pool(toy, 100_000, rng)
     gen = ToyGenerator(model, columns)
     truth = {"mu": 1.0, "alpha_eff": 0.0, "alpha_lumi": 0.0}

@@ -66,6 +66,12 @@ COMBINED = "NSBI + control region"
 NETWORKS = "NSBI (trained networks)"
 
 
+def demo_toy() -> OffShellToy:
+    """The demo's off-shell toy: 60 signal and 600 background events at mu = 1, efficiency
+    slope 0.2 per unit alpha_eff, luminosity factor 1.05 per unit alpha_lumi."""
+    return OffShellToy(nu_s=60.0, nu_b=600.0, eff_slope=0.2, lumi_kappa=1.05)
+
+
 def _prepare(out: Path) -> None:
     """Create ``out``; reuse it only if it is empty or holds an earlier demo's outputs."""
     if out.exists():
@@ -235,7 +241,7 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
     ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
 
     # systematics larger than the toy's defaults, so that the control region matters
-    toy = OffShellToy(nu_s=60.0, nu_b=600.0, eff_slope=0.2, lumi_kappa=1.05)
+    toy = demo_toy()
     rng = np.random.default_rng(seed)
     mu_true = 1.0
     x = toy.generate(mu_true, rng)

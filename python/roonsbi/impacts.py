@@ -26,12 +26,8 @@ import math
 from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
-from . import _library
-
-_library.load_library()
-import ROOT  # noqa: E402
-
-from .inference import Fitter, FitResult  # noqa: E402
+from .inference import Fitter, FitResult
+from .model import gaussian_parts
 
 
 @dataclass
@@ -98,12 +94,10 @@ def gaussian_constraints_of(model: Any) -> dict[str, tuple[float, float]]:
     nps = {p.GetName() for p in model.nuisance_parameters}
     out: dict[str, tuple[float, float]] = {}
     for comp in model.model.getComponents():
-        if not isinstance(comp, ROOT.RooGaussian):
-            continue
-        x, mean = comp.getX(), comp.getMean()
-        for par, obs in ((x, mean), (mean, x)):
-            if par.GetName() in nps and obs.GetName() in globs:
-                out[par.GetName()] = (float(obs.getVal()), float(comp.getSigma().getVal()))
+        for par in nps:
+            parts = gaussian_parts(comp, par)
+            if parts and parts[0].GetName() in globs:
+                out[par] = (float(parts[0].getVal()), parts[1])
     return out
 
 

@@ -133,6 +133,19 @@ def check_column(column: str, role: str, values: np.ndarray, strictly_positive: 
         raise ValueError(_what(err)) from None
 
 
+def gaussian_parts(constraint: Any, param: str) -> tuple[Any, float] | None:
+    r"""(other argument, sigma) of a Gaussian constraint term on the parameter ``param``: a
+    ``RooGaussian`` whose x or mean is ``param`` (the other argument is its global observable,
+    theta_0) and whose width does not depend on it; None for any other term."""
+    if not isinstance(constraint, ROOT.RooGaussian):
+        return None
+    x, mean, sigma = constraint.getX(), constraint.getMean(), constraint.getSigma()
+    for par, other in ((x, mean), (mean, x)):
+        if par.GetName() == param and not sigma.dependsOn(par):
+            return other, float(sigma.getVal())
+    return None
+
+
 def _what(err: Exception) -> str:
     what = getattr(err, "what", None)
     msg = what() if callable(what) else str(err)

@@ -101,7 +101,7 @@ _library.load_library()
 import ROOT  # noqa: E402
 
 from .combine import CATEGORY_NAME, DATA_NAME, SIM_NAME, WEIGHT_NAME, CombinedModel, channels_of  # noqa: E402
-from .model import MODELCONFIG_NAME, WorkspaceModel  # noqa: E402
+from .model import MODELCONFIG_NAME, WorkspaceModel, _real, gaussian_parts  # noqa: E402
 
 VERSION = "1.0.0"
 #: Interpolation codes pyhf workspaces imply: normsys code4 = FlexibleInterpVar 4,
@@ -201,11 +201,10 @@ def _constraint_of(var: Any, constraints: Sequence[Any]) -> Any:
 
 def _gauss_parts(var: Any, cons: Any) -> tuple[float, float]:
     """(global observable value, sigma) of a Gaussian constraint on ``var``."""
-    x, mean, sigma = cons.getX(), cons.getMean(), cons.getSigma()
-    other = mean if x.GetName() == var.GetName() else x if mean.GetName() == var.GetName() else None
-    if other is None or sigma.dependsOn(var):
+    parts = gaussian_parts(cons, var.GetName())
+    if parts is None:
         raise PyhfExportError(f"constraint '{cons.GetName()}' of '{var.GetName()}' is not a Gaussian of it")
-    return other.getVal(), sigma.getVal()
+    return parts[0].getVal(), parts[1]
 
 
 def _np_name(alpha: Any) -> str:
@@ -971,10 +970,6 @@ def pyhf_parameters(model: Any, values: Mapping[str, float]) -> np.ndarray:
 @dataclass
 class PyhfModel(CombinedModel):
     """A pyhf workspace in RooFit (see :func:`from_pyhf`): ``simPdf``, ``obsData``, ``ModelConfig``."""
-
-
-def _real(name: str, value: float, lo: float, hi: float) -> Any:
-    return ROOT.RooRealVar(name, name, value, lo, hi)
 
 
 def from_pyhf(spec_or_path: Mapping | str | os.PathLike, measurement: str | None = None, name: str = "pyhf",
