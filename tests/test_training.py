@@ -15,6 +15,7 @@ pytest.importorskip("sklearn")
 pytest.importorskip("skl2onnx")
 pytest.importorskip("onnxruntime")
 
+from roonsbi.demo import demo_toy  # noqa: E402
 from roonsbi.toy import OffShellToy  # noqa: E402
 from roonsbi.training import (PROCESSES, TrainedRatios, export_onnx, ratio_models, train_classifier,  # noqa: E402
                               train_toy_ratios)
@@ -28,11 +29,6 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, str]:
                           capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return out, json.loads((out / "summary.json").read_text()), proc.stdout
-
-
-def _demo_toy(summary: dict) -> OffShellToy:
-    t = summary["toy"]
-    return OffShellToy(nu_s=t["nu_s"], nu_b=t["nu_b"], eff_slope=t["eff_slope"], lumi_kappa=t["lumi_kappa"])
 
 
 def test_onnx_ratios_equal_sklearn_ratios(tmp_path: Path) -> None:
@@ -100,7 +96,7 @@ def test_learned_ratios_approximate_exact_ratios(demo) -> None:
     # events: |m - 1| <= 0.7% over the 6 seeds.
     out, summary, _ = demo
     info = summary["networks"]
-    toy = _demo_toy(summary)
+    toy = demo_toy()
     path = out / "networks" / "ratios.onnx"
     trained = TrainedRatios(path, ratio_models(path, PROCESSES, info["priors"], info["features"], info["calibration"]),
                             None, info["priors"], info["calibration"], info["features"])
