@@ -68,7 +68,7 @@ struct PassSums {
       return;
    const char *next = reinterpret_cast<const char *>(col + blockSize);
    for (std::size_t b = 0; b < blockSize * sizeof(float); b += 64)
-      __builtin_prefetch(next + b);
+      __builtin_prefetch(next + b, 0, 2);
 }
 
 /// Reductions over a block with 16 independent partial sums in two 8-lane vectors (GCC/Clang
