@@ -84,9 +84,13 @@ def test_value_equals_roofit_nll(rng: np.random.Generator, weighted: bool, codes
             for k, sys in p.shapesys.items():
                 expected = f"g_{p.name}_{k}_hi" if sys.code in (0, 2, 4) else f"log:g_{p.name}_{k}_hi"
                 assert expected in names
+    value_only = fast_nll(model, store=f.store)  # the pass without the gradient part
+    value_only.nll.setGradientWithValue(False)
     for values in _points(rng, 10):
         model.set_parameters(values)
-        assert f.getVal() == pytest.approx(ref.nll(values), rel=1e-10)
+        expected = ref.nll(values)
+        assert f.getVal() == pytest.approx(expected, rel=1e-10)
+        assert value_only.getVal() == pytest.approx(expected, rel=1e-10)
 
 
 @pytest.mark.parametrize("codes", [None, *CODE_SETS])

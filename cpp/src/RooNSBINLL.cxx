@@ -116,6 +116,28 @@ template <class T>
    return sum;
 }
 
+/// One additive term on a block: G += H hi - L lo and (gradient) dl = dH hi - dL lo + dL - dH,
+/// reading only the columns with non-zero weights.
+template <bool withGradient, bool useH, bool useL>
+[[gnu::always_inline]] inline void additiveTerm(const RooNSBI::MathFuncs::AdditiveWeights w, const float *h,
+                                                const float *l, std::size_t i0, std::size_t end, std::size_t m,
+                                                double *G, double *dl)
+{
+   if (useH)
+      prefetchNextBlock(h, i0, end);
+   if (useL)
+      prefetchNextBlock(l, i0, end);
+   const double dShift = w.dL - w.dH;
+#pragma omp simd
+   for (std::size_t k = 0; k < m; ++k) {
+      const double hk = useH ? double(h[k]) : 0.0;
+      const double lk = useL ? double(l[k]) : 0.0;
+      G[k] += w.H * hk - w.L * lk;
+      if (withGradient)
+         dl[k] = w.dH * hk - w.dL * lk + dShift;
+   }
+}
+
 /// One pass over events [begin, end) in blocks. Per event and term:
 ///   additive (codes 0, 2, 4):  d = H (hi - 1) + L (1 - lo)                 (alpha-only weights H, L)
 ///   multiplicative:            m = exp(alpha log g(+1)) or exp(-alpha log g(-1))
@@ -155,27 +177,22 @@ template <bool withGradient>
             // H (hi - 1) + L (1 - lo) = H hi - L lo + (L - H): the constants once per group
             double shift = 0.0;
             for (int t : grp.add) {
-               const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t];
+               const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t]; // copies: no aliasing with the outputs
                const float *h = in.hi[t] + i0;
                const float *l = in.lo[t] + i0;
-               prefetchNextBlock(h, i0, end);
-               prefetchNextBlock(l, i0, end);
+               double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
                shift += w.L - w.H;
-               if (withGradient) {
-                  double *dl = dlog.data() + t * blockSize;
-                  const double dShift = w.dL - w.dH;
-#pragma omp simd
-                  for (std::size_t k = 0; k < m; ++k) {
-                     const double hk = h[k];
-                     const double lk = l[k];
-                     G[k] += w.H * hk - w.L * lk;
-                     dl[k] = w.dH * hk - w.dL * lk + dShift;
-                  }
-               } else {
-#pragma omp simd
-                  for (std::size_t k = 0; k < m; ++k)
-                     G[k] += w.H * double(h[k]) - w.L * double(l[k]);
-               }
+               // outside |alpha| < 1 (code 4) or for code 0 one column has zero weights: not read
+               const bool useH = w.H != 0.0 || (withGradient && w.dH != 0.0);
+               const bool useL = w.L != 0.0 || (withGradient && w.dL != 0.0);
+               if (useH && useL)
+                  additiveTerm<withGradient, true, true>(w, h, l, i0, end, m, G, dl);
+               else if (useH)
+                  additiveTerm<withGradient, true, false>(w, h, l, i0, end, m, G, dl);
+               else if (useL)
+                  additiveTerm<withGradient, false, true>(w, h, l, i0, end, m, G, dl);
+               else
+                  additiveTerm<withGradient, false, false>(w, h, l, i0, end, m, G, dl);
             }
             if (!grp.add.empty()) {
                for (std::size_t k = 0; k < m; ++k)
@@ -207,7 +224,7 @@ template <bool withGradient>
                         dl[k] = sign * col[k];
                   }
                } else {
-                  const RooNSBI::MathFuncs::Poly6Weights &w = in.poly[t];
+                  const RooNSBI::MathFuncs::Poly6Weights w = in.poly[t];
                   for (std::size_t k = 0; k < m; ++k) {
                      const double hv = lh[k];
                      const double lv = ll[k];
