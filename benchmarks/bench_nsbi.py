@@ -4,7 +4,8 @@ The same weighted toy at several sizes: the off-shell basis (SBI, S, B) with exa
 ratios on reference-sampled events with Asimov weights at mu = 1, and ``n_np`` random
 per-event shape systematics per process, g(x, +-1) = exp(+-s z - s^2/2) with z ~ N(0, 1)
 per event, so E[g] = 1 (interpolation code 5, or ``--code 4``: the additive 6th-order
-polynomial/linear code, stored as float32 values instead of logarithms).
+polynomial/linear code, stored as float32 values instead of logarithms, with s = 0.01 so
+that g stays positive for 100 additive terms at alpha = 1.5).
 
 Each measurement runs in its own process (peak memory is per process) and prints one
 JSON line; the driver prints the table and the ratios:
@@ -13,16 +14,17 @@ JSON line; the driver prints the table and the ratios:
   PiecewiseInterpolation over the dataset columns, wrapped as a self-normalised
   extended pdf), fitted with RooFit's NLL ("cpu" backend) and Minuit2's numerical gradient;
 * ``roofit``: RooNSBIPdf through RooFit's NLL (numerical gradient);
-* ``fast``: RooNSBINLL on the float32 EventStore (analytic gradient, 2 threads);
+* ``fast``: RooNSBINLL on the float32 EventStore (analytic gradient, ``--threads``, default 2);
 * ``numpy``: a numpy implementation of the value and the analytic gradient (float64);
-* ``bandwidth``: one threaded read of the float32 store, the one-pass bound.
+* ``bandwidth``: one threaded read of the float32 store (EventStore::readAll), the one-pass bound.
 
-The fast path is timed with every alpha at 0 (alpha_np0 varied by 0.01), at 0.5, random in
-(-1, 1) and at 1.5; each time is the minimum and the mean over 5 calls. ``--repeat k`` runs
+The fast path is timed with every alpha at 0 (alpha_np0 varied by 0.01; code 4 then reads
+only the alpha_np0 columns for the value), at 0.5, random in (-1, 1) and at 1.5; each time is the minimum and the mean over 5 calls. ``--repeat k`` runs
 every measurement k times in fresh processes and prints the minimum and the spread of the
 times and of their ratios to the one-pass bound measured in the same process.
 
 Usage:  python benchmarks/bench_nsbi.py [--sizes 1e5x50,1e6x100] [--native-fit] [--code 4|5] [--repeat 3]
+                                      [--threads 2] [--no-fit]
         python benchmarks/bench_nsbi.py --code 4 --one fast:1000000:100:0   (one measurement, no fit)
 """
 
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -38,7 +41,8 @@ import time
 
 import numpy as np
 
-SIGMA = 0.05  # size of the random shape systematics
+SIGMA = 0.05  # size of the random shape systematics (code 5)
+SIGMA_ADDITIVE = 0.01  # code 4: 100 additive 5% shifts at alpha = 1.5 would make g negative for many events
 TOLERANCE = 1e-5
 _KEEP: list = []  # HistFactory objects must outlive the measurement (freed at os._exit)  # Minuit tolerance of every fit here, so that fit results can be compared closely
 
@@ -48,7 +52,7 @@ def peak_rss_gb() -> float:
 
 
 # -- the toy -----------------------------------------------------------------------
-def toy_columns(n: int, n_np: int, seed: int = 1):
+def toy_columns(n: int, n_np: int, seed: int = 1, sigma: float = SIGMA):
     """Yields, ratios (float32), weights (float32) and a generator of log shape columns."""
     from roonsbi.toy import COEFFICIENTS, OffShellToy
 
@@ -63,8 +67,8 @@ def toy_columns(n: int, n_np: int, seed: int = 1):
         for proc in COEFFICIENTS:
             for m in range(n_np):
                 z = rng.standard_normal(n).astype(np.float32)
-                shift = np.float32(-0.5 * SIGMA**2)
-                yield proc, m, (np.float32(-SIGMA) * z + shift), (np.float32(SIGMA) * z + shift)
+                shift = np.float32(-0.5 * sigma**2)
+                yield proc, m, (np.float32(-sigma) * z + shift), (np.float32(sigma) * z + shift)
 
     return toy, yields, ratios, weights, shape_logs
 
@@ -128,14 +132,15 @@ def _timed(reps: int, call) -> tuple[float, float]:
     return min(times), sum(times) / reps
 
 
-def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
+def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -> dict:
     import ROOT
 
     from roonsbi.fast import fast_nll
     from roonsbi.inference import Fitter
 
-    out = {"method": "fast", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
-    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    out = {"method": "fast", "events": n, "nps": n_np, "code": code, "threads": threads,
+           "load_start": os.getloadavg()[0]}
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
     store = ROOT.std.make_shared["RooNSBI::EventStore"](n)
     for k, v in ratios.items():
         store.addColumn(k, v)
@@ -149,7 +154,7 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
             store.addColumn(f"g_{proc}_np{m}_lo", np.exp(ll))
             store.addColumn(f"g_{proc}_np{m}_hi", np.exp(lh))
     model = structure(yields, n_np, code=code)
-    fnll = fast_nll(model, store=store, threads=2)
+    fnll = fast_nll(model, store=store, threads=threads)
     nll = fnll.nll
     params = nll.gradientParameters()
     grad = np.zeros(params.size())
@@ -158,16 +163,18 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     out["store_gb"] = store.bytes() / 1e9
     reps = 5
 
-    out["bandwidth_min_s"], out["bandwidth_s"] = _timed(reps, lambda k: store.readAll(2))
+    out["bandwidth_min_s"], out["bandwidth_s"] = _timed(reps, lambda k: store.readAll(threads))
 
     def value(k):
         alpha.setVal(0.01 * (k + 1))
         nll.getVal()
 
+    finite = []
+
     def value_and_gradient(a0):
         def call(k):
             alpha.setVal(a0 - 0.01 * (k + 1))
-            nll.getVal()
+            finite.append(math.isfinite(nll.getVal()))
             nll.gradient(grad)
         return call
 
@@ -179,6 +186,10 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     # every alpha inside |alpha| < 1: 0.5, then random in (-1, 1)
     for a in alphas:
         a.setVal(0.5)
+    nll.setGradientWithValue(False)
+    out["nll_half_min_s"], out["nll_half_s"] = _timed(reps, lambda k: (alpha.setVal(0.5 + 0.01 * (k + 1)),
+                                                                         nll.getVal()))
+    nll.setGradientWithValue(True)
     out["nll_grad_half_min_s"], out["nll_grad_half_s"] = _timed(reps, value_and_gradient(0.5))
     rng = np.random.default_rng(7)
     for a in alphas:
@@ -191,6 +202,7 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     for a in alphas:
         a.setVal(0.0)
     out["load_end"] = os.getloadavg()[0]
+    out["all_finite"] = all(finite)
     if do_fit:
         fitter = Fitter(model, nll=nll, tolerance=TOLERANCE)
         t = time.perf_counter()
@@ -209,8 +221,12 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     return out
 
 
-def _double_columns(n, n_np):
-    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+def _sigma(code: int) -> float:
+    return SIGMA if code == 5 else SIGMA_ADDITIVE
+
+
+def _double_columns(n, n_np, code=5):
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
     cols = {k: v.astype(np.float64) for k, v in ratios.items()}
     for proc, m, ll, lh in shape_logs():
         cols[f"g_{proc}_np{m}_lo"] = np.exp(ll.astype(np.float64))
@@ -221,7 +237,7 @@ def _double_columns(n, n_np):
 def run_roofit(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     from roonsbi.inference import Fitter
 
-    yields, cols, weights = _double_columns(n, n_np)
+    yields, cols, weights = _double_columns(n, n_np, code)
     model = structure(yields, n_np, with_data=True, columns=cols, weights=weights, code=code)
     del cols
     return _time_roofit("roofit", model, Fitter(model, tolerance=TOLERANCE), n, n_np, do_fit)
@@ -234,7 +250,7 @@ def run_native(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     from roonsbi.inference import Fitter
     from roonsbi.toy import COEFFICIENTS
 
-    yields, cols, weights = _double_columns(n, n_np)
+    yields, cols, weights = _double_columns(n, n_np, code)
     inf = ROOT.RooNumber.infinity()
     mu = ROOT.RooRealVar("mu", "mu", 1.0, 0.0, 10.0)
     alphas = [ROOT.RooRealVar(f"alpha_np{m}", "", 0.0, -5.0, 5.0) for m in range(n_np)]
@@ -318,7 +334,7 @@ def _time_roofit(method, model, fitter, n, n_np, do_fit) -> dict:
 
 def run_numpy(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     """Value and analytic gradient in numpy (float64, chunks of 1e5 events), alpha = 0.01."""
-    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
     logs = {}
     for proc, m, ll, lh in shape_logs():
         logs[(proc, m)] = (ll, lh)
@@ -384,7 +400,8 @@ def _spread(values: list[float]) -> str:
     return f"{lo:.4f} (spread +{100 * (hi - lo) / lo:.0f}%)" if len(values) > 1 else f"{lo:.4f}"
 
 
-FAST_TIMES = [("nll_min_s", "NLL, alpha = 0"), ("nll_grad_min_s", "NLL+gradient, alpha = 0"),
+FAST_TIMES = [("nll_min_s", "NLL, alpha = 0"), ("nll_half_min_s", "NLL, alpha = 0.5"),
+              ("nll_grad_min_s", "NLL+gradient, alpha = 0"),
               ("nll_grad_half_min_s", "NLL+gradient, alpha = 0.5"),
               ("nll_grad_random_min_s", "NLL+gradient, alpha random in (-1, 1)"),
               ("nll_grad_outer_min_s", "NLL+gradient, alpha = 1.5")]
@@ -400,6 +417,8 @@ def main() -> None:
     ap.add_argument("--code", type=int, choices=(4, 5), default=5,
                     help="interpolation code of the shape systematics: 5 (multiplicative, default) or 4 (additive)")
     ap.add_argument("--repeat", type=int, default=1, help="run each measurement this many times (fresh processes)")
+    ap.add_argument("--threads", type=int, default=2, help="threads of the fast NLL and of the bandwidth bound")
+    ap.add_argument("--no-fit", action="store_true", help="time the fast NLL only (no MIGRAD+HESSE)")
     ap.add_argument("--one", help="METHOD:EVENTS:NPS:FIT  run one measurement in this process, print JSON")
     args = ap.parse_args()
 
@@ -410,7 +429,9 @@ def main() -> None:
         import roonsbi  # noqa: F401
 
         ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
-        print(json.dumps(RUNNERS[method](int(float(n)), int(n_np), do_fit == "1", code=args.code)), flush=True)
+        extra = {"threads": args.threads} if method == "fast" else {}
+        print(json.dumps(RUNNERS[method](int(float(n)), int(n_np), do_fit == "1", code=args.code, **extra)),
+              flush=True)
         os._exit(0)  # skip PyROOT's teardown of HistFactory objects
 
     rows = []
@@ -420,8 +441,9 @@ def main() -> None:
         for method in args.methods.split(","):
             if method != "fast" and n > args.max_slow_events:
                 continue
-            do_fit = method == "fast" or args.native_fit
-            cmd = [sys.executable, __file__, "--code", str(args.code), "--one", f"{method}:{n}:{n_np}:{int(do_fit)}"]
+            do_fit = (method == "fast" and not args.no_fit) or args.native_fit
+            cmd = [sys.executable, __file__, "--code", str(args.code), "--threads", str(args.threads),
+                   "--one", f"{method}:{n}:{n_np}:{int(do_fit)}"]
             for _ in range(args.repeat):
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -442,11 +464,13 @@ def main() -> None:
         runs = [r for r in rows if r["method"] == "fast" and (r["events"], r["nps"]) == (events, nps)]
         same = {o["method"]: o for o in rows if o["events"] == events and o["nps"] == nps}
         r = runs[0]
-        print(f"{events:.0e} events x 3 processes x {nps} NPs, code {args.code} (store {r['store_gb']:.2f} GB float32),"
+        print(f"{events:.0e} events x 3 processes x {nps} NPs, code {args.code}, {r['threads']} thread(s)"
+              f" (store {r['store_gb']:.2f} GB float32; NLL finite at every timed point: "
+              f"{all(x['all_finite'] for x in runs)}),"
               f" {len(runs)} run(s): minimum over runs (spread = (max - min) / min); ratios to the bound of the same run")
         print(f"  load average at start / end of runs:   {[round(x['load_start'], 1) for x in runs]} /"
               f" {[round(x['load_end'], 1) for x in runs]}")
-        print(f"  one-pass bandwidth bound (2 threads):  {_spread([x['bandwidth_min_s'] for x in runs])} s")
+        print(f"  one-pass bandwidth bound (readAll):    {_spread([x['bandwidth_min_s'] for x in runs])} s")
         for key, label in FAST_TIMES:
             times = [x[key] for x in runs]
             ratios = [x[key] / x["bandwidth_min_s"] for x in runs]
