@@ -76,20 +76,12 @@ struct PassSums {
 /// a single running sum would make the loop wait for the latency of each add, and written as
 /// scalar partial sums the compiler does not vectorise it.
 using V8d = double __attribute__((vector_size(64)));
-using V8f = float __attribute__((vector_size(32)));
 
 [[gnu::always_inline]] inline V8d load8(const double *p)
 {
    V8d v;
    std::memcpy(&v, p, sizeof(v));
    return v;
-}
-
-[[gnu::always_inline]] inline V8d load8(const float *p)
-{
-   V8f v;
-   std::memcpy(&v, p, sizeof(v));
-   return __builtin_convertvector(v, V8d);
 }
 
 [[gnu::always_inline]] inline double hsum(V8d v)
@@ -101,8 +93,7 @@ using V8f = float __attribute__((vector_size(32)));
 }
 
 /// sum_k a[k] b[k]
-template <class T>
-[[gnu::always_inline]] inline double dot(const double *a, const T *b, std::size_t m)
+[[gnu::always_inline]] inline double dot(const double *a, const double *b, std::size_t m)
 {
    V8d acc0 = {}, acc1 = {};
    std::size_t k = 0;
@@ -112,7 +103,7 @@ template <class T>
    }
    double sum = hsum(acc0 + acc1);
    for (; k < m; ++k)
-      sum += a[k] * double(b[k]);
+      sum += a[k] * b[k];
    return sum;
 }
 
