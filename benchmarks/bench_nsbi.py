@@ -3,7 +3,9 @@
 The same weighted toy at several sizes: the off-shell basis (SBI, S, B) with exact
 ratios on reference-sampled events with Asimov weights at mu = 1, and ``n_np`` random
 per-event shape systematics per process, g(x, +-1) = exp(+-s z - s^2/2) with z ~ N(0, 1)
-per event, so E[g] = 1 (code 5 interpolation).
+per event, so E[g] = 1 (interpolation code 5, or ``--code 4``: the additive 6th-order
+polynomial/linear code, stored as float32 values instead of logarithms, with s = 0.01 so
+that g stays positive for 100 additive terms at alpha = 1.5).
 
 Each measurement runs in its own process (peak memory is per process) and prints one
 JSON line; the driver prints the table and the ratios:
@@ -12,17 +14,25 @@ JSON line; the driver prints the table and the ratios:
   PiecewiseInterpolation over the dataset columns, wrapped as a self-normalised
   extended pdf), fitted with RooFit's NLL ("cpu" backend) and Minuit2's numerical gradient;
 * ``roofit``: RooNSBIPdf through RooFit's NLL (numerical gradient);
-* ``fast``: RooNSBINLL on the float32 EventStore (analytic gradient, 2 threads);
+* ``fast``: RooNSBINLL on the float32 EventStore (analytic gradient, ``--threads``, default 2);
 * ``numpy``: a numpy implementation of the value and the analytic gradient (float64);
-* ``bandwidth``: one threaded read of the float32 store, the one-pass bound.
+* ``bandwidth``: one threaded read of the float32 store (EventStore::readAll), the one-pass bound.
 
-Usage:  python benchmarks/bench_nsbi.py [--sizes 1e5x50,1e6x100] [--native-fit] [--quick]
+The fast path is timed with every alpha at 0 (alpha_np0 varied by 0.01; code 4 then reads
+only the alpha_np0 columns for the value), at 0.5, random in (-1, 1) and at 1.5; each time is the minimum and the mean over 5 calls. ``--repeat k`` runs
+every measurement k times in fresh processes and prints the minimum and the spread of the
+times and of their ratios to the one-pass bound measured in the same process.
+
+Usage:  python benchmarks/bench_nsbi.py [--sizes 1e5x50,1e6x100] [--native-fit] [--code 4|5] [--repeat 3]
+                                      [--threads 2] [--no-fit]
+        python benchmarks/bench_nsbi.py --code 4 --one fast:1000000:100:0   (one measurement, no fit)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import subprocess
@@ -31,7 +41,8 @@ import time
 
 import numpy as np
 
-SIGMA = 0.05  # size of the random shape systematics
+SIGMA = 0.05  # size of the random shape systematics (code 5)
+SIGMA_ADDITIVE = 0.01  # code 4: 100 additive 5% shifts at alpha = 1.5 would make g negative for many events
 TOLERANCE = 1e-5
 _KEEP: list = []  # HistFactory objects must outlive the measurement (freed at os._exit)  # Minuit tolerance of every fit here, so that fit results can be compared closely
 
@@ -41,7 +52,7 @@ def peak_rss_gb() -> float:
 
 
 # -- the toy -----------------------------------------------------------------------
-def toy_columns(n: int, n_np: int, seed: int = 1):
+def toy_columns(n: int, n_np: int, seed: int = 1, sigma: float = SIGMA):
     """Yields, ratios (float32), weights (float32) and a generator of log shape columns."""
     from roonsbi.toy import COEFFICIENTS, OffShellToy
 
@@ -56,14 +67,14 @@ def toy_columns(n: int, n_np: int, seed: int = 1):
         for proc in COEFFICIENTS:
             for m in range(n_np):
                 z = rng.standard_normal(n).astype(np.float32)
-                shift = np.float32(-0.5 * SIGMA**2)
-                yield proc, m, (np.float32(-SIGMA) * z + shift), (np.float32(SIGMA) * z + shift)
+                shift = np.float32(-0.5 * sigma**2)
+                yield proc, m, (np.float32(-sigma) * z + shift), (np.float32(sigma) * z + shift)
 
     return toy, yields, ratios, weights, shape_logs
 
 
-def structure(yields, n_np: int, with_data=False, columns=None, weights=None):
-    """The roonsbi model (codes: normsys none, shapes 5); columns only name the variables."""
+def structure(yields, n_np: int, with_data=False, columns=None, weights=None, code: int = 5):
+    """The roonsbi model (no normsys, shapes with interpolation ``code``); columns only name the variables."""
     from roonsbi.model import Process, ShapeSys, build_model
     from roonsbi.toy import COEFFICIENTS
 
@@ -71,7 +82,7 @@ def structure(yields, n_np: int, with_data=False, columns=None, weights=None):
     procs = []
     for proc, coef in COEFFICIENTS.items():
         get = (lambda k: columns[k]) if columns else (lambda k: one)
-        shapes = {f"np{m}": ShapeSys(get(f"g_{proc}_np{m}_lo"), get(f"g_{proc}_np{m}_hi")) for m in range(n_np)}
+        shapes = {f"np{m}": ShapeSys(get(f"g_{proc}_np{m}_lo"), get(f"g_{proc}_np{m}_hi"), code) for m in range(n_np)}
         procs.append(Process(proc, yields[proc], get(f"r_{proc}"), coef, shapesys=shapes))
     return build_model(procs, weights=weights, with_data=with_data, name="bench")
 
@@ -111,60 +122,87 @@ def binned_channel(model, ws_keep: list):
     return ws.pdf("cr_model").createNLL(data, ROOT.RooFit.Extended(True))
 
 
-def run_fast(n: int, n_np: int, do_fit: bool) -> dict:
+def _timed(reps: int, call) -> tuple[float, float]:
+    """Minimum and mean time of ``call(k)`` for k = 0..reps-1."""
+    times = []
+    for k in range(reps):
+        t = time.perf_counter()
+        call(k)
+        times.append(time.perf_counter() - t)
+    return min(times), sum(times) / reps
+
+
+def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -> dict:
     import ROOT
 
     from roonsbi.fast import fast_nll
     from roonsbi.inference import Fitter
 
-    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    out = {"method": "fast", "events": n, "nps": n_np, "code": code, "threads": threads,
+           "load_start": os.getloadavg()[0]}
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
     store = ROOT.std.make_shared["RooNSBI::EventStore"](n)
     for k, v in ratios.items():
         store.addColumn(k, v)
     store.addColumn("weight", weights)
     del ratios, weights
     for proc, m, ll, lh in shape_logs():
-        store.addColumn(f"log:g_{proc}_np{m}_lo", ll)
-        store.addColumn(f"log:g_{proc}_np{m}_hi", lh)
-    model = structure(yields, n_np)
-    fnll = fast_nll(model, store=store, threads=2)
+        if code == 5:  # multiplicative: logarithms
+            store.addColumn(f"log:g_{proc}_np{m}_lo", ll)
+            store.addColumn(f"log:g_{proc}_np{m}_hi", lh)
+        else:  # additive: the values g(x, +-1) themselves
+            store.addColumn(f"g_{proc}_np{m}_lo", np.exp(ll))
+            store.addColumn(f"g_{proc}_np{m}_hi", np.exp(lh))
+    model = structure(yields, n_np, code=code)
+    fnll = fast_nll(model, store=store, threads=threads)
     nll = fnll.nll
     params = nll.gradientParameters()
     grad = np.zeros(params.size())
     alpha = model.parameter("alpha_np0")
-    out = {"method": "fast", "events": n, "nps": n_np, "store_gb": store.bytes() / 1e9}
-
-    t = time.perf_counter()
+    alphas = [model.parameter(f"alpha_np{m}") for m in range(n_np)]
+    out["store_gb"] = store.bytes() / 1e9
     reps = 5
-    for _ in range(reps):
-        store.readAll(2)
-    out["bandwidth_s"] = (time.perf_counter() - t) / reps
+
+    out["bandwidth_min_s"], out["bandwidth_s"] = _timed(reps, lambda k: store.readAll(threads))
+
+    def value(k):
+        alpha.setVal(0.01 * (k + 1))
+        nll.getVal()
+
+    finite = []
+
+    def value_and_gradient(a0):
+        def call(k):
+            alpha.setVal(a0 - 0.01 * (k + 1))
+            finite.append(math.isfinite(nll.getVal()))
+            nll.gradient(grad)
+        return call
 
     nll.setGradientWithValue(False)
     nll.getVal()  # first call: parameter bookkeeping, not timed
-    t = time.perf_counter()
-    for k in range(reps):
-        alpha.setVal(0.01 * (k + 1))
-        nll.getVal()
-    out["nll_s"] = (time.perf_counter() - t) / reps
+    out["nll_min_s"], out["nll_s"] = _timed(reps, value)
     nll.setGradientWithValue(True)
-    t = time.perf_counter()
-    for k in range(reps):
-        alpha.setVal(-0.01 * (k + 1))
-        nll.getVal()
-        nll.gradient(grad)
-    out["nll_grad_s"] = (time.perf_counter() - t) / reps
-    # every alpha outside |alpha| < 1: code 5 is exponential, a multiply-add on the stored logs
-    for m in range(n_np):
-        model.parameter(f"alpha_np{m}").setVal(1.5)
-    t = time.perf_counter()
-    for k in range(reps):
-        alpha.setVal(1.5 + 0.01 * (k + 1))
-        nll.getVal()
-        nll.gradient(grad)
-    out["nll_grad_outer_s"] = (time.perf_counter() - t) / reps
-    for m in range(n_np):
-        model.parameter(f"alpha_np{m}").setVal(0.0)
+    out["nll_grad_min_s"], out["nll_grad_s"] = _timed(reps, value_and_gradient(0.0))
+    # every alpha inside |alpha| < 1: 0.5, then random in (-1, 1)
+    for a in alphas:
+        a.setVal(0.5)
+    nll.setGradientWithValue(False)
+    out["nll_half_min_s"], out["nll_half_s"] = _timed(reps, lambda k: (alpha.setVal(0.5 + 0.01 * (k + 1)),
+                                                                         nll.getVal()))
+    nll.setGradientWithValue(True)
+    out["nll_grad_half_min_s"], out["nll_grad_half_s"] = _timed(reps, value_and_gradient(0.5))
+    rng = np.random.default_rng(7)
+    for a in alphas:
+        a.setVal(rng.uniform(-0.95, 0.95))
+    out["nll_grad_random_min_s"], out["nll_grad_random_s"] = _timed(reps, value_and_gradient(0.0))
+    # every alpha outside |alpha| < 1: code 5 is exponential (a multiply-add on the stored logs), code 4 linear
+    for a in alphas:
+        a.setVal(1.5)
+    out["nll_grad_outer_min_s"], out["nll_grad_outer_s"] = _timed(reps, value_and_gradient(1.5))
+    for a in alphas:
+        a.setVal(0.0)
+    out["load_end"] = os.getloadavg()[0]
+    out["all_finite"] = all(finite)
     if do_fit:
         fitter = Fitter(model, nll=nll, tolerance=TOLERANCE)
         t = time.perf_counter()
@@ -183,8 +221,12 @@ def run_fast(n: int, n_np: int, do_fit: bool) -> dict:
     return out
 
 
-def _double_columns(n, n_np):
-    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+def _sigma(code: int) -> float:
+    return SIGMA if code == 5 else SIGMA_ADDITIVE
+
+
+def _double_columns(n, n_np, code=5):
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
     cols = {k: v.astype(np.float64) for k, v in ratios.items()}
     for proc, m, ll, lh in shape_logs():
         cols[f"g_{proc}_np{m}_lo"] = np.exp(ll.astype(np.float64))
@@ -192,23 +234,23 @@ def _double_columns(n, n_np):
     return yields, cols, weights.astype(np.float64)
 
 
-def run_roofit(n: int, n_np: int, do_fit: bool) -> dict:
+def run_roofit(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     from roonsbi.inference import Fitter
 
-    yields, cols, weights = _double_columns(n, n_np)
-    model = structure(yields, n_np, with_data=True, columns=cols, weights=weights)
+    yields, cols, weights = _double_columns(n, n_np, code)
+    model = structure(yields, n_np, with_data=True, columns=cols, weights=weights, code=code)
     del cols
     return _time_roofit("roofit", model, Fitter(model, tolerance=TOLERANCE), n, n_np, do_fit)
 
 
-def run_native(n: int, n_np: int, do_fit: bool) -> dict:
+def run_native(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     """The same formula from RooFit's own classes on a RooDataSet."""
     import ROOT
 
     from roonsbi.inference import Fitter
     from roonsbi.toy import COEFFICIENTS
 
-    yields, cols, weights = _double_columns(n, n_np)
+    yields, cols, weights = _double_columns(n, n_np, code)
     inf = ROOT.RooNumber.infinity()
     mu = ROOT.RooRealVar("mu", "mu", 1.0, 0.0, 10.0)
     alphas = [ROOT.RooRealVar(f"alpha_np{m}", "", 0.0, -5.0, 5.0) for m in range(n_np)]
@@ -225,7 +267,7 @@ def run_native(n: int, n_np: int, do_fit: bool) -> dict:
             hi.add(obs[f"g_{proc}_np{m}_hi"])
             par.add(alphas[m])
         g = ROOT.PiecewiseInterpolation(f"g_{proc}", "", one, lo, hi, par)
-        g.setAllInterpCodes(5)
+        g.setAllInterpCodes(code)
         term = ROOT.RooProduct(f"t_{proc}", "", ROOT.RooArgList(N, obs[f"r_{proc}"], g))
         keep += [f, nu_j, N, g, term]
         terms.add(term)
@@ -290,9 +332,9 @@ def _time_roofit(method, model, fitter, n, n_np, do_fit) -> dict:
     return out
 
 
-def run_numpy(n: int, n_np: int, do_fit: bool) -> dict:
+def run_numpy(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     """Value and analytic gradient in numpy (float64, chunks of 1e5 events), alpha = 0.01."""
-    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
     logs = {}
     for proc, m, ll, lh in shape_logs():
         logs[(proc, m)] = (ll, lh)
@@ -305,23 +347,37 @@ def run_numpy(n: int, n_np: int, do_fit: bool) -> dict:
         F = 0.0
         parts = {}
         for proc in f:
-            P = np.ones(len(weights[sl]))
-            dl = []
+            P = np.ones(len(weights[sl])) if code == 5 else 1.0
+            dP = []  # dG/dalpha_m / G (code 5) or dG/dalpha_m (code 4)
             for m in range(n_np):
                 ll, lh = logs[(proc, m)]
                 hi, lo = np.exp(lh[sl].astype(float)), np.exp(ll[sl].astype(float))
-                g, dg = _poly6(alpha, hi, lo, lh[sl].astype(float), ll[sl].astype(float))
-                P = P * g
-                dl.append(dg / g)
-            parts[proc] = (f[proc] * yields[proc] * ratios[f"r_{proc}"][sl] * P, dl)
+                if code == 5:
+                    g, dg = _poly6(alpha, hi, lo, lh[sl].astype(float), ll[sl].astype(float))
+                    P = P * g
+                    dP.append(dg / g)
+                else:
+                    d, dd = _poly6_additive(alpha, hi, lo)
+                    P = P + d
+                    dP.append(dd)
+            rN = f[proc] * yields[proc] * ratios[f"r_{proc}"][sl]
+            parts[proc] = (rN * P, [rN * P * d for d in dP] if code == 5 else [rN * d for d in dP])
             F = F + parts[proc][0]
         w = weights[sl].astype(float)
         value -= np.sum(w * np.log(F))
-        for proc, (term, dl) in parts.items():
+        for proc, (_, dterms) in parts.items():
             for m in range(n_np):
-                grad[m] -= np.sum(w * term * dl[m] / F)
+                grad[m] -= np.sum(w * dterms[m] / F)
     dt = time.perf_counter() - t
     return {"method": "numpy", "events": n, "nps": n_np, "nll_grad_s": dt, "nll_s": float("nan"), "peak_gb": peak_rss_gb()}
+
+
+def _poly6_additive(a, hi, lo):
+    """Code 4 inside |a| < 1 (flexibleInterpSingle): a (S + a A (15 - 10 a^2 + 3 a^4)) and its derivative."""
+    S, A = (hi - lo) / 2, (hi + lo - 2) / 16
+    d = a * S + a**2 * A * (15 - 10 * a**2 + 3 * a**4)
+    dd = S + A * (30 * a - 40 * a**3 + 18 * a**5)
+    return d, dd
 
 
 def _poly6(a, hi, lo, lh, ll):
@@ -338,6 +394,19 @@ def _poly6(a, hi, lo, lh, ll):
 RUNNERS = {"fast": run_fast, "roofit": run_roofit, "native": run_native, "numpy": run_numpy}
 
 
+def _spread(values: list[float]) -> str:
+    """'min (spread +x%)': the minimum over repeats and (max - min) / min."""
+    lo, hi = min(values), max(values)
+    return f"{lo:.4f} (spread +{100 * (hi - lo) / lo:.0f}%)" if len(values) > 1 else f"{lo:.4f}"
+
+
+FAST_TIMES = [("nll_min_s", "NLL, alpha = 0"), ("nll_half_min_s", "NLL, alpha = 0.5"),
+              ("nll_grad_min_s", "NLL+gradient, alpha = 0"),
+              ("nll_grad_half_min_s", "NLL+gradient, alpha = 0.5"),
+              ("nll_grad_random_min_s", "NLL+gradient, alpha random in (-1, 1)"),
+              ("nll_grad_outer_min_s", "NLL+gradient, alpha = 1.5")]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="1e5x50,1e6x100", help="comma-separated EVENTSxNPS")
@@ -345,7 +414,12 @@ def main() -> None:
     ap.add_argument("--native-fit", action="store_true", help="also fit with the native/roofit builds (slow)")
     ap.add_argument("--max-slow-events", type=float, default=1e5,
                     help="run native/roofit/numpy only up to this many events (memory, time)")
-    ap.add_argument("--one", help=argparse.SUPPRESS)
+    ap.add_argument("--code", type=int, choices=(4, 5), default=5,
+                    help="interpolation code of the shape systematics: 5 (multiplicative, default) or 4 (additive)")
+    ap.add_argument("--repeat", type=int, default=1, help="run each measurement this many times (fresh processes)")
+    ap.add_argument("--threads", type=int, default=2, help="threads of the fast NLL and of the bandwidth bound")
+    ap.add_argument("--no-fit", action="store_true", help="time the fast NLL only (no MIGRAD+HESSE)")
+    ap.add_argument("--one", help="METHOD:EVENTS:NPS:FIT  run one measurement in this process, print JSON")
     args = ap.parse_args()
 
     if args.one:  # child process: one measurement
@@ -355,7 +429,9 @@ def main() -> None:
         import roonsbi  # noqa: F401
 
         ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
-        print(json.dumps(RUNNERS[method](int(float(n)), int(n_np), do_fit == "1")), flush=True)
+        extra = {"threads": args.threads} if method == "fast" else {}
+        print(json.dumps(RUNNERS[method](int(float(n)), int(n_np), do_fit == "1", code=args.code, **extra)),
+              flush=True)
         os._exit(0)  # skip PyROOT's teardown of HistFactory objects
 
     rows = []
@@ -365,31 +441,42 @@ def main() -> None:
         for method in args.methods.split(","):
             if method != "fast" and n > args.max_slow_events:
                 continue
-            do_fit = method == "fast" or args.native_fit
-            cmd = [sys.executable, __file__, "--one", f"{method}:{n}:{n_np}:{int(do_fit)}"]
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
-            if proc.returncode or not line:
-                print(f"{method} {size} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
-                continue
-            rows.append(json.loads(line[-1]))
-            print(json.dumps(rows[-1]), flush=True)
+            do_fit = (method == "fast" and not args.no_fit) or args.native_fit
+            cmd = [sys.executable, __file__, "--code", str(args.code), "--threads", str(args.threads),
+                   "--one", f"{method}:{n}:{n_np}:{int(do_fit)}"]
+            for _ in range(args.repeat):
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+                if proc.returncode or not line:
+                    print(f"{method} {size} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
+                    continue
+                rows.append(json.loads(line[-1]))
+                print(json.dumps(rows[-1]), flush=True)
 
-    print("\nmethod   events   NPs   NLL [s]   NLL+grad [s]   fit [s]   peak [GB]")
+    print(f"\nshape code {args.code}; times: mean over calls (fast: minimum over calls in the summary below)")
+    print("method   events   NPs   NLL [s]   NLL+grad [s]   fit [s]   peak [GB]")
     for r in rows:
         print(f"{r['method']:<8} {r['events']:>7.0e} {r['nps']:>4}  {r['nll_s']:9.4f}  {r['nll_grad_s']:12.4f}"
               f"  {r.get('fit_s', float('nan')):8.2f}  {r['peak_gb']:8.2f}")
     print()
-    for r in rows:
-        if r["method"] != "fast":
-            continue
-        same = {o["method"]: o for o in rows if o["events"] == r["events"] and o["nps"] == r["nps"]}
-        print(f"{r['events']:.0e} events x 3 processes x {r['nps']} NPs (store {r['store_gb']:.2f} GB float32):")
-        print(f"  one-pass bandwidth bound (2 threads):  {r['bandwidth_s']:.4f} s")
-        print(f"  fast NLL+gradient / bound:             {r['nll_grad_s'] / r['bandwidth_s']:.2f}")
-        print(f"  fast NLL / bound:                      {r['nll_s'] / r['bandwidth_s']:.2f}")
-        print(f"  fast NLL+gradient, |alpha| > 1 / bound: {r['nll_grad_outer_s'] / r['bandwidth_s']:.2f}")
-        print(f"  peak memory / store bytes:             {r['peak_gb'] / r['store_gb']:.2f}")
+    sizes = sorted({(r["events"], r["nps"]) for r in rows if r["method"] == "fast"})
+    for events, nps in sizes:
+        runs = [r for r in rows if r["method"] == "fast" and (r["events"], r["nps"]) == (events, nps)]
+        same = {o["method"]: o for o in rows if o["events"] == events and o["nps"] == nps}
+        r = runs[0]
+        print(f"{events:.0e} events x 3 processes x {nps} NPs, code {args.code}, {r['threads']} thread(s)"
+              f" (store {r['store_gb']:.2f} GB float32; NLL finite at every timed point: "
+              f"{all(x['all_finite'] for x in runs)}),"
+              f" {len(runs)} run(s): minimum over runs (spread = (max - min) / min); ratios to the bound of the same run")
+        print(f"  load average at start / end of runs:   {[round(x['load_start'], 1) for x in runs]} /"
+              f" {[round(x['load_end'], 1) for x in runs]}")
+        print(f"  one-pass bandwidth bound (readAll):    {_spread([x['bandwidth_min_s'] for x in runs])} s")
+        for key, label in FAST_TIMES:
+            times = [x[key] for x in runs]
+            ratios = [x[key] / x["bandwidth_min_s"] for x in runs]
+            print(f"  {label + ':':<42} {_spread(times)} s   / bound: {_spread(ratios)}")
+        print(f"  peak memory / store bytes:             {_spread([x['peak_gb'] / x['store_gb'] for x in runs])}"
+              f"   (peak {_spread([x['peak_gb'] for x in runs])} GB)")
         if "fit_s" in r:
             print(f"  fast MIGRAD+HESSE fit:                 {r['fit_s']:.2f} s ({r['passes']} passes over the events)")
         if "combined_fit_s" in r:

@@ -3,6 +3,8 @@
  */
 #include "RooNSBI/EventStore.h"
 
+#include "Clones.h"
+
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -94,6 +96,29 @@ const float *EventStore::column(const std::string &name) const
    return _columns[found->second];
 }
 
+namespace {
+
+/// Sum of col[begin, end): 64 independent float accumulators (several vector registers),
+/// so that the loop is limited by memory bandwidth rather than by the latency of the adds.
+ROONSBI_CLONES double sumColumn(const float *col, std::size_t begin, std::size_t end)
+{
+   constexpr std::size_t width = 64;
+   float acc[width] = {};
+   std::size_t i = begin;
+   for (; i + width <= end; i += width) {
+      for (std::size_t j = 0; j < width; ++j)
+         acc[j] += col[i + j];
+   }
+   double sum = 0.0;
+   for (; i < end; ++i)
+      sum += col[i];
+   for (float a : acc)
+      sum += a;
+   return sum;
+}
+
+} // namespace
+
 double EventStore::readAll(unsigned nThreads) const
 {
    nThreads = std::max(1u, nThreads);
@@ -102,13 +127,8 @@ double EventStore::readAll(unsigned nThreads) const
       const std::size_t begin = _n * t / nThreads;
       const std::size_t end = _n * (t + 1) / nThreads;
       double sum = 0.0;
-      for (const float *col : _columns) {
-         float s = 0.0f; // float accumulation vectorises like the likelihood's loads
-#pragma omp simd reduction(+ : s)
-         for (std::size_t i = begin; i < end; ++i)
-            s += col[i];
-         sum += s;
-      }
+      for (const float *col : _columns)
+         sum += sumColumn(col, begin, end);
       partial[t] = sum;
    };
    std::vector<std::thread> threads;

@@ -5,11 +5,14 @@
 #include "RooNSBI/MathFuncs.h"
 #include "RooNSBI/RooNSBIPdf.h"
 
+#include "Clones.h"
+
 #include <RooArgSet.h>
 #include <RooRealVar.h>
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -19,22 +22,35 @@ namespace {
 
 constexpr std::size_t blockSize = 128;
 
+/// The shape terms of one process between two changes of kind: first additive terms, then
+/// multiplicative ones. PiecewiseInterpolation's running factor of a process is
+///   G = (...((1 + sum_{a in A_1} d_a) M_1 + sum_{a in A_2} d_a) M_2 ...),
+/// M_g the product of the multiplicative factors of group g (in any order within a group).
+struct Group {
+   std::vector<int> add;
+   std::vector<int> mult;
+};
+
 /// Everything one pass needs, as plain arrays.
 struct PassInputs {
    std::size_t nProc = 0;
    const double *yield = nullptr;
    const float *const *ratio = nullptr;
-   std::vector<std::vector<int>> termsOf; ///< shape terms of each process, in order
+   std::vector<std::vector<Group>> groupsOf; ///< groups of each process, in order
+   std::vector<std::size_t> firstGroup;      ///< index of each process's first group among all groups
+   std::size_t nGroups = 0;
    const int *code = nullptr;
    const double *alpha = nullptr;
-   const float *const *logLo = nullptr;
-   const float *const *logHi = nullptr;
-   const float *weight = nullptr; ///< nullptr: unit weights
+   const RooNSBI::MathFuncs::Poly6Weights *poly = nullptr;   ///< per term (code 5)
+   const RooNSBI::MathFuncs::AdditiveWeights *add = nullptr; ///< per term (codes 0, 2, 4)
+   const float *const *lo = nullptr; ///< per term: log g(x,-1) (multiplicative) or g(x,-1) (additive)
+   const float *const *hi = nullptr; ///< per term: log g(x,+1) (multiplicative) or g(x,+1) (additive)
+   const float *weight = nullptr;    ///< nullptr: unit weights
    std::size_t nTerms = 0;
 };
 
 /// Sums of one thread: sum_i w_i log F_i and, for the gradient,
-///   c_J = sum_i w_i r_J P_J / F_i   and   b_t = N_J sum_i w_i r_J P_J dlog g_t / F_i.
+///   c_J = sum_i w_i r_J G_J / F_i   and   b_t = N_J sum_i w_i r_J dG_J/dalpha_t / F_i.
 struct PassSums {
    double sumWLogF = 0.0;
    std::vector<double> c;
@@ -44,74 +60,194 @@ struct PassSums {
    double firstBadValue = 0.0;
 };
 
-/// One pass over events [begin, end) in blocks; the per-event shape factors are
-///   g = exp(alpha * log g(+1))  or  exp(-alpha * log g(-1))   (code 1, and code 5 for |alpha| >= 1)
-///   g = ROOT's code-5 polynomial                              (code 5 for |alpha| < 1)
-/// with dlog g / dalpha kept per block for the gradient part.
+/// Ask for the next block of a column while this one is processed: a pass reads hundreds of
+/// columns a block at a time, more streams than the hardware prefetchers follow.
+[[gnu::always_inline]] inline void prefetchNextBlock(const float *col, std::size_t i0, std::size_t end)
+{
+   if (i0 + blockSize >= end)
+      return;
+   const char *next = reinterpret_cast<const char *>(col + blockSize);
+   for (std::size_t b = 0; b < blockSize * sizeof(float); b += 64)
+      __builtin_prefetch(next + b, 0, 2);
+}
+
+/// Reductions over a block with 16 independent partial sums in two 8-lane vectors (GCC/Clang
+/// vector extensions; one zmm, two ymm or four xmm registers each, depending on the clone):
+/// a single running sum would make the loop wait for the latency of each add, and written as
+/// scalar partial sums the compiler does not vectorise it.
+using V8d = double __attribute__((vector_size(64)));
+
+[[gnu::always_inline]] inline V8d load8(const double *p)
+{
+   V8d v;
+   std::memcpy(&v, p, sizeof(v));
+   return v;
+}
+
+[[gnu::always_inline]] inline double hsum(V8d v)
+{
+   double s = 0.0;
+   for (int j = 0; j < 8; ++j)
+      s += v[j];
+   return s;
+}
+
+/// sum_k a[k] b[k]
+[[gnu::always_inline]] inline double dot(const double *a, const double *b, std::size_t m)
+{
+   V8d acc0 = {}, acc1 = {};
+   std::size_t k = 0;
+   for (; k + 16 <= m; k += 16) {
+      acc0 += load8(a + k) * load8(b + k);
+      acc1 += load8(a + k + 8) * load8(b + k + 8);
+   }
+   double sum = hsum(acc0 + acc1);
+   for (; k < m; ++k)
+      sum += a[k] * b[k];
+   return sum;
+}
+
+/// One additive term on a block: G += H hi - L lo and (gradient) dl = dH hi - dL lo + dL - dH,
+/// reading only the columns with non-zero weights.
+template <bool withGradient, bool useH, bool useL>
+[[gnu::always_inline]] inline void additiveTerm(const RooNSBI::MathFuncs::AdditiveWeights w, const float *h,
+                                                const float *l, std::size_t i0, std::size_t end, std::size_t m,
+                                                double *G, double *dl)
+{
+   if (useH)
+      prefetchNextBlock(h, i0, end);
+   if (useL)
+      prefetchNextBlock(l, i0, end);
+   const double dShift = w.dL - w.dH;
+#pragma omp simd
+   for (std::size_t k = 0; k < m; ++k) {
+      const double hk = useH ? double(h[k]) : 0.0;
+      const double lk = useL ? double(l[k]) : 0.0;
+      G[k] += w.H * hk - w.L * lk;
+      if (withGradient)
+         dl[k] = w.dH * hk - w.dL * lk + dShift;
+   }
+}
+
+/// One pass over events [begin, end) in blocks. Per event and term:
+///   additive (codes 0, 2, 4):  d = H (hi - 1) + L (1 - lo)                 (alpha-only weights H, L)
+///   multiplicative:            m = exp(alpha log g(+1)) or exp(-alpha log g(-1))
+///                                  (code 1, and code 5 for |alpha| >= 1; one exp per group)
+///                              m = ROOT's code-5 polynomial (code 5 for |alpha| < 1)
+/// For the gradient each term has a local derivative D_t per event (dd/dalpha, from the columns again,
+/// or dlog m/dalpha, kept per block),
+/// and with S_g = prod_{h > g} M_h the product of the later groups' factors,
+///   dG/dalpha_t = D_t M_g S_g             (t additive in group g: it is added before M_g)
+///   dG/dalpha_t = D_t G_g S_g             (t multiplicative in group g; G_g: G after group g),
+/// S_g is accumulated backwards over the groups.
 template <bool withGradient>
 [[gnu::always_inline]] inline void pass(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
 {
    using RooNSBI::MathFuncs::poly6Eval;
-   using RooNSBI::MathFuncs::poly6Weights;
-   using RooNSBI::MathFuncs::Poly6Weights;
    using RooNSBI::MathFuncs::vexp;
    double F[blockSize];
-   double P[blockSize];
-   double logP[blockSize];
+   double G[blockSize];
+   double logM[blockSize];
    double u[blockSize];
+   double S[blockSize];
+   double base[blockSize];
    std::vector<double> rp(in.nProc * blockSize);
    std::vector<double> dlog(withGradient ? in.nTerms * blockSize : 0);
+   // per group: its factor M_g and G after it (gradient), or scratch for M (value only)
+   std::vector<double> groupM((withGradient ? in.nGroups : 1) * blockSize);
+   std::vector<double> groupG(withGradient ? in.nGroups * blockSize : 0);
 
    for (std::size_t i0 = begin; i0 < end; i0 += blockSize) {
       const std::size_t m = std::min(blockSize, end - i0);
       std::fill(F, F + m, 0.0);
       for (std::size_t j = 0; j < in.nProc; ++j) {
-         std::fill(P, P + m, 1.0);
-         std::fill(logP, logP + m, 0.0);
-         bool anyLog = false;
-         for (int t : in.termsOf[j]) {
-            const double a = in.alpha[t];
-            const float *lh = in.logHi[t] + i0;
-            const float *ll = in.logLo[t] + i0;
-            double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
-            if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
-               anyLog = true;
-               const bool up = a >= 0.0;
-               const float *col = up ? lh : ll;
-               const double slope = up ? a : -a;
+         std::fill(G, G + m, 1.0);
+         for (std::size_t gi = 0; gi < in.groupsOf[j].size(); ++gi) {
+            const Group &grp = in.groupsOf[j][gi];
+            const std::size_t gIndex = in.firstGroup[j] + gi;
+            // H (hi - 1) + L (1 - lo) = H hi - L lo + (L - H): the constants once per group
+            double shift = 0.0;
+            for (int t : grp.add) {
+               const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t]; // copies: no aliasing with the outputs
+               const float *h = in.hi[t] + i0;
+               const float *l = in.lo[t] + i0;
+               double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
+               shift += w.L - w.H;
+               // outside |alpha| < 1 (code 4) or for code 0 one column has zero weights: not read
+               const bool useH = w.H != 0.0 || (withGradient && w.dH != 0.0);
+               const bool useL = w.L != 0.0 || (withGradient && w.dL != 0.0);
+               if (useH && useL)
+                  additiveTerm<withGradient, true, true>(w, h, l, i0, end, m, G, dl);
+               else if (useH)
+                  additiveTerm<withGradient, true, false>(w, h, l, i0, end, m, G, dl);
+               else if (useL)
+                  additiveTerm<withGradient, false, true>(w, h, l, i0, end, m, G, dl);
+               else
+                  additiveTerm<withGradient, false, false>(w, h, l, i0, end, m, G, dl);
+            }
+            if (!grp.add.empty()) {
                for (std::size_t k = 0; k < m; ++k)
-                  logP[k] += slope * col[k];
-               if (withGradient) {
-                  const double sign = up ? 1.0 : -1.0;
+                  G[k] += shift;
+            }
+            if (grp.mult.empty())
+               continue;
+            double *M = groupM.data() + (withGradient ? gIndex : 0) * blockSize;
+            std::fill(M, M + m, 1.0);
+            std::fill(logM, logM + m, 0.0);
+            bool anyLog = false;
+            for (int t : grp.mult) {
+               const double a = in.alpha[t];
+               const float *lh = in.hi[t] + i0;
+               const float *ll = in.lo[t] + i0;
+               prefetchNextBlock(lh, i0, end);
+               prefetchNextBlock(ll, i0, end);
+               double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
+               if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
+                  anyLog = true;
+                  const bool up = a >= 0.0;
+                  const float *col = up ? lh : ll;
+                  const double slope = up ? a : -a;
                   for (std::size_t k = 0; k < m; ++k)
-                     dl[k] = sign * col[k];
-               }
-            } else {
-               const Poly6Weights w = poly6Weights(a);
-               for (std::size_t k = 0; k < m; ++k) {
-                  const double h = lh[k];
-                  const double l = ll[k];
-                  double g, dg;
-                  poly6Eval(w, vexp(h), vexp(l), h, l, g, dg);
-                  P[k] *= g;
-                  if (withGradient)
-                     dl[k] = dg / g;
+                     logM[k] += slope * col[k];
+                  if (withGradient) {
+                     const double sign = up ? 1.0 : -1.0;
+                     for (std::size_t k = 0; k < m; ++k)
+                        dl[k] = sign * col[k];
+                  }
+               } else {
+                  const RooNSBI::MathFuncs::Poly6Weights w = in.poly[t];
+                  for (std::size_t k = 0; k < m; ++k) {
+                     const double hv = lh[k];
+                     const double lv = ll[k];
+                     double g, dg;
+                     poly6Eval(w, vexp(hv), vexp(lv), hv, lv, g, dg);
+                     M[k] *= g;
+                     if (withGradient)
+                        dl[k] = dg / g;
+                  }
                }
             }
-         }
-         if (anyLog) {
+            if (anyLog) {
+               for (std::size_t k = 0; k < m; ++k)
+                  M[k] *= vexp(logM[k]);
+            }
             for (std::size_t k = 0; k < m; ++k)
-               P[k] *= vexp(logP[k]);
+               G[k] *= M[k];
+            if (withGradient)
+               std::copy(G, G + m, groupG.data() + gIndex * blockSize);
          }
          const float *r = in.ratio[j] + i0;
+         prefetchNextBlock(r, i0, end);
          double *rpj = rp.data() + j * blockSize;
          const double y = in.yield[j];
          for (std::size_t k = 0; k < m; ++k) {
-            rpj[k] = r[k] * P[k];
+            rpj[k] = r[k] * G[k];
             F[k] += y * rpj[k];
          }
       }
 
+      if (in.weight)
+         prefetchNextBlock(in.weight + i0, i0, end);
       for (std::size_t k = 0; k < m; ++k) {
          const double w = in.weight ? in.weight[i0 + k] : 1.0;
          if (!(F[k] > 0.0) || !std::isfinite(F[k])) {
@@ -134,25 +270,37 @@ template <bool withGradient>
             for (std::size_t k = 0; k < m; ++k)
                cj += u[k] * rpj[k];
             out.c[j] += cj;
-            for (int t : in.termsOf[j]) {
-               const double *dl = dlog.data() + t * blockSize;
-               double bt = 0.0;
-#pragma omp simd reduction(+ : bt)
-               for (std::size_t k = 0; k < m; ++k)
-                  bt += u[k] * rpj[k] * dl[k];
-               out.b[t] += in.yield[j] * bt;
+            const float *r = in.ratio[j] + i0;
+            const double y = in.yield[j];
+            auto accumulate = [&](const std::vector<int> &terms) {
+               for (int t : terms)
+                  out.b[t] += y * dot(base, dlog.data() + t * blockSize, m);
+            };
+            std::fill(S, S + m, 1.0); // S = prod of the factors M of the groups after the current one
+            for (std::size_t gi = in.groupsOf[j].size(); gi-- > 0;) {
+               const Group &grp = in.groupsOf[j][gi];
+               const std::size_t gIndex = in.firstGroup[j] + gi;
+               if (!grp.mult.empty()) {
+                  const double *Gg = groupG.data() + gIndex * blockSize;
+                  const double *M = groupM.data() + gIndex * blockSize;
+                  for (std::size_t k = 0; k < m; ++k)
+                     base[k] = u[k] * r[k] * Gg[k] * S[k];
+                  accumulate(grp.mult);
+                  for (std::size_t k = 0; k < m; ++k)
+                     S[k] *= M[k];
+               }
+               if (!grp.add.empty()) {
+                  for (std::size_t k = 0; k < m; ++k)
+                     base[k] = u[k] * r[k] * S[k];
+                  accumulate(grp.add);
+               }
             }
          }
       }
    }
 }
 
-// One clone per instruction set, chosen at load time (x86-64 only).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define ROONSBI_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define ROONSBI_CLONES
-#endif
+// One clone per instruction set, chosen at load time (Clones.h).
 
 ROONSBI_CLONES void passValue(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
 {
@@ -166,6 +314,16 @@ ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin
 
 } // namespace
 
+bool RooNSBINLL::isFastShapeCode(int code)
+{
+   return code == 0 || code == 1 || code == 2 || code == 4 || code == 5;
+}
+
+std::string RooNSBINLL::shapeColumn(int code, const std::string &variable)
+{
+   return RooNSBI::MathFuncs::isAdditiveShapeCode(code) ? variable : "log:" + variable;
+}
+
 void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
                              const RooArgList &extraTerms)
 {
@@ -178,11 +336,11 @@ void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooN
    }
    for (std::size_t t = 0; t < pdf.shapeCodes().size(); ++t) {
       const int code = pdf.shapeCodes()[t];
-      if (code != 1 && code != 5) {
+      if (!isFastShapeCode(code)) {
          std::ostringstream msg;
          msg << self << "shape systematic '" << pdf.shapeParams()[pdf.shapeParamIndex()[t]].GetName()
              << "' uses interpolation code " << code
-             << "; the fast likelihood supports the multiplicative codes 1 and 5 (use the RooFit NLL otherwise)";
+             << "; the fast likelihood supports the codes 0, 1, 2, 4 and 5 (use the RooFit NLL otherwise)";
          throw std::invalid_argument(msg.str());
       }
    }
@@ -190,8 +348,8 @@ void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooN
    for (RooAbsArg *r : pdf.ratios())
       needed.push_back(r->GetName());
    for (std::size_t t = 0; t < pdf.shapeCodes().size(); ++t) {
-      needed.push_back(std::string("log:") + pdf.shapeLow()[t].GetName());
-      needed.push_back(std::string("log:") + pdf.shapeHigh()[t].GetName());
+      needed.push_back(shapeColumn(pdf.shapeCodes()[t], pdf.shapeLow()[t].GetName()));
+      needed.push_back(shapeColumn(pdf.shapeCodes()[t], pdf.shapeHigh()[t].GetName()));
    }
    for (auto const &col : needed) {
       if (!store->hasColumn(col))
@@ -238,8 +396,8 @@ RooNSBINLL::RooNSBINLL(const RooNSBINLL &other, const char *name)
      _termCode(other._termCode),
      _store(other._store),
      _ratio(other._ratio),
-     _logLo(other._logLo),
-     _logHi(other._logHi),
+     _lo(other._lo),
+     _hi(other._hi),
      _weights(other._weights),
      _nThreads(other._nThreads),
      _gradientWithValue(other._gradientWithValue)
@@ -252,8 +410,8 @@ void RooNSBINLL::bindColumns(const RooNSBIPdf &pdf)
    for (RooAbsArg *r : pdf.ratios())
       _ratio.push_back(get(r->GetName()));
    for (std::size_t t = 0; t < _termCode.size(); ++t) {
-      _logLo.push_back(get(std::string("log:") + pdf.shapeLow()[t].GetName()));
-      _logHi.push_back(get(std::string("log:") + pdf.shapeHigh()[t].GetName()));
+      _lo.push_back(get(shapeColumn(_termCode[t], pdf.shapeLow()[t].GetName())));
+      _hi.push_back(get(shapeColumn(_termCode[t], pdf.shapeHigh()[t].GetName())));
    }
    _weights = _store->hasColumn("weight") ? _store->column("weight") : nullptr;
 }
@@ -324,17 +482,40 @@ void RooNSBINLL::compute(bool withGradient) const
    for (std::size_t t = 0; t < nTerms; ++t)
       alpha[t] = static_cast<RooAbsReal &>(_shapeParams[_termParam[t]]).getVal();
 
+   std::vector<RooNSBI::MathFuncs::Poly6Weights> poly(nTerms);
+   std::vector<RooNSBI::MathFuncs::AdditiveWeights> add(nTerms);
+   for (std::size_t t = 0; t < nTerms; ++t) {
+      if (RooNSBI::MathFuncs::isAdditiveShapeCode(_termCode[t]))
+         add[t] = RooNSBI::MathFuncs::additiveWeights(_termCode[t], alpha[t]);
+      else if (_termCode[t] == 5 && std::abs(alpha[t]) < 1.0)
+         poly[t] = RooNSBI::MathFuncs::poly6Weights(alpha[t]);
+   }
+
    PassInputs in;
    in.nProc = nProc;
    in.yield = yield.data();
    in.ratio = _ratio.data();
-   in.termsOf.resize(nProc);
-   for (std::size_t t = 0; t < nTerms; ++t)
-      in.termsOf[_termProcess[t]].push_back(static_cast<int>(t));
+   // group the terms of each process, in order: a new group starts at an additive term
+   // that follows a multiplicative one
+   in.groupsOf.resize(nProc);
+   in.firstGroup.resize(nProc);
+   for (std::size_t t = 0; t < nTerms; ++t) {
+      auto &groups = in.groupsOf[_termProcess[t]];
+      const bool additive = RooNSBI::MathFuncs::isAdditiveShapeCode(_termCode[t]);
+      if (groups.empty() || (additive && !groups.back().mult.empty()))
+         groups.emplace_back();
+      (additive ? groups.back().add : groups.back().mult).push_back(static_cast<int>(t));
+   }
+   for (std::size_t j = 0; j < nProc; ++j) {
+      in.firstGroup[j] = in.nGroups;
+      in.nGroups += in.groupsOf[j].size();
+   }
    in.code = _termCode.data();
    in.alpha = alpha.data();
-   in.logLo = _logLo.data();
-   in.logHi = _logHi.data();
+   in.poly = poly.data();
+   in.add = add.data();
+   in.lo = _lo.data();
+   in.hi = _hi.data();
    in.weight = _weights;
    in.nTerms = nTerms;
 

@@ -2,8 +2,9 @@ r"""The fast NSBI likelihood: float32 event store and analytic gradient (``RooNS
 
 For millions of events and hundreds of per-event systematic columns, a RooDataSet holds
 every column in double precision and Minuit differentiates numerically. ``RooNSBINLL``
-instead reads the columns from a compact ``RooNSBI::EventStore`` (float32, shape columns
-as logarithms, optionally memory-mapped from a file) and gives RooMinimizer the value and
+instead reads the columns from a compact ``RooNSBI::EventStore`` (float32; shape columns
+of the multiplicative codes 1, 5 as logarithms ``log:g_*``, of the additive codes 0, 2, 4
+as values ``g_*``; optionally memory-mapped from a file) and gives RooMinimizer the value and
 the analytic gradient of
 
 .. math:: \mathrm{NLL} = \nu - \sum_i w_i \log F_i + \sum_m c_m(\alpha_m)
@@ -35,8 +36,9 @@ def make_store(columns: Mapping[str, np.ndarray], log_columns: Mapping[str, np.n
                weights: np.ndarray | None = None) -> Any:
     """An EventStore (``std::shared_ptr<RooNSBI::EventStore>``) from arrays.
 
-    ``columns`` are stored as float32 (ratio columns ``r_<proc>``), ``log_columns`` as the
-    float32 logarithm under ``"log:<name>"`` (shape columns ``g_<proc>_<np>_lo/_hi``).
+    ``columns`` are stored as float32 (ratio columns ``r_<proc>``, shape columns
+    ``g_<proc>_<np>_lo/_hi`` of additive codes), ``log_columns`` as the float32 logarithm
+    under ``"log:<name>"`` (shape columns of multiplicative codes).
     Arrays may be float32 already (no float64 copy is made then).
     """
     sizes = {len(v) for v in list(columns.values()) + list((log_columns or {}).values())}
@@ -64,13 +66,22 @@ def _contiguous(values: np.ndarray) -> np.ndarray:
 
 
 def store_from_model(model: NSBIModel) -> Any:
-    """The EventStore of a model's dataset (ratio columns, log shape columns, weights)."""
+    """The EventStore of a model's dataset: ratio columns, shape columns in the form each
+    term's code needs (``RooNSBINLL::shapeColumn``: logarithms for the multiplicative codes,
+    values for the additive ones), weights."""
     arrays = model.data.to_numpy()
     pdf = model.pdf
-    ratios = {r.GetName(): arrays[r.GetName()] for r in pdf.ratios()}
-    logs = {c.GetName(): arrays[c.GetName()] for c in list(pdf.shapeLow()) + list(pdf.shapeHigh())}
+    columns = {r.GetName(): arrays[r.GetName()] for r in pdf.ratios()}
+    logs = {}
+    for t, code in enumerate(pdf.shapeCodes()):
+        for var in (pdf.shapeLow()[t], pdf.shapeHigh()[t]):
+            name = var.GetName()
+            if str(ROOT.RooNSBINLL.shapeColumn(code, name)) == name:
+                columns[name] = arrays[name]
+            else:
+                logs[name] = arrays[name]
     weights = arrays.get(WEIGHT_NAME) if model.data.isWeighted() else None
-    return make_store(ratios, logs, weights)
+    return make_store(columns, logs, weights)
 
 
 def open_store(path: str | os.PathLike) -> Any:
@@ -83,11 +94,12 @@ def open_store(path: str | os.PathLike) -> Any:
 
 def dequantized_columns(store: Any) -> dict[str, np.ndarray]:
     """The store's columns as float64 arrays in the model's naming (logs exponentiated):
-    the exact inputs the fast likelihood sees, to build a reference RooFit model from."""
+    the exact inputs the fast likelihood sees, to build a reference RooFit model from.
+    A column stored both as values and as logarithms gives its values."""
     out = {}
     n = store.size()
-    for name in store.columnNames():
-        name = str(name)
+    names = [str(name) for name in store.columnNames()]
+    for name in sorted(names, key=lambda c: not c.startswith(LOG_PREFIX)):  # logs first, values win
         values = np.frombuffer(store.column(name), dtype=np.float32, count=n).astype(np.float64)
         if name.startswith(LOG_PREFIX):
             out[name[len(LOG_PREFIX):]] = np.exp(values)

@@ -17,9 +17,10 @@ namespace RooNSBI {
 ///
 /// This replaces a double-precision RooDataSet with hundreds of columns: the
 /// per-event inputs of the fast NSBI likelihood (RooNSBINLL) take 4 bytes per
-/// value. Shape-systematic columns are usually stored as logarithms
-/// (addLogColumn), which makes the exponential parts of the HistFactory
-/// interpolations a multiply-add per event.
+/// value. Shape-systematic columns of the multiplicative interpolation codes are
+/// stored as logarithms (addLogColumn), which makes the exponential parts of the
+/// HistFactory interpolations a multiply-add per event; those of the additive
+/// codes as values (see RooNSBINLL::shapeColumn).
 ///
 /// File format (little endian): the 8-byte magic "ROONSBI1", then a uint64
 /// header length and a text header ("n <events>\n" and one "<name>\n" line per

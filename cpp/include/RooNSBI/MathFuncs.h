@@ -196,6 +196,66 @@ inline void poly6Exp(double alpha, double hi, double lo, double logHi, double lo
    poly6Eval(poly6Weights(alpha), hi, lo, logHi, logLo, value, deriv);
 }
 
+/// Whether a PiecewiseInterpolation code is additive (the interpolated delta is added to the
+/// running shape factor) rather than multiplicative (it scales the running factor).
+inline bool isAdditiveShapeCode(int code)
+{
+   return code == 0 || code == 2 || code == 4;
+}
+
+/// The additive codes 0, 2 and 4 (boundary 1, nominal 1) are linear in the per-event
+/// shifts hi - 1 and 1 - lo with weights that depend on alpha only:
+///
+///   delta(alpha) = H(alpha) (hi - 1) + L(alpha) (1 - lo),
+///
+///   code 0 (piecewise linear):   H = alpha, L = 0 for alpha > 0;  H = 0, L = alpha otherwise;
+///   code 2 (parabolic/linear):   |alpha| <= 1:  H = (alpha + alpha^2)/2,  L = (alpha - alpha^2)/2;
+///                                alpha > 1:     H = 1 + 3/2 (alpha - 1),  L = -(alpha - 1)/2;
+///                                alpha < -1:    H = -(alpha + 1)/2,       L = -1 + 3/2 (alpha + 1);
+///   code 4 (6th-order/linear):   |alpha| < 1:   H = alpha/2 + B,  L = alpha/2 - B,
+///                                               B = alpha^2 (15 - 10 alpha^2 + 3 alpha^4) / 16;
+///                                alpha >= 1:    H = alpha, L = 0;   alpha <= -1:  H = 0, L = alpha
+///
+/// (code 4 inside: alpha (S + alpha A (15 - 10 alpha^2 + 3 alpha^4)) with S = (eps+ + eps-)/2,
+/// A = (eps+ - eps-)/16, eps+ = hi - 1, eps- = 1 - lo, as in RooFit::Detail::MathFuncs::flexibleInterpSingle).
+/// Computed once per parameter value, they leave two multiply-adds per event and no exp.
+/// dH, dL are the derivatives d/dalpha (one-sided at the kinks of code 0 and 2: the branch
+/// flexibleInterpSingle takes at that alpha).
+struct AdditiveWeights {
+   double H, L;   ///< value
+   double dH, dL; ///< derivative d/dalpha
+};
+
+inline AdditiveWeights additiveWeights(int code, double x)
+{
+   if (code == 0)
+      return x > 0 ? AdditiveWeights{x, 0.0, 1.0, 0.0} : AdditiveWeights{0.0, x, 0.0, 1.0};
+   if (code == 2) {
+      if (x > 1)
+         return {1 + 1.5 * (x - 1), -0.5 * (x - 1), 1.5, -0.5};
+      if (x < -1)
+         return {-0.5 * (x + 1), -1 + 1.5 * (x + 1), -0.5, 1.5};
+      return {0.5 * (x + x * x), 0.5 * (x - x * x), 0.5 + x, 0.5 - x};
+   }
+   // code 4
+   if (x >= 1)
+      return {x, 0.0, 1.0, 0.0};
+   if (x <= -1)
+      return {0.0, x, 0.0, 1.0};
+   const double x2 = x * x;
+   const double B = x2 * (15 + x2 * (-10 + 3 * x2)) / 16;
+   const double dB = x * (30 + x2 * (-40 + 18 * x2)) / 16;
+   return {0.5 * x + B, 0.5 * x - B, 0.5 + dB, 0.5 - dB};
+}
+
+/// Value and derivative of an additive code's delta for one event (tests, scalar use).
+inline void additiveDelta(int code, double alpha, double hi, double lo, double &value, double &deriv)
+{
+   const AdditiveWeights w = additiveWeights(code, alpha);
+   value = w.H * (hi - 1) + w.L * (1 - lo);
+   deriv = w.dH * (hi - 1) + w.dL * (1 - lo);
+}
+
 } // namespace MathFuncs
 } // namespace RooNSBI
 

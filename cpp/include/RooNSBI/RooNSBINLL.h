@@ -10,6 +10,7 @@
 #include <RooListProxy.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 class RooNSBIPdf;
@@ -31,11 +32,17 @@ class RooNSBIPdf;
 /// Derivatives of the parameter-only parts (the yields N_J and the extra terms)
 /// are taken numerically (5-point stencil); the per-event parts analytically.
 ///
+/// The per-event shape factors g_J = prod_m g_Jm above stand for PiecewiseInterpolation's
+/// accumulation in the order the terms were added (additive codes add their delta to the
+/// running factor, multiplicative ones scale it), exactly as RooNSBIPdf evaluates it.
+///
 /// Store columns: the ratio column of process J under the name of the pdf's
-/// ratio variable, the shape columns as logarithms under "log:" + the name of
-/// the pdf's g(x,-1) / g(x,+1) variables, and optionally weights as "weight".
-/// Shape systematics must use the multiplicative codes 1 or 5, for which the
-/// stored logarithms make the exponential parts a multiply-add per event.
+/// ratio variable, and optionally weights as "weight". Shape columns g(x,-1), g(x,+1)
+/// (see shapeColumn()): for the multiplicative codes 1 and 5 their logarithms under
+/// "log:" + the name of the pdf's variable, which make the exponential parts a
+/// multiply-add per event; for the additive codes 0, 2 and 4 the values themselves under
+/// the variable's name, whose delta is then linear with alpha-only weights (no exp).
+/// Code 6 is not supported.
 class RooNSBINLL : public RooAbsReal {
 public:
    RooNSBINLL() = default;
@@ -47,6 +54,11 @@ public:
    /// (PyROOT does not survive an exception thrown by this constructor).
    static void checkInputs(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
                            const RooArgList &extraTerms);
+   /// Whether the fast likelihood supports a shape interpolation code (0, 1, 2, 4, 5).
+   static bool isFastShapeCode(int code);
+   /// The store column of a shape variable for a term with interpolation `code`:
+   /// "log:" + variable for the multiplicative codes, the variable's name for the additive ones.
+   static std::string shapeColumn(int code, const std::string &variable);
    TObject *clone(const char *newname = nullptr) const override { return new RooNSBINLL(*this, newname); }
 
    double defaultErrorLevel() const override { return 0.5; }
@@ -90,8 +102,8 @@ private:
    std::vector<int> _termCode;
    std::shared_ptr<RooNSBI::EventStore> _store;
    std::vector<const float *> _ratio;
-   std::vector<const float *> _logLo;
-   std::vector<const float *> _logHi;
+   std::vector<const float *> _lo; ///< per term: g(x,-1) column (its logarithm for multiplicative codes)
+   std::vector<const float *> _hi; ///< per term: g(x,+1) column (its logarithm for multiplicative codes)
    const float *_weights = nullptr;
    unsigned _nThreads = 1;
    bool _gradientWithValue = true;
