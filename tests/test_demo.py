@@ -24,7 +24,7 @@ def test_demo_writes_outputs_and_table(tmp_path: Path) -> None:
     proc = _roonsbi("demo", "--quick", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     for name in ("summary.json", "nsbi_workspace.root", "control_region.root", "combined_workspace.root",
-                 "binned_pyhf.json", "scan_mu.png", "pulls.png", "impacts.png", "data_vs_model.png", "scan2d_mu_lumi.png"):
+                 "binned_pyhf.json", "neyman_mu.png", "scan_mu.png", "pulls.png", "impacts.png", "data_vs_model.png", "scan2d_mu_lumi.png"):
         assert (out / name).stat().st_size > 0, name
     assert "68% CL interval" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())
@@ -52,6 +52,13 @@ def test_demo_writes_outputs_and_table(tmp_path: Path) -> None:
     for m in expected.values():
         assert m["mu_hat"] == pytest.approx(1.0, abs=0.1)
     assert summary["combined_fit"]["status"] == 0
+
+    # Neyman construction (40 toys per point in quick mode): the model has ~660 events, so the toy
+    # critical values scatter around the asymptotic chi2_1 threshold 1 (mean within 0.3) and the
+    # Neyman interval is the asymptotic one within the toy error of its edges (< 0.15)
+    neyman = summary["neyman"]
+    assert abs(sum(neyman["critical68"]) / len(neyman["critical68"]) - 1.0) < 0.3
+    assert methods["NSBI (with systematics), Neyman"]["interval68"] == pytest.approx(syst["interval68"], abs=0.15)
 
     # the binned channels as pyhf JSON: valid for pyhf, with the demo's data, f_J(mu) recorded
     spec = json.loads((out / "binned_pyhf.json").read_text())

@@ -16,6 +16,7 @@ channel without systematics is also built from ratios of a trained network
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import subprocess
@@ -40,7 +41,7 @@ from .parametrized import build_parametrized_model, parametrized_scan  # noqa: E
 from .templates import BinnedProcess, Quantiles, build_templates  # noqa: E402
 from .toy import COEFFICIENTS, OffShellToy  # noqa: E402
 from .pyhf_json import poi_relation, to_pyhf, write_json  # noqa: E402
-from .toys import ToyGenerator  # noqa: E402
+from .toys import NeymanResult, ToyGenerator, neyman_construction  # noqa: E402
 
 
 def _step(msg: str, t0: float) -> None:
@@ -58,11 +59,13 @@ OUTPUTS = (
     "impacts.png",
     "data_vs_model.png",
     "scan2d_mu_lumi.png",
+    "neyman_mu.png",
     "networks",
 )
 
 NSBI = "NSBI (with systematics)"
 COMBINED = "NSBI + control region"
+NEYMAN = "NSBI (with systematics), Neyman"
 NETWORKS = "NSBI (trained networks)"
 
 
@@ -341,7 +344,8 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
         for np_name, sys_ in proc.shapesys.items():
             pool[f"g_{proc.name}_{np_name}_lo"], pool[f"g_{proc.name}_{np_name}_hi"] = sys_.lo, sys_.hi
     nominal = {"mu": mu_true, "alpha_eff": 0.0, "alpha_lumi": 0.0}
-    asimov = ToyGenerator(models[NSBI], pool).asimov(nominal)
+    generator = ToyGenerator(models[NSBI], pool)
+    asimov = generator.asimov(nominal)
     models[NSBI].set_parameters(nominal)
     grid_asimov = np.round(np.linspace(0.05, 3.0, 16 if quick else 30), 10)
     expected = {NSBI: profile_scan(models[NSBI], "mu", grid_asimov, data=asimov.data)}
@@ -352,6 +356,19 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
     expected_rows = [(f"{label} [Asimov]", s.best.values["mu"], s.best.errors["mu"], s.interval(0.6827),
                       s.interval(0.95)) for label, s in expected.items()]
     _step(f"expected intervals (Asimov at mu = {mu_true}: {n_pool} weighted pool events; HistFactory asimovData)", t0)
+
+    # -- Neyman construction with toys (as the ATLAS analysis does) for NSBI with systematics ----
+    # toys resampled from the pool with the nuisance parameters at their conditional fit; the
+    # 68% and 95% critical values from the same toys
+    neyman_grid = np.round(np.linspace(0.1, 1.7, 9 if quick else 17), 10)
+    n_toys = 40 if quick else 200
+    neyman = {0.6827: neyman_construction(models[NSBI], generator, "mu", neyman_grid, n_toys,
+                                          np.random.default_rng(seed + 4000))}
+    neyman[0.95] = dataclasses.replace(neyman[0.6827], cl=0.95,
+                                       critical=np.array([np.quantile(t, 0.95) for t in neyman[0.6827].toys]))
+    nsbi_row = next(r for r in rows if r[0] == NSBI)
+    rows.append((NEYMAN, nsbi_row[1], float("nan"), neyman[0.6827].interval(), neyman[0.95].interval()))
+    _step(f"Neyman construction: {n_toys} toys at each of {len(neyman_grid)} values of mu", t0)
 
     ranking = {NSBI: impacts(models[NSBI]), COMBINED: impacts(combined, fitter=combined_fitter)}
     _step("pulls and impacts of the nuisance parameters (NSBI alone and combined)", t0)
@@ -376,6 +393,7 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
         [p.GetName() for p in cr_ws.obj("ModelConfig").GetNuisanceParameters()], 0.0)}),
         "post-fit": histfactory_bin_yields(cr_ws, "cr", combined_best.values)}
     _plot_data_vs_model(cr_spec, cr_yields, pnsbi, out / "data_vs_model.png")
+    _plot_neyman(neyman, out / "neyman_mu.png")
     _step(f"wrote the plots {', '.join(n for n in OUTPUTS if n.endswith('.png'))}", t0)
 
     summary = {
@@ -399,6 +417,10 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
                          "status": combined_best.status},
         "impacts": {label: r.to_dict() for label, r in ranking.items()},
         "scan2d": {label: _scan2d_summary(s) for label, s in scans_2d.items()},
+        "neyman": {"model": NSBI, "toys_per_point": n_toys, "mu": neyman_grid.tolist(),
+                   "t_observed": neyman[0.6827].t_observed.tolist(),
+                   **{f"critical{round(100 * cl)}": r.critical.tolist() for cl, r in neyman.items()},
+                   "critical68_error": neyman[0.6827].critical_error.tolist()},
     }
     if networks:
         summary["networks"] = {**trained.to_dict(), "closure": closure.to_dict()}
@@ -459,6 +481,33 @@ def _plot(grid: np.ndarray, scans: dict[str, np.ndarray], path: Path,
     ax.set_xlim(0, grid[-1])
     ax.set_title("Off-shell toy: profile-likelihood scans on the same pseudo-data")
     ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def _plot_neyman(results: dict[float, NeymanResult], path: Path) -> None:
+    """Observed t(mu) against the toy critical values (the confidence belt in t) and the
+    asymptotic thresholds."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.8))
+    first = next(iter(results.values()))
+    ax.plot(first.values, first.t_observed, color="black", marker="o", ms=3, lw=1.5, label=r"observed $t(\mu)$")
+    for (cl, r), color in zip(results.items(), ("tab:blue", "tab:orange")):
+        name = f"{100 * cl:.0f}% CL"
+        if cl == first.cl:
+            ax.fill_between(r.values, r.critical - r.critical_error, r.critical + r.critical_error, color=color,
+                            alpha=0.25, lw=0)
+        ax.plot(r.values, r.critical, color=color, lw=1.5, label=f"{name} critical value from {len(r.toys[0])} toys")
+        ax.axhline(chi2_threshold(cl), color=color, lw=1, ls=":", label=f"{name} asymptotic ($\\chi^2_1$)")
+        lo, hi = r.interval()
+        ax.axvspan(lo, hi, color=color, alpha=0.07)
+    ax.set_xlabel(r"signal strength $\mu$")
+    ax.set_ylabel(r"$t(\mu) = -2\,\ln\lambda(\mu)$")
+    ax.set_ylim(0, 8)
+    ax.set_xlim(first.values[0], first.values[-1])
+    ax.set_title(f"Neyman construction, {NSBI}: interval where observed t < critical value", fontsize=10)
+    ax.legend(frameon=False, fontsize=8, loc="upper center")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
