@@ -9,7 +9,8 @@ Then a binned control region (a HistFactory channel, built by ROOT in a subproce
 ``eff`` and ``lumi`` with the NSBI channel) is combined with the unbinned NSBI channel; the
 combination is fitted and scanned, with nuisance-parameter pulls, impacts (ranking), a 2-D
 scan of (mu, alpha_lumi) and a data-vs-model plot of the binned channels; the binned channels
-are also written as pyhf JSON (:mod:`roonsbi.pyhf_json`). With ``--networks``, the NSBI
+are also written as pyhf JSON (:mod:`roonsbi.pyhf_json`), and a Neyman construction with toys
+(:func:`roonsbi.toys.neyman_construction`) gives the NSBI interval without asymptotics. With ``--networks``, the NSBI
 channel without systematics is also built from ratios of a trained network
 (:mod:`roonsbi.training`). Everything is written to the output folder (:data:`OUTPUTS`).
 """
