@@ -16,8 +16,8 @@ unconditional fit :math:`(\hat\mu, \hat\theta \pm \hat\sigma)`:
 Errors are Minuit2's HESSE errors (symmetric). Nuisance parameters without a Gaussian
 constraint (free normalisation factors, Poisson-constrained gammas) get NaN pre-fit values
 and no pre-fit impact. The model is any object accepted by :class:`roonsbi.inference.Fitter`
-(tested with :class:`~roonsbi.model.NSBIModel` and :class:`~roonsbi.combine.CombinedModel`; a
-:class:`~roonsbi.parametrized.ParametrizedModel` is fitted at its current mu').
+(tested with :class:`~roonsbi.model.NSBIModel`, :class:`~roonsbi.combine.CombinedModel` and
+:class:`~roonsbi.parametrized.ParametrizedModel`, which is fitted at its current mu').
 """
 
 from __future__ import annotations
