@@ -42,7 +42,7 @@ struct PassInputs {
    const int *code = nullptr;
    const double *alpha = nullptr;
    const RooNSBI::MathFuncs::Poly6Weights *poly = nullptr;   ///< per term (code 5)
-   const RooNSBI::MathFuncs::AdditiveWeights *add = nullptr; ///< per term (codes 0, 2, 4)
+   const RooNSBI::MathFuncs::AdditiveWeights *add = nullptr; ///< per term (codes 0, 2, 4, 6)
    const float *const *lo = nullptr; ///< per term: log g(x,-1) (multiplicative) or g(x,-1) (additive)
    const float *const *hi = nullptr; ///< per term: log g(x,+1) (multiplicative) or g(x,+1) (additive)
    const float *weight = nullptr;    ///< nullptr: unit weights
@@ -134,6 +134,7 @@ template <bool withGradient, bool useH, bool useL>
 ///   multiplicative:            m = exp(alpha log g(+1)) or exp(-alpha log g(-1))
 ///                                  (code 1, and code 5 for |alpha| >= 1; one exp per group)
 ///                              m = ROOT's code-5 polynomial (code 5 for |alpha| < 1)
+///                              m = 1 + H (hi - 1) + L (1 - lo)  (code 6: code 4's weights)
 /// For the gradient each term has a local derivative D_t per event (dd/dalpha, from the columns again,
 /// or dlog m/dalpha, kept per block),
 /// and with S_g = prod_{h > g} M_h the product of the later groups' factors,
@@ -202,7 +203,19 @@ template <bool withGradient>
                prefetchNextBlock(lh, i0, end);
                prefetchNextBlock(ll, i0, end);
                double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
-               if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
+               if (in.code[t] == 6) { // factor 1 + H (hi - 1) + L (1 - lo): the stored values
+                  const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t];
+                  const double shift6 = 1.0 + w.L - w.H;
+                  const double dShift6 = w.dL - w.dH;
+                  for (std::size_t k = 0; k < m; ++k) {
+                     const double hv = lh[k];
+                     const double lv = ll[k];
+                     const double g = w.H * hv - w.L * lv + shift6;
+                     M[k] *= g;
+                     if (withGradient)
+                        dl[k] = (w.dH * hv - w.dL * lv + dShift6) / g;
+                  }
+               } else if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
                   anyLog = true;
                   const bool up = a >= 0.0;
                   const float *col = up ? lh : ll;
@@ -316,12 +329,12 @@ ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin
 
 bool RooNSBINLL::isFastShapeCode(int code)
 {
-   return code == 0 || code == 1 || code == 2 || code == 4 || code == 5;
+   return code == 0 || code == 1 || code == 2 || code == 4 || code == 5 || code == 6;
 }
 
 std::string RooNSBINLL::shapeColumn(int code, const std::string &variable)
 {
-   return RooNSBI::MathFuncs::isAdditiveShapeCode(code) ? variable : "log:" + variable;
+   return RooNSBI::MathFuncs::storesShapeValues(code) ? variable : "log:" + variable;
 }
 
 void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
@@ -340,7 +353,7 @@ void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooN
          std::ostringstream msg;
          msg << self << "shape systematic '" << pdf.shapeParams()[pdf.shapeParamIndex()[t]].GetName()
              << "' uses interpolation code " << code
-             << "; the fast likelihood supports the codes 0, 1, 2, 4 and 5 (use the RooFit NLL otherwise)";
+             << "; the fast likelihood supports the codes 0, 1, 2, 4, 5 and 6 (use the RooFit NLL otherwise)";
          throw std::invalid_argument(msg.str());
       }
    }
@@ -485,7 +498,7 @@ void RooNSBINLL::compute(bool withGradient) const
    std::vector<RooNSBI::MathFuncs::Poly6Weights> poly(nTerms);
    std::vector<RooNSBI::MathFuncs::AdditiveWeights> add(nTerms);
    for (std::size_t t = 0; t < nTerms; ++t) {
-      if (RooNSBI::MathFuncs::isAdditiveShapeCode(_termCode[t]))
+      if (RooNSBI::MathFuncs::storesShapeValues(_termCode[t]))
          add[t] = RooNSBI::MathFuncs::additiveWeights(_termCode[t], alpha[t]);
       else if (_termCode[t] == 5 && std::abs(alpha[t]) < 1.0)
          poly[t] = RooNSBI::MathFuncs::poly6Weights(alpha[t]);

@@ -3,7 +3,7 @@ r"""The fast NSBI likelihood: float32 event store and analytic gradient (``RooNS
 For millions of events and hundreds of per-event systematic columns, a RooDataSet holds
 every column in double precision and Minuit differentiates numerically. ``RooNSBINLL``
 instead reads the columns from a compact ``RooNSBI::EventStore`` (float32; shape columns
-of the multiplicative codes 1, 5 as logarithms ``log:g_*``, of the additive codes 0, 2, 4
+of the codes 1, 5 as logarithms ``log:g_*``, of the additive codes 0, 2, 4 and of code 6
 as values ``g_*``; optionally memory-mapped from a file) and gives RooMinimizer the value and
 the analytic gradient of
 

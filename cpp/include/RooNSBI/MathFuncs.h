@@ -203,6 +203,13 @@ inline bool isAdditiveShapeCode(int code)
    return code == 0 || code == 2 || code == 4;
 }
 
+/// Whether the fast likelihood stores a code's +-1 sigma values as they are (the additive codes,
+/// and code 6: the factor 1 + delta of code 4) rather than as logarithms (codes 1 and 5).
+inline bool storesShapeValues(int code)
+{
+   return isAdditiveShapeCode(code) || code == 6;
+}
+
 /// The additive codes 0, 2 and 4 (boundary 1, nominal 1) are linear in the per-event
 /// shifts hi - 1 and 1 - lo with weights that depend on alpha only:
 ///
@@ -218,7 +225,9 @@ inline bool isAdditiveShapeCode(int code)
 ///
 /// (code 4 inside: alpha (S + alpha A (15 - 10 alpha^2 + 3 alpha^4)) with S = (eps+ + eps-)/2,
 /// A = (eps+ - eps-)/16, eps+ = hi - 1, eps- = 1 - lo, as in RooFit::Detail::MathFuncs::flexibleInterpSingle).
-/// Computed once per parameter value, they leave two multiply-adds per event and no exp.
+/// Code 6 is the multiplicative version of code 4: it scales the running factor by 1 + delta
+/// with code 4's delta (and weights). Computed once per parameter value, the weights leave two
+/// multiply-adds per event and no exp.
 /// dH, dL are the derivatives d/dalpha (one-sided at the kinks of code 0 and 2: the branch
 /// flexibleInterpSingle takes at that alpha).
 struct AdditiveWeights {
@@ -237,7 +246,7 @@ inline AdditiveWeights additiveWeights(int code, double x)
          return {-0.5 * (x + 1), -1 + 1.5 * (x + 1), -0.5, 1.5};
       return {0.5 * (x + x * x), 0.5 * (x - x * x), 0.5 + x, 0.5 - x};
    }
-   // code 4
+   // code 4 (and the delta of code 6)
    if (x >= 1)
       return {x, 0.0, 1.0, 0.0};
    if (x <= -1)

@@ -40,9 +40,9 @@ class RooNSBIPdf;
 /// ratio variable, and optionally weights as "weight". Shape columns g(x,-1), g(x,+1)
 /// (see shapeColumn()): for the multiplicative codes 1 and 5 their logarithms under
 /// "log:" + the name of the pdf's variable, which make the exponential parts a
-/// multiply-add per event; for the additive codes 0, 2 and 4 the values themselves under
-/// the variable's name, whose delta is then linear with alpha-only weights (no exp).
-/// Code 6 is not supported.
+/// multiply-add per event; for the additive codes 0, 2 and 4 and for code 6 (the factor
+/// 1 + delta of code 4) the values themselves under the variable's name, whose delta is then
+/// linear with alpha-only weights (no exp).
 class RooNSBINLL : public RooAbsReal {
 public:
    RooNSBINLL() = default;
