@@ -35,17 +35,6 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _columns(toy, x: np.ndarray, n_total: int) -> dict[str, np.ndarray]:
-    cols = {f"r_{k}": v for k, v in toy.ratios(x).items()}
-    cols["weight"] = np.full(len(x), 1.0 / n_total)
-    cols["x0"] = x[:, 0]
-    p0 = toy.basis_densities(x)
-    for a, side in ((-1.0, "lo"), (1.0, "hi")):
-        pa = toy.basis_densities(x, alpha_eff=a)
-        for k in p0:
-            cols[f"g_{k}_eff_{side}"] = pa[k] / p0[k]
-    return cols
-
 
 def write(path: str, n_events: int) -> dict:
     import uproot
@@ -59,7 +48,7 @@ def write(path: str, n_events: int) -> dict:
         done = 0
         while done < n_events:
             m = min(CHUNK, n_events - done)
-            cols = _columns(toy, toy.sample_ref(m, rng), n_events)
+            cols = toy.template_columns(toy.sample_ref(m, rng), n_events)
             if done == 0:
                 f["events"] = cols
             else:

@@ -66,14 +66,7 @@ def main() -> None:
 
     # reference/MC sample for the templates (with the per-event shape columns of "eff")
     x = toy.sample_ref(int(args.mc), np.random.default_rng(11))
-    mc = {f"r_{k}": v for k, v in toy.ratios(x).items()}
-    mc["weight"] = np.full(len(x), 1.0 / len(x))
-    mc["x0"] = x[:, 0]
-    p0 = toy.basis_densities(x)
-    for a, side in ((-1.0, "lo"), (1.0, "hi")):
-        pa = toy.basis_densities(x, alpha_eff=a)
-        for k in p0:
-            mc[f"g_{k}_eff_{side}"] = pa[k] / p0[k]
+    mc = toy.template_columns(x)
     chunks = [{k: v[i:i + 250_000] for k, v in mc.items()} for i in range(0, len(x), 250_000)]
     stat_only = [BinnedProcess(n, y, COEFFICIENTS[n]) for n, y in toy.basis_yields().items()]
     with_syst = [

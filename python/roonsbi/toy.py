@@ -130,18 +130,35 @@ class OffShellToy:
         ref = self.p_ref(x)
         return {k: v / ref for k, v in self.basis_densities(x).items()}
 
+    def eff_shapes(self, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per-event shape variations of ``eff``: g_J(x, -+1) = p_J(x|alpha_eff = -+1)/p_J(x)."""
+        p0 = self.basis_densities(x)
+        lo, hi = (self.basis_densities(x, alpha_eff=a) for a in (-1.0, 1.0))
+        return {k: (lo[k] / p0[k], hi[k] / p0[k]) for k in p0}
+
+    def template_columns(self, x: np.ndarray, n_total: int | None = None) -> dict[str, np.ndarray]:
+        """Columns of reference events x ~ p_ref for :func:`roonsbi.templates.build_templates`:
+        the exact ratios ``r_J``, ``weight`` = 1/n_total (default: the events given), the feature
+        ``x0`` and the ``eff`` shape variations ``g_J_eff_lo/_hi``."""
+        cols = {f"r_{k}": v for k, v in self.ratios(x).items()}
+        cols["weight"] = np.full(len(x), 1.0 / (len(x) if n_total is None else n_total))
+        cols["x0"] = x[:, 0]
+        for k, (lo, hi) in self.eff_shapes(x).items():
+            cols[f"g_{k}_eff_lo"], cols[f"g_{k}_eff_hi"] = lo, hi
+        return cols
+
     def processes(self, x: np.ndarray, systematics: bool = True) -> list[Process]:
         """The basis samples as :class:`roonsbi.model.Process` with exact columns:
         with ``systematics``, ``eff`` as normsys and per-event shapesys and ``lumi`` as normsys."""
         r = self.ratios(x)
         y0 = self.basis_yields()
-        p0 = self.basis_densities(x)
+        shapes = self.eff_shapes(x) if systematics else {}
         out = []
         for name in ("SBI", "S", "B"):
             normsys, shapesys = {}, {}
             if systematics:
                 normsys["eff"] = NormSys(*(self.basis_yields(alpha_eff=a)[name] / y0[name] for a in (-1.0, 1.0)))
-                shapesys["eff"] = ShapeSys(*(self.basis_densities(x, alpha_eff=a)[name] / p0[name] for a in (-1.0, 1.0)))
+                shapesys["eff"] = ShapeSys(*shapes[name])
                 normsys["lumi"] = NormSys(1 / self.lumi_kappa, self.lumi_kappa)
             out.append(Process(name, y0[name], r[name], COEFFICIENTS[name], normsys, shapesys))
         return out
