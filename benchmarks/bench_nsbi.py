@@ -54,7 +54,7 @@ def peak_rss_gb() -> float:
 # -- the toy -----------------------------------------------------------------------
 def toy_columns(n: int, n_np: int, seed: int = 1, sigma: float = SIGMA):
     """Yields, ratios (float32), weights (float32) and a generator of log shape columns."""
-    from roonsbi.toy import COEFFICIENTS, OffShellToy
+    from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
 
     toy = OffShellToy(nu_s=60.0, nu_b=600.0)
     rng = np.random.default_rng(seed)
@@ -75,8 +75,9 @@ def toy_columns(n: int, n_np: int, seed: int = 1, sigma: float = SIGMA):
 
 def structure(yields, n_np: int, with_data=False, columns=None, weights=None, code: int = 5):
     """The roonsbi model (no normsys, shapes with interpolation ``code``); columns only name the variables."""
-    from roonsbi.model import Process, ShapeSys, build_model
-    from roonsbi.toy import COEFFICIENTS
+    from roonsbi.inputs.toy import COEFFICIENTS
+    from roonsbi.models.unbinned import build_model
+    from roonsbi.spec import Process, ShapeSys
 
     one = np.ones(1)
     procs = []
@@ -135,8 +136,8 @@ def _timed(reps: int, call) -> tuple[float, float]:
 def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -> dict:
     import ROOT
 
-    from roonsbi.fast import fast_nll
-    from roonsbi.inference import Fitter
+    from roonsbi.infer.fit import Fitter
+    from roonsbi.models.fast import fast_nll
 
     out = {"method": "fast", "events": n, "nps": n_np, "code": code, "threads": threads,
            "load_start": os.getloadavg()[0]}
@@ -235,7 +236,7 @@ def _double_columns(n, n_np, code=5):
 
 
 def run_roofit(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
-    from roonsbi.inference import Fitter
+    from roonsbi.infer.fit import Fitter
 
     yields, cols, weights = _double_columns(n, n_np, code)
     model = structure(yields, n_np, with_data=True, columns=cols, weights=weights, code=code)
@@ -247,8 +248,8 @@ def run_native(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
     """The same formula from RooFit's own classes on a RooDataSet."""
     import ROOT
 
-    from roonsbi.inference import Fitter
-    from roonsbi.toy import COEFFICIENTS
+    from roonsbi.infer.fit import Fitter
+    from roonsbi.inputs.toy import COEFFICIENTS
 
     yields, cols, weights = _double_columns(n, n_np, code)
     inf = ROOT.RooNumber.infinity()
@@ -426,7 +427,9 @@ def main() -> None:
         method, n, n_np, do_fit = args.one.split(":")
         import ROOT
 
-        import roonsbi  # noqa: F401
+        import roonsbi.library
+
+        roonsbi.library.load()
 
         ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
         extra = {"threads": args.threads} if method == "fast" else {}

@@ -10,7 +10,7 @@ fresh process (so that the peak resident memory of each is its own):
       (one call per network over all events; the file is read before the clock starts;
       sessions share one CPU arena, as roonsbi's do), with onnxruntime's default thread
       spinning and without it (roonsbi's setting);
-  (b) roonsbi.columns.evaluate_columns from the ROOT file (loading the networks, reading,
+  (b) roonsbi.inputs.columns.evaluate_columns from the ROOT file (loading the networks, reading,
       feature matrices, networks, checks, float32 columns), and from the same arrays in memory;
   (c) roonsbi streaming to a folder of .npy files (iter_columns -> write_columns) for several
       chunk sizes, and over the file listed twice (2N events): the peak memory follows the
@@ -48,7 +48,7 @@ def make_inputs(folder: Path, n: int, d: int, n_models: int, hidden: int, seed: 
     rng = np.random.default_rng(seed)
     names = [f"f{j}" for j in range(d)]
     with uproot.recreate(str(folder / "events.root")) as f:
-        f.mktree("events", {name: np.float32 for name in names})
+        f.mktree("events", dict.fromkeys(names, np.float32))
         step = 200_000
         for a in range(0, n, step):
             m = min(step, n - a)
@@ -81,9 +81,8 @@ def child(mode: str, folder: Path, n_models: int, chunk_size: int, threads: int 
     import onnxruntime as ort
     import uproot
 
-    import roonsbi  # noqa: F401  (imports as a user would; loads ROOT too)
-    from roonsbi.columns import evaluate_columns, iter_columns, write_columns
-    from roonsbi.networks import RatioModel
+    from roonsbi.inputs.columns import evaluate_columns, iter_columns, write_columns
+    from roonsbi.inputs.networks import RatioModel
 
     nets = [folder / f"net{k}.onnx" for k in range(n_models)]
     spec = {f"r_P{k}": RatioModel(p, output="log_ratio") for k, p in enumerate(nets)}

@@ -39,7 +39,7 @@ def peak_rss_mb() -> float:
 def write(path: str, n_events: int) -> dict:
     import uproot
 
-    from roonsbi.toy import OffShellToy
+    from roonsbi.inputs.toy import OffShellToy
 
     toy = OffShellToy()
     rng = np.random.default_rng(1)
@@ -62,8 +62,8 @@ def build(path: str, step: str) -> dict:
     t_import = time.perf_counter()
     import uproot
 
-    from roonsbi.templates import BinnedProcess, Quantiles, build_templates
-    from roonsbi.toy import COEFFICIENTS, OffShellToy
+    from roonsbi.binned.templates import BinnedProcess, Quantiles, build_templates
+    from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
 
     rss_after_import = peak_rss_mb()
     toy = OffShellToy()

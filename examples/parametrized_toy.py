@@ -10,7 +10,7 @@ ratios as "network outputs"), the profile-likelihood scan t(mu) of
 * a plain histogram of the kinematic variable x_0 with as many bins (the same machinery with
   a fixed observable),
 
-all through :func:`roonsbi.parametrized.parametrized_scan`, and prints the table of 68% CL
+all through :func:`roonsbi.infer.scan.parametrized_scan`, and prints the table of 68% CL
 intervals; with --plot also the t(mu) curves. The last rows repeat unbinned and parametrized
 NSBI with the efficiency (histosys / per-event shape + normsys) and luminosity systematics and,
 for parametrized NSBI, HistFactory staterror gammas.
@@ -25,13 +25,14 @@ import time
 
 import numpy as np
 
-import roonsbi  # noqa: F401  (loads the library)
-import ROOT
-from roonsbi.inference import chi2_threshold, crossing_interval
-from roonsbi.model import build_model
-from roonsbi.parametrized import build_parametrized_model, parametrized_scan
-from roonsbi.templates import BinnedProcess, Quantiles, build_templates
-from roonsbi.toy import COEFFICIENTS, OffShellToy
+import roonsbi.library
+
+ROOT = roonsbi.library.load()
+from roonsbi.binned.templates import BinnedProcess, Quantiles, build_templates
+from roonsbi.infer.scan import chi2_threshold, crossing_interval, parametrized_scan
+from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
+from roonsbi.models.parametrized import build_parametrized_model
+from roonsbi.models.unbinned import build_model
 
 
 def exact_asimov_t(toy: OffShellToy, grid: np.ndarray, n: int, seed: int) -> np.ndarray:

@@ -1,0 +1,166 @@
+r"""Nuisance-parameter pulls and impacts on a POI (the ATLAS "ranking plot").
+
+For a nuisance parameter :math:`\theta` with a Gaussian constraint
+:math:`\mathcal{N}(\theta_0 \mid \theta, \sigma_0)` (``theta_0`` the global observable; for
+HistFactory's ``alpha_X``: ``nom_alpha_X = 0`` and :math:`\sigma_0 = 1`) and the
+unconditional fit :math:`(\hat\mu, \hat\theta \pm \hat\sigma)`:
+
+* the **pull** is :math:`(\hat\theta - \theta_0)/\sigma_0` with error :math:`\hat\sigma/\sigma_0`
+  (a pull error below 1 means the data constrain :math:`\theta` beyond its prior);
+* the **post-fit impact** is :math:`\Delta\hat\mu^\pm = \hat{\hat\mu}(\theta = \hat\theta \pm
+  \hat\sigma) - \hat\mu`, with :math:`\hat{\hat\mu}` the fit with :math:`\theta` fixed and all
+  other parameters free; the **pre-fit impact** uses :math:`\theta = \hat\theta \pm \sigma_0`;
+* nuisance parameters are ranked by :math:`\max(|\Delta\hat\mu^+|, |\Delta\hat\mu^-|)`
+  (post-fit), largest first.
+
+Errors are Minuit2's HESSE errors (symmetric). Nuisance parameters without a Gaussian
+constraint (free normalisation factors, Poisson-constrained gammas) get NaN pre-fit values
+and no pre-fit impact. The model is any object accepted by :class:`roonsbi.inference.Fitter`
+(tested with :class:`~roonsbi.model.NSBIModel`, :class:`~roonsbi.combine.CombinedModel` and
+:class:`~roonsbi.parametrized.ParametrizedModel`, which is fitted at its current mu').
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from ..models.builders import gaussian_parts
+from .fit import FitResult, Fitter
+
+__all__ = ["Impact", "ImpactResult", "Pull", "gaussian_constraints_of", "impacts", "pulls"]
+
+
+@dataclass
+class Pull:
+    """Post-fit value of a nuisance parameter against its constraint."""
+
+    name: str
+    value: float  # theta-hat
+    error: float  # post-fit (HESSE) error
+    nominal: float  # theta_0 (the global observable), NaN if unconstrained
+    prefit_error: float  # sigma_0, NaN if unconstrained
+
+    @property
+    def pull(self) -> float:
+        r"""(theta-hat - theta_0) / sigma_0."""
+        return (self.value - self.nominal) / self.prefit_error
+
+    @property
+    def pull_error(self) -> float:
+        r"""sigma-hat / sigma_0 (the constraint of theta by the data relative to its prior)."""
+        return self.error / self.prefit_error
+
+
+@dataclass
+class Impact:
+    """Shift of the POI's best-fit value when one nuisance parameter is fixed."""
+
+    name: str
+    postfit_up: float  # mu-hat-hat(theta-hat + sigma-hat) - mu-hat
+    postfit_down: float  # mu-hat-hat(theta-hat - sigma-hat) - mu-hat
+    prefit_up: float = math.nan  # mu-hat-hat(theta-hat + sigma_0) - mu-hat
+    prefit_down: float = math.nan
+
+    @property
+    def size(self) -> float:
+        """The ranking key: max(|post-fit up|, |post-fit down|)."""
+        return max(abs(self.postfit_up), abs(self.postfit_down))
+
+
+@dataclass
+class ImpactResult:
+    """Pulls of all nuisance parameters and their impacts on ``poi``, ranked (largest first)."""
+
+    poi: str
+    best: FitResult
+    pulls: list[Pull]
+    impacts: list[Impact]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "poi": self.poi,
+            "poi_hat": self.best.values[self.poi],
+            "poi_error": self.best.errors[self.poi],
+            "pulls": [{**asdict(p), "pull": p.pull, "pull_error": p.pull_error} for p in self.pulls],
+            "impacts": [{**asdict(i), "size": i.size} for i in self.impacts],
+        }
+
+
+def gaussian_constraints_of(model: Any) -> dict[str, tuple[float, float]]:
+    r"""Nuisance parameter name -> (theta_0, sigma_0) of its Gaussian constraint term in the
+    model pdf: a ``RooGaussian`` whose x or mean is the parameter and whose other argument is
+    a global observable (HistFactory's ``alpha_X`` and Gaussian ``gamma`` terms)."""
+    globs = {g.GetName() for g in model.global_observables}
+    nps = {p.GetName() for p in model.nuisance_parameters}
+    out: dict[str, tuple[float, float]] = {}
+    for comp in model.model.getComponents():
+        for par in nps:
+            parts = gaussian_parts(comp, par)
+            if parts and parts[0].GetName() in globs:
+                out[par] = (float(parts[0].getVal()), parts[1])
+    return out
+
+
+def pulls(model: Any, best: FitResult, nuisance_parameters: Sequence[str] | None = None) -> list[Pull]:
+    """Pulls of the nuisance parameters (default: all of the model, in its order) at ``best``."""
+    constraints = gaussian_constraints_of(model)
+    names = list(nuisance_parameters) if nuisance_parameters is not None else \
+        [p.GetName() for p in model.nuisance_parameters]
+    out = []
+    for name in names:
+        if name not in best.values:
+            raise KeyError(f"'{name}' is not a floating parameter of the fit (have {sorted(best.values)})")
+        nominal, sigma0 = constraints.get(name, (math.nan, math.nan))
+        out.append(Pull(name, best.values[name], best.errors[name], nominal, sigma0))
+    return out
+
+
+def impacts(model: Any, poi: str | None = None, data: Any = None, nuisance_parameters: Sequence[str] | None = None,
+            prefit: bool = True, fitter: Fitter | None = None, backend: str = "cpu") -> ImpactResult:
+    r"""Pulls and ranked impacts of the nuisance parameters on ``poi`` (see the module doc).
+
+    One unconditional fit (MIGRAD + HESSE), then per nuisance parameter two fits with it fixed
+    at :math:`\hat\theta \pm \hat\sigma` and, with ``prefit``, two at
+    :math:`\hat\theta \pm \sigma_0`; each conditional fit starts from the best fit. The model's
+    parameters are restored afterwards.
+
+    Raises:
+        ValueError: ``poi`` not given for a model with several POIs, the best fit has no
+            valid (positive) error for a nuisance parameter, or a shifted value is outside the
+            parameter's range.
+    """
+    if poi is None:
+        names = [p.GetName() for p in model.pois]
+        if len(names) != 1:
+            raise ValueError(f"the model has POIs {names}; name the one whose impacts to compute")
+        poi = names[0]
+    fitter = fitter or Fitter(model, data, backend)
+    start = model.parameters()
+    try:
+        best = fitter.fit(hesse=True)
+        result_pulls = pulls(model, best, nuisance_parameters)
+        mu_hat = best.values[poi]
+        out = []
+        for p in result_pulls:
+            if not (p.error > 0 and math.isfinite(p.error)):
+                raise ValueError(f"the fit gives no valid error for '{p.name}' ({p.error}); impacts need HESSE errors")
+
+            def shift(value: float, name: str = p.name) -> float:
+                var = model.parameter(name)
+                if not var.getMin() <= value <= var.getMax():
+                    raise ValueError(f"impact of '{name}': {value:.6g} is outside its range [{var.getMin()}, "
+                                     f"{var.getMax()}] (widen the range)")
+                model.set_parameters(best.values)
+                return fitter.fit({name: value}, hesse=False).values[poi] - mu_hat
+
+            impact = Impact(p.name, shift(p.value + p.error), shift(p.value - p.error))
+            if prefit and math.isfinite(p.prefit_error):
+                impact.prefit_up = shift(p.value + p.prefit_error)
+                impact.prefit_down = shift(p.value - p.prefit_error)
+            out.append(impact)
+    finally:
+        model.set_parameters(start)
+    out.sort(key=lambda i: i.size, reverse=True)
+    return ImpactResult(poi, best, result_pulls, out)

@@ -1,0 +1,661 @@
+r"""Per-event ratio columns: evaluate networks on events, write, read, and build processes.
+
+The columns follow the naming of :mod:`roonsbi.model`:
+
+* ``r_<proc>``: the density ratio :math:`r_J(x_i) = p_J(x_i)/p_\mathrm{ref}(x_i)`;
+* ``g_<proc>_<np>_lo`` / ``g_<proc>_<np>_hi``: the shape ratios
+  :math:`g_{Jm}(x_i, \mp 1) = p_J(x_i|\alpha_m = \mp1)/p_J(x_i|0)`;
+* ``<column>_std``: the spread (sample standard deviation) of an ensemble's members;
+* ``weight``: the event weight :math:`w_i`, when one is read.
+
+The one-call path from files to a model::
+
+    spec = ColumnSpec({"r_S": RatioModel("S.onnx", output="score"),
+                       "r_B": RatioModel(["B_0.onnx", "B_1.onnx"], output="log_ratio")})
+    write_columns("columns.root", iter_columns("ref_*.root", spec, tree="events", weight="w"))
+    cols = read_columns("columns.root")
+    model = build_model(processes_from_columns(cols, yields={"S": 60.0, "B": 600.0},
+                                               coefficients={"S": "mu", "B": "1"}),
+                        weights=cols.get("weight"))
+
+:func:`iter_columns` streams chunk by chunk, so the memory used is bounded by the chunk
+size when the chunks go straight to :func:`write_columns`; :func:`evaluate_columns`
+returns all columns at once.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import struct
+import zipfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
+
+import numpy as np
+
+from .events import MissingFeatureError, Source, iter_events
+from .networks import RatioEvaluator, RatioModel, SessionCache, combine_members
+
+PathLike = Union[str, "os.PathLike[str]"]
+ModelLike = Union[RatioModel, PathLike, Sequence[PathLike]]
+
+#: Suffix of the ensemble-spread column of a column.
+SPREAD_SUFFIX = "_std"
+#: Name of the event-weight column (as :data:`roonsbi.model.WEIGHT_NAME`).
+WEIGHT_COLUMN = "weight"
+#: Name of the index file of a folder of ``.npy`` columns.
+INDEX_FILE = "columns.json"
+
+_COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_WEIGHT_KEY = "@weight"  # internal name of the weight expression (cannot clash with a feature)
+
+
+def ratio_column(process: str) -> str:
+    """Name of the ratio column of a process: ``r_<process>``."""
+    return f"r_{process}"
+
+
+def shape_columns(process: str, nuisance: str) -> tuple[str, str]:
+    """Names of the -1/+1 sigma shape columns: ``g_<process>_<np>_lo``, ``g_<process>_<np>_hi``."""
+    return f"g_{process}_{nuisance}_lo", f"g_{process}_{nuisance}_hi"
+
+
+def _as_model(value: ModelLike) -> RatioModel:
+    return value if isinstance(value, RatioModel) else RatioModel(value)
+
+
+class ColumnSpec(Mapping[str, RatioModel]):
+    """Which networks give which column: an ordered, read-only mapping column -> RatioModel.
+
+    Args:
+        columns: column name -> :class:`~roonsbi.networks.RatioModel` (or an ONNX path, or a
+            list of paths: an ensemble with ``output="ratio"``).
+
+    Column names must be identifiers, must not end in ``_std`` (reserved for ensemble
+    spreads) and must not be ``weight``. Columns named ``g_...`` are shape ratios and must be
+    strictly positive; all other columns must be non-negative.
+
+    Example::
+
+        spec = ColumnSpec.from_processes(
+            ratios={"S": RatioModel("S.onnx", output="score")},
+            shapes={"S": {"jes": (RatioModel("S_jes_dn.onnx"), RatioModel("S_jes_up.onnx"))}})
+        list(spec)  # ['r_S', 'g_S_jes_lo', 'g_S_jes_hi']
+    """
+
+    def __init__(self, columns: Mapping[str, ModelLike] | None = None) -> None:
+        self._columns: dict[str, RatioModel] = {}
+        for name, model in (columns or {}).items():
+            self._add(name, model)
+
+    def _add(self, name: str, model: ModelLike) -> None:
+        if not isinstance(name, str) or not _COLUMN_NAME.fullmatch(name):
+            raise ValueError(f"column name {name!r} is not an identifier (letters, digits, underscores)")
+        if name.endswith(SPREAD_SUFFIX):
+            raise ValueError(f"column name {name!r} ends in '{SPREAD_SUFFIX}', reserved for ensemble spreads")
+        if name == WEIGHT_COLUMN:
+            raise ValueError(f"'{WEIGHT_COLUMN}' is reserved for the event weights")
+        if name in self._columns:
+            raise ValueError(f"column {name!r} is defined twice")
+        self._columns[name] = _as_model(model)
+
+    @classmethod
+    def from_processes(
+        cls,
+        ratios: Mapping[str, ModelLike],
+        shapes: Mapping[str, Mapping[str, tuple[ModelLike, ModelLike]]] | None = None,
+    ) -> ColumnSpec:
+        """Spec with ``r_<proc>`` for each ratio model and ``g_<proc>_<np>_lo/_hi`` for each shape pair."""
+        spec = cls()
+        for proc, model in ratios.items():
+            spec._add(ratio_column(proc), model)
+        for proc, systematics in (shapes or {}).items():
+            for nuisance, pair in systematics.items():
+                if len(pair) != 2:
+                    raise ValueError(f"shape '{nuisance}' of '{proc}' needs (lo, hi) models, got {pair!r}")
+                lo, hi = shape_columns(proc, nuisance)
+                spec._add(lo, pair[0])
+                spec._add(hi, pair[1])
+        return spec
+
+    @classmethod
+    def from_dict(cls, config: Mapping[str, Any], base_dir: PathLike | None = None) -> ColumnSpec:
+        """Spec from a configuration mapping (TOML/JSON).
+
+        Each value is a path, a list of paths, or a table with the keys ``models`` (path or
+        list), ``output``, ``features``, ``output_name``, ``output_index``, ``scale``.
+        Relative paths are taken from ``base_dir``.
+        """
+        base = Path(base_dir) if base_dir is not None else None
+
+        def path(p: Any) -> Path:
+            p = Path(p)
+            return base / p if base is not None and not p.is_absolute() else p
+
+        spec = cls()
+        for name, entry in config.items():
+            if isinstance(entry, (str, list)):
+                entry = {"models": entry}
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"column {name!r}: expected a path, a list of paths or a table, got {entry!r}")
+            allowed = {"models", "output", "features", "output_name", "output_index", "scale"}
+            unknown = sorted(set(entry) - allowed)
+            if unknown:
+                raise ValueError(f"column {name!r}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
+            if "models" not in entry:
+                raise ValueError(f"column {name!r}: 'models' (ONNX file or list of files) is missing")
+            models = entry["models"]
+            models = [models] if isinstance(models, str) else list(models)
+            spec._add(name, RatioModel(
+                [path(m) for m in models],
+                output=entry.get("output", "ratio"),
+                features=entry.get("features"),
+                output_name=entry.get("output_name"),
+                output_index=entry.get("output_index"),
+                scale=entry.get("scale", 1.0),
+            ))
+        return spec
+
+    def __getitem__(self, name: str) -> RatioModel:
+        return self._columns[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._columns)
+
+    def __len__(self) -> int:
+        return len(self._columns)
+
+    def __repr__(self) -> str:
+        body = ", ".join(f"{k!r}: {v!r}" for k, v in self._columns.items())
+        return f"ColumnSpec({{{body}}})"
+
+
+def _float_dtype(dtype: Any) -> np.dtype:
+    dt = np.dtype(dtype)
+    if dt not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise ValueError(f"columns are written as float32 or float64, not {dt}")
+    return dt
+
+
+def _feature_map(features: Mapping[str, str] | Sequence[str] | None) -> dict[str, str]:
+    if features is None:
+        return {}
+    if isinstance(features, str):
+        raise TypeError("features must be a mapping name -> branch/expression or a sequence of branch names")
+    if isinstance(features, Mapping):
+        return {str(k): str(v) for k, v in features.items()}
+    return {str(f): str(f) for f in features}
+
+
+def _check_members(column: str, evaluator: RatioEvaluator, outputs: list[np.ndarray], r: np.ndarray,
+                   chunk: Any) -> None:
+    """Raise ValueError naming column, network and first event if a ratio is NaN/inf/negative."""
+    if np.all((r >= 0) & (r < np.inf)):  # NaN fails both comparisons
+        return
+    bad = ~((r >= 0) & (r < np.inf))
+    i = int(np.argmax(bad.any(axis=0)))
+    k = int(np.argmax(bad[:, i]))
+    net = evaluator.networks[k]
+    members = f" (member {k + 1} of {len(evaluator.networks)})" if len(evaluator.networks) > 1 else ""
+    feats = ", ".join(f"{f}={float(chunk.data[f][i]):.6g}" for f in net.features)
+    n_bad = int(bad[k].sum())
+    raise ValueError(
+        f"column '{column}': network {net.path}{members} gave the ratio {r[k, i]:.6g} "
+        f"(output '{net.output_name}' = {float(outputs[k][i]):.6g}, convention '{evaluator.model.output}') "
+        f"at {chunk.where(i)} with features {feats}; ratios must be finite and non-negative "
+        f"({n_bad} such events in this chunk of {r.shape[1]})"
+    )
+
+
+def _check_positive(column: str, values: np.ndarray, chunk: Any) -> None:
+    if np.all(values > 0):
+        return
+    i = int(np.argmax(~(values > 0)))
+    raise ValueError(
+        f"shape column '{column}' is {values[i]:.6g} at {chunk.where(i)}; shape ratios must be strictly "
+        f"positive (all ensemble members gave 0)"
+    )
+
+
+def iter_columns(
+    source: Source,
+    spec: ColumnSpec | Mapping[str, ModelLike],
+    *,
+    tree: str | None = None,
+    features: Mapping[str, str] | Sequence[str] | None = None,
+    cut: str | None = None,
+    weight: str | None = None,
+    keep: Sequence[str] = (),
+    chunk_size: int = 100_000,
+    spread: bool = True,
+    dtype: Any = np.float32,
+    progress: bool | None = None,
+    threads: int | None = None,
+) -> Iterator[dict[str, np.ndarray]]:
+    r"""Evaluate the networks of ``spec`` on the events of ``source``, one chunk at a time.
+
+    Per chunk of events, each network of each column is run once on one contiguous
+    feature matrix (shared by the networks with the same inputs), its outputs converted to
+    ratios (:meth:`RatioModel.to_ratio`), checked (finite, non-negative; shape columns
+    strictly positive) and averaged over the ensemble.
+
+    Args:
+        source: ROOT file(s) (globs, ``"file.root:tree"``) or a mapping name -> array.
+        spec: column name -> RatioModel (see :class:`ColumnSpec`).
+        tree: the TTree/RNTuple name (default: the only one of each file).
+        features: feature name -> branch or expression (see :mod:`roonsbi.events`), or a
+            list of branch names. Features the networks need that are not in it are read
+            from the branches of the same name.
+        cut: selection expression on branches.
+        weight: branch or expression of the event weight, written as column ``weight``.
+        keep: features or branches copied to the output columns (e.g. for diagnostics).
+        chunk_size: entries per chunk; bounds the memory for events and network outputs.
+        spread: add ``<column>_std`` (sample std over members) for ensembles.
+        dtype: float32 (default) or float64 for the returned columns.
+        progress: tqdm progress bar over the entries (None: only on a terminal).
+        threads: onnxruntime intra-op threads (None: its default).
+
+    Yields:
+        dict column -> array for each chunk (one empty chunk if nothing was selected).
+
+    Raises:
+        MissingFeatureError (KeyError): a feature a network needs is not in the files,
+            naming the feature, the networks that need it and the available branches.
+        ValueError: network inputs that do not match (naming the file, its declared inputs
+            and the given features), output shape mismatch, NaN/inf/negative ratios
+            (naming the column, network and first bad event).
+    """
+    if not isinstance(spec, ColumnSpec):
+        spec = ColumnSpec(spec)
+    if not len(spec):
+        raise ValueError("the column spec is empty")
+    dtype = _float_dtype(dtype)
+    cache = SessionCache(threads)
+    evaluators = {col: RatioEvaluator.load(model, cache) for col, model in spec.items()}
+
+    given = _feature_map(features)
+    needed_by: dict[str, list[str]] = {}
+    for col, ev in evaluators.items():
+        for net in ev.networks:
+            for f in net.features:
+                needed_by.setdefault(f, [])
+                label = f"{net.path.name} ({col})"
+                if label not in needed_by[f]:
+                    needed_by[f].append(label)
+    expressions = {f: given.get(f, f) for f in needed_by}
+    if isinstance(keep, str):
+        keep = [keep]
+    keep = list(keep)
+    for name in keep:
+        expressions.setdefault(name, given.get(name, name))
+    if weight is not None:
+        expressions[_WEIGHT_KEY] = weight
+
+    names = []
+    for col, ev in evaluators.items():
+        names.append(col)
+        if spread and ev.model.n_members > 1:
+            names.append(col + SPREAD_SUFFIX)
+    clash = sorted(set(names) & set(keep))
+    if clash or (weight is not None and WEIGHT_COLUMN in keep):
+        raise ValueError(f"kept columns {clash or [WEIGHT_COLUMN]} clash with evaluated columns")
+    names += keep + ([WEIGHT_COLUMN] if weight is not None else [])
+
+    chunks = iter_events(
+        source, expressions, tree=tree, cut=cut, chunk_size=chunk_size, progress=progress,
+        desc="roonsbi evaluate", needed_by={f: ", ".join(v) for f, v in needed_by.items()},
+    )
+    produced = False
+    for chunk in chunks:
+        out: dict[str, np.ndarray] = {}
+        feed_cache: dict = {}
+        for col, ev in evaluators.items():
+            outputs = ev.outputs(chunk.data, feed_cache)
+            r = np.stack([ev.model.to_ratio(y) for y in outputs])
+            _check_members(col, ev, outputs, r, chunk)
+            mean, std = combine_members(r)
+            if col.startswith("g_"):
+                _check_positive(col, mean, chunk)
+            out[col] = mean.astype(dtype)
+            if spread and std is not None:
+                out[col + SPREAD_SUFFIX] = std.astype(dtype)
+        for name in keep:
+            out[name] = np.asarray(chunk.data[name], dtype=dtype)
+        if weight is not None:
+            out[WEIGHT_COLUMN] = np.asarray(chunk.data[_WEIGHT_KEY], dtype=dtype)
+        produced = True
+        yield out
+    if not produced:
+        yield {name: np.zeros(0, dtype=dtype) for name in names}
+
+
+def evaluate_columns(
+    source: Source,
+    spec: ColumnSpec | Mapping[str, ModelLike],
+    **kwargs: Any,
+) -> dict[str, np.ndarray]:
+    """All columns at once (the arguments are those of :func:`iter_columns`).
+
+    Returns:
+        dict column -> array with one entry per selected event: the ``spec`` columns,
+        ``<column>_std`` for ensembles (``spread=True``), the ``keep`` columns and ``weight``.
+    """
+    parts: dict[str, list[np.ndarray]] = {}
+    for out in iter_columns(source, spec, **kwargs):
+        for name, values in out.items():
+            parts.setdefault(name, []).append(values)
+    return {name: v[0] if len(v) == 1 else np.concatenate(v) for name, v in parts.items()}
+
+
+# -- writing ------------------------------------------------------------------------------
+
+FORMATS = ("root", "npz", "npy")
+_NPY_HEADER_SIZE = 128  # fixed header length of the streamed .npy files (a multiple of 64)
+
+
+def _infer_format(path: Path, fmt: str | None) -> str:
+    if fmt is not None:
+        if fmt not in FORMATS:
+            raise ValueError(f"unknown columns format {fmt!r}; use one of {FORMATS}")
+        return fmt
+    suffix = path.suffix.lower()
+    if suffix == ".root":
+        return "root"
+    if suffix == ".npz":
+        return "npz"
+    if suffix == "" or path.is_dir():
+        return "npy"
+    raise ValueError(
+        f"cannot tell the format of {path} from its suffix: use .root (TTree), .npz, or a folder "
+        f"name without suffix (one .npy per column), or pass format="
+    )
+
+
+def _npy_header(dtype: np.dtype, n: int) -> bytes:
+    text = "{'descr': %r, 'fortran_order': False, 'shape': (%d,), }" % (np.lib.format.dtype_to_descr(dtype), n)
+    body = text.ljust(_NPY_HEADER_SIZE - 10 - 1) + "\n"
+    header = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
+    assert len(header) == _NPY_HEADER_SIZE
+    return header
+
+
+class _NpyFolderWriter:
+    """One .npy per column, appended chunk by chunk (fixed-size header patched at the end)."""
+
+    def __init__(self, folder: Path, dtype: np.dtype) -> None:
+        self.folder, self.dtype = folder, dtype
+        folder.mkdir(parents=True)
+        self.files: dict[str, Any] = {}
+        self.n = 0
+
+    def write(self, chunk: Mapping[str, np.ndarray]) -> None:
+        if not self.files:
+            for name in chunk:
+                fh = open(self.folder / f"{name}.npy", "wb")
+                fh.write(_npy_header(self.dtype, 0))
+                self.files[name] = fh
+        _same_columns(list(self.files), chunk)
+        n = len(next(iter(chunk.values()))) if chunk else 0
+        for name, fh in self.files.items():
+            values = np.ascontiguousarray(chunk[name], dtype=self.dtype)
+            if values.shape != (n,):
+                raise ValueError(f"column '{name}' has shape {values.shape} in a chunk of {n} events")
+            values.tofile(fh)
+        self.n += n
+
+    def close(self) -> None:
+        for fh in self.files.values():
+            fh.seek(0)
+            fh.write(_npy_header(self.dtype, self.n))
+            fh.close()
+        index = {"format": "roonsbi-columns", "version": 1, "columns": list(self.files),
+                 "dtype": self.dtype.name, "entries": self.n}
+        (self.folder / INDEX_FILE).write_text(json.dumps(index, indent=1) + "\n")
+
+    def abort(self) -> None:
+        for fh in self.files.values():
+            fh.close()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class _RootWriter:
+    """A TTree written with uproot, one basket per chunk."""
+
+    def __init__(self, path: Path, tree: str, dtype: np.dtype) -> None:
+        import uproot
+
+        self.path, self.tree_name, self.dtype = path, tree, dtype
+        self.file = uproot.recreate(str(path))
+        self.tree = None
+        self.names: list[str] = []
+
+    def write(self, chunk: Mapping[str, np.ndarray]) -> None:
+        if self.tree is None:
+            self.names = list(chunk)
+            self.tree = self.file.mktree(self.tree_name, dict.fromkeys(self.names, self.dtype),
+                                         title="roonsbi per-event columns")
+        _same_columns(self.names, chunk)
+        if chunk and len(next(iter(chunk.values()))):
+            self.tree.extend({name: np.ascontiguousarray(chunk[name], dtype=self.dtype) for name in self.names})
+
+    def close(self) -> None:
+        self.file.close()
+
+    def abort(self) -> None:
+        self.file.close()
+        self.path.unlink(missing_ok=True)
+
+
+def _same_columns(names: Sequence[str], chunk: Mapping[str, np.ndarray]) -> None:
+    if list(chunk) != list(names):
+        raise ValueError(f"a chunk has the columns {list(chunk)}, the first had {list(names)}")
+
+
+def _is_columns_folder(path: Path) -> bool:
+    return path.is_dir() and (not any(path.iterdir()) or (path / INDEX_FILE).is_file())
+
+
+def write_columns(
+    path: PathLike,
+    columns: Mapping[str, np.ndarray] | Iterable[Mapping[str, np.ndarray]],
+    *,
+    dtype: Any = np.float32,
+    format: str | None = None,
+    tree: str = "columns",
+    overwrite: bool = False,
+) -> Path:
+    """Write columns to ``path``: a ROOT TTree, an ``.npz`` or a folder of ``.npy`` files.
+
+    Args:
+        path: ``*.root`` (TTree ``tree`` written with uproot), ``*.npz``, or a folder name
+            without suffix (one ``<column>.npy`` per column plus ``columns.json``; read
+            back memory-mapped, without a copy).
+        columns: dict column -> array, or an iterable of such dicts (e.g.
+            :func:`iter_columns`), written chunk by chunk without holding all in memory.
+        dtype: float32 (default) or float64.
+        format: ``"root"``, ``"npz"`` or ``"npy"`` (default: from the suffix).
+        tree: TTree name for ROOT files.
+        overwrite: replace an existing file (or a folder written by roonsbi).
+
+    The output appears only when complete: it is written under ``<path>.partial`` and
+    renamed at the end; an error while streaming leaves no file behind.
+
+    Returns:
+        The path written.
+    """
+    path = Path(path)
+    dtype = _float_dtype(dtype)
+    fmt = _infer_format(path, format)
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        if path.is_dir() and not _is_columns_folder(path):
+            raise FileExistsError(f"{path} is a folder that roonsbi did not write (no {INDEX_FILE}); not replacing it")
+    partial = path.with_name(path.name + ".partial")
+    if partial.is_dir():
+        shutil.rmtree(partial)
+    elif partial.exists():
+        partial.unlink()
+
+    chunks: Iterable[Mapping[str, np.ndarray]] = [columns] if isinstance(columns, Mapping) else columns
+    if fmt == "root":
+        writer: Any = _RootWriter(partial, tree, dtype)
+    else:
+        folder = partial if fmt == "npy" else path.with_name(path.name + ".partial.d")
+        if folder.exists():
+            shutil.rmtree(folder)
+        writer = _NpyFolderWriter(folder, dtype)
+    try:
+        for chunk in chunks:
+            writer.write(chunk)
+        if fmt == "root" and writer.tree is None:
+            raise ValueError("no columns to write")
+        writer.close()
+    except BaseException:
+        writer.abort()
+        raise
+    if fmt == "npz":
+        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+            for name in writer.files:
+                zf.write(folder / f"{name}.npy", arcname=f"{name}.npy")
+        shutil.rmtree(folder)
+    if path.is_dir():
+        shutil.rmtree(path)
+    os.replace(partial, path)
+    return path
+
+
+# -- reading ------------------------------------------------------------------------------
+
+def read_columns(
+    path: PathLike,
+    columns: Sequence[str] | None = None,
+    *,
+    tree: str | None = None,
+    mmap: bool = True,
+) -> dict[str, np.ndarray]:
+    """Read columns written by :func:`write_columns` (or any flat TTree/RNTuple, .npz, .npy folder).
+
+    Args:
+        path: ``*.root``, ``*.npz`` or a folder of ``.npy`` files.
+        columns: names to read (default: all).
+        tree: TTree/RNTuple name in a ROOT file (default: ``columns`` or the only one).
+        mmap: memory-map the ``.npy`` files of a folder (no copy into memory).
+
+    Returns:
+        dict column -> 1-D array, in the order written.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    fmt = "npy" if path.is_dir() else _infer_format(path, None)
+    wanted = None if columns is None else list(columns)
+    if fmt == "root":
+        import uproot
+
+        with uproot.open(str(path)) as f:
+            names = {k.split(";")[0]: v for k, v in f.classnames().items() if v in ("TTree", "ROOT::RNTuple")}
+            if tree is None:
+                tree = "columns" if "columns" in names else (next(iter(names)) if len(names) == 1 else None)
+                if tree is None:
+                    raise ValueError(f"{path} holds the trees {sorted(names)}; choose one with tree=")
+            if tree not in names:
+                raise MissingFeatureError(f"{path} has no TTree/RNTuple '{tree}' (has {sorted(names)})")
+            obj = f[tree]
+            available = list(obj.keys())
+            _check_wanted(path, wanted, available)
+            arrays = obj.arrays(filter_name=wanted or available, library="np")
+            return {name: arrays[name] for name in (wanted or available)}
+    if fmt == "npz":
+        with np.load(path) as z:
+            available = list(z.files)
+            _check_wanted(path, wanted, available)
+            return {name: z[name] for name in (wanted or available)}
+    index = path / INDEX_FILE
+    if index.is_file():
+        available = json.loads(index.read_text())["columns"]
+    else:
+        available = sorted(p.stem for p in path.glob("*.npy"))
+    _check_wanted(path, wanted, available)
+    return {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None) for name in (wanted or available)}
+
+
+def _check_wanted(path: Path, wanted: Sequence[str] | None, available: Sequence[str]) -> None:
+    if wanted is not None:
+        missing = [c for c in wanted if c not in available]
+        if missing:
+            raise MissingFeatureError(f"{path} has no column(s) {missing} (columns: {list(available)})")
+
+
+# -- processes ----------------------------------------------------------------------------
+
+def processes_from_columns(
+    columns: Mapping[str, np.ndarray],
+    yields: Mapping[str, float],
+    coefficients: Mapping[str, Any] | None = None,
+    normsys: Mapping[str, Mapping[str, Any]] | None = None,
+    shape_code: int | Mapping[str, int] = 5,
+) -> list:
+    """:class:`roonsbi.model.Process` objects from columns named as :mod:`roonsbi.model` does.
+
+    For each process ``J`` of ``yields`` (in that order): the ratio ``r_J``, and a
+    :class:`~roonsbi.model.ShapeSys` for each pair ``g_J_<np>_lo`` / ``g_J_<np>_hi``.
+
+    Args:
+        columns: e.g. :func:`read_columns` or :func:`evaluate_columns` output.
+        yields: process -> nominal yield nu_J.
+        coefficients: process -> f_J(POIs) (formula string or RooAbsReal; default ``"1"``).
+        normsys: process -> {np: NormSys or (lo, hi)}.
+        shape_code: PiecewiseInterpolation code of the shapes, one for all or per np name.
+
+    Raises:
+        KeyError: a process without ``r_<proc>`` column.
+        ValueError: a shape column without its partner, or ratio/shape columns of a process
+            not in ``yields`` (drop them from ``columns`` to build a subset).
+    """
+    from ..spec import Process, ShapeSys
+
+    coefficients = dict(coefficients or {})
+    normsys = dict(normsys or {})
+    procs = list(yields)
+    unknown = sorted(set(coefficients) - set(procs)) + sorted(set(normsys) - set(procs))
+    if unknown:
+        raise ValueError(f"coefficients/normsys given for processes {unknown} that have no yield")
+    base = [c for c in columns if not (c.endswith(SPREAD_SUFFIX) and c[: -len(SPREAD_SUFFIX)] in columns)]
+    # the longest process name first, so that g_S_x_jes_lo goes to 'S_x' rather than 'S'
+    by_length = sorted(procs, key=len, reverse=True)
+    shapes: dict[str, dict[str, dict[str, np.ndarray]]] = {p: {} for p in procs}
+    orphans = []
+    for c in base:
+        if c.startswith("r_"):
+            if c[2:] not in procs:
+                orphans.append(c)
+        elif c.startswith("g_") and (c.endswith("_lo") or c.endswith("_hi")):
+            owner = next((p for p in by_length if c.startswith(f"g_{p}_") and len(c) > len(p) + 6), None)
+            if owner is None:
+                orphans.append(c)
+                continue
+            nuisance = c[len(owner) + 3 : -3]
+            shapes[owner].setdefault(nuisance, {})[c[-2:]] = columns[c]
+    if orphans:
+        raise ValueError(
+            f"columns {orphans} belong to no process of yields {procs}; add the processes or drop the columns"
+        )
+    out = []
+    for p in procs:
+        col = ratio_column(p)
+        if col not in columns:
+            raise MissingFeatureError(f"no ratio column '{col}' for process '{p}' (columns: {list(columns)})")
+        shapesys = {}
+        for nuisance, pair in shapes[p].items():
+            if set(pair) != {"lo", "hi"}:
+                have = shape_columns(p, nuisance)[0 if "lo" in pair else 1]
+                raise ValueError(f"shape column '{have}' has no partner ('_lo' and '_hi' are both needed)")
+            code = shape_code[nuisance] if isinstance(shape_code, Mapping) else shape_code
+            shapesys[nuisance] = ShapeSys(pair["lo"], pair["hi"], int(code))
+        out.append(Process(p, float(yields[p]), columns[col], coefficients.get(p, "1"),
+                           normsys=dict(normsys.get(p, {})), shapesys=shapesys))
+    return out

@@ -1,0 +1,285 @@
+"""HistFactory XML configurations, read as ROOT's ConfigParser reads them, built with HistFactory.
+
+The PyPI ROOT wheel's HistFactory has no XML parser (ConfigParser needs libxml2) and no
+hist2workspace: the XML is read here, following ROOT's ConfigParser element by element,
+and the workspace is built with the HistFactory classes in a subprocess (their Python
+objects are not reliable at interpreter teardown), as MakeCombinedModel does.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any, Sequence
+
+from ..models.workspace import read_workspace
+
+__all__ = ["from_histfactory_xml", "read_histfactory_xml"]
+
+_TRUE_FALSE = {"True": True, "true": True, "False": False, "false": False}
+
+
+def _bool(value: str, where: str) -> bool:
+    if value not in _TRUE_FALSE:
+        raise ValueError(f"HistFactory XML: {where} expects True or False, got '{value}'")
+    return _TRUE_FALSE[value]
+
+
+def _attributes(node: ET.Element, allowed: Sequence[str], where: str) -> dict[str, str]:
+    unknown = sorted(set(node.attrib) - set(allowed))
+    if unknown:
+        raise ValueError(f"HistFactory XML: unknown attribute(s) {unknown} of <{node.tag}> in {where} "
+                         f"(known: {list(allowed)})")
+    return dict(node.attrib)
+
+
+def _text_items(node: ET.Element, where: str) -> list[str]:
+    if not (node.text or "").split():
+        raise ValueError(f"HistFactory XML: <{node.tag}> in {where} has no text")
+    return node.text.split()
+
+
+def _read_xml(path: Path) -> ET.Element:
+    if not path.is_file():
+        raise FileNotFoundError(f"HistFactory XML: no file {path}")
+    try:
+        return ET.parse(path).getroot()
+    except ET.ParseError as err:
+        raise ValueError(f"HistFactory XML: cannot parse {path}: {err}") from None
+
+
+def _measurement(node: ET.Element, where: str) -> dict:
+    # Mode (deprecated) and ExportOnly (whether hist2workspace also fits) do not change the workspace
+    a = _attributes(node, ("Name", "Lumi", "LumiRelErr", "BinLow", "BinHigh", "Mode", "ExportOnly"), where)
+    if "ExportOnly" in a:
+        _bool(a["ExportOnly"], "Measurement ExportOnly")
+    m = {"name": a.get("Name", ""), "lumi": float(a.get("Lumi", 1.0)), "lumi_rel_err": float(a.get("LumiRelErr", 0.1)),
+         "bin_low": int(a.get("BinLow", 0)), "bin_high": int(a.get("BinHigh", 1)),
+         "pois": [], "constant": [], "values": {}, "constraints": []}
+    for child in node:
+        if child.tag == "POI":
+            m["pois"] += _text_items(child, where)
+        elif child.tag == "ParamSetting":
+            p = _attributes(child, ("Const", "Val"), where)
+            names = _text_items(child, where)
+            if p.get("Const") == "True":
+                m["constant"] += names
+            if "Val" in p:
+                m["values"].update(dict.fromkeys(names, float(p["Val"])))
+        elif child.tag == "ConstraintTerm":
+            c = _attributes(child, ("Type", "RelativeUncertainty"), where)
+            kind = c.get("Type", "")
+            if kind not in ("Gamma", "Uniform", "LogNormal", "NoConstraint"):
+                raise ValueError(f"HistFactory XML: unknown ConstraintTerm Type '{kind}' in {where}")
+            rel = float(c.get("RelativeUncertainty", 0.0))
+            m["constraints"] += [[kind, n, rel] for n in _text_items(child, where)]
+        else:
+            raise ValueError(f"HistFactory XML: <{child.tag}> in the Measurement of {where} is not supported")
+    return m
+
+
+def _channel(path: Path) -> dict:
+    where = str(path)
+    root = _read_xml(path)
+    if root.tag != "Channel":
+        raise ValueError(f"HistFactory XML: {path} is a <{root.tag}>, not a <Channel>")
+    a = _attributes(root, ("Name", "InputFile", "HistoPath", "HistoName"), where)
+    if not a.get("Name"):
+        raise ValueError(f"HistFactory XML: the Channel in {path} has no Name")
+    ch = {"name": a["Name"], "input_file": a.get("InputFile", ""), "histo_path": a.get("HistoPath", ""),
+          "data": None, "stat_config": None, "samples": []}
+    for node in root:
+        file, hpath = ch["input_file"], ch["histo_path"]  # channel-wide defaults
+        if node.tag == "Data":
+            d = _attributes(node, ("InputFile", "HistoName", "HistoPath"), where)
+            if ch["data"] is not None:
+                raise ValueError(f"HistFactory XML: additional <Data> in {path} is not supported")
+            if not d.get("HistoName"):
+                raise ValueError(f"HistFactory XML: <Data> in {path} has no HistoName")
+            ch["data"] = [d["HistoName"], d.get("InputFile", file), d.get("HistoPath", hpath)]
+        elif node.tag == "StatErrorConfig":
+            c = _attributes(node, ("RelErrorThreshold", "ConstraintType"), where)
+            kind = {"Gaussian": "Gaussian", "Gauss": "Gaussian", "Poisson": "Poisson", "Pois": "Poisson"}.get(
+                c.get("ConstraintType", "Poisson"))
+            if kind is None:
+                raise ValueError(f"HistFactory XML: unknown StatErrorConfig ConstraintType in {path}")
+            ch["stat_config"] = [float(c.get("RelErrorThreshold", 0.05)), kind]
+        elif node.tag == "Sample":
+            ch["samples"].append(_sample(node, file, hpath, where))
+        else:
+            raise ValueError(f"HistFactory XML: <{node.tag}> in the Channel of {path} is not supported")
+    if ch["data"] is None:
+        raise ValueError(f"HistFactory XML: the Channel in {path} has no <Data>")
+    return ch
+
+
+def _sample(node: ET.Element, file: str, hpath: str, where: str) -> dict:
+    a = _attributes(node, ("Name", "InputFile", "HistoName", "HistoPath", "NormalizeByTheory"), where)
+    file, hpath = a.get("InputFile", file), a.get("HistoPath", hpath)
+    s = {"name": a.get("Name", ""), "histo": [a.get("HistoName", ""), file, hpath],
+         "normalize_by_theory": _bool(a["NormalizeByTheory"], "Sample NormalizeByTheory")
+         if "NormalizeByTheory" in a else True, "modifiers": []}
+    if not s["name"] or not a.get("HistoName") or not file:
+        raise ValueError(f"HistFactory XML: a Sample in {where} needs Name, HistoName and an InputFile")
+    for child in node:
+        kind, c = child.tag, None
+        if kind == "NormFactor":
+            c = _attributes(child, ("Name", "Val", "Low", "High"), where)
+            val, low, high = float(c.get("Val", 1.0)), float(c.get("Low", 1.0)), float(c.get("High", 1.0))
+            if not low < high or not low <= val <= high:
+                raise ValueError(f"HistFactory XML: NormFactor '{c.get('Name')}' in {where} needs Low < High and Val "
+                                 f"in [Low, High], got Val={val}, Low={low}, High={high}")
+            s["modifiers"].append([kind, c["Name"], val, low, high])
+        elif kind == "OverallSys":
+            c = _attributes(child, ("Name", "High", "Low"), where)
+            s["modifiers"].append([kind, c["Name"], float(c.get("Low", 0.0)), float(c.get("High", 0.0))])
+        elif kind == "HistoSys":
+            c = _attributes(child, ("Name", "HistoNameLow", "HistoFileLow", "HistoPathLow", "HistoNameHigh",
+                                    "HistoFileHigh", "HistoPathHigh"), where)
+            if not (c.get("HistoNameLow") and c.get("HistoNameHigh")):
+                raise ValueError(f"HistFactory XML: HistoSys '{c.get('Name')}' in {where} needs HistoNameLow/High")
+            s["modifiers"].append([kind, c["Name"], c["HistoNameLow"], c.get("HistoFileLow", file),
+                                   c.get("HistoPathLow", hpath), c["HistoNameHigh"], c.get("HistoFileHigh", file),
+                                   c.get("HistoPathHigh", hpath)])
+        elif kind == "ShapeSys":
+            c = _attributes(child, ("Name", "HistoName", "HistoPath", "InputFile", "ConstraintType"), where)
+            ctype = {"Gaussian": "Gaussian", "Gauss": "Gaussian", "Poisson": "Poisson", "Pois": "Poisson"}.get(
+                c.get("ConstraintType", "Gaussian"))
+            if ctype is None or not c.get("HistoName"):
+                raise ValueError(f"HistFactory XML: ShapeSys '{c.get('Name')}' in {where} needs a HistoName and a "
+                                 "Gaussian or Poisson ConstraintType")
+            s["modifiers"].append([kind, c["Name"], ctype, c["HistoName"], c.get("InputFile", file),
+                                   c.get("HistoPath", hpath)])
+        elif kind == "ShapeFactor":
+            c = _attributes(child, ("Name", "Const"), where)
+            s["modifiers"].append([kind, c["Name"], _bool(c.get("Const", "False"), "ShapeFactor Const")])
+        elif kind == "StatError":
+            c = _attributes(child, ("Activate", "HistoName", "HistoPath", "InputFile"), where)
+            if _bool(c.get("Activate", "False"), "StatError Activate"):
+                histo = c.get("HistoName", "")
+                s["modifiers"].append([kind, histo, c.get("InputFile", file) if histo else "",
+                                       c.get("HistoPath", hpath) if histo else ""])
+        else:
+            raise ValueError(f"HistFactory XML: <{kind}> in Sample '{s['name']}' of {where} is not supported")
+        if c is not None and kind != "StatError" and not c.get("Name"):
+            raise ValueError(f"HistFactory XML: a {kind} in Sample '{s['name']}' of {where} has no Name")
+    return s
+
+
+def read_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = None,
+                         base_dir: str | os.PathLike | None = None) -> dict:
+    """The measurement and channels of a HistFactory XML configuration as plain data, read as
+    ROOT's ConfigParser reads them (same elements, attributes and defaults). A relative
+    ``xml_path`` and the paths in the XML are relative to ``base_dir`` (default: the current
+    directory, as hist2workspace resolves them)."""
+    base = Path(base_dir) if base_dir is not None else Path.cwd()
+    xml_path = Path(xml_path)
+    root = _read_xml(base / xml_path)  # an absolute xml_path stays as it is
+    if root.tag != "Combination":
+        raise ValueError(f"HistFactory XML: {xml_path} is a <{root.tag}>, not a top-level <Combination>")
+    _attributes(root, ("OutputFilePrefix",), str(xml_path))
+    inputs, measurements = [], []
+    for node in root:
+        if node.tag == "Input":
+            inputs += _text_items(node, str(xml_path))
+        elif node.tag == "Measurement":
+            measurements.append(_measurement(node, str(xml_path)))
+        else:
+            raise ValueError(f"HistFactory XML: <{node.tag}> in {xml_path} is not supported")
+    if not inputs:
+        raise ValueError(f"HistFactory XML: {xml_path} lists no <Input> channel files")
+    names = [m["name"] for m in measurements]
+    if measurement is None:
+        if len(measurements) != 1:
+            raise ValueError(f"HistFactory XML: {xml_path} has the measurements {names}; pass measurement=<name>")
+        chosen = measurements[0]
+    elif measurement in names:
+        chosen = measurements[names.index(measurement)]
+    else:
+        raise ValueError(f"HistFactory XML: no measurement '{measurement}' in {xml_path} (it has {names})")
+    channels = [_channel(base / i) for i in inputs]
+    return {"measurement": chosen, "channels": channels, "base_dir": str(base.resolve())}
+
+
+_HF_BUILD = r"""
+import json, os, sys
+import ROOT
+ROOT.gROOT.SetBatch(True)
+ROOT.TH1.AddDirectory(False)
+HF = ROOT.RooStats.HistFactory
+spec, out = json.loads(sys.argv[1]), sys.argv[2]
+os.chdir(spec["base_dir"])
+m = spec["measurement"]
+meas = HF.Measurement(m["name"], m["name"])
+for poi in m["pois"]:
+    meas.AddPOI(poi)
+meas.SetLumi(m["lumi"]); meas.SetLumiRelErr(m["lumi_rel_err"])
+meas.SetBinLow(m["bin_low"]); meas.SetBinHigh(m["bin_high"])
+for name in m["constant"]:
+    meas.AddConstantParam(name)
+for name, value in m["values"].items():
+    meas.SetParamValue(name, value)
+for kind, name, rel in m["constraints"]:
+    if kind == "Gamma" and rel != 0: meas.AddGammaSyst(name, rel)
+    elif kind == "Uniform" and rel != 0: meas.AddUniformSyst(name)
+    elif kind == "LogNormal" and rel != 0: meas.AddLogNormSyst(name, rel)
+    elif kind == "NoConstraint": meas.AddNoSyst(name)
+constraint = {"Gaussian": HF.Constraint.Gaussian, "Poisson": HF.Constraint.Poisson}
+for c in spec["channels"]:
+    chan = HF.Channel(c["name"], c["input_file"])
+    chan.SetHistoPath(c["histo_path"])
+    chan.SetData(*c["data"])
+    if c["stat_config"]:
+        chan.SetStatErrorConfig(c["stat_config"][0], constraint[c["stat_config"][1]])
+    for s in c["samples"]:
+        sample = HF.Sample(s["name"], *s["histo"])
+        sample.SetNormalizeByTheory(s["normalize_by_theory"])
+        sample.SetChannelName(c["name"])
+        for mod in s["modifiers"]:
+            kind, args = mod[0], mod[1:]
+            if kind == "NormFactor": sample.AddNormFactor(*args)
+            elif kind == "OverallSys": sample.AddOverallSys(*args)
+            elif kind == "HistoSys": sample.AddHistoSys(*args)
+            elif kind == "ShapeSys": sample.AddShapeSys(args[0], constraint[args[1]], *args[2:])
+            elif kind == "ShapeFactor":
+                factor = HF.ShapeFactor(); factor.SetName(args[0]); factor.SetConstant(args[1])
+                sample.GetShapeFactorList().push_back(factor)
+            elif kind == "StatError":
+                if args[0]: sample.ActivateStatError(*args)
+                else: sample.ActivateStatError()
+        chan.AddSample(sample)
+    meas.AddChannel(chan)
+meas.CollectHistograms()
+ws = HF.HistoToWorkspaceFactoryFast.MakeCombinedModel(meas)
+sys.stdout.flush()
+os._exit(0 if ws.writeToFile(out) else 3)
+"""
+
+
+def from_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = None,
+                         base_dir: str | os.PathLike | None = None) -> Any:
+    """The RooWorkspace ``combined`` that hist2workspace makes of a HistFactory XML
+    configuration (top-level measurement XML, its channel XMLs and ROOT files with the
+    histograms): ``simPdf``, ``obsData``, ``ModelConfig``, ready for :func:`combine`.
+
+    ``measurement`` names one of the XML's measurements (needed if it has several); a
+    relative ``xml_path`` and the paths in the XML are resolved from ``base_dir`` (default:
+    the current directory, as for hist2workspace). Elements ROOT's ConfigParser knows but roonsbi does
+    not read (Function, Asimov, additional Data) are errors, never ignored. Nothing is
+    written outside a temporary directory."""
+    spec = read_histfactory_xml(xml_path, measurement, base_dir)
+    with tempfile.TemporaryDirectory(prefix="roonsbi_hf_") as tmp:
+        out = Path(tmp) / "histfactory.root"
+        proc = subprocess.run([sys.executable, "-c", _HF_BUILD, json.dumps(spec), str(out)], capture_output=True,
+                              text=True, timeout=600)
+        if proc.returncode != 0 or not out.exists():
+            lines = [line for line in (proc.stdout + proc.stderr).splitlines()
+                     if "ERROR" in line or "Error:" in line or "Error" in line.split(":")[0]]
+            raise ValueError(f"HistFactory could not build the workspace of {xml_path}: "
+                             + ("; ".join(lines[-5:]) or proc.stderr[-1500:] or proc.stdout[-1500:]))
+        return read_workspace(out, "combined")[0]

@@ -1,0 +1,33 @@
+"""Read a model or workspace from a file of any supported format."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from ..models.combined import read_roofit_file
+from .histfactory_xml import from_histfactory_xml
+from .pyhf import from_pyhf
+
+__all__ = ["read_source"]
+
+
+def read_source(path: str | os.PathLike) -> Any:
+    """The workspace or model of a file, by its format: pyhf JSON (``.json`` with channels,
+    observations and measurements: :func:`~roonsbi.io.pyhf.from_pyhf`), HistFactory XML (``.xml``:
+    :func:`~roonsbi.io.histfactory_xml.from_histfactory_xml`, paths relative to the current
+    directory), HS3 JSON (``.json``) or a ROOT file with one workspace. The result can be passed to
+    :func:`roonsbi.combine`."""
+    path = Path(path)
+    if path.suffix == ".xml":
+        return from_histfactory_xml(path)
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        with open(path) as f:
+            spec = json.load(f)
+        if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
+            return from_pyhf(spec, name=path.stem)
+    return read_roofit_file(path)

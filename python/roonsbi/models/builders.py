@@ -1,0 +1,91 @@
+"""RooFit building blocks shared by the model builders: parameters, coefficients f_J(mu),
+HistFactory's Gaussian constraint terms and dataset checks."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Mapping, Sequence
+
+from .. import naming
+from ..library import cpp_errors, load
+
+ROOT = load()
+
+__all__ = ["check_dataset", "coefficient_formula", "gaussian_constraints", "gaussian_parts", "real_var",
+           "with_constraints"]
+
+
+def real_var(name: str, value: float = 0.0, lo: float | None = None, hi: float | None = None) -> Any:
+    """A RooRealVar ``name`` with ``value`` and the range [lo, hi] (infinite where None)."""
+    inf = ROOT.RooNumber.infinity()
+    return ROOT.RooRealVar(name, name, value, -inf if lo is None else lo, inf if hi is None else hi)
+
+
+def gaussian_parts(constraint: Any, param: str) -> tuple[Any, float] | None:
+    r"""(other argument, sigma) of a Gaussian constraint term on the parameter ``param``: a
+    ``RooGaussian`` whose x or mean is ``param`` (the other argument is its global observable,
+    theta_0) and whose width does not depend on it; None for any other term."""
+    if not isinstance(constraint, ROOT.RooGaussian):
+        return None
+    x, mean, sigma = constraint.getX(), constraint.getMean(), constraint.getSigma()
+    for par, other in ((x, mean), (mean, x)):
+        if par.GetName() == param and not sigma.dependsOn(par):
+            return other, float(sigma.getVal())
+    return None
+
+
+def check_dataset(pdf: Any, data: Any) -> None:
+    """Raise ValueError unless ``data`` has every column of ``pdf`` with valid values."""
+    with cpp_errors():
+        pdf.checkColumns(data)
+
+
+def coefficient_formula(name: str, expression: str, poi_vars: Mapping[str, Any], process: str) -> Any:
+    """RooFormulaVar f_J of the POIs that ``expression`` uses (only those: RooFit's vectorised
+    RooFormula evaluation expects every listed variable to be a server of the formula)."""
+    used = ROOT.RooArgList()
+    for poi, var in poi_vars.items():
+        if re.search(rf"(?<![\w.]){re.escape(poi)}(?![\w(])", expression):
+            used.add(var)
+    try:
+        return ROOT.RooFormulaVar(name, expression, expression, used)
+    except Exception:  # cppyy: TypeError or the C++ std::runtime_error
+        raise ValueError(
+            f"coefficient '{expression}' of process '{process}' is not a valid formula of the POIs {list(poi_vars)}"
+        ) from None
+
+
+def gaussian_constraints(np_names: Sequence[str], poi_vars: Mapping[str, Any], alpha_range: tuple[float, float],
+                         keep: list[Any]) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    r"""HistFactory's constraint terms for nuisance parameters ``X``: ``alpha_X`` (range
+    ``alpha_range``, error 1), the global observable ``nom_alpha_X`` (constant 0) and
+    ``Gaussian::alpha_XConstraint(alpha_X, nom_alpha_X, 1)``. Returns the alphas by name,
+    the global observables and the constraint pdfs; helper objects are appended to ``keep``."""
+    alphas, globs, constraints = {}, [], []
+    for np_name in np_names:
+        if np_name in poi_vars:
+            raise ValueError(f"'{np_name}' is both a POI and a nuisance parameter")
+        alpha = real_var(naming.alpha(np_name), 0.0, *alpha_range)
+        alpha.setError(1.0)
+        nom = real_var(naming.global_observable(np_name), 0.0, -10.0, 10.0)
+        nom.setConstant(True)
+        sigma = ROOT.RooConstVar(f"sigma_alpha_{np_name}", "1", 1.0)
+        cname = naming.constraint(alpha.GetName())
+        cons = ROOT.RooGaussian(cname, cname, alpha, nom, sigma)
+        alphas[np_name] = alpha
+        globs.append(nom)
+        constraints.append(cons)
+        keep.append(sigma)
+    return alphas, globs, constraints
+
+
+def with_constraints(pdf: Any, constraints: Sequence[Any], name: str, title: str) -> Any:
+    """The channel pdf times its constraint terms (a RooProdPdf), or the pdf if there are none."""
+    if not constraints:
+        return pdf
+    factors = ROOT.RooArgList(pdf)
+    for c in constraints:
+        factors.add(c)
+    return ROOT.RooProdPdf(name, title, factors)
+
+

@@ -1,0 +1,159 @@
+r"""Combine channels into one RooSimultaneous with one dataset and a ModelConfig.
+
+Channels are NSBI channels (:class:`~roonsbi.model.NSBIModel`), parametrized-NSBI channels
+(:class:`~roonsbi.parametrized.ParametrizedModel`, at their current mu'), binned
+workspaces with a ModelConfig (e.g. HistFactory's ``combined`` workspace, whose
+RooSimultaneous is split into its channels), ROOT files holding such a workspace, and
+HistFactory XML configurations (:func:`from_histfactory_xml`). The combination itself is
+the C++ ``RooNSBI::Combination`` (``RooNSBI/Combination.h``), also usable from a plain
+ROOT session (``macros/combine_fit_scan.C``). As in HistFactory:
+
+* parameters are correlated by name (after the optional ``rename`` map, e.g.
+  ``{"mu_sig": "mu"}``); a parameter defined twice with different ranges is an error;
+* each channel pdf is its bare pdf times the constraint terms of its parameters, and a
+  constraint on a parameter that an earlier channel already constrains is shared (one
+  object, counted once in the likelihood) if it is the same function; a different
+  constraint on the same parameter, or of the same name, is an error;
+* the combined pdf is ``simPdf`` (RooSimultaneous over ``channelCat``), the data ``obsData``
+  and the ModelConfig ``ModelConfig``.
+
+The NLL of the combination is the sum of the channels' NLLs with each constraint counted
+once (RooFit adds the parameter-independent sum_c N_c log(number of channels)).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from ..library import cpp_errors, load
+from ..naming import DATA_NAME, MODELCONFIG_NAME, SIM_NAME
+from .workspace import WorkspaceModel, read_workspace
+
+ROOT = load()
+ROOT.gInterpreter.Declare('#include "RooNSBI/Combination.h"')
+
+__all__ = ["Channel", "CombinedModel", "channels_of", "combine", "read_roofit_file"]
+
+
+@dataclass
+class Channel:
+    """One channel: its pdf (with constraint terms), data and ModelConfig sets."""
+
+    name: str
+    pdf: Any
+    data: Any
+    pois: Any
+    nuisance_parameters: Any
+    observables: Any
+    global_observables: Any
+    owner: Any = None  # keeps split datasets alive
+
+
+def _cpp(call: Any, *args: Any) -> Any:
+    """Call C++; its std::invalid_argument becomes a ValueError with the same message."""
+    with cpp_errors():
+        return call(*args)
+
+
+def _add(combination: Any, source: Any, name: str | None, model_config: str, data: str) -> list:
+    """Add ``source`` to the C++ combination; returns Python objects to keep alive."""
+    if isinstance(source, Channel):
+        _cpp(combination.addChannel, source.name, source.pdf, source.data, source.pois, source.nuisance_parameters,
+             source.observables, source.global_observables)
+        return [source]
+    if isinstance(source, (str, os.PathLike)):
+        return _add(combination, read_roofit_file(source), name, model_config, data)
+    if isinstance(source, WorkspaceModel) and not isinstance(source.model, ROOT.RooSimultaneous):
+        # the model's own data (e.g. a parametrized channel's data at its current mu')
+        _cpp(combination.addChannel, name or source.name, source.model, source.data, source.pois,
+             source.nuisance_parameters, source.model_config.GetObservables(), source.global_observables)
+        return [source]
+    ws = source.workspace if isinstance(source, WorkspaceModel) else source
+    if not isinstance(ws, ROOT.RooWorkspace):
+        raise TypeError(f"cannot combine a {type(source).__name__}: pass roonsbi models, RooWorkspaces, Channels, "
+                        "ROOT files or HistFactory XML files")
+    _cpp(combination.addWorkspace, ws, name or "", model_config, data)
+    return [source]
+
+
+def read_roofit_file(path: str | os.PathLike) -> Any:
+    """The workspace of a file in one of RooFit's own formats: a ROOT file with one workspace, or
+    HS3 JSON (``.json``). pyhf JSON and HistFactory XML are read by :func:`roonsbi.io.read_source`
+    (this layer does not know those formats); passing one here is an error saying so."""
+    path = Path(path)
+    if path.suffix == ".xml":
+        raise ValueError(f"{path} is HistFactory XML: read it with roonsbi.io.read_source(path) (or "
+                         "roonsbi.io.from_histfactory_xml) and pass the workspace")
+    if path.suffix == ".json":
+        if not path.is_file():
+            raise FileNotFoundError(path)
+        with open(path) as f:
+            spec = json.load(f)
+        if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
+            raise ValueError(f"{path} is a pyhf workspace: read it with roonsbi.from_pyhf(path) (or "
+                             "roonsbi.io.read_source) and pass the model")
+        ws = ROOT.RooWorkspace(path.stem, str(path))
+        if not ROOT.RooJSONFactoryWSTool(ws).importJSON(str(path)):
+            raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
+        return ws
+    return read_workspace(path)[0]
+
+
+def channels_of(source: Any, name: str | None = None, model_config: str = MODELCONFIG_NAME,
+                data: str = DATA_NAME) -> list[Channel]:
+    """The channels of a roonsbi model, or of a RooWorkspace with a ModelConfig (a
+    RooSimultaneous is split into one channel per index state, named by the state)."""
+    combination = ROOT.RooNSBI.Combination()
+    keep = _add(combination, source, name, model_config, data)
+    return [Channel(str(c.label), c.pdf, c.data, c.pois, c.nuisanceParameters, c.observables, c.globalObservables,
+                    owner=(combination, keep)) for c in combination.channels()]
+
+
+@dataclass
+class CombinedModel(WorkspaceModel):
+    """The combination: ``simPdf``, ``obsData`` and ``ModelConfig`` in :attr:`workspace`."""
+
+    @property
+    def pdf(self) -> Any:
+        return self._owned(self.workspace.pdf(SIM_NAME))
+
+    @property
+    def data(self) -> Any:
+        return self._owned(self.workspace.data(DATA_NAME))
+
+    def total_yield(self) -> float:
+        """Sum of the channels' expected numbers of events at the current parameters."""
+        obs = self.model_config.GetObservables()
+        cat = self.pdf.indexCat()
+        return sum(self.pdf.getPdf(str(state.first)).expectedEvents(obs) for state in cat)
+
+    def create_nll(self, data: Any = None, backend: str = "cpu") -> Any:
+        return self._extended_nll(self.data if data is None else data, backend)
+
+    def nll(self, values: Mapping[str, float] | None = None, backend: str = "cpu") -> float:
+        if values:
+            self.set_parameters(values)
+        return self.create_nll(None, backend).getVal()
+
+
+def combine(sources: Sequence[Any], name: str = "combined", rename: Mapping[str, str] | None = None) -> CombinedModel:
+    """Combine channels (see the module doc) with ``RooNSBI::Combination``.
+
+    ``sources``: roonsbi models, RooWorkspaces with a ModelConfig and ``obsData``, files
+    (:func:`read_roofit_file`: ROOT files with one such workspace, HS3 JSON; other formats
+    through :func:`roonsbi.io.read_source`) or :class:`Channel` objects; ``rename``: parameter name -> name in
+    the combination. Raises ValueError naming the parameter or channel on a conflict."""
+    rename_map = ROOT.std.map["std::string", "std::string"]()
+    for old, new in (rename or {}).items():
+        rename_map[str(old)] = str(new)
+    combination = ROOT.RooNSBI.Combination(rename_map)
+    keep = [_add(combination, src, None, MODELCONFIG_NAME, DATA_NAME) for src in sources]
+    ws = _cpp(combination.build, name)
+    del keep
+    ws = ws.__smartptr__().release()  # the std::unique_ptr hands the workspace to Python
+    ROOT.SetOwnership(ws, True)
+    return CombinedModel(ws, name)

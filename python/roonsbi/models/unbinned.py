@@ -1,0 +1,251 @@
+r"""Build unbinned NSBI models (:class:`RooNSBIPdf`) from numpy arrays.
+
+The model of one NSBI channel is the master formula
+
+.. math::
+
+    \frac{p(x|\mu,\alpha)}{p_\mathrm{ref}(x)} = \frac{1}{\nu(\mu,\alpha)}
+        \sum_J f_J(\mu)\,\nu_J\,G_J(\alpha)\,r_J(x) \prod_m g_{Jm}(x,\alpha_m),
+    \qquad \nu(\mu,\alpha) = \sum_J f_J(\mu)\,\nu_J\,G_J(\alpha),
+
+with Gaussian constraints on the nuisance parameters as in HistFactory
+(``alpha_X`` with global observable ``nom_alpha_X`` and the factor
+``alpha_XConstraint``). Everything lives in one ``RooWorkspace`` together with a
+``RooStats::ModelConfig``, so the model can be saved, combined and read by any
+RooFit tool once the roonsbi library is loaded.
+
+Interpolation codes are ROOT's own numbers:
+
+* normalisation systematics (:class:`NormSys`): ``FlexibleInterpVar`` codes
+  0 (linear), 1 (exponential), 2 (parabolic), 4 (6th-order polynomial inside
+  :math:`|\alpha|<1`, exponential outside; HistFactory's normsys default, pyhf ``code4``);
+* per-event shape systematics (:class:`ShapeSys`): ``PiecewiseInterpolation``
+  codes 0, 1, 2, 4, 5, 6; default 5 (multiplicative polynomial/exponential, as
+  the ATLAS off-shell analysis). Shapes are not renormalised (see ``RooNSBIPdf``).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from ..library import load
+from ..naming import (
+    DATA_NAME,
+    MODEL_NAME,
+    MODELCONFIG_NAME,
+    PDF_NAME,
+    WEIGHT_NAME,
+    WORKSPACE_NAME,
+    ratio_column,
+    shape_columns,
+)
+from ..spec import ArrayLike, Process, as_normsys, as_shapesys, check_column, check_normsys, check_shape_code
+from .builders import check_dataset, coefficient_formula, gaussian_constraints, real_var, with_constraints
+from .workspace import WorkspaceModel, read_workspace
+
+ROOT = load()
+
+__all__ = ["NSBIModel", "build_model", "load_model"]
+
+
+@dataclass
+class NSBIModel(WorkspaceModel):
+    """An unbinned NSBI channel: RooNSBIPdf, constraints, data and ModelConfig.
+
+    Use :func:`build_model` to create one and :func:`load_model` to read one back.
+    """
+
+    @property
+    def pdf(self) -> Any:
+        """The RooNSBIPdf (without constraint terms)."""
+        return self._owned(self.workspace.pdf(PDF_NAME.format(name=self.name)))
+
+    @property
+    def data(self) -> Any:
+        return self._owned(self.workspace.data(DATA_NAME))
+
+    # -- likelihood -----------------------------------------------------------
+    def create_nll(self, data: Any = None, backend: str = "cpu") -> Any:
+        """The extended NLL with constraint terms, as a RooAbsReal (no offset)."""
+        data = self.data if data is None else data
+        check_dataset(self.pdf, data)
+        return self._extended_nll(data, backend)
+
+    def nll(self, values: Mapping[str, float] | None = None, data: Any = None, backend: str = "cpu") -> float:
+        r"""NLL at ``values`` (others unchanged):
+
+        .. math:: \nu - \sum_i w_i \log F_i + \sum_m (\alpha_m - a_m)^2/2 + \tfrac12\log 2\pi
+
+        with :math:`F_i = \sum_J N_J r_J(x_i)\prod_m g_{Jm}`: RooFit's extended NLL of
+        the self-normalised pdf and the normalised Gaussian constraints.
+        """
+        if values:
+            self.set_parameters(values)
+        nll = self.create_nll(data, backend)
+        return nll.getVal()
+
+
+def build_model(
+    processes: Sequence[Process],
+    pois: Mapping[str, tuple[float, float, float]] | None = None,
+    weights: ArrayLike | None = None,
+    name: str = "nsbi",
+    alpha_range: tuple[float, float] = (-5.0, 5.0),
+    with_data: bool = True,
+) -> NSBIModel:
+    """Build an NSBI channel from numpy arrays.
+
+    Args:
+        processes: the processes J (all arrays must have one entry per event).
+        pois: POI name -> (initial value, min, max); default ``{"mu": (1, 0, 10)}``.
+        weights: per-event weights w_i (MC weights for expected data); None for data.
+        name: channel name (workspace ``ws_<name>``, pdf ``nsbi_<name>``).
+        alpha_range: range of every nuisance parameter alpha_X.
+        with_data: create the RooDataSet ``obsData`` from the columns. Without it the
+            arrays only name the columns (placeholders of any common length will do),
+            for the fast likelihood on an EventStore (:mod:`roonsbi.fast`).
+
+    Returns:
+        :class:`NSBIModel` with the pdf, the constraints, the dataset ``obsData``
+        and the ``ModelConfig``.
+
+    Raises:
+        ValueError: arrays of different lengths, NaN/inf or negative ratios,
+            non-positive shape columns or normsys factors, unknown interpolation
+            codes, duplicated names, or nu <= 0 at the initial POI values.
+    """
+    if not processes:
+        raise ValueError("build_model needs at least one process")
+    pois = dict(pois or {"mu": (1.0, 0.0, 10.0)})
+    names = [p.name for p in processes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"process names must be unique, got {names}")
+
+    # -- columns: shapes and values ------------------------------------------
+    columns: dict[str, np.ndarray] = {}
+
+    def add_column(col: str, values: ArrayLike, role: str, strictly_positive: bool) -> None:
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim != 1:
+            raise ValueError(f"{role} column '{col}' must be 1-D, got shape {arr.shape}")
+        n_first = next(iter(columns.values())).size if columns else arr.size
+        if arr.size != n_first:
+            raise ValueError(
+                f"{role} column '{col}' has {arr.size} entries but the other columns have {n_first}"
+            )
+        check_column(col, role, arr, strictly_positive)
+        columns[col] = arr
+
+    for p in processes:
+        add_column(ratio_column(p.name), p.ratio, "ratio", False)
+        for np_name, sys in p.shapesys.items():
+            sys = as_shapesys(sys)
+            check_shape_code("shape", sys.code, np_name, p.name)
+            lo_col, hi_col = shape_columns(p.name, np_name)
+            add_column(lo_col, sys.lo, "shape (-1 sigma)", True)
+            add_column(hi_col, sys.hi, "shape (+1 sigma)", True)
+    n_events = next(iter(columns.values())).size
+    if weights is not None:
+        w = np.asarray(weights, dtype=np.float64)
+        if w.shape != (n_events,):
+            raise ValueError(f"weights have shape {w.shape} but the columns have {n_events} entries")
+        if not np.all(np.isfinite(w)):
+            raise ValueError(f"weights have {np.count_nonzero(~np.isfinite(w))} NaN or infinite entries")
+
+    ws = ROOT.RooWorkspace(WORKSPACE_NAME.format(name=name), f"NSBI channel {name}")
+    keep: list[Any] = []  # Python-side owners until the import into the workspace
+
+    # -- parameters ---------------------------------------------------------------
+    # POIs live in the workspace from the start: formulas then point at workspace-owned
+    # variables, also for POIs a coefficient does not use.
+    poi_vars = {}
+    for poi, (value, lo, hi) in pois.items():
+        ws.Import(real_var(poi, value, lo, hi), ROOT.RooFit.Silence(True))
+        poi_vars[poi] = ws.var(poi)
+    np_names = sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
+    alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
+
+    # -- per-process yields N_J = f_J * nu_J * G_J --------------------------------
+    yields, ratio_vars = ROOT.RooArgList(), ROOT.RooArgList()
+    col_vars = {col: real_var(col, 1.0) for col in columns}
+    for p in processes:
+        if not np.isfinite(p.nominal_yield):
+            raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
+        if isinstance(p.coefficient, str):
+            coef = coefficient_formula(f"f_{p.name}", p.coefficient, poi_vars, p.name)
+        else:
+            coef = p.coefficient
+        nominal = ROOT.RooConstVar(f"nu_{p.name}", f"nu_{p.name}", float(p.nominal_yield))
+        factors = ROOT.RooArgList(coef, nominal)
+        if p.normsys:
+            par, lo, hi, codes = ROOT.RooArgList(), [], [], []
+            for np_name, sys in p.normsys.items():
+                sys = as_normsys(sys)
+                check_normsys(sys, np_name, p.name)
+                par.add(alphas[np_name])
+                lo.append(float(sys.lo))
+                hi.append(float(sys.hi))
+                codes.append(int(sys.code))
+            norm = ROOT.RooStats.HistFactory.FlexibleInterpVar(f"G_{p.name}", f"G_{p.name}", par, 1.0, lo, hi, codes)
+            factors.add(norm)
+            keep.append(norm)
+        yld = ROOT.RooProduct(f"N_{p.name}", f"N_{p.name}", factors)
+        keep += [coef, nominal, yld]
+        yields.add(yld)
+        ratio_vars.add(col_vars[ratio_column(p.name)])
+
+    pdf = ROOT.RooNSBIPdf(PDF_NAME.format(name=name), f"NSBI pdf of {name}", yields, ratio_vars)
+    for j, p in enumerate(processes):
+        for np_name, sys in p.shapesys.items():
+            sys = as_shapesys(sys)
+            lo_col, hi_col = shape_columns(p.name, np_name)
+            pdf.addShapeSystematic(j, alphas[np_name], col_vars[lo_col], col_vars[hi_col], sys.code)
+    model = with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"NSBI model of {name}")
+    nu0 = pdf.totalYield()
+    if not (nu0 > 0 and np.isfinite(nu0)):
+        detail = ", ".join(f"{y.GetName()} = {y.getVal():.6g}" for y in yields)
+        raise ValueError(
+            f"the expected number of events nu = {nu0:.6g} is not positive at the initial POI values "
+            f"{ {k: v[0] for k, v in pois.items()} } ({detail}); choose coefficients f_J(mu) and yields "
+            "that keep nu > 0"
+        )
+
+    ws.Import(model, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
+
+    if with_data:
+        # -- dataset --------------------------------------------------------------------
+        obs = ROOT.RooArgSet()
+        for col in columns:
+            obs.add(ws.var(col))
+        data_columns = dict(columns)
+        if weights is not None:
+            wvar = real_var(WEIGHT_NAME, 1.0)
+            keep.append(wvar)
+            obs_w = ROOT.RooArgSet(obs)
+            obs_w.add(wvar)
+            data_columns[WEIGHT_NAME] = np.asarray(weights, dtype=np.float64)
+            data = ROOT.RooDataSet.from_numpy(data_columns, obs_w, name=DATA_NAME, title=DATA_NAME, weight_name=WEIGHT_NAME)
+        else:
+            data = ROOT.RooDataSet.from_numpy(data_columns, obs, name=DATA_NAME, title=DATA_NAME)
+        if data.numEntries() != n_events:
+            raise RuntimeError(f"RooDataSet kept {data.numEntries()} of {n_events} events")
+        ws.Import(data, ROOT.RooFit.Silence(True))
+
+    # -- ModelConfig ---------------------------------------------------------------
+    mc = ROOT.RooStats.ModelConfig(MODELCONFIG_NAME, ws)
+    mc.SetPdf(ws.pdf(MODEL_NAME.format(name=name)) if constraints else ws.pdf(pdf.GetName()))
+    mc.SetParametersOfInterest(ROOT.RooArgSet(*[ws.var(p) for p in poi_vars]))
+    mc.SetNuisanceParameters(ROOT.RooArgSet(*[ws.var(a.GetName()) for a in alphas.values()]))
+    mc.SetObservables(ROOT.RooArgSet(*[ws.var(c) for c in columns]))
+    mc.SetGlobalObservables(ROOT.RooArgSet(*[ws.var(g.GetName()) for g in globs]))
+    ws.Import(mc)
+    return NSBIModel(ws, name)
+
+
+def load_model(path: str | os.PathLike, workspace: str | None = None) -> NSBIModel:
+    """Read an NSBI channel written by :meth:`NSBIModel.save`."""
+    return NSBIModel(*read_workspace(path, workspace))

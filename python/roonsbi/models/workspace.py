@@ -1,0 +1,121 @@
+"""A channel in a RooWorkspace with a ``RooStats::ModelConfig``: the base of every roonsbi model."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+from ..library import load
+from ..naming import MODELCONFIG_NAME, channel_of_workspace
+
+ROOT = load()
+
+__all__ = ["WorkspaceModel", "read_workspace"]
+
+
+@dataclass
+class WorkspaceModel:
+    """A channel in a RooWorkspace with a ``RooStats::ModelConfig``: the interface that
+    fits, scans and exports use (``parameter``, ``pois``, ``nuisance_parameters``,
+    ``create_nll`` in subclasses). All RooFit objects are owned by :attr:`workspace`."""
+
+    workspace: Any
+    name: str
+
+    def _owned(self, obj: Any) -> Any:
+        """``obj`` (a workspace object) keeping this model, and so the workspace, alive: the
+        objects the properties return stay valid even if the model itself is not kept."""
+        if obj:
+            obj._roonsbi_model = self
+        return obj
+
+    @property
+    def model_config(self) -> Any:
+        return self._owned(self.workspace.obj(MODELCONFIG_NAME))
+
+    @property
+    def model(self) -> Any:
+        """The full pdf: the channel pdf times its constraint terms."""
+        return self._owned(self.model_config.GetPdf())
+
+    @property
+    def pois(self) -> Any:
+        return self.model_config.GetParametersOfInterest()
+
+    @property
+    def nuisance_parameters(self) -> Any:
+        nps = self.model_config.GetNuisanceParameters()
+        return nps if nps else ROOT.RooArgSet()
+
+    @property
+    def global_observables(self) -> Any:
+        globs = self.model_config.GetGlobalObservables()
+        return globs if globs else ROOT.RooArgSet()
+
+    def parameter(self, name: str) -> Any:
+        var = self.workspace.var(name)
+        if not var:
+            raise KeyError(f"no parameter '{name}' in workspace '{self.workspace.GetName()}'")
+        return self._owned(var)
+
+    def parameters(self) -> dict[str, float]:
+        """Current values of the POIs and nuisance parameters."""
+        out = {}
+        for collection in (self.pois, self.nuisance_parameters):
+            for p in collection:
+                out[p.GetName()] = p.getVal()
+        return out
+
+    def set_parameters(self, values: Mapping[str, float] | None = None, **kwargs: float) -> None:
+        for name, value in {**(values or {}), **kwargs}.items():
+            self.parameter(name).setVal(float(value))
+
+    def total_yield(self) -> float:
+        r"""The expected number of events nu at the current parameters."""
+        return self.pdf.totalYield()
+
+    def _extended_nll(self, data: Any, backend: str) -> Any:
+        """RooFit's extended NLL of the full model on ``data``, constraints normalised over the
+        global observables, without offset."""
+        return self.model.createNLL(
+            data,
+            ROOT.RooFit.Extended(True),
+            ROOT.RooFit.GlobalObservables(self.global_observables),
+            ROOT.RooFit.Offset("none"),
+            ROOT.RooFit.EvalBackend(backend),
+        )
+
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the workspace (pdf, data, ModelConfig) to a ROOT file."""
+        path = Path(path)
+        if path.exists() and not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        if self.workspace.writeToFile(str(path), True):
+            return path
+        raise OSError(f"could not write workspace to {path}")
+
+
+def read_workspace(path: str | os.PathLike, workspace: str | None = None) -> tuple[Any, str]:
+    """The RooWorkspace in a ROOT file (the only one, or the one named) and its channel name
+    (the workspace name without the ``ws_`` prefix)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    f = ROOT.TFile.Open(str(path))
+    if not f or f.IsZombie():
+        raise OSError(f"cannot open {path}")
+    if workspace is None:
+        names = [k.GetName() for k in f.GetListOfKeys() if k.GetClassName() == "RooWorkspace"]
+        if len(names) != 1:
+            raise ValueError(f"{path} holds workspaces {names}; pass workspace=<name>")
+        workspace = names[0]
+    ws = f.Get(workspace)
+    if not ws:
+        raise KeyError(f"no workspace '{workspace}' in {path}")
+    ROOT.SetOwnership(ws, True)
+    f.Close()
+    return ws, channel_of_workspace(workspace)
+
+

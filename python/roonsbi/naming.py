@@ -1,0 +1,95 @@
+"""The one table of names: workspace objects, dataset columns and HistFactory's parameter names (no ROOT).
+
+Every module that writes or reads a roonsbi workspace or a column file takes its names from here.
+HistFactory's conventions are followed for nuisance parameters (``alpha_X`` with the global
+observable ``nom_alpha_X`` and the constraint ``alpha_XConstraint``) and MC-statistics gammas.
+
+>>> ratio_column("S"), shape_columns("S", "jes")
+('r_S', ('g_S_jes_lo', 'g_S_jes_hi'))
+>>> alpha("jes"), global_observable("jes"), constraint("alpha_jes")
+('alpha_jes', 'nom_alpha_jes', 'alpha_jesConstraint')
+>>> WORKSPACE_NAME.format(name="nsbi"), PDF_NAME.format(name="nsbi")
+('ws_nsbi', 'nsbi_nsbi')
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CATEGORY_NAME",
+    "DATA_NAME",
+    "GAMMA_NAME",
+    "LOG_PREFIX",
+    "MODELCONFIG_NAME",
+    "MODEL_NAME",
+    "MU_PRIME_NAME",
+    "OBSERVABLE_NAME",
+    "PARAM_DATA_NAME",
+    "PARAM_PDF_NAME",
+    "PDF_NAME",
+    "SIM_NAME",
+    "SPREAD_SUFFIX",
+    "WEIGHT_NAME",
+    "WORKSPACE_NAME",
+    "alpha",
+    "channel_of_workspace",
+    "constraint",
+    "global_observable",
+    "nuisance_of_alpha",
+    "ratio_column",
+    "shape_columns",
+]
+
+# -- workspace objects of a channel called ``name`` --------------------------------------
+WORKSPACE_NAME = "ws_{name}"
+PDF_NAME = "nsbi_{name}"  #: RooNSBIPdf of an unbinned channel
+MODEL_NAME = "model_{name}"  #: channel pdf times its constraint terms
+PARAM_PDF_NAME = "pnsbi_{name}"  #: RooNSBIParamHistPdf of a parametrized channel
+PARAM_DATA_NAME = "paramData_{name}"  #: RooNSBIParamDataHist of a parametrized channel
+OBSERVABLE_NAME = "obs_{name}"  #: the binned optimal observable of a parametrized channel
+MU_PRIME_NAME = "{poi}_prime"  #: the parameter mu' that selects the optimal observable
+GAMMA_NAME = "gamma_stat_{name}_bin_{b}"  #: HistFactory's MC-statistics gammas
+DATA_NAME = "obsData"
+MODELCONFIG_NAME = "ModelConfig"
+SIM_NAME = "simPdf"  #: the RooSimultaneous of a combination
+CATEGORY_NAME = "channelCat"  #: its category
+
+# -- columns -----------------------------------------------------------------------------
+WEIGHT_NAME = "weight"  #: per-event weights (dataset weight variable, column files)
+SPREAD_SUFFIX = "_std"  #: spread of an ensemble of networks, ``<column>_std``
+LOG_PREFIX = "log:"  #: event-store columns stored as logarithms
+
+
+def ratio_column(process: str) -> str:
+    """Column of r_J = p_J/p_ref of process ``process``."""
+    return f"r_{process}"
+
+
+def shape_columns(process: str, nuisance: str) -> tuple[str, str]:
+    """Columns of g_Jm(x, -1) and g_Jm(x, +1) of process ``process`` and nuisance parameter ``nuisance``."""
+    return f"g_{process}_{nuisance}_lo", f"g_{process}_{nuisance}_hi"
+
+
+def alpha(nuisance: str) -> str:
+    """HistFactory's parameter of the systematic ``nuisance``."""
+    return f"alpha_{nuisance}"
+
+
+def nuisance_of_alpha(name: str) -> str:
+    """The systematic's name of a parameter ``alpha_X`` (``X``), or ``name`` itself."""
+    return name[len("alpha_"):] if name.startswith("alpha_") else name
+
+
+def global_observable(nuisance: str) -> str:
+    """HistFactory's global observable of the systematic ``nuisance``."""
+    return f"nom_alpha_{nuisance}"
+
+
+def constraint(parameter: str) -> str:
+    """HistFactory's name of the constraint term of ``parameter`` (``alpha_X`` -> ``alpha_XConstraint``)."""
+    return f"{parameter}Constraint"
+
+
+def channel_of_workspace(workspace: str) -> str:
+    """The channel name of a workspace name (without the ``ws_`` prefix)."""
+    prefix = WORKSPACE_NAME.format(name="")
+    return workspace[len(prefix):] if workspace.startswith(prefix) else workspace

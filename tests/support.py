@@ -1,0 +1,194 @@
+"""Helpers shared by several test modules: inputs they build (HistFactory workspaces, ONNX networks,
+ROOT files of events) and the plain ``root`` executable."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pytest
+
+import roonsbi.library
+from roonsbi.binned.templates import BinnedProcess
+from roonsbi.spec import NormSys
+
+ROOT = roonsbi.library.load()
+
+_HISTFACTORY = """
+import os, sys
+import ROOT
+ROOT.TH1.AddDirectory(False)
+HF = ROOT.RooStats.HistFactory
+poi = sys.argv[2]
+meas = HF.Measurement("meas", "meas")
+meas.SetPOI(poi)
+meas.SetLumi(1.0)
+meas.AddConstantParam("Lumi")
+chan = HF.Channel("cr")
+hs, hb, hd = (ROOT.TH1D(n, "", 5, 0, 1) for n in ("hs", "hb", "hd"))
+for i in range(5):
+    hs.SetBinContent(i + 1, 5 + i)
+    hb.SetBinContent(i + 1, 100 - 5 * i)
+    hd.SetBinContent(i + 1, 105 - 4 * i)
+chan.SetData(hd)
+sig, bkg = HF.Sample("sig"), HF.Sample("bkg")
+sig.SetHisto(hs)
+sig.AddNormFactor(poi, 1, 0, 10)
+sig.AddOverallSys("eff", 0.95, 1.05)
+bkg.SetHisto(hb)
+bkg.AddOverallSys("eff", 0.97, 1.03)
+chan.AddSample(sig)
+chan.AddSample(bkg)
+meas.AddChannel(chan)
+ws = HF.HistoToWorkspaceFactoryFast(meas).MakeCombinedModel(meas)
+ws.writeToFile(sys.argv[1])
+os._exit(0)
+"""
+
+
+def histfactory_tutorial(base: Path) -> Path:
+    """ROOT's tutorial set-up, as `prepareHistFactory` makes it: config/example.xml,
+    config/example_channel.xml, the other examples in config/examples/ and the DTD from the ROOT
+    installation; the histogram files in data/ made by the tutorial's own makeExample.C.
+    Returns the directory to run from."""
+    tutorials = Path(str(ROOT.gROOT.GetTutorialDir())) / "roofit" / "histfactory"
+    etc = Path(str(ROOT.gROOT.GetEtcDir()))
+    if not (tutorials / "example.xml").exists():
+        pytest.skip("ROOT's HistFactory tutorial files are not installed")
+    (base / "config" / "examples").mkdir(parents=True, exist_ok=True)
+    (base / "data").mkdir(exist_ok=True)
+    for src in (tutorials / "example.xml", tutorials / "example_channel.xml", etc / "HistFactorySchema.dtd"):
+        shutil.copy(src, base / "config" / src.name)
+    for src in [*tutorials.glob("example_*.xml"), etc / "HistFactorySchema.dtd"]:
+        shutil.copy(src, base / "config" / "examples" / src.name)
+    script = f"import ROOT; ROOT.gROOT.ProcessLine('.L {tutorials / 'makeExample.C'}'); ROOT.makeExample()"
+    proc = subprocess.run([sys.executable, "-c", script], cwd=base / "data", capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and (base / "data" / "example.root").exists(), proc.stderr[-2000:]
+    return base
+
+
+def histfactory_workspace(tmp_path: Path, poi: str = "mu") -> tuple[object, float]:
+    path = tmp_path / f"histfactory_{poi}.root"
+    proc = subprocess.run([sys.executable, "-c", _HISTFACTORY, str(path), poi], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    f = ROOT.TFile.Open(str(path))
+    ws = f.Get("combined")
+    ROOT.SetOwnership(ws, True)
+    f.Close()
+    return ws, sum(105 - 4 * i for i in range(5))
+
+
+def root_executable() -> Path | None:
+    """The ``root`` launcher of the ROOT installation used by this Python."""
+    candidates = [Path(sys.executable).parent / "root"]
+    found = shutil.which("root")
+    if found:
+        candidates.append(Path(found))
+    candidates.append(Path(ROOT.__file__).parent / "bin" / "root")
+    for c in candidates:
+        if c.is_file() and os.access(c, os.X_OK):
+            return c
+    return None
+
+
+def write_events(path: Path, arrays: dict[str, np.ndarray], rntuple: bool = False) -> Path:
+    import uproot
+
+    with uproot.recreate(str(path)) as f:
+        if rntuple:
+            f["events"] = arrays  # uproot >= 5.7 writes an RNTuple for a dict
+        else:
+            f.mktree("events", {k: v.dtype for k, v in arrays.items()})
+            f["events"].extend(arrays)
+    return path
+
+
+def make_linear_onnx(
+    path: Path,
+    weights: Sequence[float],
+    bias: float,
+    activation: str | None,
+    feature_names: Sequence[str] | None = None,
+    layout: str = "matrix",
+    input_names: Sequence[str] | None = None,
+    n_outputs: int = 1,
+    dtype: int = 1,  # onnx.TensorProto.FLOAT
+) -> Path:
+    """y = activation(x W + b): ``activation`` in {"Exp", "Sigmoid", "Sqrt", None (identity)}.
+
+    ``layout="matrix"``: one input "x" of shape [N, d] (feature names as metadata if given);
+    ``layout="columns"``: one input [N, 1] per feature, named ``input_names``.
+    ``n_outputs > 1`` repeats the column (output shape [N, n_outputs]).
+    """
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    np_dtype = np.float32 if dtype == TensorProto.FLOAT else np.float64
+    d = len(weights)
+    w = numpy_helper.from_array(np.asarray(weights, np_dtype).reshape(d, 1), "W")
+    b = numpy_helper.from_array(np.asarray([bias], np_dtype), "b")
+    inits, nodes = [w, b], []
+    if layout == "matrix":
+        inputs = [helper.make_tensor_value_info("x", dtype, ["N", d])]
+        x = "x"
+    else:
+        names = list(input_names)
+        inputs = [helper.make_tensor_value_info(n, dtype, ["N", 1]) for n in names]
+        nodes.append(helper.make_node("Concat", names, ["x"], axis=1))
+        x = "x"
+    nodes += [helper.make_node("MatMul", [x, "W"], ["h"]), helper.make_node("Add", ["h", "b"], ["z"])]
+    nodes.append(helper.make_node(activation or "Identity", ["z"], ["a"]))
+    if n_outputs > 1:
+        nodes.append(helper.make_node("Concat", ["a"] * n_outputs, ["y"], axis=1))
+    else:
+        nodes.append(helper.make_node("Identity", ["a"], ["y"]))
+    graph = helper.make_graph(nodes, "linear", inputs, [helper.make_tensor_value_info("y", dtype, ["N", n_outputs])],
+                              inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    if feature_names is not None:
+        helper.set_model_props(model, {"feature_names": ",".join(feature_names)})
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return path
+
+
+def events(n: int, rng: np.random.Generator) -> dict[str, np.ndarray]:
+    """Per-event columns of three processes with two shape systematics each (E_ref[r_J] ~ 1)."""
+    z = rng.normal(size=(n, 2))
+    cols = {
+        "r_S": np.exp(0.9 * z[:, 0] - 0.405),
+        "r_I": np.exp(0.3 * z[:, 0] + 0.4 * z[:, 1] - 0.125),
+        "r_B": np.exp(-0.6 * z[:, 0] + 0.2 * z[:, 1] - 0.2),
+        "weight": rng.uniform(0.5, 1.5, n) / n,
+    }
+    for j, k in (("S", 0.08), ("I", -0.05), ("B", 0.12)):
+        cols[f"g_{j}_jes_lo"] = np.exp(-k * z[:, 1])
+        cols[f"g_{j}_jes_hi"] = np.exp(k * z[:, 1] + 0.01)
+        cols[f"g_{j}_res_lo"] = 1.0 + 0.1 * np.tanh(z[:, 0])
+        cols[f"g_{j}_res_hi"] = 1.0 - 0.08 * np.tanh(z[:, 0])
+    return cols
+
+
+
+
+# -- a synthetic parametrized-NSBI channel (tests/models/test_parametrized.py, tests/io) ----------
+GRID = np.array([0.4, 1.0, 1.6, 2.5])
+HISTOSYS_CODES = {"S": {"jes": 4, "res": 1}, "I": {"jes": 5, "res": 2}, "B": {"jes": 0, "res": 6}}
+
+
+def processes() -> list[BinnedProcess]:
+    return [
+        BinnedProcess("S", 50.0, "mu", {"lumi": NormSys(0.97, 1.03, 4), "xs_S": NormSys(0.9, 1.15, 1)},
+                      HISTOSYS_CODES["S"]),
+        BinnedProcess("I", 30.0, "sqrt(mu)", {"lumi": NormSys(0.97, 1.03, 4)}, HISTOSYS_CODES["I"]),
+        BinnedProcess("B", 400.0, "1", {"lumi": NormSys(0.97, 1.03, 4), "xs_B": NormSys(0.93, 1.05, 4)},
+                      HISTOSYS_CODES["B"]),
+    ]
