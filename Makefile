@@ -6,13 +6,18 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 SOURCES = $(shell find cpp cmake python -type f) CMakeLists.txt pyproject.toml
 
-.PHONY: demo test install clean
+.PHONY: demo test lint install clean
 
 demo: $(VENV)/.installed
 	$(BIN)/roonsbi demo --out roonsbi-demo
 
 test: $(VENV)/.installed
 	$(BIN)/pytest -q
+
+# ruff (lint, import order) and mypy (types), configured in pyproject.toml
+lint: $(VENV)/.installed
+	$(BIN)/ruff check python tests benchmarks examples
+	$(BIN)/mypy
 
 install: $(VENV)/.installed
 

@@ -24,17 +24,32 @@ _LAZY = {
     "build_parametrized_model": "roonsbi.models.parametrized",
     "combine": "roonsbi.models.combined",
     "fit": "roonsbi.infer.fit",
-    "profile_scan": "roonsbi.infer.fit",
+    "profile_scan": "roonsbi.infer.scan",
     "impacts": "roonsbi.infer.impacts",
     "to_pyhf": "roonsbi.io.pyhf",
     "from_pyhf": "roonsbi.io.pyhf",
 }
 
-__all__ = ["NormSys", "Process", "ShapeSys", "__version__", *_LAZY]
+__all__ = [
+    "NormSys",
+    "Process",
+    "ShapeSys",
+    "__version__",
+    "build_model",
+    "build_parametrized_model",
+    "combine",
+    "fit",
+    "from_pyhf",
+    "impacts",
+    "load_model",
+    "profile_scan",
+    "to_pyhf",
+]
 
 if TYPE_CHECKING:
-    from .infer.fit import fit, profile_scan
+    from .infer.fit import fit
     from .infer.impacts import impacts
+    from .infer.scan import profile_scan
     from .io.pyhf import from_pyhf, to_pyhf
     from .models.combined import combine
     from .models.parametrized import build_parametrized_model

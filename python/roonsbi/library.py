@@ -78,9 +78,10 @@ def cpp_errors() -> Iterator[None]:
     function cppyy reports the failure of every overload as one TypeError: when one of them failed
     with ``std::invalid_argument``, that is the error translated.
 
+    >>> import numpy as np
     >>> ROOT = load()
     >>> with cpp_errors():
-    ...     ROOT.RooNSBIPdf.checkColumnValues("r_S", "ratio", [1.0, -1.0], 2, False)
+    ...     ROOT.RooNSBIPdf.checkColumnValues("r_S", "ratio", np.array([1.0, -1.0]), 2, False)
     Traceback (most recent call last):
     ...
     ValueError: ratio column 'r_S' has 1 of 2 entries that are NaN, infinite or negative (first: entry 1 = -1)

@@ -67,7 +67,8 @@ SHAPESYS_CODES: Mapping[int, str] = {
     0: "additive, piecewise linear",
     1: "multiplicative, piecewise exponential",
     2: "additive, parabolic inside |alpha| < 1, linear outside",
-    4: "additive, 6th-order polynomial inside |alpha| < 1, linear outside (HistFactory histosys default, pyhf code4p)",
+    4: "additive, 6th-order polynomial inside |alpha| < 1, linear outside (HistFactory histosys default, "
+    "pyhf code4p)",
     5: "multiplicative, 6th-order polynomial inside |alpha| < 1, exponential outside (roonsbi's per-event default)",
     6: "multiplicative factor 1 + delta with code 4's delta",
 }
@@ -184,10 +185,10 @@ def evaluate_formula(formula: str, values: Mapping[str, float]) -> float:
 
     >>> evaluate_formula("mu - sqrt(mu)", {"mu": 4.0})
     2.0
-    >>> evaluate_formula("k^2", {"mu": 1.0})
+    >>> evaluate_formula("k^2", {"mu": 1.0})  # doctest: +ELLIPSIS
     Traceback (most recent call last):
     ...
-    ValueError: formula 'k^2' uses unknown names ['k'] (parameters ['mu'], functions ['abs', 'exp', 'log', 'pow', 'sqrt'])
+    ValueError: formula 'k^2' uses unknown names ['k'] (parameters ['mu'], functions [...])
     """
     expr = formula.replace("^", "**")
     if re.search(r"[^\w\s.+\-*/(),]", expr) or "__" in expr:

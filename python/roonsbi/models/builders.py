@@ -8,11 +8,19 @@ from typing import Any, Mapping, Sequence
 
 from .. import naming
 from ..library import cpp_errors, load
+from ..spec import NormSys, as_normsys, check_normsys
 
 ROOT = load()
 
-__all__ = ["check_dataset", "coefficient_formula", "gaussian_constraints", "gaussian_parts", "real_var",
-           "with_constraints"]
+__all__ = [
+    "check_dataset",
+    "coefficient_formula",
+    "gaussian_constraints",
+    "gaussian_parts",
+    "normsys_factor",
+    "real_var",
+    "with_constraints",
+]
 
 
 def real_var(name: str, value: float = 0.0, lo: float | None = None, hi: float | None = None) -> Any:
@@ -49,7 +57,7 @@ def coefficient_formula(name: str, expression: str, poi_vars: Mapping[str, Any],
             used.add(var)
     try:
         return ROOT.RooFormulaVar(name, expression, expression, used)
-    except Exception:  # cppyy: TypeError or the C++ std::runtime_error
+    except (TypeError, ROOT.std.runtime_error):  # what cppyy raises when TFormula rejects the expression
         raise ValueError(
             f"coefficient '{expression}' of process '{process}' is not a valid formula of the POIs {list(poi_vars)}"
         ) from None
@@ -89,3 +97,21 @@ def with_constraints(pdf: Any, constraints: Sequence[Any], name: str, title: str
     return ROOT.RooProdPdf(name, title, factors)
 
 
+
+
+def normsys_factor(name: str, normsys: Mapping[str, NormSys | tuple[float, float]], alphas: Mapping[str, Any],
+                   process: str) -> Any:
+    r"""G_J(alpha) = prod_m I_m(alpha_m) of the normalisation systematics of a process: HistFactory's
+    ``FlexibleInterpVar`` (nominal 1, the factors at alpha = -1/+1 and the code of each)."""
+    par = ROOT.RooArgList()
+    lo: list[float] = []
+    hi: list[float] = []
+    codes: list[int] = []
+    for np_name, value in normsys.items():
+        norm = as_normsys(value)
+        check_normsys(norm, np_name, process)
+        par.add(alphas[np_name])
+        lo.append(float(norm.lo))
+        hi.append(float(norm.hi))
+        codes.append(int(norm.code))
+    return ROOT.RooStats.HistFactory.FlexibleInterpVar(name, name, par, 1.0, lo, hi, codes)

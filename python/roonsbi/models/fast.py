@@ -28,7 +28,15 @@ from .unbinned import NSBIModel
 
 ROOT = load()
 
-__all__ = ["FastNLL", "constraint_terms", "dequantized_columns", "fast_nll", "make_store", "open_store", "store_from_model"]
+__all__ = [
+    "FastNLL",
+    "constraint_terms",
+    "dequantized_columns",
+    "fast_nll",
+    "make_store",
+    "open_store",
+    "store_from_model",
+]
 
 
 def make_store(columns: Mapping[str, np.ndarray], log_columns: Mapping[str, np.ndarray] | None = None,

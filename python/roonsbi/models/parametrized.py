@@ -55,12 +55,18 @@ from ..naming import (
     WORKSPACE_NAME,
 )
 from ..spec import check_shape_code
-from .builders import coefficient_formula, gaussian_constraints, real_var, with_constraints
+from .builders import coefficient_formula, gaussian_constraints, normsys_factor, real_var, with_constraints
 from .workspace import WorkspaceModel, read_workspace
 
 ROOT = load()
 
-__all__ = ["HISTFACTORY_STAT_THRESHOLD", "ParametrizedModel", "as_param_data", "build_parametrized_model", "load_parametrized_model"]
+__all__ = [
+    "HISTFACTORY_STAT_THRESHOLD",
+    "ParametrizedModel",
+    "as_param_data",
+    "build_parametrized_model",
+    "load_parametrized_model",
+]
 
 #: HistFactory's default relative MC-uncertainty threshold below which a gamma is constant.
 HISTFACTORY_STAT_THRESHOLD = 0.05
@@ -216,139 +222,43 @@ def build_parametrized_model(
             yield at the reference, data with NaN, negative counts or data in such bins.
     """
     t = templates
-    K, B = t.num_grid_points, t.num_bins
-    J = len(t.processes)
-    names = t.process_names
-    # -- checks ----------------------------------------------------------------------
-    _check_array("nominal templates", t.nominal, (K, J, B))
-    _check_array("sums of squared weights", t.sumw2, (K, J, J, B))
-    _check_array("grid", t.grid, (K,))
-    for (proc, np_name), (lo, hi) in t.histosys.items():
-        if proc not in names:
-            raise ValueError(f"histosys '{np_name}' refers to unknown process '{proc}'")
-        _check_array(f"histosys '{np_name}' (-1 sigma) of '{proc}'", lo, (K, B))
-        _check_array(f"histosys '{np_name}' (+1 sigma) of '{proc}'", hi, (K, B))
-    for p in t.processes:
-        for np_name, code in p.histosys_codes().items():
-            check_shape_code("histosys", code, np_name, p.name)
-            if (p.name, np_name) not in t.histosys:
-                raise ValueError(f"process '{p.name}' declares histosys '{np_name}' but the templates have none")
-    if pois is None:
-        pois = {t.poi: (t.reference, 0.0, 10.0)}
-    pois = dict(pois)
+    _check_templates(t)
+    pois = dict(pois) if pois is not None else {t.poi: (t.reference, 0.0, 10.0)}
     if t.poi not in pois:
         raise ValueError(f"the templates are parametrized in '{t.poi}', which is not among the POIs {list(pois)}")
-
-    empty = np.all(t.nominal == 0.0, axis=1)  # (K, B): no expected events of any process
-    ref_expected = t.expected()
     counts, sumw2 = _data_arrays(t, data, asimov_values)
-    for k, b in zip(*np.nonzero(empty | ~(ref_expected > 0))):
-        n = counts[k, b]
-        why = "no MC event of any process" if empty[k, b] else f"a non-positive expected yield {ref_expected[k, b]:.6g} at the reference"
-        raise ValueError(
-            f"bin {b} at {t.poi}' = {t.grid[k]:g} has {why} (data: {n:g}); a bin with zero expected yield makes the "
-            "likelihood undefined or useless: use fewer bins, other edges, or Quantiles binning")
+    _check_expected(t, counts)
 
-    # -- parameters ------------------------------------------------------------------
     ws = ROOT.RooWorkspace(WORKSPACE_NAME.format(name=name), f"parametrized NSBI channel {name}")
     keep: list[Any] = []
     # POIs live in the workspace from the start, so that formulas point at workspace-owned variables
     poi_vars = {}
-    for p, (v, lo, hi) in pois.items():
-        ws.Import(real_var(p, v, lo, hi), ROOT.RooFit.Silence(True))
-        poi_vars[p] = ws.var(p)
+    for poi, (value, lo, hi) in pois.items():
+        ws.Import(real_var(poi, value, lo, hi), ROOT.RooFit.Silence(True))
+        poi_vars[poi] = ws.var(poi)
     # unbounded: outside the grid the pdf uses the first/last grid point
     mu_prime = real_var(MU_PRIME_NAME.format(poi=t.poi), float(t.reference))
     mu_prime.setConstant(True)
-    obs = ROOT.RooRealVar(OBSERVABLE_NAME.format(name=name), f"bin of the optimal observable ({name})", 0.0, float(B))
-    obs.setBins(B)
-
+    obs = ROOT.RooRealVar(OBSERVABLE_NAME.format(name=name), f"bin of the optimal observable ({name})", 0.0,
+                          float(t.num_bins))
+    obs.setBins(t.num_bins)
     np_names = sorted({n for p in t.processes for n in list(p.normsys_factors()) + list(p.histosys_codes())})
     alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
 
-    # -- scale factors s_J = f_J(mu) G_J(alpha) -------------------------------------------
-    scales = ROOT.RooArgList()
-    for p in t.processes:
-        if not isinstance(p.coefficient, str):
-            raise ValueError(f"process '{p.name}': the model needs the coefficient as a RooFit formula string")
-        coef = coefficient_formula(f"f_{p.name}_{name}", p.coefficient, poi_vars, p.name)
-        factors = ROOT.RooArgList(coef)
-        norm = p.normsys_factors()
-        if norm:
-            par, lo, hi, codes = ROOT.RooArgList(), [], [], []
-            for np_name, ns in norm.items():
-                par.add(alphas[np_name])
-                lo.append(float(ns.lo))
-                hi.append(float(ns.hi))
-                codes.append(int(ns.code))
-            g = ROOT.RooStats.HistFactory.FlexibleInterpVar(f"G_{p.name}_{name}", f"G_{p.name}_{name}", par, 1.0, lo,
-                                                            hi, codes)
-            factors.add(g)
-            keep.append(g)
-        s = ROOT.RooProduct(f"s_{p.name}_{name}", f"s_{p.name}_{name}", factors)
-        keep += [coef, s]
-        scales.add(s)
-
-    with cpp_errors():
-        pdf = ROOT.RooNSBIParamHistPdf(PARAM_PDF_NAME.format(name=name), f"parametrized NSBI pdf of {name}", obs,
-                                       mu_prime, _vector(t.grid), B, scales, _vector(t.nominal))
-        for j, p in enumerate(t.processes):
-            for np_name, code in p.histosys_codes().items():
-                lo, hi = t.histosys[(p.name, np_name)]
-                if renormalise_histosys:
-                    tot_lo, tot_hi = t.histosys_totals[(p.name, np_name)]
-                    lo = lo * (p.nominal_yield / tot_lo)
-                    hi = hi * (p.nominal_yield / tot_hi)
-                pdf.addHistoSys(j, alphas[np_name], _vector(lo), _vector(hi), code)
-        pdf.setPositiveDefinite(positive_definite)
-
-    # -- staterror -------------------------------------------------------------------
-    gammas = []
+    scales = _scale_factors(t, name, poi_vars, alphas, keep)
+    pdf = _param_pdf(t, name, obs, mu_prime, scales, alphas, renormalise_histosys, positive_definite)
+    gammas: list[Any] = []
     if staterror:
-        rel = t.stat_uncertainty(stat_hypothesis)  # (K, B)
-        if not np.all(np.isfinite(rel)):
-            k, b = np.argwhere(~np.isfinite(rel))[0]
-            raise ValueError(f"relative MC uncertainty of bin {b} at {t.poi}' = {t.grid[k]:g} is {rel[k, b]}")
-        gamma_list = ROOT.RooArgList()
-        for b in range(B):
-            gname = GAMMA_NAME.format(name=name, b=b)
-            gamma = real_var(gname, 1.0, 0.0, 10.0)
-            width = rel[:, b]
-            if np.all(width <= 0):
-                gamma.setConstant(True)  # as HistFactory: no constraint term for a zero width
-                gamma_list.add(gamma)
-                gammas.append(gamma)
-                continue
-            gamma.setMax(1.0 + 5.0 * float(width.max()))
-            gamma.setError(float(width[int(np.argmin(np.abs(t.grid - t.reference)))]))
-            if np.all(width < stat_threshold):
-                gamma.setConstant(True)
-            nom = real_var(f"nom_{gname}", 1.0, 0.0, 10.0)
-            nom.setConstant(True)
-            if K == 1 or np.all(width == width[0]):
-                sigma = ROOT.RooConstVar(f"{gname}_sigma", f"{gname}_sigma", float(width[0]))
-            else:
-                sigma = ROOT.RooNSBIGridFunc(f"{gname}_sigma", f"relative MC uncertainty of bin {b} vs {t.poi}'",
-                                             mu_prime, _vector(t.grid), _vector(width))
-            cons = ROOT.RooGaussian(f"{gname}_constraint", f"{gname}_constraint", nom, gamma, sigma)
-            keep += [sigma]
-            globs.append(nom)
-            constraints.append(cons)
-            gamma_list.add(gamma)
-            gammas.append(gamma)
-        pdf.setGammas(gamma_list)
-
+        gammas = _staterror(t, name, pdf, mu_prime, stat_threshold, stat_hypothesis, globs, constraints, keep)
     model = with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"parametrized NSBI model of {name}")
     ws.Import(model, ROOT.RooFit.Silence(True))
 
-    # -- data ------------------------------------------------------------------------
     pdata = _param_data_hist(PARAM_DATA_NAME.format(name=name), f"data of {name}", t.grid, counts, sumw2)
     ws.Import(pdata, PARAM_DATA_NAME.format(name=name))
     k_ref = int(np.argmin(np.abs(t.grid - t.reference)))
     dh = pdata.dataHist(ws.var(obs.GetName()), float(t.grid[k_ref]), False, DATA_NAME)
     ws.Import(dh, ROOT.RooFit.Silence(True))  # cppyy passes the std::unique_ptr's RooDataHist
 
-    # -- ModelConfig -----------------------------------------------------------------
     mc = ROOT.RooStats.ModelConfig(MODELCONFIG_NAME, ws)
     mc.SetPdf(ws.pdf(model.GetName()))
     mc.SetParametersOfInterest(ROOT.RooArgSet(*[ws.var(p) for p in poi_vars]))
@@ -359,6 +269,113 @@ def build_parametrized_model(
     ws.Import(mc)
     ws.var(mu_prime.GetName()).setConstant(True)
     return ParametrizedModel(ws, name)
+
+
+def _check_templates(t: Templates) -> None:
+    """ValueError unless the template arrays have consistent shapes, finite values and known codes."""
+    K, B, J = t.num_grid_points, t.num_bins, len(t.processes)
+    _check_array("nominal templates", t.nominal, (K, J, B))
+    _check_array("sums of squared weights", t.sumw2, (K, J, J, B))
+    _check_array("grid", t.grid, (K,))
+    for (proc, np_name), (lo, hi) in t.histosys.items():
+        if proc not in t.process_names:
+            raise ValueError(f"histosys '{np_name}' refers to unknown process '{proc}'")
+        _check_array(f"histosys '{np_name}' (-1 sigma) of '{proc}'", lo, (K, B))
+        _check_array(f"histosys '{np_name}' (+1 sigma) of '{proc}'", hi, (K, B))
+    for p in t.processes:
+        for np_name, code in p.histosys_codes().items():
+            check_shape_code("histosys", code, np_name, p.name)
+            if (p.name, np_name) not in t.histosys:
+                raise ValueError(f"process '{p.name}' declares histosys '{np_name}' but the templates have none")
+
+
+def _check_expected(t: Templates, counts: np.ndarray) -> None:
+    """ValueError for a bin with no MC event of any process or a non-positive expected yield at the reference."""
+    empty = np.all(t.nominal == 0.0, axis=1)  # (K, B): no expected events of any process
+    ref_expected = t.expected()
+    for k, b in zip(*np.nonzero(empty | ~(ref_expected > 0))):
+        why = ("no MC event of any process" if empty[k, b]
+               else f"a non-positive expected yield {ref_expected[k, b]:.6g} at the reference")
+        raise ValueError(
+            f"bin {b} at {t.poi}' = {t.grid[k]:g} has {why} (data: {counts[k, b]:g}); a bin with zero expected yield "
+            "makes the likelihood undefined or useless: use fewer bins, other edges, or Quantiles binning")
+
+
+def _scale_factors(t: Templates, name: str, poi_vars: Mapping[str, Any], alphas: Mapping[str, Any],
+                   keep: list[Any]) -> Any:
+    """s_J = f_J(mu) G_J(alpha) per process, as RooProducts."""
+    scales = ROOT.RooArgList()
+    for p in t.processes:
+        if not isinstance(p.coefficient, str):
+            raise ValueError(f"process '{p.name}': the model needs the coefficient as a RooFit formula string")
+        coef = coefficient_formula(f"f_{p.name}_{name}", p.coefficient, poi_vars, p.name)
+        factors = ROOT.RooArgList(coef)
+        norm = p.normsys_factors()
+        if norm:
+            g = normsys_factor(f"G_{p.name}_{name}", norm, alphas, p.name)
+            factors.add(g)
+            keep.append(g)
+        s = ROOT.RooProduct(f"s_{p.name}_{name}", f"s_{p.name}_{name}", factors)
+        keep += [coef, s]
+        scales.add(s)
+    return scales
+
+
+def _param_pdf(t: Templates, name: str, obs: Any, mu_prime: Any, scales: Any, alphas: Mapping[str, Any],
+               renormalise_histosys: bool, positive_definite: bool) -> Any:
+    """The RooNSBIParamHistPdf of the templates with its histosys terms."""
+    with cpp_errors():
+        pdf = ROOT.RooNSBIParamHistPdf(PARAM_PDF_NAME.format(name=name), f"parametrized NSBI pdf of {name}", obs,
+                                       mu_prime, _vector(t.grid), t.num_bins, scales, _vector(t.nominal))
+        for j, p in enumerate(t.processes):
+            for np_name, code in p.histosys_codes().items():
+                lo, hi = t.histosys[(p.name, np_name)]
+                if renormalise_histosys:
+                    tot_lo, tot_hi = t.histosys_totals[(p.name, np_name)]
+                    lo = lo * (p.nominal_yield / tot_lo)
+                    hi = hi * (p.nominal_yield / tot_hi)
+                pdf.addHistoSys(j, alphas[np_name], _vector(lo), _vector(hi), code)
+        pdf.setPositiveDefinite(positive_definite)
+    return pdf
+
+
+def _staterror(t: Templates, name: str, pdf: Any, mu_prime: Any, stat_threshold: float,
+               stat_hypothesis: Mapping[str, float] | float | None, globs: list[Any], constraints: list[Any],
+               keep: list[Any]) -> list[Any]:
+    """HistFactory's staterror: one gamma per bin shared by all processes, with a Gaussian constraint of the
+    relative MC uncertainty (a function of mu' when it varies over the grid). Appends the global observables
+    and constraints; returns the gammas."""
+    rel = t.stat_uncertainty(stat_hypothesis)  # (K, B)
+    if not np.all(np.isfinite(rel)):
+        k, b = np.argwhere(~np.isfinite(rel))[0]
+        raise ValueError(f"relative MC uncertainty of bin {b} at {t.poi}' = {t.grid[k]:g} is {rel[k, b]}")
+    gammas: list[Any] = []
+    gamma_list = ROOT.RooArgList()
+    for b in range(t.num_bins):
+        gname = GAMMA_NAME.format(name=name, b=b)
+        gamma = real_var(gname, 1.0, 0.0, 10.0)
+        gamma_list.add(gamma)
+        gammas.append(gamma)
+        width = rel[:, b]
+        if np.all(width <= 0):
+            gamma.setConstant(True)  # as HistFactory: no constraint term for a zero width
+            continue
+        gamma.setMax(1.0 + 5.0 * float(width.max()))
+        gamma.setError(float(width[int(np.argmin(np.abs(t.grid - t.reference)))]))
+        if np.all(width < stat_threshold):
+            gamma.setConstant(True)
+        nom = real_var(f"nom_{gname}", 1.0, 0.0, 10.0)
+        nom.setConstant(True)
+        if t.num_grid_points == 1 or np.all(width == width[0]):
+            sigma = ROOT.RooConstVar(f"{gname}_sigma", f"{gname}_sigma", float(width[0]))
+        else:
+            sigma = ROOT.RooNSBIGridFunc(f"{gname}_sigma", f"relative MC uncertainty of bin {b} vs {t.poi}'",
+                                         mu_prime, _vector(t.grid), _vector(width))
+        keep.append(sigma)
+        globs.append(nom)
+        constraints.append(ROOT.RooGaussian(f"{gname}_constraint", f"{gname}_constraint", nom, gamma, sigma))
+    pdf.setGammas(gamma_list)
+    return gammas
 
 
 def _check_array(what: str, arr: Any, shape: tuple[int, ...]) -> None:

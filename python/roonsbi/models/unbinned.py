@@ -43,8 +43,15 @@ from ..naming import (
     ratio_column,
     shape_columns,
 )
-from ..spec import ArrayLike, Process, as_normsys, as_shapesys, check_column, check_normsys, check_shape_code
-from .builders import check_dataset, coefficient_formula, gaussian_constraints, real_var, with_constraints
+from ..spec import ArrayLike, Process, as_shapesys, check_column, check_shape_code
+from .builders import (
+    check_dataset,
+    coefficient_formula,
+    gaussian_constraints,
+    normsys_factor,
+    real_var,
+    with_constraints,
+)
 from .workspace import WorkspaceModel, read_workspace
 
 ROOT = load()
@@ -124,42 +131,12 @@ def build_model(
     names = [p.name for p in processes]
     if len(set(names)) != len(names):
         raise ValueError(f"process names must be unique, got {names}")
-
-    # -- columns: shapes and values ------------------------------------------
-    columns: dict[str, np.ndarray] = {}
-
-    def add_column(col: str, values: ArrayLike, role: str, strictly_positive: bool) -> None:
-        arr = np.asarray(values, dtype=np.float64)
-        if arr.ndim != 1:
-            raise ValueError(f"{role} column '{col}' must be 1-D, got shape {arr.shape}")
-        n_first = next(iter(columns.values())).size if columns else arr.size
-        if arr.size != n_first:
-            raise ValueError(
-                f"{role} column '{col}' has {arr.size} entries but the other columns have {n_first}"
-            )
-        check_column(col, role, arr, strictly_positive)
-        columns[col] = arr
-
-    for p in processes:
-        add_column(ratio_column(p.name), p.ratio, "ratio", False)
-        for np_name, sys in p.shapesys.items():
-            sys = as_shapesys(sys)
-            check_shape_code("shape", sys.code, np_name, p.name)
-            lo_col, hi_col = shape_columns(p.name, np_name)
-            add_column(lo_col, sys.lo, "shape (-1 sigma)", True)
-            add_column(hi_col, sys.hi, "shape (+1 sigma)", True)
+    columns = _columns(processes)
     n_events = next(iter(columns.values())).size
-    if weights is not None:
-        w = np.asarray(weights, dtype=np.float64)
-        if w.shape != (n_events,):
-            raise ValueError(f"weights have shape {w.shape} but the columns have {n_events} entries")
-        if not np.all(np.isfinite(w)):
-            raise ValueError(f"weights have {np.count_nonzero(~np.isfinite(w))} NaN or infinite entries")
+    w = _checked_weights(weights, n_events)
 
     ws = ROOT.RooWorkspace(WORKSPACE_NAME.format(name=name), f"NSBI channel {name}")
     keep: list[Any] = []  # Python-side owners until the import into the workspace
-
-    # -- parameters ---------------------------------------------------------------
     # POIs live in the workspace from the start: formulas then point at workspace-owned
     # variables, also for POIs a coefficient does not use.
     poi_vars = {}
@@ -168,43 +145,90 @@ def build_model(
         poi_vars[poi] = ws.var(poi)
     np_names = sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
     alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
-
-    # -- per-process yields N_J = f_J * nu_J * G_J --------------------------------
-    yields, ratio_vars = ROOT.RooArgList(), ROOT.RooArgList()
     col_vars = {col: real_var(col, 1.0) for col in columns}
+    yields = ROOT.RooArgList()
     for p in processes:
-        if not np.isfinite(p.nominal_yield):
-            raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
-        if isinstance(p.coefficient, str):
-            coef = coefficient_formula(f"f_{p.name}", p.coefficient, poi_vars, p.name)
-        else:
-            coef = p.coefficient
-        nominal = ROOT.RooConstVar(f"nu_{p.name}", f"nu_{p.name}", float(p.nominal_yield))
-        factors = ROOT.RooArgList(coef, nominal)
-        if p.normsys:
-            par, lo, hi, codes = ROOT.RooArgList(), [], [], []
-            for np_name, sys in p.normsys.items():
-                sys = as_normsys(sys)
-                check_normsys(sys, np_name, p.name)
-                par.add(alphas[np_name])
-                lo.append(float(sys.lo))
-                hi.append(float(sys.hi))
-                codes.append(int(sys.code))
-            norm = ROOT.RooStats.HistFactory.FlexibleInterpVar(f"G_{p.name}", f"G_{p.name}", par, 1.0, lo, hi, codes)
-            factors.add(norm)
-            keep.append(norm)
-        yld = ROOT.RooProduct(f"N_{p.name}", f"N_{p.name}", factors)
-        keep += [coef, nominal, yld]
-        yields.add(yld)
-        ratio_vars.add(col_vars[ratio_column(p.name)])
+        yields.add(_process_yield(p, poi_vars, alphas, keep))
+    pdf = _nsbi_pdf(name, processes, yields, alphas, col_vars)
+    model = with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"NSBI model of {name}")
+    _check_positive_yield(pdf, yields, pois)
+    ws.Import(model, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
+    if with_data:
+        ws.Import(_dataset(ws, columns, w, n_events), ROOT.RooFit.Silence(True))
+    _model_config(ws, model.GetName(), poi_vars, alphas, globs, columns)
+    return NSBIModel(ws, name)
 
+
+def _columns(processes: Sequence[Process]) -> dict[str, np.ndarray]:
+    """The checked per-event columns (``r_J``, ``g_J_m_lo/_hi``) by name: 1-D, one length, valid values."""
+    columns: dict[str, np.ndarray] = {}
+
+    def add(col: str, values: ArrayLike, role: str, strictly_positive: bool) -> None:
+        arr = np.asarray(values, dtype=np.float64)
+        if arr.ndim != 1:
+            raise ValueError(f"{role} column '{col}' must be 1-D, got shape {arr.shape}")
+        n_first = next(iter(columns.values())).size if columns else arr.size
+        if arr.size != n_first:
+            raise ValueError(f"{role} column '{col}' has {arr.size} entries but the other columns have {n_first}")
+        check_column(col, role, arr, strictly_positive)
+        columns[col] = arr
+
+    for p in processes:
+        add(ratio_column(p.name), p.ratio, "ratio", False)
+        for np_name, value in p.shapesys.items():
+            shape = as_shapesys(value)
+            check_shape_code("shape", shape.code, np_name, p.name)
+            lo_col, hi_col = shape_columns(p.name, np_name)
+            add(lo_col, shape.lo, "shape (-1 sigma)", True)
+            add(hi_col, shape.hi, "shape (+1 sigma)", True)
+    return columns
+
+
+def _checked_weights(weights: ArrayLike | None, n_events: int) -> np.ndarray | None:
+    if weights is None:
+        return None
+    w = np.asarray(weights, dtype=np.float64)
+    if w.shape != (n_events,):
+        raise ValueError(f"weights have shape {w.shape} but the columns have {n_events} entries")
+    if not np.all(np.isfinite(w)):
+        raise ValueError(f"weights have {np.count_nonzero(~np.isfinite(w))} NaN or infinite entries")
+    return w
+
+
+def _process_yield(p: Process, poi_vars: Mapping[str, Any], alphas: Mapping[str, Any], keep: list[Any]) -> Any:
+    """N_J = f_J(mu) nu_J G_J(alpha) as a RooProduct (G_J a FlexibleInterpVar of the normsys)."""
+    if not np.isfinite(p.nominal_yield):
+        raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
+    if isinstance(p.coefficient, str):
+        coef = coefficient_formula(f"f_{p.name}", p.coefficient, poi_vars, p.name)
+    else:
+        coef = p.coefficient
+    nominal = ROOT.RooConstVar(f"nu_{p.name}", f"nu_{p.name}", float(p.nominal_yield))
+    factors = ROOT.RooArgList(coef, nominal)
+    if p.normsys:
+        interp = normsys_factor(f"G_{p.name}", p.normsys, alphas, p.name)
+        factors.add(interp)
+        keep.append(interp)
+    yld = ROOT.RooProduct(f"N_{p.name}", f"N_{p.name}", factors)
+    keep += [coef, nominal, yld]
+    return yld
+
+
+def _nsbi_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Mapping[str, Any],
+              col_vars: Mapping[str, Any]) -> Any:
+    """The RooNSBIPdf of the yields, ratio columns and per-event shape terms."""
+    ratio_vars = ROOT.RooArgList()
+    for p in processes:
+        ratio_vars.add(col_vars[ratio_column(p.name)])
     pdf = ROOT.RooNSBIPdf(PDF_NAME.format(name=name), f"NSBI pdf of {name}", yields, ratio_vars)
     for j, p in enumerate(processes):
-        for np_name, sys in p.shapesys.items():
-            sys = as_shapesys(sys)
+        for np_name, value in p.shapesys.items():
             lo_col, hi_col = shape_columns(p.name, np_name)
-            pdf.addShapeSystematic(j, alphas[np_name], col_vars[lo_col], col_vars[hi_col], sys.code)
-    model = with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"NSBI model of {name}")
+            pdf.addShapeSystematic(j, alphas[np_name], col_vars[lo_col], col_vars[hi_col], as_shapesys(value).code)
+    return pdf
+
+
+def _check_positive_yield(pdf: Any, yields: Any, pois: Mapping[str, tuple[float, float, float]]) -> None:
     nu0 = pdf.totalYield()
     if not (nu0 > 0 and np.isfinite(nu0)):
         detail = ", ".join(f"{y.GetName()} = {y.getVal():.6g}" for y in yields)
@@ -214,36 +238,34 @@ def build_model(
             "that keep nu > 0"
         )
 
-    ws.Import(model, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
 
-    if with_data:
-        # -- dataset --------------------------------------------------------------------
-        obs = ROOT.RooArgSet()
-        for col in columns:
-            obs.add(ws.var(col))
-        data_columns = dict(columns)
-        if weights is not None:
-            wvar = real_var(WEIGHT_NAME, 1.0)
-            keep.append(wvar)
-            obs_w = ROOT.RooArgSet(obs)
-            obs_w.add(wvar)
-            data_columns[WEIGHT_NAME] = np.asarray(weights, dtype=np.float64)
-            data = ROOT.RooDataSet.from_numpy(data_columns, obs_w, name=DATA_NAME, title=DATA_NAME, weight_name=WEIGHT_NAME)
-        else:
-            data = ROOT.RooDataSet.from_numpy(data_columns, obs, name=DATA_NAME, title=DATA_NAME)
-        if data.numEntries() != n_events:
-            raise RuntimeError(f"RooDataSet kept {data.numEntries()} of {n_events} events")
-        ws.Import(data, ROOT.RooFit.Silence(True))
+def _dataset(ws: Any, columns: Mapping[str, np.ndarray], weights: np.ndarray | None, n_events: int) -> Any:
+    """The RooDataSet ``obsData`` of the columns (weighted if ``weights`` are given)."""
+    obs = ROOT.RooArgSet()
+    for col in columns:
+        obs.add(ws.var(col))
+    if weights is None:
+        data = ROOT.RooDataSet.from_numpy(dict(columns), obs, name=DATA_NAME, title=DATA_NAME)
+    else:
+        wvar = real_var(WEIGHT_NAME, 1.0)
+        obs_w = ROOT.RooArgSet(obs)
+        obs_w.add(wvar)
+        data = ROOT.RooDataSet.from_numpy({**columns, WEIGHT_NAME: weights}, obs_w, name=DATA_NAME, title=DATA_NAME,
+                                          weight_name=WEIGHT_NAME)
+    if data.numEntries() != n_events:
+        raise RuntimeError(f"RooDataSet kept {data.numEntries()} of {n_events} events")
+    return data
 
-    # -- ModelConfig ---------------------------------------------------------------
+
+def _model_config(ws: Any, pdf_name: str, poi_vars: Mapping[str, Any], alphas: Mapping[str, Any], globs: Sequence[Any],
+                  columns: Mapping[str, np.ndarray]) -> None:
     mc = ROOT.RooStats.ModelConfig(MODELCONFIG_NAME, ws)
-    mc.SetPdf(ws.pdf(MODEL_NAME.format(name=name)) if constraints else ws.pdf(pdf.GetName()))
+    mc.SetPdf(ws.pdf(pdf_name))
     mc.SetParametersOfInterest(ROOT.RooArgSet(*[ws.var(p) for p in poi_vars]))
     mc.SetNuisanceParameters(ROOT.RooArgSet(*[ws.var(a.GetName()) for a in alphas.values()]))
     mc.SetObservables(ROOT.RooArgSet(*[ws.var(c) for c in columns]))
     mc.SetGlobalObservables(ROOT.RooArgSet(*[ws.var(g.GetName()) for g in globs]))
     ws.Import(mc)
-    return NSBIModel(ws, name)
 
 
 def load_model(path: str | os.PathLike, workspace: str | None = None) -> NSBIModel:
