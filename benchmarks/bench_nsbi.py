@@ -19,7 +19,8 @@ JSON line; the driver prints the table and the ratios:
 * ``bandwidth``: one threaded read of the float32 store (EventStore::readAll), the one-pass bound.
 
 The fast path is timed with every alpha at 0 (alpha_np0 varied by 0.01; code 4 then reads
-only the alpha_np0 columns for the value), at 0.5, random in (-1, 1) and at 1.5; each time is the minimum and the mean over 5 calls. ``--repeat k`` runs
+only the alpha_np0 columns for the value), at 0.5, random in (-1, 1) and at 1.5; each time is the minimum and
+the mean over 5 calls. ``--repeat k`` runs
 every measurement k times in fresh processes and prints the minimum and the spread of the
 times and of their ratios to the one-pass bound measured in the same process.
 
@@ -44,7 +45,7 @@ import numpy as np
 SIGMA = 0.05  # size of the random shape systematics (code 5)
 SIGMA_ADDITIVE = 0.01  # code 4: 100 additive 5% shifts at alpha = 1.5 would make g negative for many events
 TOLERANCE = 1e-5
-_KEEP: list = []  # HistFactory objects must outlive the measurement (freed at os._exit)  # Minuit tolerance of every fit here, so that fit results can be compared closely
+_KEEP: list = []  # HistFactory objects must outlive the measurement (freed at os._exit)
 
 
 def peak_rss_gb() -> float:
@@ -366,11 +367,12 @@ def run_numpy(n: int, n_np: int, do_fit: bool, code: int = 5) -> dict:
             F = F + parts[proc][0]
         w = weights[sl].astype(float)
         value -= np.sum(w * np.log(F))
-        for proc, (_, dterms) in parts.items():
+        for _, dterms in parts.values():
             for m in range(n_np):
                 grad[m] -= np.sum(w * dterms[m] / F)
     dt = time.perf_counter() - t
-    return {"method": "numpy", "events": n, "nps": n_np, "nll_grad_s": dt, "nll_s": float("nan"), "peak_gb": peak_rss_gb()}
+    return {"method": "numpy", "events": n, "nps": n_np, "nll_grad_s": dt, "nll_s": float("nan"),
+            "peak_gb": peak_rss_gb()}
 
 
 def _poly6_additive(a, hi, lo):
@@ -470,7 +472,8 @@ def main() -> None:
         print(f"{events:.0e} events x 3 processes x {nps} NPs, code {args.code}, {r['threads']} thread(s)"
               f" (store {r['store_gb']:.2f} GB float32; NLL finite at every timed point: "
               f"{all(x['all_finite'] for x in runs)}),"
-              f" {len(runs)} run(s): minimum over runs (spread = (max - min) / min); ratios to the bound of the same run")
+              f" {len(runs)} run(s): minimum over runs (spread = (max - min) / min);"
+              " ratios to the bound of the same run")
         print(f"  load average at start / end of runs:   {[round(x['load_start'], 1) for x in runs]} /"
               f" {[round(x['load_end'], 1) for x in runs]}")
         print(f"  one-pass bandwidth bound (readAll):    {_spread([x['bandwidth_min_s'] for x in runs])} s")

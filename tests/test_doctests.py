@@ -10,11 +10,12 @@ import pytest
 
 import roonsbi
 
-MODULES = sorted(m.name for m in pkgutil.walk_packages(roonsbi.__path__, "roonsbi.") if not m.name.endswith("__main__"))
+MODULES = sorted(m.name for m in pkgutil.walk_packages(roonsbi.__path__, "roonsbi.")
+                 if not m.name.endswith("__main__"))
 
 
 @pytest.mark.parametrize("name", ["roonsbi", *MODULES])
 def test_docstring_examples(name: str) -> None:
     module = importlib.import_module(name)
     result = doctest.testmod(module, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE, verbose=False)
-    assert result.failed == 0, f"{result.failed} of {result.attempted} docstring examples of {name} failed (run it with -s)"
+    assert result.failed == 0, f"{result.failed} of {result.attempted} docstring examples of {name} failed"

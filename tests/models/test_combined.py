@@ -289,7 +289,8 @@ def test_nsbi_with_the_histfactory_tutorial(tutorial: Path) -> None:
         eff = rng.uniform(-2, 2)
         nsbi_values = {"mu": rng.uniform(0.2, 3.0), "alpha_eff": eff, "alpha_lumi": rng.uniform(-2, 2)}
         hf_values = {"SigXsecOverSM": rng.uniform(0.1, 2.9), "alpha_syst3": rng.uniform(-2, 2),
-                     "gamma_stat_channel1_bin_0": rng.uniform(0.8, 1.2), "gamma_stat_channel1_bin_1": rng.uniform(0.8, 1.2)}
+                     "gamma_stat_channel1_bin_0": rng.uniform(0.8, 1.2),
+                     "gamma_stat_channel1_bin_1": rng.uniform(0.8, 1.2)}
         for name, value in {**hf_values, "alpha_syst2": eff}.items():
             hws.var(name).setVal(value)
         shared = 0.5 * eff ** 2 + 0.5 * np.log(2 * np.pi)
@@ -343,7 +344,7 @@ def test_histfactory_xml_two_channels_against_pyhf(tutorial: Path) -> None:
     likelihood: NLL differences to the nominal point agree at 20 random points. pyhf's Gaussian
     constraints are not truncated; RooFit normalises them over the global observable's range
     [0, 10], which the reference adds. (ROOT keeps the stat widths in float: 1e-7 agreement.)"""
-    pyhf = pytest.importorskip("pyhf")
+    pytest.importorskip("pyhf")
     import pyhf.readxml
 
     xml = tutorial / "config" / "examples" / "example_DataDriven.xml"
@@ -419,7 +420,7 @@ def test_histfactory_xml_histosys_against_pyhf(tutorial: Path, tmp_path: Path) -
     """A HistoSys (shared by two samples), an asymmetric OverallSys, a NormFactor with a
     ParamSetting Val and stat errors from a histogram, read by from_histfactory_xml vs pyhf's
     XML reader and likelihood (HistFactory's codes 4/4 = pyhf's code4/code4p)."""
-    pyhf = pytest.importorskip("pyhf")
+    pytest.importorskip("pyhf")
     import pyhf.readxml
 
     (tmp_path / "config").mkdir()

@@ -68,7 +68,8 @@ def _points(rng: np.random.Generator, k: int) -> list[dict[str, float]]:
     pts = [{"mu": 1.0, **{f"alpha_{n}": 0.0 for n in NPS + ("lumi",)}}]
     for width in (1.0, 2.5):
         for _ in range(k):
-            pts.append({"mu": rng.uniform(0.1, 3.0), **{f"alpha_{n}": rng.uniform(-width, width) for n in NPS + ("lumi",)}})
+            alphas = {f"alpha_{n}": rng.uniform(-width, width) for n in NPS + ("lumi",)}
+            pts.append({"mu": rng.uniform(0.1, 3.0), **alphas})
     return pts
 
 

@@ -176,7 +176,7 @@ def test_reference_shape_accumulation_matches_piecewise_interpolation(codes: tup
         for values in itertools.product((-2.2, -0.6, 0.35, 1.0, 1.8), repeat=len(codes)):
             for par, a in zip(params, values):
                 par.setVal(a)
-            got = float(ref.shape_factor([ref.Term(c, l, h, a) for c, l, h, a in zip(codes, lo, hi, values)]))
+            got = float(ref.shape_factor([ref.Term(c, lo_, hi_, a) for c, lo_, hi_, a in zip(codes, lo, hi, values)]))
             assert got == pytest.approx(pw.getVal(), rel=REL_INTERP), (codes, lo, hi, values)
 
 
@@ -204,7 +204,7 @@ def test_reference_norm_accumulation_matches_flexible_interp_var() -> None:
         values = rng.uniform(-2.5, 2.5, len(codes))
         for par, a in zip(params, values):
             par.setVal(a)
-        got = ref.norm_factor([ref.Term(c, l, h, a) for c, l, h, a in zip(codes, lo, hi, values)])
+        got = ref.norm_factor([ref.Term(c, lo_, hi_, a) for c, lo_, hi_, a in zip(codes, lo, hi, values)])
         assert got == pytest.approx(fiv.getVal(), rel=REL_INTERP)
 
 
