@@ -35,7 +35,7 @@ ArrayLike = Union[np.ndarray, Sequence[float]]
 # -- figures --------------------------------------------------------------------------------------
 
 def _figure(width: float, height: float) -> Any:
-    Figure = optional_module("matplotlib.figure", "the diagnostic plots").Figure
+    Figure = optional_module("matplotlib.figure", "drawing the diagnostic plots").Figure
     return Figure(figsize=(width, height), layout="constrained")
 
 
@@ -77,7 +77,7 @@ def plot_closure(report: ClosureReport, path: PathLike, formats: Sequence[str] |
     ax.set_title(
         f"Normalisation closure on the reference sample (n_eff = {results[0].n_eff:.0f})" if results else
         "Normalisation closure", fontsize=11)
-    Line2D = optional_module("matplotlib.lines", "the diagnostic plots").Line2D
+    Line2D = optional_module("matplotlib.lines", "drawing the diagnostic plots").Line2D
     ax.legend(handles=[
         Line2D([], [], color="tab:green", marker="o", label="ok (±1σ bar)"),
         Line2D([], [], color="tab:red", marker="o", label=f"flagged (> {report.n_sigma:g}σ)"),
