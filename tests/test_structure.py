@@ -270,3 +270,30 @@ def test_every_module_has_all() -> None:
 def test_the_cycle_finder(edges, expected) -> None:
     """The checker itself, on graphs whose cycles are known."""
     assert _cycles(edges) == expected
+
+
+@pytest.mark.parametrize("module, is_package, level, target, expected", [
+    ("roonsbi.inputs.columns", False, 1, "events", "roonsbi.inputs.events"),
+    ("roonsbi.inputs.columns", False, 2, "naming", "roonsbi.naming"),
+    ("roonsbi.inputs", True, 1, "columns", "roonsbi.inputs.columns"),
+    ("roonsbi.cli.main", False, 1, None, "roonsbi.cli"),
+    ("roonsbi.cli.main", False, 0, "roonsbi.library", "roonsbi.library"),
+])
+def test_relative_imports_resolve(module, is_package, level, target, expected) -> None:
+    assert _resolve(module, is_package, level, target) == expected
+
+
+def test_imports_in_functions_and_type_checking_blocks_are_seen(tmp_path) -> None:
+    """The checker reads imports at module level, inside functions and in TYPE_CHECKING blocks."""
+    path = tmp_path / "mod.py"
+    path.write_text(
+        "from typing import TYPE_CHECKING\n"
+        "from ..naming import _hidden\n"
+        "if TYPE_CHECKING:\n"
+        "    from ..models.unbinned import build_model\n"
+        "def f():\n"
+        "    import roonsbi.library\n"
+    )
+    found = {(imp.target, imp.name, imp.type_only) for imp in _imports_of("roonsbi.inputs.mod", path)}
+    assert found == {("roonsbi.naming", "_hidden", False), ("roonsbi.models.unbinned", "build_model", True),
+                     ("roonsbi.library", None, False)}
