@@ -21,13 +21,12 @@ pytest.importorskip("onnxruntime")
 from roonsbi.inputs.columns import evaluate_columns
 from roonsbi.inputs.diagnostics import (
     chi2_pvalue,
-    diagnose,
     normalisation_closure,
-    plot_closure,
     ratio_summary,
     reweighting_check,
 )
 from roonsbi.inputs.networks import RatioModel
+from roonsbi.plot.diagnostics import diagnose, plot_closure
 from support import make_linear_onnx, write_events
 
 MU, DELTA = 0.5, 0.2

@@ -36,31 +36,31 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
+from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, ratio_column, shape_columns
+from ..optional import optional_module
 from .events import MissingFeatureError, Source, iter_events
 from .networks import RatioEvaluator, RatioModel, SessionCache, combine_members
+
+__all__ = [
+    "FORMATS",
+    "INDEX_FILE",
+    "ColumnSpec",
+    "evaluate_columns",
+    "iter_columns",
+    "processes_from_columns",
+    "read_columns",
+    "write_columns",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 ModelLike = Union[RatioModel, PathLike, Sequence[PathLike]]
 
-#: Suffix of the ensemble-spread column of a column.
-SPREAD_SUFFIX = "_std"
-#: Name of the event-weight column (as :data:`roonsbi.model.WEIGHT_NAME`).
-WEIGHT_COLUMN = "weight"
 #: Name of the index file of a folder of ``.npy`` columns.
 INDEX_FILE = "columns.json"
 
 _COLUMN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _WEIGHT_KEY = "@weight"  # internal name of the weight expression (cannot clash with a feature)
-
-
-def ratio_column(process: str) -> str:
-    """Name of the ratio column of a process: ``r_<process>``."""
-    return f"r_{process}"
-
-
-def shape_columns(process: str, nuisance: str) -> tuple[str, str]:
-    """Names of the -1/+1 sigma shape columns: ``g_<process>_<np>_lo``, ``g_<process>_<np>_hi``."""
-    return f"g_{process}_{nuisance}_lo", f"g_{process}_{nuisance}_hi"
+_ENTRY_KEYS = {"models", "output", "features", "output_name", "output_index", "scale"}
 
 
 def _as_model(value: ModelLike) -> RatioModel:
@@ -96,8 +96,8 @@ class ColumnSpec(Mapping[str, RatioModel]):
             raise ValueError(f"column name {name!r} is not an identifier (letters, digits, underscores)")
         if name.endswith(SPREAD_SUFFIX):
             raise ValueError(f"column name {name!r} ends in '{SPREAD_SUFFIX}', reserved for ensemble spreads")
-        if name == WEIGHT_COLUMN:
-            raise ValueError(f"'{WEIGHT_COLUMN}' is reserved for the event weights")
+        if name == WEIGHT_NAME:
+            raise ValueError(f"'{WEIGHT_NAME}' is reserved for the event weights")
         if name in self._columns:
             raise ValueError(f"column {name!r} is defined twice")
         self._columns[name] = _as_model(model)
@@ -130,33 +130,9 @@ class ColumnSpec(Mapping[str, RatioModel]):
         Relative paths are taken from ``base_dir``.
         """
         base = Path(base_dir) if base_dir is not None else None
-
-        def path(p: Any) -> Path:
-            p = Path(p)
-            return base / p if base is not None and not p.is_absolute() else p
-
         spec = cls()
         for name, entry in config.items():
-            if isinstance(entry, (str, list)):
-                entry = {"models": entry}
-            if not isinstance(entry, Mapping):
-                raise ValueError(f"column {name!r}: expected a path, a list of paths or a table, got {entry!r}")
-            allowed = {"models", "output", "features", "output_name", "output_index", "scale"}
-            unknown = sorted(set(entry) - allowed)
-            if unknown:
-                raise ValueError(f"column {name!r}: unknown key(s) {unknown}; allowed: {sorted(allowed)}")
-            if "models" not in entry:
-                raise ValueError(f"column {name!r}: 'models' (ONNX file or list of files) is missing")
-            models = entry["models"]
-            models = [models] if isinstance(models, str) else list(models)
-            spec._add(name, RatioModel(
-                [path(m) for m in models],
-                output=entry.get("output", "ratio"),
-                features=entry.get("features"),
-                output_name=entry.get("output_name"),
-                output_index=entry.get("output_index"),
-                scale=entry.get("scale", 1.0),
-            ))
+            spec._add(name, _model_of_entry(name, entry, base))
         return spec
 
     def __getitem__(self, name: str) -> RatioModel:
@@ -171,6 +147,35 @@ class ColumnSpec(Mapping[str, RatioModel]):
     def __repr__(self) -> str:
         body = ", ".join(f"{k!r}: {v!r}" for k, v in self._columns.items())
         return f"ColumnSpec({{{body}}})"
+
+
+def _model_of_entry(name: str, entry: Any, base: Path | None) -> RatioModel:
+    """The RatioModel of one configuration entry (a path, a list of paths or a table); relative
+    paths are taken from ``base``."""
+    if isinstance(entry, (str, list)):
+        entry = {"models": entry}
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"column {name!r}: expected a path, a list of paths or a table, got {entry!r}")
+    unknown = sorted(set(entry) - _ENTRY_KEYS)
+    if unknown:
+        raise ValueError(f"column {name!r}: unknown key(s) {unknown}; allowed: {sorted(_ENTRY_KEYS)}")
+    if "models" not in entry:
+        raise ValueError(f"column {name!r}: 'models' (ONNX file or list of files) is missing")
+    models = entry["models"]
+    models = [models] if isinstance(models, str) else list(models)
+
+    def path(p: Any) -> Path:
+        p = Path(p)
+        return base / p if base is not None and not p.is_absolute() else p
+
+    return RatioModel(
+        [path(m) for m in models],
+        output=entry.get("output", "ratio"),
+        features=entry.get("features"),
+        output_name=entry.get("output_name"),
+        output_index=entry.get("output_index"),
+        scale=entry.get("scale", 1.0),
+    )
 
 
 def _float_dtype(dtype: Any) -> np.dtype:
@@ -275,61 +280,80 @@ def iter_columns(
     dtype = _float_dtype(dtype)
     cache = SessionCache(threads)
     evaluators = {col: RatioEvaluator.load(model, cache) for col, model in spec.items()}
+    keep = [keep] if isinstance(keep, str) else list(keep)
+    needed_by = _needed_by(evaluators)
+    names = _output_names(evaluators, spread, keep, weight)
+    chunks = iter_events(
+        source, _expressions(needed_by, _feature_map(features), keep, weight), tree=tree, cut=cut,
+        chunk_size=chunk_size, progress=progress, desc="roonsbi evaluate",
+        needed_by={f: ", ".join(v) for f, v in needed_by.items()},
+    )
+    produced = False
+    for chunk in chunks:
+        produced = True
+        yield _chunk_columns(chunk, evaluators, keep, weight, spread, dtype)
+    if not produced:
+        yield {name: np.zeros(0, dtype=dtype) for name in names}
 
-    given = _feature_map(features)
+
+def _needed_by(evaluators: Mapping[str, RatioEvaluator]) -> dict[str, list[str]]:
+    """feature -> the networks (``"file.onnx (column)"``) that read it, in first-seen order."""
     needed_by: dict[str, list[str]] = {}
     for col, ev in evaluators.items():
         for net in ev.networks:
             for f in net.features:
-                needed_by.setdefault(f, [])
                 label = f"{net.path.name} ({col})"
-                if label not in needed_by[f]:
-                    needed_by[f].append(label)
+                users = needed_by.setdefault(f, [])
+                if label not in users:
+                    users.append(label)
+    return needed_by
+
+
+def _expressions(needed_by: Mapping[str, Any], given: Mapping[str, str], keep: Sequence[str],
+                 weight: str | None) -> dict[str, str]:
+    """Feature/kept column -> its branch or expression (default: the branch of that name), and the weight."""
     expressions = {f: given.get(f, f) for f in needed_by}
-    if isinstance(keep, str):
-        keep = [keep]
-    keep = list(keep)
     for name in keep:
         expressions.setdefault(name, given.get(name, name))
     if weight is not None:
         expressions[_WEIGHT_KEY] = weight
+    return expressions
 
+
+def _output_names(evaluators: Mapping[str, RatioEvaluator], spread: bool, keep: Sequence[str],
+                  weight: str | None) -> list[str]:
+    """The columns produced, in order: each column (and its spread), the kept columns, the weight."""
     names = []
     for col, ev in evaluators.items():
         names.append(col)
         if spread and ev.model.n_members > 1:
             names.append(col + SPREAD_SUFFIX)
     clash = sorted(set(names) & set(keep))
-    if clash or (weight is not None and WEIGHT_COLUMN in keep):
-        raise ValueError(f"kept columns {clash or [WEIGHT_COLUMN]} clash with evaluated columns")
-    names += keep + ([WEIGHT_COLUMN] if weight is not None else [])
+    if clash or (weight is not None and WEIGHT_NAME in keep):
+        raise ValueError(f"kept columns {clash or [WEIGHT_NAME]} clash with evaluated columns")
+    return names + list(keep) + ([WEIGHT_NAME] if weight is not None else [])
 
-    chunks = iter_events(
-        source, expressions, tree=tree, cut=cut, chunk_size=chunk_size, progress=progress,
-        desc="roonsbi evaluate", needed_by={f: ", ".join(v) for f, v in needed_by.items()},
-    )
-    produced = False
-    for chunk in chunks:
-        out: dict[str, np.ndarray] = {}
-        feed_cache: dict = {}
-        for col, ev in evaluators.items():
-            outputs = ev.outputs(chunk.data, feed_cache)
-            r = np.stack([ev.model.to_ratio(y) for y in outputs])
-            _check_members(col, ev, outputs, r, chunk)
-            mean, std = combine_members(r)
-            if col.startswith("g_"):
-                _check_positive(col, mean, chunk)
-            out[col] = mean.astype(dtype)
-            if spread and std is not None:
-                out[col + SPREAD_SUFFIX] = std.astype(dtype)
-        for name in keep:
-            out[name] = np.asarray(chunk.data[name], dtype=dtype)
-        if weight is not None:
-            out[WEIGHT_COLUMN] = np.asarray(chunk.data[_WEIGHT_KEY], dtype=dtype)
-        produced = True
-        yield out
-    if not produced:
-        yield {name: np.zeros(0, dtype=dtype) for name in names}
+
+def _chunk_columns(chunk: Any, evaluators: Mapping[str, RatioEvaluator], keep: Sequence[str],
+                   weight: str | None, spread: bool, dtype: np.dtype) -> dict[str, np.ndarray]:
+    """The columns of one chunk: ensemble mean (and spread) of each column's ratios, checked."""
+    out: dict[str, np.ndarray] = {}
+    feed_cache: dict = {}
+    for col, ev in evaluators.items():
+        outputs = ev.outputs(chunk.data, feed_cache)
+        r = np.stack([ev.model.to_ratio(y) for y in outputs])
+        _check_members(col, ev, outputs, r, chunk)
+        mean, std = combine_members(r)
+        if col.startswith("g_"):
+            _check_positive(col, mean, chunk)
+        out[col] = mean.astype(dtype)
+        if spread and std is not None:
+            out[col + SPREAD_SUFFIX] = std.astype(dtype)
+    for name in keep:
+        out[name] = np.asarray(chunk.data[name], dtype=dtype)
+    if weight is not None:
+        out[WEIGHT_NAME] = np.asarray(chunk.data[_WEIGHT_KEY], dtype=dtype)
+    return out
 
 
 def evaluate_columns(
@@ -375,7 +399,7 @@ def _infer_format(path: Path, fmt: str | None) -> str:
 
 
 def _npy_header(dtype: np.dtype, n: int) -> bytes:
-    text = "{'descr': %r, 'fortran_order': False, 'shape': (%d,), }" % (np.lib.format.dtype_to_descr(dtype), n)
+    text = f"{{'descr': {np.lib.format.dtype_to_descr(dtype)!r}, 'fortran_order': False, 'shape': ({n},), }}"
     body = text.ljust(_NPY_HEADER_SIZE - 10 - 1) + "\n"
     header = b"\x93NUMPY\x01\x00" + struct.pack("<H", len(body)) + body.encode("latin1")
     assert len(header) == _NPY_HEADER_SIZE
@@ -394,7 +418,7 @@ class _NpyFolderWriter:
     def write(self, chunk: Mapping[str, np.ndarray]) -> None:
         if not self.files:
             for name in chunk:
-                fh = open(self.folder / f"{name}.npy", "wb")
+                fh = open(self.folder / f"{name}.npy", "wb")  # noqa: SIM115 - open across write() calls
                 fh.write(_npy_header(self.dtype, 0))
                 self.files[name] = fh
         _same_columns(list(self.files), chunk)
@@ -425,11 +449,10 @@ class _RootWriter:
     """A TTree written with uproot, one basket per chunk."""
 
     def __init__(self, path: Path, tree: str, dtype: np.dtype) -> None:
-        import uproot
-
+        uproot = optional_module("uproot", "writing ROOT files")
         self.path, self.tree_name, self.dtype = path, tree, dtype
         self.file = uproot.recreate(str(path))
-        self.tree = None
+        self.tree: Any = None
         self.names: list[str] = []
 
     def write(self, chunk: Mapping[str, np.ndarray]) -> None:
@@ -489,17 +512,7 @@ def write_columns(
     path = Path(path)
     dtype = _float_dtype(dtype)
     fmt = _infer_format(path, format)
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        if path.is_dir() and not _is_columns_folder(path):
-            raise FileExistsError(f"{path} is a folder that roonsbi did not write (no {INDEX_FILE}); not replacing it")
-    partial = path.with_name(path.name + ".partial")
-    if partial.is_dir():
-        shutil.rmtree(partial)
-    elif partial.exists():
-        partial.unlink()
-
+    partial = _clear_target(path, overwrite)
     chunks: Iterable[Mapping[str, np.ndarray]] = [columns] if isinstance(columns, Mapping) else columns
     if fmt == "root":
         writer: Any = _RootWriter(partial, tree, dtype)
@@ -518,14 +531,34 @@ def write_columns(
         writer.abort()
         raise
     if fmt == "npz":
-        with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
-            for name in writer.files:
-                zf.write(folder / f"{name}.npy", arcname=f"{name}.npy")
-        shutil.rmtree(folder)
+        _zip_folder(folder, list(writer.files), partial)
     if path.is_dir():
         shutil.rmtree(path)
     os.replace(partial, path)
     return path
+
+
+def _clear_target(path: Path, overwrite: bool) -> Path:
+    """Check that ``path`` may be written and remove a stale ``<path>.partial``; returns the latter."""
+    if path.exists() or path.is_symlink():
+        if not overwrite:
+            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+        if path.is_dir() and not _is_columns_folder(path):
+            raise FileExistsError(f"{path} is a folder that roonsbi did not write (no {INDEX_FILE}); not replacing it")
+    partial = path.with_name(path.name + ".partial")
+    if partial.is_dir():
+        shutil.rmtree(partial)
+    elif partial.exists():
+        partial.unlink()
+    return partial
+
+
+def _zip_folder(folder: Path, names: Sequence[str], target: Path) -> None:
+    """Store the ``.npy`` files of ``folder`` uncompressed in the ``.npz`` ``target``, then remove the folder."""
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
+        for name in names:
+            zf.write(folder / f"{name}.npy", arcname=f"{name}.npy")
+    shutil.rmtree(folder)
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -554,21 +587,7 @@ def read_columns(
     fmt = "npy" if path.is_dir() else _infer_format(path, None)
     wanted = None if columns is None else list(columns)
     if fmt == "root":
-        import uproot
-
-        with uproot.open(str(path)) as f:
-            names = {k.split(";")[0]: v for k, v in f.classnames().items() if v in ("TTree", "ROOT::RNTuple")}
-            if tree is None:
-                tree = "columns" if "columns" in names else (next(iter(names)) if len(names) == 1 else None)
-                if tree is None:
-                    raise ValueError(f"{path} holds the trees {sorted(names)}; choose one with tree=")
-            if tree not in names:
-                raise MissingFeatureError(f"{path} has no TTree/RNTuple '{tree}' (has {sorted(names)})")
-            obj = f[tree]
-            available = list(obj.keys())
-            _check_wanted(path, wanted, available)
-            arrays = obj.arrays(filter_name=wanted or available, library="np")
-            return {name: arrays[name] for name in (wanted or available)}
+        return _read_root_columns(path, wanted, tree)
     if fmt == "npz":
         with np.load(path) as z:
             available = list(z.files)
@@ -583,6 +602,24 @@ def read_columns(
     return {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None) for name in (wanted or available)}
 
 
+def _read_root_columns(path: Path, wanted: list[str] | None, tree: str | None) -> dict[str, np.ndarray]:
+    """The columns ``wanted`` (default: all) of the TTree/RNTuple ``tree`` (default: ``columns`` or the only one)."""
+    uproot = optional_module("uproot", "reading ROOT files")
+    with uproot.open(str(path)) as f:
+        names = {k.split(";")[0]: v for k, v in f.classnames().items() if v in ("TTree", "ROOT::RNTuple")}
+        if tree is None:
+            tree = "columns" if "columns" in names else (next(iter(names)) if len(names) == 1 else None)
+            if tree is None:
+                raise ValueError(f"{path} holds the trees {sorted(names)}; choose one with tree=")
+        if tree not in names:
+            raise MissingFeatureError(f"{path} has no TTree/RNTuple '{tree}' (has {sorted(names)})")
+        obj = f[tree]
+        available = list(obj.keys())
+        _check_wanted(path, wanted, available)
+        arrays = obj.arrays(filter_name=wanted or available, library="np")
+        return {name: arrays[name] for name in (wanted or available)}
+
+
 def _check_wanted(path: Path, wanted: Sequence[str] | None, available: Sequence[str]) -> None:
     if wanted is not None:
         missing = [c for c in wanted if c not in available]
@@ -591,6 +628,36 @@ def _check_wanted(path: Path, wanted: Sequence[str] | None, available: Sequence[
 
 
 # -- processes ----------------------------------------------------------------------------
+
+def _shapes_by_process(columns: Mapping[str, np.ndarray],
+                       procs: Sequence[str]) -> dict[str, dict[str, dict[str, np.ndarray]]]:
+    """process -> nuisance -> {"lo"/"hi": column} of the shape columns ``g_<proc>_<np>_lo/_hi``.
+
+    Raises:
+        ValueError: ratio or shape columns (spreads excluded) of no process of ``procs``.
+    """
+    base = [c for c in columns if not (c.endswith(SPREAD_SUFFIX) and c[: -len(SPREAD_SUFFIX)] in columns)]
+    # the longest process name first, so that g_S_x_jes_lo goes to 'S_x' rather than 'S'
+    by_length = sorted(procs, key=len, reverse=True)
+    shapes: dict[str, dict[str, dict[str, np.ndarray]]] = {p: {} for p in procs}
+    orphans = []
+    for c in base:
+        if c.startswith("r_"):
+            if c[2:] not in procs:
+                orphans.append(c)
+        elif c.startswith("g_") and c.endswith(("_lo", "_hi")):
+            owner = next((p for p in by_length if c.startswith(f"g_{p}_") and len(c) > len(p) + 6), None)
+            if owner is None:
+                orphans.append(c)
+                continue
+            nuisance = c[len(owner) + 3 : -3]
+            shapes[owner].setdefault(nuisance, {})[c[-2:]] = columns[c]
+    if orphans:
+        raise ValueError(
+            f"columns {orphans} belong to no process of yields {list(procs)}; add the processes or drop the columns"
+        )
+    return shapes
+
 
 def processes_from_columns(
     columns: Mapping[str, np.ndarray],
@@ -624,26 +691,7 @@ def processes_from_columns(
     unknown = sorted(set(coefficients) - set(procs)) + sorted(set(normsys) - set(procs))
     if unknown:
         raise ValueError(f"coefficients/normsys given for processes {unknown} that have no yield")
-    base = [c for c in columns if not (c.endswith(SPREAD_SUFFIX) and c[: -len(SPREAD_SUFFIX)] in columns)]
-    # the longest process name first, so that g_S_x_jes_lo goes to 'S_x' rather than 'S'
-    by_length = sorted(procs, key=len, reverse=True)
-    shapes: dict[str, dict[str, dict[str, np.ndarray]]] = {p: {} for p in procs}
-    orphans = []
-    for c in base:
-        if c.startswith("r_"):
-            if c[2:] not in procs:
-                orphans.append(c)
-        elif c.startswith("g_") and (c.endswith("_lo") or c.endswith("_hi")):
-            owner = next((p for p in by_length if c.startswith(f"g_{p}_") and len(c) > len(p) + 6), None)
-            if owner is None:
-                orphans.append(c)
-                continue
-            nuisance = c[len(owner) + 3 : -3]
-            shapes[owner].setdefault(nuisance, {})[c[-2:]] = columns[c]
-    if orphans:
-        raise ValueError(
-            f"columns {orphans} belong to no process of yields {procs}; add the processes or drop the columns"
-        )
+    shapes = _shapes_by_process(columns, procs)
     out = []
     for p in procs:
         col = ratio_column(p)

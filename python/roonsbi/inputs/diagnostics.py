@@ -21,13 +21,12 @@ reproduce the process sample: per bin :math:`b`,
 :math:`\chi^2 = \sum_b (a_b - t_b)^2/(\sigma_{a,b}^2 + \sigma_{t,b}^2)` over the bins with entries
 and its p-value (Wilson-Hilferty approximation of the :math:`\chi^2` distribution).
 
-The plots use matplotlib's object API (no pyplot state; the Agg renderer) and are written as
-PNG and/or PDF.
+This module computes the numbers (no plots, no ROOT); :mod:`roonsbi.plot.diagnostics` draws them
+and :func:`roonsbi.plot.diagnostics.diagnose` runs everything and writes the files.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,23 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from .columns import SPREAD_SUFFIX, WEIGHT_COLUMN
+from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, ratio_column
+
+__all__ = [
+    "ClosureReport",
+    "ClosureResult",
+    "DiagnosticsReport",
+    "FeatureComparison",
+    "ReweightingCheck",
+    "base_columns",
+    "chi2_pvalue",
+    "column_length",
+    "compute_diagnostics",
+    "event_weights",
+    "normalisation_closure",
+    "ratio_summary",
+    "reweighting_check",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 ArrayLike = Union[np.ndarray, Sequence[float]]
@@ -44,31 +59,33 @@ ArrayLike = Union[np.ndarray, Sequence[float]]
 
 # -- column names -------------------------------------------------------------------------
 
-def _base_columns(columns: Mapping[str, Any]) -> list[str]:
+def base_columns(columns: Mapping[str, Any]) -> list[str]:
+    """The columns without the ensemble spreads ``<column>_std`` of other columns."""
     return [c for c in columns if not (c.endswith(SPREAD_SUFFIX) and c[: -len(SPREAD_SUFFIX)] in columns)]
 
 
 def _processes(columns: Mapping[str, Any]) -> list[str]:
-    return [c[2:] for c in _base_columns(columns) if c.startswith("r_") and len(c) > 2]
+    return [c[2:] for c in base_columns(columns) if c.startswith("r_") and len(c) > 2]
 
 
 def _variations(columns: Mapping[str, Any], processes: Sequence[str]) -> list[tuple[str, str, str]]:
     """(column, process, variation) of the shape columns g_<proc>_<np>_lo/_hi of ``processes``."""
     by_length = sorted(processes, key=len, reverse=True)
     out = []
-    for c in _base_columns(columns):
-        if c.startswith("g_") and (c.endswith("_lo") or c.endswith("_hi")):
+    for c in base_columns(columns):
+        if c.startswith("g_") and c.endswith(("_lo", "_hi")):
             owner = next((p for p in by_length if c.startswith(f"g_{p}_") and len(c) > len(p) + 6), None)
             if owner is not None:
                 out.append((c, owner, c[len(owner) + 3 :]))
     return out
 
 
-def _weights(columns: Mapping[str, Any], weights: ArrayLike | str | None, n: int) -> np.ndarray:
+def event_weights(columns: Mapping[str, Any], weights: ArrayLike | str | None, n: int) -> np.ndarray:
+    """The ``n`` event weights: ``weights`` (values or a column name), else the column ``weight``, else 1."""
     if isinstance(weights, str):
         w = columns[weights]
     elif weights is None:
-        w = columns[WEIGHT_COLUMN] if WEIGHT_COLUMN in columns else np.ones(n)
+        w = columns[WEIGHT_NAME] if WEIGHT_NAME in columns else np.ones(n)
     else:
         w = weights
     w = np.asarray(w, dtype=np.float64)
@@ -79,7 +96,8 @@ def _weights(columns: Mapping[str, Any], weights: ArrayLike | str | None, n: int
     return w
 
 
-def _length(columns: Mapping[str, Any]) -> int:
+def column_length(columns: Mapping[str, Any]) -> int:
+    """The common length of the columns (0 without columns)."""
     lengths = {c: len(v) for c, v in columns.items()}
     if len(set(lengths.values())) > 1:
         raise ValueError(f"columns of different lengths: {lengths}")
@@ -190,8 +208,8 @@ def normalisation_closure(
     Returns:
         :class:`ClosureReport` (``.passed``, ``.flagged``, ``.table()``, ``.to_dict()``).
     """
-    n = _length(columns)
-    w = _weights(columns, weights, n)
+    n = column_length(columns)
+    w = event_weights(columns, weights, n)
     processes = list(processes) if processes is not None else _processes(columns)
     if not processes:
         raise ValueError(f"no ratio columns r_<proc> among {list(columns)}")
@@ -209,7 +227,7 @@ def normalisation_closure(
 
     results = []
     for p in processes:
-        col = f"r_{p}"
+        col = ratio_column(p)
         if col not in columns:
             raise KeyError(f"no ratio column '{col}' (columns: {list(columns)})")
         r = np.asarray(columns[col], dtype=np.float64)
@@ -226,11 +244,11 @@ def ratio_summary(
     columns: Mapping[str, ArrayLike], weights: ArrayLike | str | None = None
 ) -> dict[str, dict[str, float]]:
     """Per ratio/shape column: weighted mean, (unweighted) quantiles, fractions of zeros and non-finite values."""
-    n = _length(columns)
-    w = _weights(columns, weights, n)
+    n = column_length(columns)
+    w = event_weights(columns, weights, n)
     out = {}
-    for c in _base_columns(columns):
-        if not (c.startswith("r_") or c.startswith("g_")):
+    for c in base_columns(columns):
+        if not c.startswith(("r_", "g_")):
             continue
         v = np.asarray(columns[c], dtype=np.float64)
         finite = np.isfinite(v)
@@ -345,7 +363,6 @@ def reweighting_check(
         raise ValueError(f"no common features between the reference {list(reference)} and the target {list(target)}")
     first = np.asarray(target[features[0]])
     v = np.ones(first.size) if target_weights is None else np.asarray(target_weights, dtype=np.float64)
-    sw, sv = w.sum(), v.sum()
     check = ReweightingCheck(column)
     for f in features:
         if f not in reference or f not in target:
@@ -356,177 +373,46 @@ def reweighting_check(
         if xr.shape != (n,) or xt.shape != v.shape:
             raise ValueError(f"feature '{f}': {xr.shape[0]} reference / {xt.shape[0]} process values for "
                              f"{n} ratios / {v.size} process weights")
-        lo, hi = np.quantile(xt, quantiles)
-        if not hi > lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
-        a = np.histogram(xr, edges, weights=w * r)[0] / sw
-        a_err = np.sqrt(np.histogram(xr, edges, weights=(w * r) ** 2)[0]) / abs(sw)
-        t = np.histogram(xt, edges, weights=v)[0] / sv
-        t_err = np.sqrt(np.histogram(xt, edges, weights=v * v)[0]) / abs(sv)
-        ref = np.histogram(xr, edges, weights=w)[0] / sw
-        var = a_err ** 2 + t_err ** 2
-        used = var > 0
-        pulls = (a[used] - t[used]) / np.sqrt(var[used])
-        chi2 = float(np.sum(pulls ** 2))
-        ndf = int(used.sum())
-        check.features.append(FeatureComparison(
-            f, edges, a, a_err, t, t_err, ref, chi2, ndf, chi2_pvalue(chi2, ndf),
-            float(np.max(np.abs(pulls))) if pulls.size else 0.0,
-        ))
+        check.features.append(_compare_feature(f, xr, w * r, w, xt, v, bins, quantiles))
     return check
 
 
-# -- plots --------------------------------------------------------------------------------------
-
-def _figure(width: float, height: float) -> Any:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), layout="constrained")
 
 
-def save_figure(fig: Any, path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:
-    """Save ``fig`` as ``path`` (format from its suffix) or, without suffix, as ``path.<fmt>`` per format."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix and formats is None:
-        targets = [path]
-    else:
-        stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
-        targets = [stem.with_name(f"{stem.name}.{fmt.lstrip('.')}") for fmt in (formats or ("png",))]
-    for target in targets:
-        fig.savefig(target, dpi=120)
-    return targets
-
-
-def plot_closure(report: ClosureReport, path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:
-    """Deviation m - 1 (in %) with its statistical error per column; flagged columns in red."""
-    results = report.results
-    fig = _figure(7.5, 1.6 + 0.42 * len(results))
-    ax = fig.add_subplot()
-    y = np.arange(len(results))[::-1]
-    dev = np.array([100 * r.deviation for r in results])
-    err = np.array([100 * r.error for r in results])
-    colors = ["tab:red" if r.flagged else "tab:green" for r in results]
-    for yi, d, e, c in zip(y, dev, err, colors):
-        ax.errorbar(d, yi, xerr=e, fmt="o", color=c, capsize=3)
-        ax.errorbar(d, yi, xerr=report.n_sigma * e, fmt="none", color=c, alpha=0.35, lw=6)
-    ax.axvline(0, color="black", lw=1)
-    ax.set_yticks(y, [r.column for r in results])
-    ax.set_ylim(-0.7, len(results) - 0.3)
-    span = max(np.max(np.abs(dev) + report.n_sigma * err) if len(results) else 1.0, 1e-3) * 1.25
-    ax.set_xlim(-span, span)
-    for yi, r in zip(y, results):
-        ax.annotate(f"{r.pull:+.1f}σ", (span, yi), xytext=(-4, 0), textcoords="offset points",
-                    ha="right", va="center", fontsize=9, color="tab:red" if r.flagged else "0.3")
-    ax.set_xlabel(r"$\sum_i w_i\,v_i / \sum_i w_i - 1$  [%]    ($v = r_J$, or $r_J\,g_{Jm}$ for variations)")
-    ax.set_title(
-        f"Normalisation closure on the reference sample (n_eff = {results[0].n_eff:.0f})" if results else
-        "Normalisation closure", fontsize=11)
-    from matplotlib.lines import Line2D
-
-    ax.legend(handles=[
-        Line2D([], [], color="tab:green", marker="o", label="ok (±1σ bar)"),
-        Line2D([], [], color="tab:red", marker="o", label=f"flagged (> {report.n_sigma:g}σ)"),
-        Line2D([], [], color="tab:green", lw=6, alpha=0.35, label=f"±{report.n_sigma:g}σ"),
-    ], loc="lower left", fontsize=8, framealpha=0.9)
-    ax.grid(axis="x", alpha=0.3)
-    return save_figure(fig, path, formats)
-
-
-def plot_ratio_distributions(
-    columns: Mapping[str, ArrayLike],
-    path: PathLike,
-    weights: ArrayLike | str | None = None,
-    formats: Sequence[str] | None = None,
-    bins: int = 60,
-) -> list[Path]:
-    r"""Weighted distributions of :math:`\log_{10}` of the ratio columns (left) and shape columns (right)."""
-    n = _length(columns)
-    w = _weights(columns, weights, n)
-    groups = {
-        "ratios $r_J$": [c for c in _base_columns(columns) if c.startswith("r_")],
-        r"shape ratios $g_{Jm}(\pm1)$": [c for c in _base_columns(columns) if c.startswith("g_")],
-    }
-    groups = {k: v for k, v in groups.items() if v}
-    if not groups:
-        raise ValueError(f"no r_/g_ columns among {list(columns)}")
-    fig = _figure(6.0 * len(groups), 4.6)
-    axes = fig.subplots(1, len(groups), squeeze=False)[0]
-    for ax, (title, cols) in zip(axes, groups.items()):
-        logs = {}
-        for c in cols:
-            v = np.asarray(columns[c], dtype=np.float64)
-            pos = v > 0
-            logs[c] = (np.log10(v[pos]), w[pos], 1.0 - pos.mean() if n else 0.0)
-        allv = np.concatenate([lv for lv, _, _ in logs.values()]) if logs else np.zeros(0)
-        lo, hi = (np.quantile(allv, [0.01, 0.99]) if allv.size else (-1.0, 1.0))
-        if not hi > lo:
-            lo, hi = lo - 0.5, hi + 0.5
-        edges = np.linspace(lo, hi, bins + 1)
-        styles = ("-", "--", ":", "-.")  # identical columns stay visible on top of each other
-        for k, (c, (lv, lw, zero)) in enumerate(logs.items()):
-            label = c + (f" ({100 * zero:.1f}% zero)" if zero > 0 else "")
-            ax.hist(np.clip(lv, lo, hi), edges, weights=lw / w.sum(), histtype="step", lw=1.6,
-                    ls=styles[k % len(styles)], label=label)
-        ax.axvline(0, color="0.5", lw=0.8, ls=":")
-        ax.set_xlabel(r"$\log_{10}$ ratio  (under/overflow in the edge bins)")
-        ax.set_ylabel("weighted fraction of reference events")
-        ax.set_title(f"{title} on the reference sample", fontsize=11)
-        ax.legend(fontsize=8, ncol=1 if len(cols) <= 8 else 2)
-    return save_figure(fig, path, formats)
-
-
-def plot_reweighting(check: ReweightingCheck, path: PathLike, formats: Sequence[str] | None = None,
-                     max_columns: int = 3) -> list[Path]:
-    """Per feature: reference, reference x r and the process sample, with the ratio to the process sample."""
-    nf = len(check.features)
-    ncol = min(nf, max_columns)
-    nrow = math.ceil(nf / ncol)
-    fig = _figure(4.6 * ncol, 4.4 * nrow)
-    grid = fig.add_gridspec(2 * nrow, ncol, height_ratios=[3, 1] * nrow)
-    for k, fc in enumerate(check.features):
-        row, col = divmod(k, ncol)
-        ax = fig.add_subplot(grid[2 * row, col])
-        rax = fig.add_subplot(grid[2 * row + 1, col], sharex=ax)
-        e = fc.edges
-        width = np.diff(e)
-        centres = 0.5 * (e[:-1] + e[1:])
-        ax.stairs(fc.reference / width, e, color="0.55", ls="--", label="reference")
-        ax.stairs(fc.reweighted / width, e, color="tab:blue", lw=1.6, label=f"reference × {check.column}")
-        ax.stairs((fc.reweighted + fc.reweighted_error) / width, e,
-                  baseline=(fc.reweighted - fc.reweighted_error) / width, fill=True, color="tab:blue", alpha=0.25)
-        ax.errorbar(centres, fc.target / width, yerr=fc.target_error / width, fmt="o", ms=3, color="black",
-                    label="process sample")
-        ax.set_ylabel("probability density")
-        ax.set_title(f"{fc.feature}:  χ²/ndf = {fc.chi2:.1f}/{fc.ndf},  p = {fc.p_value:.2g}", fontsize=10)
-        ax.legend(fontsize=8)
-        ax.tick_params(labelbottom=False)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            q = fc.reweighted / fc.target
-            q_err = np.sqrt(fc.reweighted_error ** 2 + (fc.reweighted * fc.target_error / fc.target) ** 2) / fc.target
-        rax.axhline(1, color="black", lw=0.8)
-        rax.errorbar(centres, q, yerr=q_err, fmt="o", ms=3, color="tab:blue")
-        finite = np.isfinite(q) & np.isfinite(q_err)
-        span = min(max(0.05, float(np.max(np.abs(q[finite] - 1) + q_err[finite])) * 1.1 if finite.any() else 0.1), 1.0)
-        rax.set_ylim(1 - span, 1 + span)
-        rax.set_ylabel("rew. / proc.")
-        rax.set_xlabel(fc.feature)
-        rax.grid(alpha=0.3)
-    fig.suptitle(f"Reweighting check of {check.column}", fontsize=12)
-    return save_figure(fig, path, formats)
+def _compare_feature(feature: str, xr: np.ndarray, wr: np.ndarray, w: np.ndarray, xt: np.ndarray, v: np.ndarray,
+                     bins: int, quantiles: tuple[float, float]) -> FeatureComparison:
+    r"""Histograms of one feature: reference events ``xr`` with weights ``wr`` = :math:`w_i r_i` (and
+    ``w``) against process events ``xt`` with weights ``v``, in ``bins`` uniform bins between the
+    ``quantiles`` of the process sample; :math:`\chi^2` over the bins with entries."""
+    sw, sv = w.sum(), v.sum()
+    lo, hi = np.quantile(xt, quantiles)
+    if not hi > lo:
+        lo, hi = lo - 0.5, hi + 0.5
+    edges = np.linspace(lo, hi, bins + 1)
+    a = np.histogram(xr, edges, weights=wr)[0] / sw
+    a_err = np.sqrt(np.histogram(xr, edges, weights=wr ** 2)[0]) / abs(sw)
+    t = np.histogram(xt, edges, weights=v)[0] / sv
+    t_err = np.sqrt(np.histogram(xt, edges, weights=v * v)[0]) / abs(sv)
+    ref = np.histogram(xr, edges, weights=w)[0] / sw
+    var = a_err ** 2 + t_err ** 2
+    used = var > 0
+    pulls = (a[used] - t[used]) / np.sqrt(var[used])
+    chi2 = float(np.sum(pulls ** 2))
+    ndf = int(used.sum())
+    return FeatureComparison(feature, edges, a, a_err, t, t_err, ref, chi2, ndf, chi2_pvalue(chi2, ndf),
+                             float(np.max(np.abs(pulls))) if pulls.size else 0.0)
 
 
 # -- everything at once ---------------------------------------------------------------------------
 
 @dataclass
 class DiagnosticsReport:
-    """What :func:`diagnose` computed and the files it wrote."""
+    """What :func:`compute_diagnostics` computed (and :func:`roonsbi.plot.diagnostics.diagnose` the files it wrote)."""
 
     closure: ClosureReport
     ratios: dict[str, dict[str, float]]
     reweighting: dict[str, ReweightingCheck]
-    files: list[Path]
+    files: list[Path] = field(default_factory=list)
 
     @property
     def passed(self) -> bool:
@@ -537,23 +423,27 @@ class DiagnosticsReport:
         parts = [self.closure.table()] + [c.table() for c in self.reweighting.values()]
         return "\n\n".join(parts)
 
+    def to_dict(self) -> dict[str, Any]:
+        """All numbers (as written to ``diagnostics.json``)."""
+        return {
+            "closure": self.closure.to_dict(),
+            "ratios": self.ratios,
+            "reweighting": {k: v.to_dict() for k, v in self.reweighting.items()},
+            "passed": self.passed,
+        }
 
-def diagnose(
+
+def compute_diagnostics(
     columns: Mapping[str, ArrayLike],
-    out_dir: PathLike,
     *,
     weights: ArrayLike | str | None = None,
     reference_features: Mapping[str, ArrayLike] | None = None,
     targets: Mapping[str, tuple[Mapping[str, ArrayLike], ArrayLike | None]] | None = None,
-    formats: Sequence[str] = ("png",),
     n_sigma: float = 3.0,
     tolerance: float = 0.0,
     bins: int = 30,
 ) -> DiagnosticsReport:
-    """Run the closure, the ratio distributions and (if ``targets``) the reweighting checks.
-
-    Writes to ``out_dir``: ``diagnostics.json`` (all numbers), ``closure.txt`` (the tables),
-    ``closure.<fmt>``, ``ratios.<fmt>`` and ``reweighting_<column>.<fmt>`` per target.
+    """The closure, the ratio summaries and (if ``targets``) the reweighting checks, without plots.
 
     Args:
         columns: columns evaluated on the reference sample.
@@ -561,34 +451,17 @@ def diagnose(
         reference_features: feature -> values on the reference sample (for the reweighting checks;
             default: the columns themselves, e.g. written with ``keep=``).
         targets: ratio column (``r_<proc>``) -> (process-sample features, process weights or None).
-        formats: plot formats (``"png"``, ``"pdf"``).
     """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    n = _length(columns)
-    w = _weights(columns, weights, n)
+    n = column_length(columns)
+    w = event_weights(columns, weights, n)
     closure = normalisation_closure(columns, w, n_sigma=n_sigma, tolerance=tolerance)
-    files = plot_closure(closure, out / "closure", formats)
-    files += plot_ratio_distributions(columns, out / "ratios", w, formats)
     summary = ratio_summary(columns, w)
     checks = {}
     for col, (features, target_weights) in (targets or {}).items():
         if col not in columns:
             raise KeyError(f"reweighting target for '{col}', which is not a column ({list(columns)})")
         ref = reference_features if reference_features is not None else columns
-        check = reweighting_check(ref, columns[col], features, reference_weights=w, target_weights=target_weights,
-                                  bins=bins, column=col,
-                                  features=[f for f in features if f in ref])
-        checks[col] = check
-        files += plot_reweighting(check, out / f"reweighting_{col}", formats)
-    report = DiagnosticsReport(closure, summary, checks, files)
-    (out / "closure.txt").write_text(report.summary() + "\n")
-    (out / "diagnostics.json").write_text(json.dumps({
-        "closure": closure.to_dict(),
-        "ratios": summary,
-        "reweighting": {k: v.to_dict() for k, v in checks.items()},
-        "passed": report.passed,
-    }, indent=1, default=float) + "\n")
-    files += [out / "closure.txt", out / "diagnostics.json"]
-    report.files = files
-    return report
+        checks[col] = reweighting_check(ref, columns[col], features, reference_weights=w,
+                                        target_weights=target_weights, bins=bins, column=col,
+                                        features=[f for f in features if f in ref])
+    return DiagnosticsReport(closure, summary, checks)

@@ -1,4 +1,4 @@
-"""``roonsbi evaluate``: a configuration file -> a columns file (and diagnostics).
+"""``roonsbi evaluate``: a configuration file -> a columns file (the diagnostics: :mod:`roonsbi.cli.evaluate`).
 
 The configuration is TOML (``.toml``; Python's ``tomllib``) or JSON (``.json``). Relative
 paths are taken from the folder of the configuration file. Example (TOML)::
@@ -33,6 +33,9 @@ paths are taken from the folder of the configuration file. Example (TOML)::
     [diagnostics.samples.r_S]      # process sample for the reweighting check of r_S
     files = ["signal.root"]
     weight = "weight"
+
+This module reads and checks the configuration and evaluates the columns (no ROOT, no plots);
+:func:`roonsbi.cli.evaluate.run_evaluate` adds the diagnostics and their plots.
 """
 
 from __future__ import annotations
@@ -41,14 +44,18 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 import numpy as np
 
+from ..optional import optional_module
 from .columns import ColumnSpec, iter_columns, write_columns
 from .events import read_events
 from .networks import RatioEvaluator, SessionCache
+
+__all__ = ["EvaluatedColumns", "diagnostics_settings", "evaluate_config", "load_config", "read_targets"]
 
 _SECTIONS = {
     "events": {"files", "tree", "cut", "weight", "chunk_size", "features"},
@@ -64,23 +71,7 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"configuration {path} does not exist")
-    if path.suffix.lower() == ".toml":
-        if sys.version_info >= (3, 11):
-            import tomllib
-        else:  # pragma: no cover
-            import tomli as tomllib
-        with open(path, "rb") as fh:
-            try:
-                config = tomllib.load(fh)
-            except tomllib.TOMLDecodeError as err:
-                raise ValueError(f"{path}: {err}") from None
-    elif path.suffix.lower() == ".json":
-        try:
-            config = json.loads(path.read_text())
-        except json.JSONDecodeError as err:
-            raise ValueError(f"{path}: {err}") from None
-    else:
-        raise ValueError(f"configuration {path}: use a .toml or .json file")
+    config = _read_config(path)
     unknown = sorted(set(config) - set(_SECTIONS))
     if unknown:
         raise ValueError(f"{path}: unknown section(s) {unknown}; allowed: {sorted(_SECTIONS)}")
@@ -105,6 +96,26 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
     return config
 
 
+def _read_config(path: Path) -> dict[str, Any]:
+    """The mapping of a ``.toml`` (tomllib, or tomli before Python 3.11) or ``.json`` file."""
+    if path.suffix.lower() == ".toml":
+        if sys.version_info >= (3, 11):
+            import tomllib
+        else:  # pragma: no cover
+            tomllib = optional_module("tomli", "reading TOML configurations before Python 3.11")
+        with open(path, "rb") as fh:
+            try:
+                return dict(tomllib.load(fh))
+            except tomllib.TOMLDecodeError as err:
+                raise ValueError(f"{path}: {err}") from None
+    if path.suffix.lower() == ".json":
+        try:
+            return dict(json.loads(path.read_text()))
+        except json.JSONDecodeError as err:
+            raise ValueError(f"{path}: {err}") from None
+    raise ValueError(f"configuration {path}: use a .toml or .json file")
+
+
 def _files(value: Any, base: Path) -> list[str]:
     items = [value] if isinstance(value, str) else list(value)
     return [item if os.path.isabs(item) else str(base / item) for item in items]
@@ -123,30 +134,11 @@ def _collect(stream: Iterator[dict[str, np.ndarray]], extra: list[str], stats: d
         yield out
 
 
-def run_evaluate(
-    config_path: str | os.PathLike,
-    *,
-    output: str | os.PathLike | None = None,
-    dtype: str | None = None,
-    chunk_size: int | None = None,
-    overwrite: bool = False,
-    progress: bool | None = None,
-    threads: int | None = None,
-    diagnostics: str | os.PathLike | None = None,
-    formats: list[str] | None = None,
-    log: Any = print,
-) -> dict[str, Any]:
-    """Evaluate the columns of a configuration file, write them, and run the diagnostics.
-
-    Keyword arguments override the configuration. Returns a summary dict with ``output``,
-    ``entries``, ``columns``, ``seconds`` and, with diagnostics, ``diagnostics`` (the
-    :class:`~roonsbi.diagnostics.DiagnosticsReport`).
-    """
-    config_path = Path(config_path)
-    config = load_config(config_path)
+def diagnostics_settings(config: Mapping[str, Any], config_path: Path, diagnostics: str | os.PathLike | None,
+                         formats: list[str] | None) -> dict[str, Any]:
+    """The ``[diagnostics]`` section with the command-line overrides (empty: no diagnostics); its
+    ``output`` relative to the configuration's folder."""
     base = config_path.resolve().parent
-    events = config["events"]
-    out_cfg = config.get("output", {})
     diag_cfg = dict(config.get("diagnostics", {}))
     if diagnostics is not None:
         diag_cfg["output"] = str(diagnostics)
@@ -156,61 +148,91 @@ def run_evaluate(
         diag_cfg["formats"] = formats
     if diag_cfg and "output" not in diag_cfg:
         raise ValueError(f"{config_path}: [diagnostics] needs 'output' (a folder)")
+    return diag_cfg
 
+
+def _network_features(spec: ColumnSpec, threads: int | None) -> list[str]:
+    """The event features read by any network of ``spec``, in first-seen order."""
+    cache = SessionCache(threads)
+    seen: dict[str, None] = {}
+    for model in spec.values():
+        seen.update(dict.fromkeys(RatioEvaluator.load(model, cache).features))
+    return list(seen)
+
+
+@dataclass
+class EvaluatedColumns:
+    """What :func:`evaluate_config` wrote: the summary (``output``, ``entries``, ``columns``,
+    ``seconds``) and, when asked for, the columns of the reference sample with the network features."""
+
+    summary: dict[str, Any]
+    reference: dict[str, np.ndarray] | None
+    network_features: list[str]
+
+
+def evaluate_config(
+    config_path: str | os.PathLike,
+    config: Mapping[str, Any],
+    *,
+    output: str | os.PathLike | None = None,
+    dtype: str | None = None,
+    chunk_size: int | None = None,
+    overwrite: bool = False,
+    progress: bool | None = None,
+    threads: int | None = None,
+    keep_reference: bool = False,
+    log: Any = print,
+) -> EvaluatedColumns:
+    """Evaluate the columns of a configuration (read by :func:`load_config`) and write them.
+
+    Keyword arguments override the configuration. With ``keep_reference`` the written columns and
+    the networks' features are also kept in memory (for the diagnostics), the features not
+    written to the output.
+    """
+    config_path = Path(config_path)
+    base = config_path.resolve().parent
+    events, out_cfg = config["events"], config.get("output", {})
     spec = ColumnSpec.from_dict(config["columns"], base)
     out_path = Path(output) if output is not None else (base / out_cfg["path"] if "path" in out_cfg else None)
     if out_path is None:
         raise ValueError(f"{config_path}: give the output file in [output] path = ... or with --output")
     dtype = dtype or out_cfg.get("dtype", "float32")
-    features = events.get("features")
     keep = list(out_cfg.get("keep", []))
-    weight = events.get("weight")
-    files = _files(events["files"], base)
-
-    network_features: list[str] = []
-    if diag_cfg:
-        cache = SessionCache(threads)
-        seen: dict[str, None] = {}
-        for model in spec.values():
-            seen.update(dict.fromkeys(RatioEvaluator.load(model, cache).features))
-        network_features = list(seen)
-    diag_features = [f for f in network_features if f not in keep]
-    chunk_size = int(chunk_size or events.get("chunk_size", 100_000))
-
+    network_features = _network_features(spec, threads) if keep_reference else []
+    extra = [f for f in network_features if f not in keep]
     start = time.perf_counter()
     stream = iter_columns(
-        files, spec, tree=events.get("tree"), features=features, cut=events.get("cut"), weight=weight,
-        keep=keep + diag_features, chunk_size=chunk_size, spread=bool(out_cfg.get("spread", True)),
+        _files(events["files"], base), spec, tree=events.get("tree"), features=events.get("features"),
+        cut=events.get("cut"), weight=events.get("weight"), keep=keep + extra,
+        chunk_size=int(chunk_size or events.get("chunk_size", 100_000)), spread=bool(out_cfg.get("spread", True)),
         dtype=dtype, progress=progress, threads=threads,
     )
     stats: dict[str, Any] = {}
-    store: dict[str, list[np.ndarray]] | None = {} if diag_cfg else None
-    write_columns(out_path, _collect(stream, diag_features, stats, store), dtype=dtype,
+    store: dict[str, list[np.ndarray]] | None = {} if keep_reference else None
+    write_columns(out_path, _collect(stream, extra, stats, store), dtype=dtype,
                   tree=out_cfg.get("tree", "columns"), overwrite=overwrite)
     seconds = time.perf_counter() - start
     log(f"roonsbi evaluate: {stats['entries']} events, columns {stats['columns']} -> {out_path} ({seconds:.1f} s)")
-    summary: dict[str, Any] = {"output": out_path, "entries": stats["entries"], "columns": stats["columns"],
-                               "seconds": seconds}
+    summary = {"output": out_path, "entries": stats["entries"], "columns": stats["columns"], "seconds": seconds}
+    reference = None if store is None else {k: np.concatenate(v) for k, v in store.items()}
+    return EvaluatedColumns(summary, reference, network_features)
 
-    if diag_cfg:
-        from .diagnostics import diagnose
 
-        reference = {k: np.concatenate(v) for k, v in (store or {}).items()}
-        expressions = dict(features) if isinstance(features, Mapping) else {}
-        targets = {}
-        for col, sample in diag_cfg.get("samples", {}).items():
-            wanted = {f: expressions.get(f, f) for f in network_features}
-            if sample.get("weight"):
-                wanted["@weight"] = sample["weight"]
-            data = read_events(_files(sample["files"], base), wanted, tree=sample.get("tree", events.get("tree")),
-                               cut=sample.get("cut"), chunk_size=chunk_size)
-            targets[col] = (data, data.pop("@weight", None))
-        report = diagnose(
-            reference, diag_cfg["output"], weights=reference.get("weight"), targets=targets,
-            formats=tuple(diag_cfg.get("formats", ("png",))), n_sigma=float(diag_cfg.get("n_sigma", 3.0)),
-            tolerance=float(diag_cfg.get("tolerance", 0.0)), bins=int(diag_cfg.get("bins", 30)),
-        )
-        log(report.summary())
-        log(f"diagnostics: {', '.join(str(p) for p in report.files)}")
-        summary["diagnostics"] = report
-    return summary
+def read_targets(config_path: str | os.PathLike, config: Mapping[str, Any], diag_cfg: Mapping[str, Any],
+                 network_features: list[str], chunk_size: int | None = None) -> dict[str, tuple[dict, Any]]:
+    """The process samples of ``[diagnostics.samples]``: ratio column -> (features, weights or None),
+    the features defined as in ``[events.features]``."""
+    base = Path(config_path).resolve().parent
+    events = config["events"]
+    features = events.get("features")
+    expressions = dict(features) if isinstance(features, Mapping) else {}
+    chunk_size = int(chunk_size or events.get("chunk_size", 100_000))
+    targets = {}
+    for col, sample in diag_cfg.get("samples", {}).items():
+        wanted = {f: expressions.get(f, f) for f in network_features}
+        if sample.get("weight"):
+            wanted["@weight"] = sample["weight"]
+        data = read_events(_files(sample["files"], base), wanted, tree=sample.get("tree", events.get("tree")),
+                           cut=sample.get("cut"), chunk_size=chunk_size)
+        targets[col] = (data, data.pop("@weight", None))
+    return targets

@@ -21,9 +21,22 @@ import glob
 import os
 import re
 from dataclasses import dataclass
-from typing import Any, Iterator, Mapping, Sequence, Union
+from typing import Any, Collection, Iterator, Mapping, Sequence, Union
 
 import numpy as np
+
+from ..optional import optional_module
+
+__all__ = [
+    "FUNCTIONS",
+    "Chunk",
+    "Expression",
+    "MissingFeatureError",
+    "Source",
+    "iter_events",
+    "read_events",
+    "resolve_files",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 #: A source of events: ROOT file path(s) (globs and ``"file.root:tree"`` allowed) or arrays.
@@ -53,11 +66,7 @@ class MissingFeatureError(KeyError):
 
 
 def _import_uproot() -> Any:
-    try:
-        import uproot
-    except ImportError as err:  # pragma: no cover - depends on the installation
-        raise ImportError("reading ROOT files needs uproot: pip install 'roonsbi[io]'") from err
-    return uproot
+    return optional_module("uproot", "reading ROOT files")
 
 
 class _Elementwise(ast.NodeTransformer):
@@ -88,7 +97,7 @@ class _Elementwise(ast.NodeTransformer):
         for op, right in zip(node.ops, node.comparators):
             parts.append(ast.Compare(left=left, ops=[op], comparators=[right]))
             left = right
-        out = parts[0]
+        out: ast.expr = parts[0]
         for part in parts[1:]:
             out = self._call("__logical_and__", [out, part])
         return out
@@ -107,7 +116,7 @@ class Expression:
         what: description for error messages (e.g. ``"feature 'log_pt'"``).
     """
 
-    def __init__(self, text: str, keys: Sequence[str], what: str = "expression") -> None:
+    def __init__(self, text: str, keys: Collection[str], what: str = "expression") -> None:
         self.text = str(text)
         self.what = what
         if self.text in keys:
@@ -242,7 +251,7 @@ class _Plan:
         needed_by: Mapping[str, str] | None = None,
     ) -> None:
         keyset = set(keys)
-        self.expressions = {}
+        self.expressions: dict[str, Expression] = {}
         problems = []
         for name, text in features.items():
             label = f"the {name[1:]}" if name.startswith("@") else f"feature '{name}'"  # "@weight": the weight
@@ -251,11 +260,11 @@ class _Plan:
             else:
                 expr = Expression(text, keyset, what=label)
                 missing = [n for n in expr.names if n not in keyset]
+                self.expressions[name] = expr
             if missing:
                 user = f" (needed by {needed_by[name]})" if needed_by and name in needed_by else ""
                 definition = "" if text == name else f" = {text!r}"
                 problems.append(f"{label}{definition}{user} needs {missing}")
-            self.expressions[name] = expr
         self.cut = Expression(cut, keyset, what="cut") if cut else None
         if self.cut is not None:
             missing = [n for n in self.cut.names if n not in keyset]
@@ -299,8 +308,7 @@ class _Plan:
 
 
 def _progress_bar(progress: bool | None, total: int, desc: str) -> Any:
-    from tqdm.auto import tqdm
-
+    tqdm = optional_module("tqdm.auto", "the progress bar").tqdm
     return tqdm(total=total, unit="evt", unit_scale=True, desc=desc, dynamic_ncols=True,
                 disable=None if progress is None else not progress)
 
@@ -350,8 +358,20 @@ def iter_events(
         yield from _iter_arrays(source, features, cut, chunk_size, progress, desc, needed_by)
         return
 
+    yield from _iter_files(resolve_files(source, tree), features, cut, chunk_size, progress, desc, needed_by)
+
+
+def _iter_files(
+    files: Sequence[tuple[str, str | None]],
+    features: Mapping[str, str],
+    cut: str | None,
+    chunk_size: int,
+    progress: bool | None,
+    desc: str,
+    needed_by: Mapping[str, str] | None,
+) -> Iterator[Chunk]:
+    """The chunks of the ROOT files ``files`` ((file, tree) pairs), read with uproot."""
     uproot = _import_uproot()
-    files = resolve_files(source, tree)
     # check every file first (metadata only), so that a missing branch fails before any work
     plans, totals = [], []
     for path, name in files:

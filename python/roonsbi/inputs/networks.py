@@ -41,6 +41,19 @@ from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
+from ..optional import optional_module
+
+__all__ = [
+    "FEATURE_METADATA_KEYS",
+    "OUTPUT_CONVENTIONS",
+    "Network",
+    "RatioEvaluator",
+    "RatioModel",
+    "SessionCache",
+    "combine_members",
+    "set_feature_names",
+]
+
 PathLike = Union[str, "os.PathLike[str]"]
 
 #: The supported network output conventions.
@@ -53,13 +66,16 @@ _ONNX_FLOAT_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64}
 
 
 def _import_onnxruntime() -> Any:
-    try:
-        import onnxruntime
-    except ImportError as err:  # pragma: no cover - depends on the installation
-        raise ImportError(
-            "evaluating ONNX networks needs onnxruntime: pip install 'roonsbi[io]'"
-        ) from err
-    return onnxruntime
+    return optional_module("onnxruntime", "evaluating ONNX networks")
+
+
+def _ort_errors(ort: Any) -> tuple[type[BaseException], ...]:
+    """The exception classes onnxruntime raises for files it cannot load or run (they derive from
+    Exception directly, not from RuntimeError)."""
+    state = ort.capi.onnxruntime_pybind11_state
+    names = ("Fail", "InvalidArgument", "NoSuchFile", "NoModel", "EngineError", "RuntimeException",
+             "InvalidProtobuf", "ModelLoaded", "NotImplemented", "InvalidGraph", "EPFail")
+    return tuple(getattr(state, n) for n in names if hasattr(state, n)) + (RuntimeError,)
 
 
 @dataclass(frozen=True)
@@ -149,10 +165,7 @@ def set_feature_names(path: PathLike, names: Sequence[str], output: PathLike | N
 
     Needs the ``onnx`` package. Writes ``output`` (default: overwrite ``path``).
     """
-    try:
-        import onnx
-    except ImportError as err:  # pragma: no cover
-        raise ImportError("set_feature_names needs the onnx package: pip install onnx") from err
+    onnx = optional_module("onnx", "set_feature_names (writing ONNX metadata)")
     model = onnx.load(str(path))
     props = {p.key: p.value for p in model.metadata_props}
     props["feature_names"] = ",".join(names)
@@ -197,7 +210,7 @@ class Network:
         """ONNX feeds for one chunk; the feature matrix is built once per chunk and layout."""
         if self.layout == "matrix":
             dtype = self.input_dtypes[0]
-            key = ("matrix", tuple(self.features), dtype)
+            key: tuple[Any, ...] = ("matrix", tuple(self.features), dtype)
             x = cache.get(key)
             if x is None:
                 n = len(data[self.features[0]])
@@ -256,11 +269,12 @@ def _shared_arena(ort: Any) -> bool:
     """
     global _SHARED_ARENA
     if _SHARED_ARENA is None:
+        errors: tuple[type[BaseException], ...] = (AttributeError, TypeError, *_ort_errors(ort))
         try:
             info = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
             ort.create_and_register_allocator(info, ort.OrtArenaCfg(0, -1, -1, -1))
             _SHARED_ARENA = True
-        except Exception:  # pragma: no cover - older onnxruntime: one arena per session
+        except errors:  # pragma: no cover - older onnxruntime: one arena per session
             _SHARED_ARENA = False
     return _SHARED_ARENA
 
@@ -301,7 +315,7 @@ class SessionCache:
                 self._sessions[key] = ort.InferenceSession(
                     str(path), sess_options=options, providers=["CPUExecutionProvider"]
                 )
-            except Exception as err:
+            except _ort_errors(ort) as err:
                 raise ValueError(f"onnxruntime cannot load {path}: {err}") from err
         return self._sessions[key]
 
@@ -309,77 +323,18 @@ class SessionCache:
         """Load ``path`` and resolve its inputs against ``model.features`` and the metadata."""
         session = self.session(path)
         inputs = list(session.get_inputs())
-        outputs = list(session.get_outputs())
         meta = session.get_modelmeta().custom_metadata_map
-        declared = None
-        for key in FEATURE_METADATA_KEYS:
-            if key in meta:
-                declared = _parse_feature_list(meta[key])
-                break
-
-        dtypes = []
-        for inp in inputs:
-            if inp.type not in _ONNX_FLOAT_TYPES:
-                raise ValueError(
-                    f"network {path}: input '{inp.name}' has type {inp.type}; only float and double "
-                    f"inputs are supported (inputs: {_fmt_inputs(inputs)})"
-                )
-            dtypes.append(_ONNX_FLOAT_TYPES[inp.type])
-            if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] != -1:
-                raise ValueError(
-                    f"network {path}: input '{inp.name}' has a fixed batch size {inp.shape[0]} "
-                    f"(shape {list(inp.shape)}); export it with a dynamic first axis"
-                )
+        declared = next((_parse_feature_list(meta[key]) for key in FEATURE_METADATA_KEYS if key in meta), None)
+        dtypes = _input_dtypes(path, inputs)
         ranks = [len(inp.shape) for inp in inputs]
-
         if len(inputs) == 1 and ranks[0] == 2:
-            inp = inputs[0]
-            width = inp.shape[1] if isinstance(inp.shape[1], int) else None
-            if model.features is not None and declared is not None and list(model.features) != declared:
-                raise ValueError(
-                    f"network {path}: its metadata declares the input features {declared} "
-                    f"but the RatioModel gives {list(model.features)} (order matters)"
-                )
-            names = list(model.features) if model.features is not None else declared
-            if names is None:
-                if width == 1:
-                    names = [inp.name]
-                else:
-                    raise ValueError(
-                        f"network {path} has one input '{inp.name}' of shape {list(inp.shape)} and no "
-                        f"feature names in its metadata; give them with RatioModel(features=[...]) or "
-                        f"store them with roonsbi.networks.set_feature_names"
-                    )
-            if width is not None and width != len(names):
-                raise ValueError(
-                    f"network {path}: input '{inp.name}' has {width} features (shape {list(inp.shape)}) "
-                    f"but {len(names)} feature names were given: {names}"
-                )
-            layout = "matrix"
+            names, layout = _matrix_features(path, inputs[0], model.features, declared), "matrix"
         elif all(r == 1 or (r == 2 and inp.shape[1] == 1) for r, inp in zip(ranks, inputs)):
-            names = [inp.name for inp in inputs]
-            for label, given in (("the RatioModel gives", model.features), ("its metadata declares", declared)):
-                if given is not None and sorted(given) != sorted(names):
-                    raise ValueError(
-                        f"network {path} has one input per feature, named {names}, but {label} the "
-                        f"features {list(given)}"
-                    )
-            layout = "columns"
+            names, layout = _column_features(path, inputs, model.features, declared), "columns"
         else:
             raise ValueError(
                 f"network {path}: unsupported inputs {_fmt_inputs(inputs)}; expected one [N, d] matrix "
                 f"or one [N] / [N, 1] input per feature"
-            )
-
-        out_names = [o.name for o in outputs]
-        output_name = model.output_name or out_names[0]
-        if output_name not in out_names:
-            raise ValueError(f"network {path} has no output '{output_name}' (outputs: {out_names})")
-        out = outputs[out_names.index(output_name)]
-        if not out.type.startswith("tensor("):
-            raise ValueError(
-                f"network {path}: output '{output_name}' is {out.type}, not a tensor "
-                f"(for scikit-learn classifiers export with zipmap=False)"
             )
         return Network(
             path=Path(path),
@@ -389,9 +344,80 @@ class SessionCache:
             input_names=[i.name for i in inputs],
             input_dtypes=dtypes,
             input_ranks=ranks,
-            output_name=output_name,
+            output_name=_output_name(path, list(session.get_outputs()), model.output_name),
             output_index=model.output_index,
         )
+
+
+def _input_dtypes(path: Path, inputs: Sequence[Any]) -> list[Any]:
+    """numpy dtypes of the (float or double) inputs; the batch dimension must be dynamic."""
+    dtypes = []
+    for inp in inputs:
+        if inp.type not in _ONNX_FLOAT_TYPES:
+            raise ValueError(
+                f"network {path}: input '{inp.name}' has type {inp.type}; only float and double "
+                f"inputs are supported (inputs: {_fmt_inputs(inputs)})"
+            )
+        dtypes.append(_ONNX_FLOAT_TYPES[inp.type])
+        if inp.shape and isinstance(inp.shape[0], int) and inp.shape[0] != -1:
+            raise ValueError(
+                f"network {path}: input '{inp.name}' has a fixed batch size {inp.shape[0]} "
+                f"(shape {list(inp.shape)}); export it with a dynamic first axis"
+            )
+    return dtypes
+
+
+def _matrix_features(path: Path, inp: Any, given: Sequence[str] | None, declared: list[str] | None) -> list[str]:
+    """Feature names of a ``[N, d]`` input: the RatioModel's or the metadata's (which must agree)."""
+    width = inp.shape[1] if isinstance(inp.shape[1], int) else None
+    if given is not None and declared is not None and list(given) != declared:
+        raise ValueError(
+            f"network {path}: its metadata declares the input features {declared} "
+            f"but the RatioModel gives {list(given)} (order matters)"
+        )
+    names = list(given) if given is not None else declared
+    if names is None:
+        if width != 1:
+            raise ValueError(
+                f"network {path} has one input '{inp.name}' of shape {list(inp.shape)} and no "
+                f"feature names in its metadata; give them with RatioModel(features=[...]) or "
+                f"store them with roonsbi.networks.set_feature_names"
+            )
+        names = [inp.name]
+    if width is not None and width != len(names):
+        raise ValueError(
+            f"network {path}: input '{inp.name}' has {width} features (shape {list(inp.shape)}) "
+            f"but {len(names)} feature names were given: {names}"
+        )
+    return names
+
+
+def _column_features(path: Path, inputs: Sequence[Any], given: Sequence[str] | None,
+                     declared: list[str] | None) -> list[str]:
+    """Feature names of one input per feature: the input names (any given names must be the same set)."""
+    names = [inp.name for inp in inputs]
+    for label, other in (("the RatioModel gives", given), ("its metadata declares", declared)):
+        if other is not None and sorted(other) != sorted(names):
+            raise ValueError(
+                f"network {path} has one input per feature, named {names}, but {label} the "
+                f"features {list(other)}"
+            )
+    return names
+
+
+def _output_name(path: Path, outputs: Sequence[Any], wanted: str | None) -> str:
+    """The tensor output used: ``wanted`` or the first."""
+    out_names = [o.name for o in outputs]
+    output_name = wanted or out_names[0]
+    if output_name not in out_names:
+        raise ValueError(f"network {path} has no output '{output_name}' (outputs: {out_names})")
+    out = outputs[out_names.index(output_name)]
+    if not out.type.startswith("tensor("):
+        raise ValueError(
+            f"network {path}: output '{output_name}' is {out.type}, not a tensor "
+            f"(for scikit-learn classifiers export with zipmap=False)"
+        )
+    return output_name
 
 
 @dataclass

@@ -39,7 +39,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..naming import WEIGHT_NAME, ratio_column, shape_columns
 from ..spec import NormSys, Process, ShapeSys
+
+__all__ = ["COEFFICIENTS", "OffShellToy"]
 
 COEFFICIENTS = {"SBI": "sqrt(mu)", "S": "mu - sqrt(mu)", "B": "1 - sqrt(mu)"}
 
@@ -90,7 +93,8 @@ class OffShellToy:
         mb, sb = self.mean_b[0], self.sigma_b[0]
         prec = 0.5 * (1 / ss**2 + 1 / sb**2)
         mi = 0.5 * (ms / ss**2 + mb / sb**2) / prec
-        return tuple(float(np.exp(t * m + 0.5 * t * t * v)) for m, v in ((ms, ss**2), (mb, sb**2), (mi, 1 / prec)))
+        s, b, i = (float(np.exp(t * m + 0.5 * t * t * v)) for m, v in ((ms, ss**2), (mb, sb**2), (mi, 1 / prec)))
+        return s, b, i
 
     def components(self, x: np.ndarray, alpha_eff: float = 0.0, alpha_lumi: float = 0.0):
         """Intensities s(x), i(x), b(x) (events per unit volume)."""
@@ -140,11 +144,11 @@ class OffShellToy:
         """Columns of reference events x ~ p_ref for :func:`roonsbi.templates.build_templates`:
         the exact ratios ``r_J``, ``weight`` = 1/n_total (default: the events given), the feature
         ``x0`` and the ``eff`` shape variations ``g_J_eff_lo/_hi``."""
-        cols = {f"r_{k}": v for k, v in self.ratios(x).items()}
-        cols["weight"] = np.full(len(x), 1.0 / (len(x) if n_total is None else n_total))
+        cols = {ratio_column(k): v for k, v in self.ratios(x).items()}
+        cols[WEIGHT_NAME] = np.full(len(x), 1.0 / (len(x) if n_total is None else n_total))
         cols["x0"] = x[:, 0]
         for k, (lo, hi) in self.eff_shapes(x).items():
-            cols[f"g_{k}_eff_lo"], cols[f"g_{k}_eff_hi"] = lo, hi
+            cols[shape_columns(k, "eff")[0]], cols[shape_columns(k, "eff")[1]] = lo, hi
         return cols
 
     def processes(self, x: np.ndarray, systematics: bool = True) -> list[Process]:
@@ -157,7 +161,8 @@ class OffShellToy:
         for name in ("SBI", "S", "B"):
             normsys, shapesys = {}, {}
             if systematics:
-                normsys["eff"] = NormSys(*(self.basis_yields(alpha_eff=a)[name] / y0[name] for a in (-1.0, 1.0)))
+                lo, hi = (self.basis_yields(alpha_eff=a)[name] / y0[name] for a in (-1.0, 1.0))
+                normsys["eff"] = NormSys(lo, hi)
                 shapesys["eff"] = ShapeSys(*shapes[name])
                 normsys["lumi"] = NormSys(1 / self.lumi_kappa, self.lumi_kappa)
             out.append(Process(name, y0[name], r[name], COEFFICIENTS[name], normsys, shapesys))
@@ -180,7 +185,7 @@ class OffShellToy:
         """n events from the normalised intensity lambda(x|mu)/nu(mu) at alpha = 0 (rejection
         sampling from mu s + b, which bounds lambda since i <= 0)."""
         frac_s = mu * self.nu_s / (mu * self.nu_s + self.nu_b)
-        events = []
+        events: list[np.ndarray] = []
         while sum(len(e) for e in events) < n:
             m = 2 * (n + 16)
             from_s = rng.random(m) < frac_s

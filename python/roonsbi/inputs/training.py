@@ -54,9 +54,23 @@ from typing import Any, Callable, Mapping, Sequence, Union
 
 import numpy as np
 
-from .columns import evaluate_columns, processes_from_columns, ratio_column
+from ..naming import ratio_column
+from ..optional import optional_module, optional_modules
+from .columns import evaluate_columns, processes_from_columns
 from .networks import RatioModel, set_feature_names
 from .toy import COEFFICIENTS, OffShellToy
+
+__all__ = [
+    "PROCESSES",
+    "TrainedRatios",
+    "export_onnx",
+    "feature_columns",
+    "feature_names",
+    "ratio_models",
+    "toy_network_model",
+    "train_classifier",
+    "train_toy_ratios",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
@@ -64,14 +78,11 @@ PathLike = Union[str, "os.PathLike[str]"]
 PROCESSES = tuple(COEFFICIENTS)
 
 
+_TRAINING = "training ratio networks"
+
+
 def _import_sklearn() -> tuple[Any, Any]:
-    try:
-        import skl2onnx
-        import sklearn
-    except ImportError as err:
-        raise ImportError("training ratio networks needs scikit-learn and skl2onnx: pip install 'roonsbi[train]'") \
-            from err
-    return sklearn, skl2onnx
+    return optional_module("sklearn", _TRAINING), optional_module("skl2onnx", _TRAINING)
 
 
 def feature_names(dim: int) -> list[str]:
@@ -80,7 +91,8 @@ def feature_names(dim: int) -> list[str]:
 
 
 def feature_columns(x: np.ndarray, names: Sequence[str] | None = None) -> dict[str, np.ndarray]:
-    """Events ``x`` (n, d) as a mapping feature name -> values (the input of :func:`roonsbi.columns.evaluate_columns`)."""
+    """Events ``x`` (n, d) as a mapping feature name -> values (the input of
+    :func:`roonsbi.inputs.columns.evaluate_columns`)."""
     x = np.asarray(x, dtype=np.float64)
     if x.ndim != 2:
         raise ValueError(f"events must have shape (n, d), got {x.shape}")
@@ -102,13 +114,15 @@ def train_classifier(samples: Mapping[str, np.ndarray], *, hidden: Sequence[int]
     Returns:
         the fitted scikit-learn pipeline; ``classes_`` are 0..K-1 in the order of ``samples``.
     """
-    _import_sklearn()
     import warnings
 
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
+    _import_sklearn()
+    with optional_modules(_TRAINING):
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+        from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
     if len(samples) < 2:
         raise ValueError(f"need at least two samples to classify, got {list(samples)}")
@@ -125,7 +139,6 @@ def train_classifier(samples: Mapping[str, np.ndarray], *, hidden: Sequence[int]
                         learning_rate_init=learning_rate, max_iter=epochs, tol=0.0, n_iter_no_change=epochs + 1,
                         random_state=seed)
     clf = make_pipeline(StandardScaler(), mlp)
-    from threadpoolctl import threadpool_limits  # a dependency of scikit-learn
 
     # one BLAS thread: the matrices are small (batch x 32), and more threads only contend for the cores
     with warnings.catch_warnings(), threadpool_limits(limits=1, user_api="blas"):
@@ -138,7 +151,7 @@ def export_onnx(classifier: Any, path: PathLike, features: Sequence[str], overwr
     """Write a fitted scikit-learn classifier as ONNX: one float input ``[N, d]``, outputs ``label``
     and ``probabilities`` ``[N, K]`` (a tensor: ``zipmap=False``), ``features`` in the metadata."""
     _, skl2onnx = _import_sklearn()
-    from skl2onnx.common.data_types import FloatTensorType
+    FloatTensorType = optional_module("skl2onnx.common.data_types", _TRAINING).FloatTensorType
 
     path = Path(path)
     if path.exists() and not overwrite:
