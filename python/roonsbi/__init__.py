@@ -26,8 +26,8 @@ _LAZY = {
     "fit": "roonsbi.infer.fit",
     "profile_scan": "roonsbi.infer.fit",
     "impacts": "roonsbi.infer.impacts",
-    "to_pyhf": "roonsbi.io.pyhf",
-    "from_pyhf": "roonsbi.io.pyhf",
+    "to_pyhf": "roonsbi.io.pyhf_json",
+    "from_pyhf": "roonsbi.io.pyhf_json",
 }
 
 __all__ = ["NormSys", "Process", "ShapeSys", "__version__", *_LAZY]
@@ -35,7 +35,7 @@ __all__ = ["NormSys", "Process", "ShapeSys", "__version__", *_LAZY]
 if TYPE_CHECKING:
     from .infer.fit import fit, profile_scan
     from .infer.impacts import impacts
-    from .io.pyhf import from_pyhf, to_pyhf
+    from .io.pyhf_json import from_pyhf, to_pyhf
     from .models.combined import combine
     from .models.parametrized import build_parametrized_model
     from .models.unbinned import build_model, load_model

@@ -32,7 +32,7 @@ from roonsbi.binned.templates import BinnedProcess, Quantiles, build_templates
 from roonsbi.infer.fit import Fitter
 from roonsbi.infer.scan import profile_scan
 from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
-from roonsbi.io.pyhf import (
+from roonsbi.io.pyhf_json import (
     PyhfExportError,
     from_pyhf,
     poi_relation,
