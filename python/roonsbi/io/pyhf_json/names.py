@@ -7,7 +7,7 @@ pyhf modifier -> RooFit (HistFactory's names, :mod:`roonsbi.naming`):
 * staterror ``staterror_<c>`` -> gammas ``gamma_stat_<c>_bin_b``; shapesys / shapefactor ``X`` -> ``gamma_X_bin_b``.
 
 >>> modifier_of_alpha("alpha_jes"), gamma_stem("staterror_sr", "staterror"), pyhf_gamma_name("stat_sr")
-('jes', 'stat_sr', 'staterror_sr')
+('jes', 'stat_sr', ('staterror_sr', True))
 """
 
 from __future__ import annotations
