@@ -192,3 +192,111 @@ def processes() -> list[BinnedProcess]:
         BinnedProcess("B", 400.0, "1", {"lumi": NormSys(0.97, 1.03, 4), "xs_B": NormSys(0.93, 1.05, 4)},
                       HISTOSYS_CODES["B"]),
     ]
+
+
+# -- pyhf JSON tests (tests/io/test_pyhf_*.py) -------------------------------------------------
+import math
+from typing import Any
+
+PYHF_DATA = Path(__file__).resolve().parent / "data" / "pyhf"  #: workspaces from pyhf's repository
+PYHF_GRID = np.array([0.4, 1.0, 1.6, 2.5])  #: the mu' grid of the parametrized channels of those tests
+
+
+def random_point(params: Any, rng: np.random.Generator) -> dict[str, float]:
+    """Values inside the ranges: alphas in [-1.5, 1.5], everything else within 10% of 1."""
+    out = {}
+    for v in params:
+        lo, hi = (-1.5, 1.5) if v.GetName().startswith("alpha_") else (0.9, 1.1)
+        out[v.GetName()] = float(rng.uniform(max(lo, v.getMin()), min(hi, v.getMax())))
+    return out
+
+
+def gauss_truncation(constraints: Any, globs: Any) -> float:
+    r"""Sum of log P(global observable in its range) of the Gaussian constraints: the part of a
+    RooFit NLL from normalising RooGaussian(glob | param, sigma) on the finite range of glob
+    (``globs``: the global observables)."""
+    total = 0.0
+    for c in constraints:
+        if not isinstance(c, ROOT.RooGaussian):
+            continue
+        x, mean, sigma = c.getX(), c.getMean(), c.getSigma().getVal()
+        glob, par = (x, mean) if globs.find(x.GetName()) else (mean, x)
+        assert globs.find(glob.GetName()), c.GetName()
+        cdf = lambda v, par=par, sigma=sigma: 0.5 * math.erfc(-(v - par.getVal()) / (sigma * math.sqrt(2.0)))
+        total += math.log(cdf(glob.getMax()) - cdf(glob.getMin()))
+    return total
+
+
+def constraint_terms(mc: Any) -> list:
+    """The constraint terms of a ModelConfig's pdf: the channel factors that do not depend on the observables."""
+    pdf = mc.GetPdf()
+    chans = [pdf.getPdf(s.first) for s in pdf.indexCat()] if isinstance(pdf, ROOT.RooSimultaneous) else [pdf]
+    out = {}
+    for ch in chans:
+        for f in ch.pdfList():
+            if not f.dependsOn(mc.GetObservables()):
+                out[f.GetName()] = f
+    return list(out.values())
+
+
+def pyhf_fit(spec: dict) -> tuple[dict[str, float], float]:
+    """pyhf's best fit as RooFit-named values (alpha_X, gamma_<name>_bin_b, Lumi) and -log L."""
+    import pyhf
+
+    from roonsbi.io.pyhf_json import roofit_names
+
+    ws = pyhf.Workspace(spec)
+    model = ws.model()
+    pars, twice_nll = pyhf.infer.mle.fit(ws.data(model), model, return_fitted_val=True, tolerance=1e-12)
+    return dict(zip(roofit_names(model), (float(p) for p in pars))), float(twice_nll) / 2
+
+
+def assert_same_fit(roofit: dict[str, float], pyhf_values: dict[str, float]) -> None:
+    """Best-fit values agree to 1e-4 relative (absolute 1e-4 for values near 0, e.g. alphas)."""
+    for name, value in roofit.items():
+        assert value == pytest.approx(pyhf_values[name], rel=1e-4, abs=1e-4), name
+
+
+def offshell_pnsbi() -> Any:
+    """The off-shell toy's basis (SBI: sqrt(mu), S: mu - sqrt(mu), B: 1 - sqrt(mu), exact ratios),
+    8 bins, normsys on every process, staterror from 20000 MC events, Poisson data at mu = 1.2."""
+    from roonsbi.binned.templates import Quantiles, build_templates
+    from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
+    from roonsbi.models.parametrized import build_parametrized_model
+
+    toy = OffShellToy()
+    x = toy.sample_ref(20_000, np.random.default_rng(21))
+    mc = {f"r_{k}": v for k, v in toy.ratios(x).items()}
+    mc["weight"] = np.full(len(x), 1.0 / len(x))
+    procs = [BinnedProcess(n, y, COEFFICIENTS[n], {"lumi": NormSys(0.97, 1.03, 4), f"xs_{n}": NormSys(0.92, 1.1, 4)})
+             for n, y in toy.basis_yields().items()]
+    t = build_templates(mc, procs, PYHF_GRID, Quantiles(8), progress=False)
+    counts = np.random.default_rng(5).poisson(t.expected(1.2)).astype(float)
+    return build_parametrized_model(t, data=counts, name="offshell")
+
+
+def pnsbi_channel(codes: tuple[int, int] = (4, 4), name: str = "pnsbi") -> Any:
+    """A synthetic parametrized-NSBI channel (S: mu, I: sqrt(mu), B: 1 - 0.1 sqrt(mu); 6 bins) with the
+    normsys code ``codes[0]`` on xs_S and the histosys code ``codes[1]`` on S's jes; data at mu = 1.3."""
+    from roonsbi.binned.templates import Quantiles, build_templates
+    from roonsbi.models.parametrized import build_parametrized_model
+
+    ns, hs = codes
+    procs = [
+        BinnedProcess("S", 50.0, "mu", {"lumi": NormSys(0.97, 1.03, 4), "xs_S": NormSys(0.9, 1.15, ns)},
+                      {"jes": hs, "res": 4}),
+        BinnedProcess("I", 30.0, "sqrt(mu)", {"lumi": NormSys(0.97, 1.03, 4)}, {"jes": 4}),
+        BinnedProcess("B", 400.0, "1 - 0.1*sqrt(mu)", {"lumi": NormSys(0.97, 1.03, 4), "xs_B": NormSys(0.93, 1.05, 4)},
+                      {"jes": 4, "res": 4}),
+    ]
+    rng = np.random.default_rng(11)
+    t = build_templates(events(6000, rng), procs, PYHF_GRID, Quantiles(6), progress=False)
+    counts = rng.poisson(t.expected(1.3)).astype(float)
+    return build_parametrized_model(t, data=counts, name=name)
+
+
+def load_pyhf(name: str) -> dict:
+    """A workspace of ``tests/data/pyhf``."""
+    import json
+
+    return json.loads((PYHF_DATA / name).read_text())

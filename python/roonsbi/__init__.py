@@ -26,8 +26,8 @@ _LAZY = {
     "fit": "roonsbi.infer.fit",
     "profile_scan": "roonsbi.infer.scan",
     "impacts": "roonsbi.infer.impacts",
-    "to_pyhf": "roonsbi.io.pyhf",
-    "from_pyhf": "roonsbi.io.pyhf",
+    "to_pyhf": "roonsbi.io.pyhf_json",
+    "from_pyhf": "roonsbi.io.pyhf_json",
 }
 
 __all__ = [
@@ -50,7 +50,7 @@ if TYPE_CHECKING:
     from .infer.fit import fit
     from .infer.impacts import impacts
     from .infer.scan import profile_scan
-    from .io.pyhf import from_pyhf, to_pyhf
+    from .io.pyhf_json import from_pyhf, to_pyhf
     from .models.combined import combine
     from .models.parametrized import build_parametrized_model
     from .models.unbinned import build_model, load_model

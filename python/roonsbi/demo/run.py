@@ -42,7 +42,7 @@ from ..infer.scan import (
 )
 from ..infer.toys import NeymanResult, ToyGenerator, neyman_construction
 from ..inputs.toy import COEFFICIENTS, OffShellToy
-from ..io.pyhf import poi_relation, pyhf_profile_scan, to_pyhf, write_json
+from ..io.pyhf_json import poi_relation, pyhf_profile_scan, to_pyhf, write_json
 from ..library import load
 from ..models.combined import channels_of, combine
 from ..models.parametrized import build_parametrized_model

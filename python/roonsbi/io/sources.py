@@ -9,14 +9,14 @@ from typing import Any
 
 from ..models.combined import read_roofit_file
 from .histfactory_xml import from_histfactory_xml
-from .pyhf import from_pyhf
+from .pyhf_json import from_pyhf
 
 __all__ = ["read_source"]
 
 
 def read_source(path: str | os.PathLike) -> Any:
     """The workspace or model of a file, by its format: pyhf JSON (``.json`` with channels,
-    observations and measurements: :func:`~roonsbi.io.pyhf.from_pyhf`), HistFactory XML (``.xml``:
+    observations and measurements: :func:`~roonsbi.io.pyhf_json.from_pyhf`), HistFactory XML (``.xml``:
     :func:`~roonsbi.io.histfactory_xml.from_histfactory_xml`, paths relative to the current
     directory), HS3 JSON (``.json``) or a ROOT file with one workspace. The result can be passed to
     :func:`roonsbi.combine`."""

@@ -1,23 +1,16 @@
-r"""pyhf JSON: export of binned channels, patchsets over the mu' grid, import, round trip.
+r"""pyhf JSON export (:func:`roonsbi.io.pyhf_json.to_pyhf`), patchsets over the mu' grid and refusals.
 
 Every comparison is with pyhf itself (0.7): its schema validation, ``Model.logpdf``,
 ``pyhf.infer.mle.fit`` and ``pyhf.PatchSet``. RooFit's NLL and pyhf's ``-logpdf`` differ by
-parameter-independent terms, handled explicitly:
-
-* RooFit normalises each Gaussian constraint on the finite range of its global observable
-  (HistFactory's and roonsbi's nom_alpha_X in [-10, 10], ...), a tiny parameter-dependent term
-  log P(glob in range), computed here independently with ``math.erfc`` and removed first;
-* imported workspaces: RooFit's binned NLL includes the log n! terms, so for one channel
-  NLL - truncation + logpdf = 0; a RooSimultaneous of several channels adds a constant, so
-  there (and for HistFactory and parametrized channels) differences between points are compared.
-
-Test workspaces: ``tests/data/pyhf`` (three from pyhf's repository, see the README there).
+parameter-independent terms and by the normalisation of each Gaussian constraint on the finite
+range of its global observable (nom_alpha_X in [-10, 10], ...), log P(glob in range), computed
+independently with ``math.erfc`` (:func:`support.gauss_truncation`) and removed first; for
+HistFactory and parametrized channels differences between points are compared.
 """
 
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -28,157 +21,28 @@ import pyhf
 import pytest
 import ROOT
 
-from roonsbi.binned.templates import BinnedProcess, Quantiles, build_templates
-from roonsbi.infer.fit import Fitter
-from roonsbi.infer.scan import profile_scan
-from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
-from roonsbi.io.pyhf import (
+from roonsbi.inputs.toy import OffShellToy
+from roonsbi.io.pyhf_json import (
     PyhfExportError,
     from_pyhf,
     poi_relation,
     pyhf_parameters,
-    pyhf_profile_scan,
-    roofit_names,
     to_patchset,
     to_pyhf,
     write_json,
 )
-from roonsbi.io.sources import read_source
 from roonsbi.models.combined import combine
-from roonsbi.models.parametrized import build_parametrized_model
 from roonsbi.models.unbinned import build_model
-from roonsbi.spec import NormSys, evaluate_formula
-from support import events as _events
+from roonsbi.spec import evaluate_formula
+from support import PYHF_GRID as GRID
+from support import assert_same_fit as _assert_same_fit
+from support import constraint_terms as _constraints
+from support import gauss_truncation as _gauss_truncation
+from support import load_pyhf as _load
+from support import pnsbi_channel as _pnsbi
+from support import pyhf_fit as _pyhf_fit
+from support import random_point as _random_point
 
-DATA = Path(__file__).resolve().parents[1] / "data" / "pyhf"
-WORKSPACES = sorted(p.name for p in DATA.glob("*.json"))
-GRID = np.array([0.4, 1.0, 1.6, 2.5])
-
-
-def _load(name: str) -> dict:
-    return json.loads((DATA / name).read_text())
-
-
-def _random_point(params: Any, rng: np.random.Generator) -> dict[str, float]:
-    """Values inside the ranges: alphas in [-1.5, 1.5], everything else within 10% of 1."""
-    out = {}
-    for v in params:
-        lo, hi = (-1.5, 1.5) if v.GetName().startswith("alpha_") else (0.9, 1.1)
-        out[v.GetName()] = float(rng.uniform(max(lo, v.getMin()), min(hi, v.getMax())))
-    return out
-
-
-def _gauss_truncation(constraints: Any, globs: Any) -> float:
-    r"""Sum of log P(global observable in its range) of the Gaussian constraints: the part of a
-    RooFit NLL from normalising RooGaussian(glob | param, sigma) on the finite range of glob
-    (``globs``: the global observables)."""
-    total = 0.0
-    for c in constraints:
-        if not isinstance(c, ROOT.RooGaussian):
-            continue
-        x, mean, sigma = c.getX(), c.getMean(), c.getSigma().getVal()
-        glob, par = (x, mean) if globs.find(x.GetName()) else (mean, x)
-        assert globs.find(glob.GetName()), c.GetName()
-        cdf = lambda v: 0.5 * math.erfc(-(v - par.getVal()) / (sigma * math.sqrt(2.0)))
-        total += math.log(cdf(glob.getMax()) - cdf(glob.getMin()))
-    return total
-
-
-def _constraints(mc: Any) -> list:
-    pdf = mc.GetPdf()
-    chans = [pdf.getPdf(s.first) for s in pdf.indexCat()] if isinstance(pdf, ROOT.RooSimultaneous) else [pdf]
-    out = {}
-    for ch in chans:
-        for f in ch.pdfList():
-            if not f.dependsOn(mc.GetObservables()):
-                out[f.GetName()] = f
-    return list(out.values())
-
-
-def _pyhf_fit(spec: dict) -> tuple[dict[str, float], float]:
-    """pyhf's best fit as RooFit-named values (alpha_X, gamma_<name>_bin_b, Lumi) and -log L."""
-    ws = pyhf.Workspace(spec)
-    model = ws.model()
-    pars, twice_nll = pyhf.infer.mle.fit(ws.data(model), model, return_fitted_val=True, tolerance=1e-12)
-    return dict(zip(roofit_names(model), (float(p) for p in pars))), float(twice_nll) / 2
-
-
-def _assert_same_fit(roofit: dict[str, float], pyhf_values: dict[str, float]) -> None:
-    """Best-fit values agree to 1e-4 relative (absolute 1e-4 for values near 0, e.g. alphas)."""
-    for name, value in roofit.items():
-        assert value == pytest.approx(pyhf_values[name], rel=1e-4, abs=1e-4), name
-
-
-# -- import and round trip -------------------------------------------------------------------------
-@pytest.mark.parametrize("name", WORKSPACES)
-def test_import_nll_equals_pyhf_and_round_trip_is_exact(name: str) -> None:
-    """pyhf JSON -> RooFit -> pyhf JSON gives the same JSON (dict equality: up to key order);
-    the RooFit NLL equals pyhf's -logpdf: exactly (1e-8) for one channel, and up to a constant
-    (differences between 10 random points to 1e-8) for several."""
-    spec = _load(name)
-    model = from_pyhf(spec)
-    out = to_pyhf(model)
-    pyhf.Workspace(out, validate=True)
-    assert out == spec
-
-    ws = pyhf.Workspace(spec)
-    pm = ws.model()
-    data = ws.data(pm)
-    rng = np.random.default_rng(5)
-    params = list(model.pois) + list(model.nuisance_parameters)
-    cons, globs = _constraints(model.model_config), model.global_observables
-    sums = []
-    for _ in range(10):
-        values = _random_point(params, rng)
-        sums.append(model.nll(values) - _gauss_truncation(cons, globs) + float(pm.logpdf(pyhf_parameters(pm, values), data)[0]))
-    if len(spec["channels"]) == 1:
-        np.testing.assert_allclose(sums, 0.0, atol=1e-8)
-    np.testing.assert_allclose(np.array(sums) - sums[0], 0.0, atol=1e-8)
-
-
-@pytest.mark.parametrize("name", WORKSPACES)
-def test_import_best_fit_equals_pyhf(name: str) -> None:
-    """Minuit2 on the imported model and pyhf's fit give the same best-fit values (1e-4 relative,
-    1e-4 absolute near 0) and the same minimum of -log L (1e-7, the constant taken at the
-    initial point)."""
-    spec = _load(name)
-    model = from_pyhf(spec)
-    ws = pyhf.Workspace(spec)
-    pm = ws.model()
-    const = model.nll() + float(pm.logpdf(pyhf_parameters(pm, {}), ws.data(pm))[0])
-    ours = Fitter(model, tolerance=1e-8).fit(hesse=False)
-    theirs, min_nll = _pyhf_fit(spec)
-    _assert_same_fit(ours.values, theirs)
-    assert ours.min_nll - const == pytest.approx(min_nll, abs=1e-7)
-
-
-def test_imported_workspace_combines_with_an_nsbi_channel(tmp_path: Path) -> None:
-    """combine([NSBI, pyhf import]): the combined NLL changes between points exactly as the sum of
-    the two channels' NLLs (no shared constraint); mu is shared by name. The pyhf JSON file itself
-    is also a combination source (same NLL)."""
-    spec = _load("2-bin_1-channel.json")
-    binned = from_pyhf(spec)
-    toy = OffShellToy()
-    nsbi = build_model(toy.processes(toy.generate(1.0, np.random.default_rng(3)), systematics=True))
-    comb = combine([nsbi, binned])
-    assert [p.GetName() for p in comb.pois] == ["mu"]
-    rng = np.random.default_rng(8)
-    diffs, points = [], []
-    for _ in range(6):
-        values = {"mu": rng.uniform(0.5, 2.0), "alpha_eff": rng.uniform(-1, 1), "alpha_lumi": rng.uniform(-1, 1),
-                  "gamma_uncorr_bkguncrt_bin_0": rng.uniform(0.9, 1.1), "gamma_uncorr_bkguncrt_bin_1": rng.uniform(0.9, 1.1)}
-        parts = nsbi.nll({k: v for k, v in values.items() if k in ("mu", "alpha_eff", "alpha_lumi")})
-        parts += binned.nll({k: v for k, v in values.items() if k not in ("alpha_eff", "alpha_lumi")})
-        diffs.append(comb.nll(values) - parts)
-        points.append(values)
-    np.testing.assert_allclose(np.array(diffs) - diffs[0], 0.0, atol=1e-8)
-    path = write_json(tmp_path / "binned.json", spec)
-    from_file = combine([nsbi, read_source(path)])  # roonsbi.io.read_source: any format
-    for values in points:
-        assert from_file.nll(values) == pytest.approx(comb.nll(values), abs=1e-9)
-
-
-# -- HistFactory export ---------------------------------------------------------------------------------
 _HISTFACTORY = """
 import os, sys
 import ROOT
@@ -265,7 +129,8 @@ def _assert_nll_follows_pyhf(ws: Any, spec: dict, seed: int) -> tuple[Any, list]
         values = _random_point(params, rng)
         for k, v in values.items():
             ws.var(k).setVal(v)
-        diffs.append(nll.getVal() - _gauss_truncation(cons, globs) + float(pm.logpdf(pyhf_parameters(pm, values), data)[0]))
+        diffs.append(nll.getVal() - _gauss_truncation(cons, globs)
+                     + float(pm.logpdf(pyhf_parameters(pm, values), data)[0]))
     np.testing.assert_allclose(np.array(diffs) - diffs[0], 0.0, atol=1e-8)
     return nll, params
 
@@ -328,41 +193,6 @@ def test_histfactory_constraints_pyhf_lacks_are_refused(tmp_path: Path) -> None:
         to_pyhf(_histfactory(tmp_path, "Gaussian", shape_type="Gaussian"))
 
 
-# -- parametrized NSBI --------------------------------------------------------------------------------
-def _offshell_pnsbi() -> Any:
-    """The off-shell toy's basis (SBI: sqrt(mu), S: mu - sqrt(mu), B: 1 - sqrt(mu), exact ratios),
-    8 bins, normsys on every process, staterror from 20000 MC events, Poisson data at mu = 1.2."""
-    toy = OffShellToy()
-    x = toy.sample_ref(20_000, np.random.default_rng(21))
-    mc = {f"r_{k}": v for k, v in toy.ratios(x).items()}
-    mc["weight"] = np.full(len(x), 1.0 / len(x))
-    procs = [BinnedProcess(n, y, COEFFICIENTS[n], {"lumi": NormSys(0.97, 1.03, 4), f"xs_{n}": NormSys(0.92, 1.1, 4)})
-             for n, y in toy.basis_yields().items()]
-    t = build_templates(mc, procs, GRID, Quantiles(8), progress=False)
-    counts = np.random.default_rng(5).poisson(t.expected(1.2)).astype(float)
-    return build_parametrized_model(t, data=counts, name="offshell")
-
-
-def _pnsbi(codes: tuple[int, int] = (4, 4), name: str = "pnsbi") -> Any:
-    ns, hs = codes
-    procs = [
-        BinnedProcess("S", 50.0, "mu", {"lumi": NormSys(0.97, 1.03, 4), "xs_S": NormSys(0.9, 1.15, ns)},
-                      {"jes": hs, "res": 4}),
-        BinnedProcess("I", 30.0, "sqrt(mu)", {"lumi": NormSys(0.97, 1.03, 4)}, {"jes": 4}),
-        BinnedProcess("B", 400.0, "1 - 0.1*sqrt(mu)", {"lumi": NormSys(0.97, 1.03, 4), "xs_B": NormSys(0.93, 1.05, 4)},
-                      {"jes": 4, "res": 4}),
-    ]
-    rng = np.random.default_rng(11)
-    t = build_templates(_events(6000, rng), procs, GRID, Quantiles(6), progress=False)
-    counts = rng.poisson(t.expected(1.3)).astype(float)
-    return build_parametrized_model(t, data=counts, name=name)
-
-
-@pytest.fixture(scope="module")
-def pnsbi() -> Any:
-    return _pnsbi()
-
-
 def test_parametrized_channel_nll_equals_pyhf(pnsbi) -> None:
     """At each grid point the exported channel (normfactors mu, f_I = sqrt(mu), f_B = 1 - 0.1
     sqrt(mu); normsys; histosys; staterror with the 5% threshold) is valid pyhf JSON and pyhf's
@@ -399,36 +229,6 @@ def test_parametrized_channel_nll_equals_pyhf(pnsbi) -> None:
     pnsbi.set_mu_prime(1.0)
 
 
-@pytest.mark.parametrize("basis", ["linear S", "off-shell"])
-def test_parametrized_profile_scan_reproduced_in_pyhf(pnsbi, basis: str) -> None:
-    """The documented recipe (pyhf only: normfactors fixed at f_J(mu), the rest fitted) gives
-    roonsbi's profile scan of the channel at mu' = 1.6: t(mu) to 1e-6, mu-hat and the
-    conditional nuisance parameters to 1e-4; also when no coefficient is linear (the off-shell
-    basis S: mu - sqrt(mu), SBI: sqrt(mu), B: 1 - sqrt(mu), negative above mu = 1)."""
-    if basis == "off-shell":
-        pnsbi = _offshell_pnsbi()
-    pnsbi.set_mu_prime(1.6)
-    spec = to_pyhf(pnsbi)
-    relation = poi_relation(pnsbi)
-    if basis == "off-shell":
-        assert relation["normfactors"] == {f"f_{p}_offshell": c for p, c in COEFFICIENTS.items()}
-        assert relation["pyhf_poi"] == "f_SBI_offshell"  # the schema needs a POI; mu is not a pyhf parameter
-    values = np.linspace(0.6, 2.4, 7)
-    theirs = pyhf_profile_scan(spec, relation, values, poi_bounds=(0.0, 10.0))
-    fitter = Fitter(pnsbi, tolerance=1e-8)
-    ours = profile_scan(pnsbi, "mu", values, fitter=fitter)
-    np.testing.assert_allclose(theirs.t, ours.t, atol=1e-6)
-    assert theirs.best_value == pytest.approx(ours.best.values["mu"], rel=1e-4)
-    names = roofit_names(pyhf.Workspace(spec).model())
-    k = 4
-    cond = fitter.fit({"mu": values[k]}, hesse=False).values
-    fitted = dict(zip(names, theirs.fits[k]))
-    for name, value in cond.items():
-        if name != "mu":
-            assert fitted[name] == pytest.approx(value, rel=1e-4, abs=1e-4), name
-    pnsbi.set_mu_prime(1.0)
-
-
 def test_patchset_over_the_grid(pnsbi) -> None:
     """pyhf.PatchSet accepts the patchset (schema), verifies it against the workspace (digest)
     and applies each patch to give exactly the export at that grid point."""
@@ -450,7 +250,6 @@ def test_patchset_over_the_grid(pnsbi) -> None:
     assert patched.nll(values) == pytest.approx(direct.nll(values), rel=1e-14)
 
 
-# -- refusals -------------------------------------------------------------------------------------------
 def test_unsupported_constructs_are_refused(pnsbi, tmp_path: Path) -> None:
     with pytest.raises(PyhfExportError, match="FlexibleInterpVar code 1.*normsys code4"):
         to_pyhf(_pnsbi(codes=(1, 4), name="code1"))
