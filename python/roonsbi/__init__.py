@@ -24,7 +24,7 @@ _LAZY = {
     "build_parametrized_model": "roonsbi.models.parametrized",
     "combine": "roonsbi.models.combined",
     "fit": "roonsbi.infer.fit",
-    "profile_scan": "roonsbi.infer.fit",
+    "profile_scan": "roonsbi.infer.scan",
     "impacts": "roonsbi.infer.impacts",
     "to_pyhf": "roonsbi.io.pyhf",
     "from_pyhf": "roonsbi.io.pyhf",
@@ -33,8 +33,9 @@ _LAZY = {
 __all__ = ["NormSys", "Process", "ShapeSys", "__version__", *_LAZY]
 
 if TYPE_CHECKING:
-    from .infer.fit import fit, profile_scan
+    from .infer.fit import fit
     from .infer.impacts import impacts
+    from .infer.scan import profile_scan
     from .io.pyhf import from_pyhf, to_pyhf
     from .models.combined import combine
     from .models.parametrized import build_parametrized_model
