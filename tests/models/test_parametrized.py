@@ -85,7 +85,8 @@ def reference_nll(t: Templates, counts: np.ndarray, mu_prime: float, mu: float, 
     a = np.array([COEF[p.name](t.reference) for p in t.processes])
     for k, w in points:
         for j, p in enumerate(t.processes):
-            norm = ref.norm_factor([ref.Term(ns.code, ns.lo, ns.hi, alphas[m]) for m, ns in p.normsys_factors().items()])
+            norm = ref.norm_factor([ref.Term(ns.code, ns.lo, ns.hi, alphas[m])
+                                    for m, ns in p.normsys_factors().items()])
             nu += w * COEF[p.name](mu) * norm * _process_contents(t, k, j, alphas)
         n += w * counts[k]
         var = np.einsum("j,l,jlb->b", a, a, t.sumw2[k])
@@ -477,7 +478,8 @@ def test_one_grid_point_equals_a_histfactory_model(tmp_path) -> None:
     assert names(mc.GetNuisanceParameters()) == names(ours.nuisance_parameters)
     for b in range(n_bins):
         g_hf, g = ws.var(f"gamma_stat_hfch_bin_{b}"), ours.workspace.var(f"gamma_stat_hfch_bin_{b}")
-        assert (g.getMin(), g.getMax(), g.isConstant()) == pytest.approx((g_hf.getMin(), g_hf.getMax(), g_hf.isConstant()))
+        assert (g.getMin(), g.getMax(), g.isConstant()) == pytest.approx(
+            (g_hf.getMin(), g_hf.getMax(), g_hf.isConstant()))
         assert ours.workspace.function(f"gamma_stat_hfch_bin_{b}_sigma").getVal() == pytest.approx(
             ws.function(f"gamma_stat_hfch_bin_{b}_sigma").getVal(), rel=1e-12)
 
@@ -533,7 +535,7 @@ def test_impacts_on_a_parametrized_channel(channel) -> None:
 
         bounds = [(0.0, 10.0)] + [(-5.0, 5.0)] * 5  # the model's ranges
         res = scipy.optimize.minimize(f, start[free], method="L-BFGS-B", bounds=[bounds[i] for i in free],
-                                      options=dict(ftol=1e-15, gtol=1e-9, maxiter=10000))
+                                      options={"ftol": 1e-15, "gtol": 1e-9, "maxiter": 10000})
         return full(res.x)
 
     best = minimise({}, np.array([1.0, 0, 0, 0, 0, 0]))
