@@ -60,7 +60,7 @@ def _minimise(nll, fixed: dict[int, float], start: np.ndarray) -> tuple[np.ndarr
 
     bounds = [((0.0, 10.0), (-5.0, 5.0), (-5.0, 5.0))[i] for i in free]  # the model's ranges
     res = scipy.optimize.minimize(f, np.asarray(start)[free], method="Nelder-Mead", bounds=bounds,
-                                  options=dict(xatol=1e-9, fatol=1e-12, maxiter=20000, maxfev=40000))
+                                  options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 20000, "maxfev": 40000})
     v = np.array(start, dtype=float)
     v[free] = res.x
     for i, val in fixed.items():

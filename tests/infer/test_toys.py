@@ -82,7 +82,8 @@ def test_asimov_weights_and_fit(rng: np.random.Generator) -> None:
         w = asimov.data.to_numpy()["weight"]
         exact = toy.intensity(x, values["mu"], values["alpha_eff"], values["alpha_lumi"]) / (len(x) * toy.p_ref(x))
         np.testing.assert_allclose(w, exact, rtol=1e-10)
-        assert asimov.global_observables == {"nom_alpha_eff": values["alpha_eff"], "nom_alpha_lumi": values["alpha_lumi"]}
+        assert asimov.global_observables == {"nom_alpha_eff": values["alpha_eff"],
+                                             "nom_alpha_lumi": values["alpha_lumi"]}
     previous = set_global_observables(model, asimov.global_observables)
     model.set_parameters({"mu": 1.0, "alpha_eff": 0.5, "alpha_lumi": 0.5})
     best = Fitter(model, data=asimov.data).fit(hesse=True)

@@ -380,8 +380,8 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
     # 68% and 95% critical values from the same toys
     neyman_grid = np.round(np.linspace(0.1, 1.7, 9 if quick else 17), 10)
     n_toys = 40 if quick else 200
-    neyman = {0.6827: neyman_construction(models[NSBI], generator, "mu", neyman_grid, n_toys,
-                                          np.random.default_rng(seed + 4000))}
+    neyman = {0.6827: neyman_construction(models[NSBI], generator, "mu", neyman_grid, n_toys=n_toys,
+                                          rng=np.random.default_rng(seed + 4000))}
     neyman[0.95] = dataclasses.replace(neyman[0.6827], cl=0.95,
                                        critical=np.array([np.quantile(t, 0.95) for t in neyman[0.6827].toys]))
     nsbi_row = next(r for r in rows if r[0] == NSBI)

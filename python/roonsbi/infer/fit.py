@@ -1,44 +1,30 @@
-r"""Maximum-likelihood fits and profile-likelihood scans with RooFit's Minuit2.
+r"""Maximum-likelihood fits with RooFit's Minuit2.
 
-Works on any model object that offers ``create_nll(data, backend)``,
-``parameter(name)``, ``pois`` and ``nuisance_parameters`` (:class:`roonsbi.model.NSBIModel`).
-
-The profile-likelihood ratio of a POI value :math:`\mu` is
+Works on any model of the :class:`~roonsbi.models.protocol.FitModel` protocol (every roonsbi
+model). The profile-likelihood ratio of a POI value :math:`\mu` is
 
 .. math:: t(\mu) = 2\,[\mathrm{NLL}(\mu, \hat{\hat\alpha}) - \mathrm{NLL}(\hat\mu, \hat\alpha)],
 
 and the asymptotic (Wilks) interval at confidence level CL is
-:math:`\{\mu: t(\mu) < F^{-1}_{\chi^2_1}(\mathrm{CL})\}`.
+:math:`\{\mu: t(\mu) < F^{-1}_{\chi^2_1}(\mathrm{CL})\}` (:mod:`roonsbi.infer.scan`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import numpy as np
 
 from ..library import load
+from ..models.protocol import FitModel
+from .results import FitResult
 
 ROOT = load()
 
 __all__ = ["FitResult", "Fitter", "fit"]
 
 
-@dataclass
-class FitResult:
-    """Result of one minimisation."""
-
-    values: dict[str, float]
-    errors: dict[str, float]
-    min_nll: float
-    status: int
-    cov_quality: int
-    fixed: dict[str, float] = field(default_factory=dict)
-    roofit_result: Any = None
-
-
-def _floating(model: Any) -> list[Any]:
+def _floating(model: FitModel) -> list[Any]:
     out = []
     for collection in (model.pois, model.nuisance_parameters):
         for p in collection:
@@ -54,21 +40,24 @@ class Fitter:
     NSBIModel instead of RooFit's NLL; both have the same value.
     """
 
-    def __init__(self, model: Any, data: Any = None, backend: str = "cpu", strategy: int = 1, print_level: int = -1,
-                 fast: bool = False, nll: Any = None, tolerance: float = 1e-3):
+    def __init__(self, model: FitModel, *, data: Any = None, backend: str = "cpu", strategy: int = 1,
+                 print_level: int = -1, fast: bool = False, nll: Any = None, tolerance: float = 1e-3):
         self.model = model
         self.tolerance = tolerance
         if nll is not None:  # a prebuilt NLL, e.g. a RooNSBINLL on an EventStore
             self.nll = nll
         elif fast:
             from ..models.fast import fast_nll
+            from ..models.unbinned import NSBIModel
 
+            if not isinstance(model, NSBIModel):
+                raise TypeError(f"fast=True needs an NSBIModel (an unbinned channel), got a {type(model).__name__}")
             if data is not None:
                 raise ValueError("fast=True fits the model's own dataset (or build a FastNLL on another store)")
             self._fast = fast_nll(model)  # keeps the event store and constraint terms alive
             self.nll = self._fast.nll
         else:
-            self.nll = model.create_nll(data, backend)
+            self.nll = model.create_nll(data, backend=backend)
         self.params = _floating(model)
         self.strategy = strategy
         self.print_level = print_level
@@ -77,7 +66,9 @@ class Fitter:
             if not (nu > 0 and np.isfinite(nu)):
                 raise ValueError(f"expected number of events nu = {nu} is not positive at the start of the fit")
 
-    def fit(self, fixed: Mapping[str, float] | None = None, hesse: bool = True) -> FitResult:
+    def fit(self, fixed: Mapping[str, float] | None = None, *, hesse: bool = True) -> FitResult:
+        """MIGRAD (then HESSE with ``hesse``) with the parameters in ``fixed`` held at the given
+        values; the constant flags are restored afterwards (also on an exception)."""
         fixed = dict(fixed or {})
         was_constant = {p.GetName(): p.isConstant() for p in self.params}
         try:
@@ -86,20 +77,9 @@ class Fitter:
                 par.setVal(float(value))
                 par.setConstant(True)
             if all(p.isConstant() for p in self.params):
-                min_nll = self.nll.getVal()
                 values = {p.GetName(): p.getVal() for p in self.params}
-                return FitResult(values, dict.fromkeys(values, 0.0), min_nll, 0, -1, fixed)
-            config = ROOT.RooMinimizer.Config()
-            config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: Hessian from its gradient
-            minimizer = ROOT.RooMinimizer(self.nll, config)
-            minimizer.setPrintLevel(self.print_level)
-            minimizer.setStrategy(self.strategy)
-            minimizer.setEps(self.tolerance)  # MIGRAD stops at EDM < 0.002 * tolerance * error level
-            status = minimizer.minimize("Minuit2", "Migrad")
-            if hesse:
-                status_hesse = minimizer.hesse()
-                status = status or status_hesse
-            result = minimizer.save()
+                return FitResult(values, dict.fromkeys(values, 0.0), self.nll.getVal(), 0, -1, fixed)
+            status, result = self._minimize(hesse)
             min_nll = self.nll.getVal()
         finally:
             for p in self.params:
@@ -110,12 +90,26 @@ class Fitter:
         errors = {p.GetName(): (0.0 if p.GetName() in fixed else p.getError()) for p in self.params}
         return FitResult(values, errors, min_nll, int(status), int(result.covQual()), fixed, result)
 
+    def _minimize(self, hesse: bool) -> tuple[int, Any]:
+        """One Minuit2 minimisation of the NLL: (status, RooFitResult)."""
+        config = ROOT.RooMinimizer.Config()
+        config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: Hessian from its gradient
+        minimizer = ROOT.RooMinimizer(self.nll, config)
+        minimizer.setPrintLevel(self.print_level)
+        minimizer.setStrategy(self.strategy)
+        minimizer.setEps(self.tolerance)  # MIGRAD stops at EDM < 0.002 * tolerance * error level
+        status = minimizer.minimize("Minuit2", "Migrad")
+        if hesse:
+            status_hesse = minimizer.hesse()
+            status = status or status_hesse
+        return int(status), minimizer.save()
 
-def fit(model: Any, data: Any = None, fixed: Mapping[str, float] | None = None, hesse: bool = True,
+
+def fit(model: FitModel, *, data: Any = None, fixed: Mapping[str, float] | None = None, hesse: bool = True,
         backend: str = "cpu", strategy: int = 1, fast: bool = False) -> FitResult:
     """Minimise the model's NLL with Minuit2 (MIGRAD, then HESSE) and return the result.
 
     ``fixed`` maps parameter names to values held constant during this fit; ``fast``
-    uses the RooNSBINLL with its analytic gradient (see :mod:`roonsbi.fast`).
+    uses the RooNSBINLL with its analytic gradient (see :mod:`roonsbi.models.fast`).
     """
-    return Fitter(model, data, backend, strategy, fast=fast).fit(fixed, hesse)
+    return Fitter(model, data=data, backend=backend, strategy=strategy, fast=fast).fit(fixed, hesse=hesse)

@@ -15,80 +15,26 @@ unconditional fit :math:`(\hat\mu, \hat\theta \pm \hat\sigma)`:
 
 Errors are Minuit2's HESSE errors (symmetric). Nuisance parameters without a Gaussian
 constraint (free normalisation factors, Poisson-constrained gammas) get NaN pre-fit values
-and no pre-fit impact. The model is any object accepted by :class:`roonsbi.inference.Fitter`
-(tested with :class:`~roonsbi.model.NSBIModel`, :class:`~roonsbi.combine.CombinedModel` and
-:class:`~roonsbi.parametrized.ParametrizedModel`, which is fitted at its current mu').
+and no pre-fit impact. The model is any :class:`~roonsbi.models.protocol.FitModel`
+(tested with :class:`~roonsbi.models.unbinned.NSBIModel`, :class:`~roonsbi.models.combined.CombinedModel`
+and :class:`~roonsbi.models.parametrized.ParametrizedModel`, which is fitted at its current mu').
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from typing import Any, Sequence
 
 from ..models.builders import gaussian_parts
-from .fit import FitResult, Fitter
+from ..models.protocol import FitModel
+from .fit import Fitter
+from .results import FitResult, Impact, ImpactResult, Pull
+from .state import saved_parameters
 
 __all__ = ["Impact", "ImpactResult", "Pull", "gaussian_constraints_of", "impacts", "pulls"]
 
 
-@dataclass
-class Pull:
-    """Post-fit value of a nuisance parameter against its constraint."""
-
-    name: str
-    value: float  # theta-hat
-    error: float  # post-fit (HESSE) error
-    nominal: float  # theta_0 (the global observable), NaN if unconstrained
-    prefit_error: float  # sigma_0, NaN if unconstrained
-
-    @property
-    def pull(self) -> float:
-        r"""(theta-hat - theta_0) / sigma_0."""
-        return (self.value - self.nominal) / self.prefit_error
-
-    @property
-    def pull_error(self) -> float:
-        r"""sigma-hat / sigma_0 (the constraint of theta by the data relative to its prior)."""
-        return self.error / self.prefit_error
-
-
-@dataclass
-class Impact:
-    """Shift of the POI's best-fit value when one nuisance parameter is fixed."""
-
-    name: str
-    postfit_up: float  # mu-hat-hat(theta-hat + sigma-hat) - mu-hat
-    postfit_down: float  # mu-hat-hat(theta-hat - sigma-hat) - mu-hat
-    prefit_up: float = math.nan  # mu-hat-hat(theta-hat + sigma_0) - mu-hat
-    prefit_down: float = math.nan
-
-    @property
-    def size(self) -> float:
-        """The ranking key: max(|post-fit up|, |post-fit down|)."""
-        return max(abs(self.postfit_up), abs(self.postfit_down))
-
-
-@dataclass
-class ImpactResult:
-    """Pulls of all nuisance parameters and their impacts on ``poi``, ranked (largest first)."""
-
-    poi: str
-    best: FitResult
-    pulls: list[Pull]
-    impacts: list[Impact]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "poi": self.poi,
-            "poi_hat": self.best.values[self.poi],
-            "poi_error": self.best.errors[self.poi],
-            "pulls": [{**asdict(p), "pull": p.pull, "pull_error": p.pull_error} for p in self.pulls],
-            "impacts": [{**asdict(i), "size": i.size} for i in self.impacts],
-        }
-
-
-def gaussian_constraints_of(model: Any) -> dict[str, tuple[float, float]]:
+def gaussian_constraints_of(model: FitModel) -> dict[str, tuple[float, float]]:
     r"""Nuisance parameter name -> (theta_0, sigma_0) of its Gaussian constraint term in the
     model pdf: a ``RooGaussian`` whose x or mean is the parameter and whose other argument is
     a global observable (HistFactory's ``alpha_X`` and Gaussian ``gamma`` terms)."""
@@ -103,7 +49,7 @@ def gaussian_constraints_of(model: Any) -> dict[str, tuple[float, float]]:
     return out
 
 
-def pulls(model: Any, best: FitResult, nuisance_parameters: Sequence[str] | None = None) -> list[Pull]:
+def pulls(model: FitModel, best: FitResult, *, nuisance_parameters: Sequence[str] | None = None) -> list[Pull]:
     """Pulls of the nuisance parameters (default: all of the model, in its order) at ``best``."""
     constraints = gaussian_constraints_of(model)
     names = list(nuisance_parameters) if nuisance_parameters is not None else \
@@ -117,14 +63,38 @@ def pulls(model: Any, best: FitResult, nuisance_parameters: Sequence[str] | None
     return out
 
 
-def impacts(model: Any, poi: str | None = None, data: Any = None, nuisance_parameters: Sequence[str] | None = None,
-            prefit: bool = True, fitter: Fitter | None = None, backend: str = "cpu") -> ImpactResult:
+def _shift(model: FitModel, fitter: Fitter, best: FitResult, poi: str, name: str, value: float) -> float:
+    r""":math:`\hat{\hat\mu}(\theta = \mathrm{value}) - \hat\mu`: the fit with ``name`` fixed at
+    ``value``, started from the best fit."""
+    var = model.parameter(name)
+    if not var.getMin() <= value <= var.getMax():
+        raise ValueError(f"impact of '{name}': {value:.6g} is outside its range [{var.getMin()}, "
+                         f"{var.getMax()}] (widen the range)")
+    model.set_parameters(best.values)
+    return fitter.fit({name: value}, hesse=False).values[poi] - best.values[poi]
+
+
+def _impact(model: FitModel, fitter: Fitter, best: FitResult, poi: str, pull: Pull, prefit: bool) -> Impact:
+    """Post-fit (and with ``prefit``, pre-fit) impact of one nuisance parameter."""
+    if not (pull.error > 0 and math.isfinite(pull.error)):
+        raise ValueError(f"the fit gives no valid error for '{pull.name}' ({pull.error}); impacts need HESSE errors")
+    impact = Impact(pull.name, _shift(model, fitter, best, poi, pull.name, pull.value + pull.error),
+                    _shift(model, fitter, best, poi, pull.name, pull.value - pull.error))
+    if prefit and math.isfinite(pull.prefit_error):
+        impact.prefit_up = _shift(model, fitter, best, poi, pull.name, pull.value + pull.prefit_error)
+        impact.prefit_down = _shift(model, fitter, best, poi, pull.name, pull.value - pull.prefit_error)
+    return impact
+
+
+def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
+            nuisance_parameters: Sequence[str] | None = None, prefit: bool = True, fitter: Fitter | None = None,
+            backend: str = "cpu") -> ImpactResult:
     r"""Pulls and ranked impacts of the nuisance parameters on ``poi`` (see the module doc).
 
     One unconditional fit (MIGRAD + HESSE), then per nuisance parameter two fits with it fixed
     at :math:`\hat\theta \pm \hat\sigma` and, with ``prefit``, two at
     :math:`\hat\theta \pm \sigma_0`; each conditional fit starts from the best fit. The model's
-    parameters are restored afterwards.
+    parameters (values and constant flags) are restored afterwards, also on an exception.
 
     Raises:
         ValueError: ``poi`` not given for a model with several POIs, the best fit has no
@@ -136,31 +106,10 @@ def impacts(model: Any, poi: str | None = None, data: Any = None, nuisance_param
         if len(names) != 1:
             raise ValueError(f"the model has POIs {names}; name the one whose impacts to compute")
         poi = names[0]
-    fitter = fitter or Fitter(model, data, backend)
-    start = model.parameters()
-    try:
+    fitter = fitter or Fitter(model, data=data, backend=backend)
+    with saved_parameters(model):
         best = fitter.fit(hesse=True)
-        result_pulls = pulls(model, best, nuisance_parameters)
-        mu_hat = best.values[poi]
-        out = []
-        for p in result_pulls:
-            if not (p.error > 0 and math.isfinite(p.error)):
-                raise ValueError(f"the fit gives no valid error for '{p.name}' ({p.error}); impacts need HESSE errors")
-
-            def shift(value: float, name: str = p.name) -> float:
-                var = model.parameter(name)
-                if not var.getMin() <= value <= var.getMax():
-                    raise ValueError(f"impact of '{name}': {value:.6g} is outside its range [{var.getMin()}, "
-                                     f"{var.getMax()}] (widen the range)")
-                model.set_parameters(best.values)
-                return fitter.fit({name: value}, hesse=False).values[poi] - mu_hat
-
-            impact = Impact(p.name, shift(p.value + p.error), shift(p.value - p.error))
-            if prefit and math.isfinite(p.prefit_error):
-                impact.prefit_up = shift(p.value + p.prefit_error)
-                impact.prefit_down = shift(p.value - p.prefit_error)
-            out.append(impact)
-    finally:
-        model.set_parameters(start)
+        result_pulls = pulls(model, best, nuisance_parameters=nuisance_parameters)
+        out = [_impact(model, fitter, best, poi, p, prefit) for p in result_pulls]
     out.sort(key=lambda i: i.size, reverse=True)
     return ImpactResult(poi, best, result_pulls, out)

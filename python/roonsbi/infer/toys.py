@@ -17,40 +17,37 @@ The Asimov (expected) dataset at :math:`\theta` is the whole pool with weights
           \quad(\textstyle\sum_k w_k \to \nu(\theta)),
 
 and global observables equal to the nuisance parameters, ``nom_alpha_X`` = :math:`\alpha_X`.
+
+Generation leaves the model at the toy's parameters; on an exception it restores the model's
+parameters (:func:`roonsbi.infer.state.saved_parameters`), as do :func:`t_statistic` and
+:func:`neyman_construction` (which also restores them when it ends).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
 from ..library import load
 from ..models.builders import real_var
+from ..models.protocol import FitModel
 from ..models.unbinned import NSBIModel
 from ..naming import DATA_NAME, WEIGHT_NAME
 from .fit import Fitter
-from .scan import crossing_interval
+from .results import NeymanResult, Toy
+from .state import saved_parameters
 
 ROOT = load()
 
 __all__ = ["NeymanResult", "Toy", "ToyGenerator", "neyman_construction", "set_global_observables", "t_statistic"]
 
 
-@dataclass
-class Toy:
-    """One pseudo-experiment: its dataset and the values of the global observables."""
-
-    data: Any
-    global_observables: dict[str, float]
-
-
 class ToyGenerator:
     """Draws toys of ``model`` from a pool of reference events (columns named as the model's
     observables, plus optional weights u_k)."""
 
-    def __init__(self, model: NSBIModel, pool: Mapping[str, np.ndarray], weights: np.ndarray | None = None):
+    def __init__(self, model: NSBIModel, pool: Mapping[str, np.ndarray], *, weights: np.ndarray | None = None):
         self.model = model
         names = [v.GetName() for v in model.model_config.GetObservables()]
         missing = [n for n in names if n not in pool]
@@ -72,42 +69,48 @@ class ToyGenerator:
         return np.array(np.frombuffer(out.data(), dtype=np.float64, count=out.size()))
 
     def generate(self, values: Mapping[str, float], rng: np.random.Generator) -> Toy:
-        """A toy at ``values`` (POIs and nuisance parameters; others unchanged)."""
-        self.model.set_parameters(values)
-        nu = self.model.total_yield()
-        prob = self.weights * self.density_ratios()
-        if not np.all(np.isfinite(prob)) or np.any(prob < 0) or not prob.sum() > 0:
-            raise ValueError("the model gives negative or non-finite densities on the pool at these parameters")
-        n = rng.poisson(nu)
-        picked = rng.choice(self.n_pool, size=n, replace=True, p=prob / prob.sum())
-        obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
-        data = ROOT.RooDataSet.from_numpy({k: v[picked] for k, v in self.columns.items()}, obs, name=DATA_NAME)
-        globs = {}
-        for alpha in self.model.nuisance_parameters:
-            globs[f"nom_{alpha.GetName()}"] = float(rng.normal(self.model.parameter(alpha.GetName()).getVal(), 1.0))
+        """A toy at ``values`` (POIs and nuisance parameters; others unchanged). The model is
+        left at ``values``; on an exception its parameters are restored."""
+        with saved_parameters(self.model, restore_on_success=False):
+            self.model.set_parameters(values)
+            nu = self.model.total_yield()
+            prob = self.weights * self.density_ratios()
+            if not np.all(np.isfinite(prob)) or np.any(prob < 0) or not prob.sum() > 0:
+                raise ValueError("the model gives negative or non-finite densities on the pool at these parameters")
+            n = rng.poisson(nu)
+            picked = rng.choice(self.n_pool, size=n, replace=True, p=prob / prob.sum())
+            obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
+            data = ROOT.RooDataSet.from_numpy({k: v[picked] for k, v in self.columns.items()}, obs, name=DATA_NAME)
+            globs = {}
+            for alpha in self.model.nuisance_parameters:
+                name = alpha.GetName()
+                globs[f"nom_{name}"] = float(rng.normal(self.model.parameter(name).getVal(), 1.0))
         return Toy(data, globs)
 
     def asimov(self, values: Mapping[str, float]) -> Toy:
         r"""The Asimov dataset at ``values`` (see the module doc): the pool with weights
         :math:`w_k = u_k F_k(\theta) / \sum_l u_l` in the column ``weight``, and the global
-        observables at the nuisance parameters' values."""
-        self.model.set_parameters(values)
-        nu = self.model.total_yield()
-        weights = nu * self.weights * self.density_ratios() / self.weights.sum()
-        if not np.all(np.isfinite(weights)):
-            raise ValueError("the model gives non-finite densities on the pool at these parameters")
-        obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
-        wvar = real_var(WEIGHT_NAME, 1.0)
-        obs.add(wvar)
-        data = ROOT.RooDataSet.from_numpy({**self.columns, WEIGHT_NAME: weights}, obs, name=f"{DATA_NAME}_asimov",
-                                          weight_name=WEIGHT_NAME)
-        if data.numEntries() != self.n_pool:
-            raise RuntimeError(f"the Asimov dataset kept {data.numEntries()} of {self.n_pool} pool events")
-        globs = {f"nom_{a.GetName()}": self.model.parameter(a.GetName()).getVal() for a in self.model.nuisance_parameters}
+        observables at the nuisance parameters' values. The model is left at ``values``; on an
+        exception its parameters are restored."""
+        with saved_parameters(self.model, restore_on_success=False):
+            self.model.set_parameters(values)
+            nu = self.model.total_yield()
+            weights = nu * self.weights * self.density_ratios() / self.weights.sum()
+            if not np.all(np.isfinite(weights)):
+                raise ValueError("the model gives non-finite densities on the pool at these parameters")
+            obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
+            wvar = real_var(WEIGHT_NAME, 1.0)
+            obs.add(wvar)
+            data = ROOT.RooDataSet.from_numpy({**self.columns, WEIGHT_NAME: weights}, obs,
+                                              name=f"{DATA_NAME}_asimov", weight_name=WEIGHT_NAME)
+            if data.numEntries() != self.n_pool:
+                raise RuntimeError(f"the Asimov dataset kept {data.numEntries()} of {self.n_pool} pool events")
+            globs = {f"nom_{a.GetName()}": self.model.parameter(a.GetName()).getVal()
+                     for a in self.model.nuisance_parameters}
         return Toy(data, globs)
 
 
-def set_global_observables(model: Any, values: Mapping[str, float]) -> dict[str, float]:
+def set_global_observables(model: FitModel, values: Mapping[str, float]) -> dict[str, float]:
     """Set global observables (constant variables); returns their previous values."""
     previous = {}
     for name, value in values.items():
@@ -117,68 +120,63 @@ def set_global_observables(model: Any, values: Mapping[str, float]) -> dict[str,
     return previous
 
 
-@dataclass
-class NeymanResult:
-    r"""A Neyman construction for one POI: per grid value mu_k the toy critical value
-    :math:`c_k` (the CL quantile of t(mu_k) under mu_k) and the observed :math:`t(\mu_k)`;
-    the confidence set is :math:`\{\mu_k: t_\mathrm{obs}(\mu_k) < c_k\}`."""
-
-    poi: str
-    values: np.ndarray
-    critical: np.ndarray
-    critical_error: np.ndarray
-    t_observed: np.ndarray
-    toys: list[np.ndarray]
-    cl: float
-
-    def interval(self) -> tuple[float, float]:
-        """Crossings of t_obs(mu) = c(mu), linearly interpolated between grid points."""
-
-        best = float(self.values[int(np.argmin(self.t_observed - self.critical))])
-        return crossing_interval(self.values, self.t_observed - self.critical, 0.0, best)
-
-
-def t_statistic(model: Any, poi: str, value: float, data: Any = None, start: Mapping[str, float] | None = None) -> tuple[float, dict[str, float]]:
+def t_statistic(model: FitModel, poi: str, value: float, *, data: Any = None,
+                start: Mapping[str, float] | None = None) -> tuple[float, dict[str, float]]:
     """t(value) = 2 [NLL(value, profiled) - NLL(free)] on ``data``, and the conditional
-    (profiled) parameter values."""
-
-    if start:
-        model.set_parameters(start)
-    fitter = Fitter(model, data=data)
-    free = fitter.fit(hesse=False)
-    model.set_parameters(free.values)
-    fixed = fitter.fit({poi: value}, hesse=False)
+    (profiled) parameter values. The model is left at the conditional fit; on an exception its
+    parameters are restored."""
+    with saved_parameters(model, restore_on_success=False):
+        if start:
+            model.set_parameters(start)
+        fitter = Fitter(model, data=data)
+        free = fitter.fit(hesse=False)
+        model.set_parameters(free.values)
+        fixed = fitter.fit({poi: value}, hesse=False)
     return max(0.0, 2.0 * (fixed.min_nll - free.min_nll)), fixed.values
 
 
-def neyman_construction(model: NSBIModel, generator: ToyGenerator, poi: str, values: Any, n_toys: int,
-                        rng: np.random.Generator, cl: float = 0.6827) -> NeymanResult:
+def _toy_distribution(model: NSBIModel, generator: ToyGenerator, poi: str, mu: float, conditional: dict[str, float],
+                      n_toys: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted t(mu) of ``n_toys`` toys generated at the conditional fit ``conditional``, each
+    with its own global observables (the observed ones are put back after each toy)."""
+    observed_globs = {g.GetName(): g.getVal() for g in model.global_observables}
+    ts = []
+    for _ in range(n_toys):
+        toy = generator.generate(conditional, rng)
+        set_global_observables(model, toy.global_observables)
+        t, _ = t_statistic(model, poi, mu, data=toy.data, start=conditional)
+        ts.append(t)
+        set_global_observables(model, observed_globs)
+    return np.sort(ts)
+
+
+def _critical_value(ts: np.ndarray, cl: float) -> tuple[float, float]:
+    """The ``cl`` quantile of the sorted toy values ``ts`` and its error: the binomial error
+    sqrt(cl (1 - cl) / n) in probability, over the empirical density of t near the quantile."""
+    c = float(np.quantile(ts, cl))
+    dp = np.sqrt(cl * (1 - cl) / ts.size)
+    lo, hi = np.quantile(ts, [max(0.0, cl - dp), min(1.0, cl + dp)])
+    return c, 0.5 * float(hi - lo)
+
+
+def neyman_construction(model: NSBIModel, generator: ToyGenerator, poi: str, values: Iterable[float], *,
+                        n_toys: int, rng: np.random.Generator, cl: float = 0.6827) -> NeymanResult:
     r"""Neyman construction with the profile-likelihood ratio t(mu) (as in the ATLAS off-shell
     analysis): at each grid value mu_k, toys are generated with the nuisance parameters at their
     conditional fit to the observed data (and global observables drawn around them); the critical
     value is the ``cl`` quantile of t(mu_k) over the toys. Its error is the binomial error of the
-    quantile, propagated through the empirical density of t."""
+    quantile, propagated through the empirical density of t. The model's parameters and global
+    observables are restored at the end, also on an exception."""
     values = np.asarray(list(values), dtype=float)
     critical, errors, t_obs, toys = [], [], [], []
-    observed_globs = {g.GetName(): g.getVal() for g in model.global_observables}
-    start = model.parameters()
-    for mu in values:
-        t0, conditional = t_statistic(model, poi, mu, start=start)
-        t_obs.append(t0)
-        ts = []
-        for _ in range(n_toys):
-            toy = generator.generate(conditional, rng)
-            set_global_observables(model, toy.global_observables)
-            t, _ = t_statistic(model, poi, mu, data=toy.data, start=conditional)
-            ts.append(t)
-            set_global_observables(model, observed_globs)
-        ts = np.sort(ts)
-        c = float(np.quantile(ts, cl))
-        # quantile error: sqrt(cl (1 - cl) / n) in probability, over the density near c
-        dp = np.sqrt(cl * (1 - cl) / n_toys)
-        lo, hi = np.quantile(ts, [max(0.0, cl - dp), min(1.0, cl + dp)])
-        critical.append(c)
-        errors.append(0.5 * float(hi - lo))
-        toys.append(ts)
-    model.set_parameters(start)
+    with saved_parameters(model):
+        start = model.parameters()
+        for mu in values:
+            t0, conditional = t_statistic(model, poi, mu, start=start)
+            t_obs.append(t0)
+            ts = _toy_distribution(model, generator, poi, mu, conditional, n_toys, rng)
+            c, error = _critical_value(ts, cl)
+            critical.append(c)
+            errors.append(error)
+            toys.append(ts)
     return NeymanResult(poi, values, np.array(critical), np.array(errors), np.array(t_obs), toys, cl)

@@ -131,13 +131,10 @@ class CombinedModel(WorkspaceModel):
         cat = self.pdf.indexCat()
         return sum(self.pdf.getPdf(str(state.first)).expectedEvents(obs) for state in cat)
 
-    def create_nll(self, data: Any = None, backend: str = "cpu") -> Any:
+    def create_nll(self, data: Any = None, *, backend: str = "cpu") -> Any:
+        """The extended NLL of ``simPdf`` with all constraint terms (no offset) on ``data``
+        (None: ``obsData``)."""
         return self._extended_nll(self.data if data is None else data, backend)
-
-    def nll(self, values: Mapping[str, float] | None = None, backend: str = "cpu") -> float:
-        if values:
-            self.set_parameters(values)
-        return self.create_nll(None, backend).getVal()
 
 
 def combine(sources: Sequence[Any], name: str = "combined", rename: Mapping[str, str] | None = None) -> CombinedModel:

@@ -145,7 +145,7 @@ class ParametrizedModel(WorkspaceModel):
             self._data_cache[key] = (hist, source)  # the std::unique_ptr owns the RooDataHist
         return self._data_cache[key][0]
 
-    def create_nll(self, data: Any = None, backend: str = "cpu", interpolate: bool = False) -> Any:
+    def create_nll(self, data: Any = None, *, backend: str = "cpu", interpolate: bool = False) -> Any:
         """The extended NLL with constraint terms (no offset) at the current mu'; ``data``:
         a RooDataHist, or None for the channel's data at the current mu'."""
         if data is None:
@@ -154,7 +154,7 @@ class ParametrizedModel(WorkspaceModel):
             data = self.data_at(self.mu_prime.getVal(), interpolate, data)
         return self._extended_nll(data, backend)
 
-    def nll(self, values: Mapping[str, float] | None = None, data: Any = None, backend: str = "cpu",
+    def nll(self, values: Mapping[str, float] | None = None, *, data: Any = None, backend: str = "cpu",
             mu_prime: float | None = None, interpolate: bool = False) -> float:
         r"""NLL at ``values`` and mu' (others unchanged): the Poisson NLL
         :math:`\sum_b [\nu_b - n_b \log \nu_b]` plus the normalised Gaussian constraints."""
@@ -162,7 +162,7 @@ class ParametrizedModel(WorkspaceModel):
             self.set_mu_prime(mu_prime)
         if values:
             self.set_parameters(values)
-        return self.create_nll(data, backend, interpolate).getVal()
+        return float(self.create_nll(data, backend=backend, interpolate=interpolate).getVal())
 
 
 def as_param_data(data: Any, grid: np.ndarray, n_bins: int, name: str) -> Any:

@@ -76,13 +76,13 @@ class NSBIModel(WorkspaceModel):
         return self._owned(self.workspace.data(DATA_NAME))
 
     # -- likelihood -----------------------------------------------------------
-    def create_nll(self, data: Any = None, backend: str = "cpu") -> Any:
+    def create_nll(self, data: Any = None, *, backend: str = "cpu") -> Any:
         """The extended NLL with constraint terms, as a RooAbsReal (no offset)."""
         data = self.data if data is None else data
         check_dataset(self.pdf, data)
         return self._extended_nll(data, backend)
 
-    def nll(self, values: Mapping[str, float] | None = None, data: Any = None, backend: str = "cpu") -> float:
+    def nll(self, values: Mapping[str, float] | None = None, *, data: Any = None, backend: str = "cpu") -> float:
         r"""NLL at ``values`` (others unchanged):
 
         .. math:: \nu - \sum_i w_i \log F_i + \sum_m (\alpha_m - a_m)^2/2 + \tfrac12\log 2\pi
@@ -90,10 +90,7 @@ class NSBIModel(WorkspaceModel):
         with :math:`F_i = \sum_J N_J r_J(x_i)\prod_m g_{Jm}`: RooFit's extended NLL of
         the self-normalised pdf and the normalised Gaussian constraints.
         """
-        if values:
-            self.set_parameters(values)
-        nll = self.create_nll(data, backend)
-        return nll.getVal()
+        return super().nll(values, data=data, backend=backend)
 
 
 def build_model(

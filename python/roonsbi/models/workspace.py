@@ -18,8 +18,9 @@ __all__ = ["WorkspaceModel", "read_workspace"]
 @dataclass
 class WorkspaceModel:
     """A channel in a RooWorkspace with a ``RooStats::ModelConfig``: the interface that
-    fits, scans and exports use (``parameter``, ``pois``, ``nuisance_parameters``,
-    ``create_nll`` in subclasses). All RooFit objects are owned by :attr:`workspace`."""
+    fits, scans and exports use (:class:`~roonsbi.models.protocol.FitModel`: ``parameter``,
+    ``pois``, ``nuisance_parameters``, ``nll``; ``create_nll`` in subclasses). All RooFit
+    objects are owned by :attr:`workspace`."""
 
     workspace: Any
     name: str
@@ -71,6 +72,16 @@ class WorkspaceModel:
     def set_parameters(self, values: Mapping[str, float] | None = None, **kwargs: float) -> None:
         for name, value in {**(values or {}), **kwargs}.items():
             self.parameter(name).setVal(float(value))
+
+    def create_nll(self, data: Any = None, *, backend: str = "cpu") -> Any:
+        """The NLL (a RooAbsReal) on ``data`` (None: the model's own data); defined by each model."""
+        raise NotImplementedError(f"{type(self).__name__} does not define create_nll")
+
+    def nll(self, values: Mapping[str, float] | None = None, *, data: Any = None, backend: str = "cpu") -> float:
+        """The value of :meth:`create_nll` on ``data`` at ``values`` (others unchanged)."""
+        if values:
+            self.set_parameters(values)
+        return float(self.create_nll(data, backend=backend).getVal())
 
     def total_yield(self) -> float:
         r"""The expected number of events nu at the current parameters."""

@@ -1,0 +1,203 @@
+r"""Every result container of :mod:`roonsbi.infer` in one module (fits, scans, pulls and
+impacts, toys and the Neyman construction). They hold numbers only and do no fitting.
+
+* :class:`FitResult`: one minimisation;
+* :class:`ScanResult`: :math:`t(\mu) = 2\,[\mathrm{NLL}(\mu, \hat{\hat\alpha}) - \mathrm{NLL}(\hat\mu, \hat\alpha)]`
+  on a 1-D grid; :class:`ParametrizedScanResult`: the same with one observable per point;
+  :class:`Scan2DResult`: a 2-D grid;
+* :class:`Pull`, :class:`Impact`, :class:`ImpactResult`: nuisance-parameter pulls and ranked impacts;
+* :class:`Toy`, :class:`NeymanResult`: pseudo-experiments and the toy confidence belt.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Iterable
+
+import numpy as np
+
+from .intervals import chi2_threshold, crossing_interval
+
+__all__ = ["FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult", "Pull",
+           "Scan2DResult", "ScanResult", "Toy"]
+
+
+@dataclass
+class FitResult:
+    """Result of one minimisation."""
+
+    values: dict[str, float]
+    errors: dict[str, float]
+    min_nll: float
+    status: int
+    cov_quality: int
+    fixed: dict[str, float] = field(default_factory=dict)
+    roofit_result: Any = None
+
+
+@dataclass
+class ScanResult:
+    """A 1-D profile-likelihood scan."""
+
+    poi: str
+    values: np.ndarray
+    nll: np.ndarray
+    best: FitResult
+
+    @property
+    def t(self) -> np.ndarray:
+        r"""t(mu) = 2 [NLL(mu, profiled) - NLL(best fit)]."""
+        return 2.0 * (self.nll - self.best.min_nll)
+
+    def interval(self, cl: float = 0.6827) -> tuple[float, float]:
+        """Asymptotic interval: where t crosses the chi2 threshold (linear interpolation
+        between scan points); NaN on a side where the scan does not cross."""
+        return crossing_interval(self.values, self.t, chi2_threshold(cl), self.best.values[self.poi])
+
+
+@dataclass
+class Scan2DResult:
+    r"""A 2-D profile-likelihood scan of two parameters (x, y): ``nll[i, j]`` is the minimum
+    with x = ``x[i]`` and y = ``y[j]`` fixed (all other parameters profiled), and
+
+    .. math:: t(x, y) = 2\,[\mathrm{NLL}(x, y, \hat{\hat\theta}) - \mathrm{NLL}(\hat x, \hat y, \hat\theta)].
+
+    The asymptotic confidence region at CL is :math:`\{t < F^{-1}_{\chi^2_2}(\mathrm{CL})\}`
+    (2.30 at 68.27%, 5.99 at 95%)."""
+
+    params: tuple[str, str]
+    x: np.ndarray
+    y: np.ndarray
+    nll: np.ndarray
+    best: FitResult
+
+    @property
+    def t(self) -> np.ndarray:
+        """t on the grid, shape (len(x), len(y))."""
+        return 2.0 * (self.nll - self.best.min_nll)
+
+    @staticmethod
+    def level(cl: float) -> float:
+        """The contour level of ``cl``: the chi2 quantile with 2 degrees of freedom."""
+        return chi2_threshold(cl, 2)
+
+    def levels(self, cls: Iterable[float] = (0.6827, 0.95)) -> dict[float, float]:
+        return {cl: self.level(cl) for cl in cls}
+
+    def grid_minimum(self) -> tuple[float, float, float]:
+        """(x, y, t) of the smallest t on the grid."""
+        i, j = np.unravel_index(int(np.argmin(self.t)), self.t.shape)
+        return float(self.x[i]), float(self.y[j]), float(self.t[i, j])
+
+
+@dataclass
+class ParametrizedScanResult(ScanResult):
+    """A scan in which every point has its own observable, hence its own unconditional fit.
+
+    ``nll`` holds the fixed-POI fits, ``nll_free`` the unconditional ones (both with the
+    observable of the point); ``best`` is the unconditional fit of the point with the
+    smallest t.
+    """
+
+    nll_free: np.ndarray = None  # type: ignore[assignment]  # always given by parametrized_scan
+    free_fits: list = field(default_factory=list)
+    fixed_fits: list = field(default_factory=list)
+
+    @property
+    def t(self) -> np.ndarray:
+        r"""t(mu') = 2 [NLL_fixed(mu') - NLL_free(mu')], each with the observable O_mu'."""
+        return 2.0 * (self.nll - self.nll_free)
+
+    @property
+    def best_value(self) -> float:
+        """The scan value with the smallest t (the estimate of the POI on the scan grid)."""
+        return float(self.values[int(np.argmin(self.t))])
+
+    def interval(self, cl: float = 0.6827) -> tuple[float, float]:
+        return crossing_interval(self.values, self.t, chi2_threshold(cl), self.best_value)
+
+
+@dataclass
+class Pull:
+    """Post-fit value of a nuisance parameter against its constraint."""
+
+    name: str
+    value: float  # theta-hat
+    error: float  # post-fit (HESSE) error
+    nominal: float  # theta_0 (the global observable), NaN if unconstrained
+    prefit_error: float  # sigma_0, NaN if unconstrained
+
+    @property
+    def pull(self) -> float:
+        r"""(theta-hat - theta_0) / sigma_0."""
+        return (self.value - self.nominal) / self.prefit_error
+
+    @property
+    def pull_error(self) -> float:
+        r"""sigma-hat / sigma_0 (the constraint of theta by the data relative to its prior)."""
+        return self.error / self.prefit_error
+
+
+@dataclass
+class Impact:
+    """Shift of the POI's best-fit value when one nuisance parameter is fixed."""
+
+    name: str
+    postfit_up: float  # mu-hat-hat(theta-hat + sigma-hat) - mu-hat
+    postfit_down: float  # mu-hat-hat(theta-hat - sigma-hat) - mu-hat
+    prefit_up: float = math.nan  # mu-hat-hat(theta-hat + sigma_0) - mu-hat
+    prefit_down: float = math.nan
+
+    @property
+    def size(self) -> float:
+        """The ranking key: max(|post-fit up|, |post-fit down|)."""
+        return max(abs(self.postfit_up), abs(self.postfit_down))
+
+
+@dataclass
+class ImpactResult:
+    """Pulls of all nuisance parameters and their impacts on ``poi``, ranked (largest first)."""
+
+    poi: str
+    best: FitResult
+    pulls: list[Pull]
+    impacts: list[Impact]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "poi": self.poi,
+            "poi_hat": self.best.values[self.poi],
+            "poi_error": self.best.errors[self.poi],
+            "pulls": [{**asdict(p), "pull": p.pull, "pull_error": p.pull_error} for p in self.pulls],
+            "impacts": [{**asdict(i), "size": i.size} for i in self.impacts],
+        }
+
+
+@dataclass
+class Toy:
+    """One pseudo-experiment: its dataset and the values of the global observables."""
+
+    data: Any
+    global_observables: dict[str, float]
+
+
+@dataclass
+class NeymanResult:
+    r"""A Neyman construction for one POI: per grid value mu_k the toy critical value
+    :math:`c_k` (the CL quantile of t(mu_k) under mu_k) and the observed :math:`t(\mu_k)`;
+    the confidence set is :math:`\{\mu_k: t_\mathrm{obs}(\mu_k) < c_k\}`."""
+
+    poi: str
+    values: np.ndarray
+    critical: np.ndarray
+    critical_error: np.ndarray
+    t_observed: np.ndarray
+    toys: list[np.ndarray]
+    cl: float
+
+    def interval(self) -> tuple[float, float]:
+        """Crossings of t_obs(mu) = c(mu), linearly interpolated between grid points."""
+
+        best = float(self.values[int(np.argmin(self.t_observed - self.critical))])
+        return crossing_interval(self.values, self.t_observed - self.critical, 0.0, best)
