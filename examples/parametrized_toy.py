@@ -28,7 +28,7 @@ import numpy as np
 import roonsbi.library
 
 ROOT = roonsbi.library.load()
-from roonsbi.binned.templates import BinnedProcess, Quantiles, build_templates
+from roonsbi.binned import BinnedProcess, Quantiles, build_templates
 from roonsbi.infer.scan import chi2_threshold, crossing_interval, parametrized_scan
 from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
 from roonsbi.models.parametrized import build_parametrized_model

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roonsbi.binned.templates import (
+from roonsbi.binned import (
     BinnedProcess,
     FixedEdges,
     Quantiles,
