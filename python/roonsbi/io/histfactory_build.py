@@ -151,6 +151,7 @@ class _Builder:
             chan.SetStatErrorConfig(c["stat_config"][0], self.constraint[c["stat_config"][1]])
         for s in c["samples"]:
             chan.AddSample(self.sample(s, c["name"], edges))
+        self.keep.append(chan)
         return chan
 
     def sample(self, s: Mapping[str, Any], channel: str, edges: list[float]) -> Any:
@@ -187,6 +188,7 @@ class _Builder:
             factor = self.HF.ShapeFactor()
             factor.SetName(args[0])
             factor.SetConstant(args[1])
+            self.keep.append(factor)
             sample.GetShapeFactorList().push_back(factor)
         elif kind == "StatError":
             if args[0]:
@@ -197,8 +199,10 @@ class _Builder:
             raise ValueError(f"HistFactory spec: unknown modifier '{kind}' of sample '{name}'")
 
 
-def _build(spec: Mapping[str, Any], out: str) -> bool:
-    """Build and write the workspace (in this process: only for the subprocess of :func:`main`)."""
+def _build(spec: Mapping[str, Any], out: str) -> tuple[bool, _Builder]:
+    """Build and write the workspace (in this process: only for the subprocess of :func:`main`).
+    Returns whether it was written and the builder, which holds every HistFactory object: they must
+    stay alive until ``os._exit`` (freeing them crashes)."""
     import ROOT
 
     ROOT.gROOT.SetBatch(True)
@@ -213,7 +217,8 @@ def _build(spec: Mapping[str, Any], out: str) -> bool:
     if not inline:
         meas.CollectHistograms()
     ws = builder.HF.HistoToWorkspaceFactoryFast.MakeCombinedModel(meas)
-    return bool(ws.writeToFile(out, True))
+    builder.keep += [meas, ws]
+    return bool(ws.writeToFile(out, True)), builder
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -223,7 +228,7 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 2:
         sys.exit("usage: python -m roonsbi.io.histfactory_build <spec.json> <out.root>")
     spec = json.loads(Path(args[0]).read_text())
-    ok = _build(spec, str(Path(args[1]).resolve()))
+    ok, _builder = _build(spec, str(Path(args[1]).resolve()))  # _builder: alive until os._exit
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(0 if ok else 3)
