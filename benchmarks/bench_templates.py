@@ -62,7 +62,7 @@ def build(path: str, step: str) -> dict:
     t_import = time.perf_counter()
     import uproot
 
-    from roonsbi.binned.templates import BinnedProcess, Quantiles, build_templates
+    from roonsbi.binned import BinnedProcess, Quantiles, build_templates
     from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
 
     rss_after_import = peak_rss_mb()

@@ -28,7 +28,7 @@ import numpy as np
 import roonsbi.library
 
 ROOT = roonsbi.library.load()
-from roonsbi.binned.templates import BinnedProcess, Quantiles, build_templates
+from roonsbi.binned import BinnedProcess, Quantiles, build_templates
 from roonsbi.infer.scan import chi2_threshold, crossing_interval, parametrized_scan
 from roonsbi.inputs.toy import COEFFICIENTS, OffShellToy
 from roonsbi.models.parametrized import build_parametrized_model
@@ -128,7 +128,7 @@ def main() -> None:
         ex = table["exact"]
         print(f"{'method':<40} {'68% CL interval':>20} {'|lo - exact|':>13} {'|hi - exact|':>13}")
         for label, (lo, hi) in table.items():
-            print(f"{label:<40} {'[%.4f, %.4f]' % (lo, hi):>20} {abs(lo - ex[0]):13.4f} {abs(hi - ex[1]):13.4f}")
+            print(f"{label:<40} {f'[{lo:.4f}, {hi:.4f}]':>20} {abs(lo - ex[0]):13.4f} {abs(hi - ex[1]):13.4f}")
 
     if args.plot:
         import matplotlib
@@ -139,7 +139,7 @@ def main() -> None:
         fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
         for ax, (kind, cs) in zip(axes, curves.items()):
             for label, t in cs.items():
-                style = dict(color="black", lw=2.5) if label == "exact" else dict(lw=1.3, ls="--")
+                style = {"color": "black", "lw": 2.5} if label == "exact" else {"lw": 1.3, "ls": "--"}
                 ax.plot(grid, t, label=label, **style)
             ax.axhline(thr, color="grey", lw=0.8, ls=":")
             ax.set_ylim(0, 6)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from roonsbi.binned.templates import (
+from roonsbi.binned import (
     BinnedProcess,
     FixedEdges,
     Quantiles,
@@ -95,11 +95,11 @@ def test_fixed_edges_match_numpy_histograms(flow: bool) -> None:
                 np.testing.assert_allclose(t.histosys[(p.name, "eff")][side][k],
                                            scale * np.histogram(var, edges, weights=w * r * g)[0], rtol=1e-12,
                                            atol=1e-12)
-            for l, q in enumerate(procs):
+            for i, q in enumerate(procs):
                 rq = cols[f"r_{q.name}"]
                 scale_q = q.nominal_yield / np.sum(w * rq)
                 np.testing.assert_allclose(
-                    t.sumw2[k, j, l], scale * scale_q * np.histogram(var, edges, weights=w * w * r * rq)[0],
+                    t.sumw2[k, j, i], scale * scale_q * np.histogram(var, edges, weights=w * w * r * rq)[0],
                     rtol=1e-12, atol=1e-15)
         dvar = clip(optimal_observable(data, procs, m))
         np.testing.assert_array_equal(t.data[k], np.histogram(dvar, edges)[0])
@@ -192,7 +192,8 @@ def test_save_and_load(tmp_path) -> None:
     np.testing.assert_array_equal(back.data_sumw2, t.data_sumw2)
     for key in t.histosys:
         np.testing.assert_array_equal(back.histosys[key], t.histosys[key])
-    assert back.process_names == t.process_names and back.processes[0].normsys_factors() == t.processes[0].normsys_factors()
+    assert back.process_names == t.process_names
+    assert back.processes[0].normsys_factors() == t.processes[0].normsys_factors()
     np.testing.assert_allclose(back.expected(1.7), t.expected(1.7))
 
 

@@ -24,7 +24,8 @@ def test_demo_writes_outputs_and_table(tmp_path: Path) -> None:
     proc = _roonsbi("demo", "--quick", "--out", str(out))
     assert proc.returncode == 0, proc.stderr
     for name in ("summary.json", "nsbi_workspace.root", "control_region.root", "combined_workspace.root",
-                 "binned_pyhf.json", "neyman_mu.png", "scan_mu.png", "pulls.png", "impacts.png", "data_vs_model.png", "scan2d_mu_lumi.png"):
+                 "binned_pyhf.json", "neyman_mu.png", "scan_mu.png", "pulls.png", "impacts.png", "data_vs_model.png",
+                 "scan2d_mu_lumi.png"):
         assert (out / name).stat().st_size > 0, name
     assert "68% CL interval" in proc.stdout
     summary = json.loads((out / "summary.json").read_text())

@@ -1,38 +1,11 @@
 r"""Templates of parametrized NSBI: per-mu' histograms of the optimal observable.
 
-For a value :math:`\mu'` of the POI, the density ratio of the model at :math:`\mu'` to the
-model at the reference hypothesis :math:`\mu_\mathrm{ref}` (the SM, :math:`\mu = 1`),
-
-.. math::
-
-    O_{\mu'}(x) = \frac{p(x|\mu')}{p(x|\mu_\mathrm{ref})},\qquad
-    \frac{p(x|\mu)}{p_\mathrm{ref}(x)} = \frac{\sum_J f_J(\mu)\,\nu_J\,r_J(x)}{\sum_J f_J(\mu)\,\nu_J},
-
-is the optimal observable for testing :math:`\mu'` (DESIGN 1.3). It is a function of the
-ratio columns only. This module histograms it, for each point :math:`\mu'_k` of a grid,
-per process and per systematic variation, streaming the events in chunks.
-
-**The binned variable** is not :math:`O_{\mu'}` itself but the monotone transform
-
-.. math::
-
-    T_{\mu'}(x) = \frac{\log O_{\mu'}(x)}{\mu' - \mu_\mathrm{ref}}
-                \xrightarrow{\ \mu'\to\mu_\mathrm{ref}\ }
-                \frac{\partial}{\partial\mu}\log p(x|\mu)\Big|_{\mu_\mathrm{ref}}
-                \quad\text{(the score)},
-
-which orders the events like :math:`O_{\mu'}` (reversed below :math:`\mu_\mathrm{ref}`; the
-bins are the same sets), stays well defined at :math:`\mu' = \mu_\mathrm{ref}` where
-:math:`O \equiv 1`, and is continuous in :math:`\mu'`: bin *b* covers a similar region of
-:math:`x` at neighbouring grid points, which is what the vertical interpolation in
-:math:`\mu'` of :class:`RooNSBIParamHistPdf` relies on. (At the reference point itself the
-score is taken by a central difference.)
-
-**Binnings** (:class:`FixedEdges`, :class:`Quantiles`): fixed edges on
-:math:`T_{\mu'}`, or bins of equal expected yield under a chosen hypothesis (by default the
-reference), computed per grid point from a first streaming pass with a mergeable weighted
-quantile sketch (rank error below about 0.1% of the total; the templates themselves are
-exact histograms in the edges found).
+For each point :math:`\mu'_k` of a grid, :func:`build_templates` histograms the binned variable
+:math:`T_{\mu'}` (:mod:`roonsbi.binned.observable`) per process and per systematic variation,
+streaming the events in chunks (:mod:`roonsbi.binned.chunks`), in a binning of
+:mod:`roonsbi.binned.binning`. Bin *b* covers a similar region of :math:`x` at neighbouring
+grid points, which is what the vertical interpolation in :math:`\mu'` of
+:class:`RooNSBIParamHistPdf` relies on.
 
 **Normalisation** (events :math:`x_i` with weights :math:`w_i` from one reference/MC sample):
 
@@ -54,117 +27,30 @@ are.
 events), from which the relative MC uncertainty of the expected total at any hypothesis
 follows: :math:`\sqrt{a^T\Sigma_{kb} a}/(a\cdot T_{kb})` with :math:`a_J = f_J(\mu)`; for one
 process this is HistFactory's :math:`\sqrt{\sum w^2}/\sum w`.
-
-Column names are those of :mod:`roonsbi.model` and :mod:`roonsbi.columns`: ``r_<proc>``,
-``g_<proc>_<np>_lo`` / ``g_<proc>_<np>_hi`` and ``weight``. A *source* of events is a dict of
-arrays (one chunk), a list of such dicts, a callable returning an iterable of chunks (e.g.
-``lambda: uproot.iterate("mc.root:events", step_size="100 MB", library="np")``), or any other
-iterable of chunks (one pass only: not enough for :class:`Quantiles`).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence, Union
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
 from ..naming import WEIGHT_NAME
-from ..spec import (
-    DEFAULT_HISTOSYS_CODE,
-    NormSys,
-    check_column,
-    check_normsys,
-    check_shape_code,
-    evaluate_formula,
-)
+from ..spec import NormSys, check_normsys, check_shape_code
+from .binning import FixedEdges, Quantiles, QuantileSketch, accumulate, bin_index, quantile_fractions
+from .chunks import ChunkSource, Columns, Source, progress_bar, read_chunk
+from .observable import Observable, coefficients
+from .process import ArrayLike, BinnedProcess
 
-ArrayLike = Union[np.ndarray, Sequence[float]]
-Chunk = Mapping[str, Any]
-Source = Union[Chunk, Sequence[Chunk], Callable[[], Iterable[Chunk]], Iterable[Chunk]]
-
-#: PiecewiseInterpolation codes accepted for binned shape systematics (histosys).
-#: Default histosys code: 4, additive 6th-order polynomial / linear (HistFactory's default, pyhf code4p).
+__all__ = ["WEIGHT_COLUMN", "Templates", "build_templates"]
 
 WEIGHT_COLUMN = WEIGHT_NAME
 
 
-# ---------------------------------------------------------------------------------------
-# Inputs
-# ---------------------------------------------------------------------------------------
-@dataclass
-class BinnedProcess:
-    """One process J of a parametrized (binned) NSBI channel.
-
-    Args:
-        name: process name; its ratio column is ``r_<name>``.
-        nominal_yield: nu_J, the expected number of events at f_J = 1, alpha = 0.
-        coefficient: f_J of the POIs: a RooFit formula in the POI names (``"sqrt(mu)"``,
-            ``"mu - sqrt(mu)"``), as :class:`roonsbi.model.Process`, or a Python callable
-            taking a dict of POI values.
-        normsys: nuisance-parameter name -> :class:`~roonsbi.model.NormSys` or ``(lo, hi)``.
-        histosys: nuisance-parameter names whose per-event columns ``g_<name>_<np>_lo/_hi`` are in
-            the events; a mapping name -> PiecewiseInterpolation code for the binned histosys
-            (default 4, HistFactory's histosys default), or a sequence of names.
-    """
-
-    name: str
-    nominal_yield: float
-    coefficient: Any = "1"
-    normsys: Mapping[str, NormSys | tuple[float, float]] = field(default_factory=dict)
-    histosys: Mapping[str, int] | Sequence[str] = field(default_factory=dict)
-
-    def histosys_codes(self) -> dict[str, int]:
-        if isinstance(self.histosys, Mapping):
-            return {k: int(v) for k, v in self.histosys.items()}
-        return dict.fromkeys(self.histosys, DEFAULT_HISTOSYS_CODE)
-
-    def normsys_factors(self) -> dict[str, NormSys]:
-        return {k: (v if isinstance(v, NormSys) else NormSys(*v)) for k, v in self.normsys.items()}
-
-
-@dataclass(frozen=True)
-class FixedEdges:
-    """Fixed bin edges on the binned variable T_mu' (or on the column of ``observable``).
-
-    Args:
-        edges: B+1 strictly increasing edges, the same for every grid point, or an array of
-            shape (K, B+1) with one row per grid point.
-        flow: put events below the first / above the last edge into the first / last bin
-            (default), so that every process keeps its full yield nu_J; with False they are dropped.
-    """
-
-    edges: Any
-    flow: bool = True
-
-
-@dataclass(frozen=True)
-class Quantiles:
-    """Bins of equal expected yield (or of given cumulative fractions) under a hypothesis,
-    computed separately for every grid point (first streaming pass).
-
-    Args:
-        bins: number of bins B.
-        hypothesis: POI value of the hypothesis whose expected yield is split (default: the
-            reference of the templates, i.e. the SM).
-        fractions: optional B-1 interior cumulative fractions in (0, 1), strictly increasing
-            (e.g. finer bins in the tails); default equal fractions b/B.
-        sketch_size: resolution of the quantile sketch (points per grid point and pass).
-    """
-
-    bins: int
-    hypothesis: float | None = None
-    fractions: Any = None
-    sketch_size: int = 8192
-
-
-# ---------------------------------------------------------------------------------------
-# The result
-# ---------------------------------------------------------------------------------------
 @dataclass
 class Templates:
     """Per-grid-point templates of a parametrized NSBI channel (see the module doc).
@@ -210,7 +96,7 @@ class Templates:
     # -- model quantities --------------------------------------------------------------
     def coefficients(self, values: Mapping[str, float] | float | None = None) -> np.ndarray:
         """f_J at the POI values (a float sets the templates' POI; others at their reference)."""
-        return _coefficients(self.processes, self.poi, self.pois, values)
+        return coefficients(self.processes, self.poi, self.pois, values)
 
     def expected(self, values: Mapping[str, float] | float | None = None) -> np.ndarray:
         """Expected yields (K, B) at the POI values (alpha = 0, gamma = 1): sum_J f_J T_Jkb."""
@@ -248,7 +134,7 @@ class Templates:
         }
         if any(not isinstance(p.coefficient, str) for p in self.processes):
             raise ValueError("templates with Python-callable coefficients cannot be saved; use formula strings")
-        arrays = {"grid": self.grid, "edges": self.edges, "nominal": self.nominal, "sumw2": self.sumw2,
+        arrays: dict[str, Any] = {"grid": self.grid, "edges": self.edges, "nominal": self.nominal, "sumw2": self.sumw2,
                   "mc_entries": self.mc_entries, "mc_totals": self.mc_totals}
         for i, (lo, hi) in enumerate(self.histosys.values()):
             arrays[f"histosys_{i}_lo"] = lo
@@ -268,7 +154,8 @@ class Templates:
             arrays = {k: f[k] for k in f.files if k != "meta"}
         processes = [
             BinnedProcess(p["name"], p["nominal_yield"], p["coefficient"],
-                          {k: NormSys(*v[:2], int(v[2])) for k, v in p["normsys"].items()}, p["histosys"])
+                          {k: NormSys(float(v[0]), float(v[1]), int(v[2])) for k, v in p["normsys"].items()},
+                          p["histosys"])
             for p in meta["processes"]
         ]
         keys = [tuple(k) for k in meta["histosys"]]
@@ -281,299 +168,248 @@ class Templates:
 
 
 # ---------------------------------------------------------------------------------------
-# Coefficients and the binned variable
+# Building, step by step
 # ---------------------------------------------------------------------------------------
-def _coefficient_function(coefficient: Any, names: Sequence[str]) -> Callable[[Mapping[str, float]], float]:
-    """f_J(values) of a formula string (:func:`roonsbi.spec.evaluate_formula`) or a callable."""
-    if callable(coefficient) and not isinstance(coefficient, str):
-        return coefficient
-    if not isinstance(coefficient, str):
-        raise TypeError(f"a coefficient must be a formula string or a callable, got {type(coefficient).__name__}")
-    return lambda values: evaluate_formula(coefficient, values)
+@dataclass
+class _Setup:
+    """The checked inputs of :func:`build_templates`."""
 
-
-def _coefficients(processes: Sequence[BinnedProcess], poi: str, pois: Mapping[str, float],
-                  values: Mapping[str, float] | float | None) -> np.ndarray:
-    point = dict(pois)
-    if isinstance(values, Mapping):
-        point.update({k: float(v) for k, v in values.items()})
-    elif values is not None:
-        point[poi] = float(values)
-    names = sorted(point)
-    out = np.array([_coefficient_function(p.coefficient, names)(point) for p in processes], dtype=float)
-    if not np.all(np.isfinite(out)):
-        bad = [p.name for p, v in zip(processes, out) if not np.isfinite(v)]
-        raise ValueError(f"coefficients f_J of processes {bad} are not finite at {point}")
-    return out
-
-
-class _Observable:
-    """T_mu'(x) for the grid points, from the ratio columns (see the module doc)."""
-
-    def __init__(self, processes: Sequence[BinnedProcess], poi: str, pois: Mapping[str, float], reference: float,
-                 grid: np.ndarray):
-        nu = np.array([p.nominal_yield for p in processes], dtype=float)
-        self.reference = reference
-        self.grid = grid
-        # one column of A per grid point: f_J(mu'_k) nu_J, and the reference
-        coef = lambda mu: _coefficients(processes, poi, pois, mu) * nu
-        self.a_ref = coef(reference)
-        self.a_grid = np.stack([coef(m) for m in grid], axis=1)  # (J, K)
-        self.nu_ref = self.a_ref.sum()
-        self.nu_grid = self.a_grid.sum(axis=0)
-        scale = max(1.0, abs(reference))
-        self.at_reference = np.abs(grid - reference) <= 1e-9 * scale
-        if np.any(self.at_reference):
-            # the score at the reference by a central difference (one-sided if the
-            # coefficients are not defined on one side, e.g. sqrt(mu) at mu = 0)
-            h = 1e-4 * scale
-            lo, hi = reference - h, reference + h
-            try:
-                a_lo = coef(lo)
-            except ValueError:
-                a_lo, lo = self.a_ref, reference
-            try:
-                a_hi = coef(hi)
-            except ValueError:
-                a_hi, hi = self.a_ref, reference
-            self.a_lo, self.a_hi, self.h = a_lo, a_hi, hi - lo
-        for k, m in enumerate(grid):
-            if not (self.nu_grid[k] > 0):
-                raise ValueError(f"the expected number of events nu({poi} = {m}) = {self.nu_grid[k]:.6g} is not "
-                                 "positive: the optimal observable is undefined at this grid point")
-        if not (self.nu_ref > 0):
-            raise ValueError(f"nu at the reference {poi} = {reference} is {self.nu_ref:.6g}, not positive")
-
-    def values(self, ratios: np.ndarray) -> np.ndarray:
-        """T (n, K) from the ratio columns R (n, J)."""
-        log_ref = self.log_reference(ratios)
-        return np.stack([self.column(ratios, k, log_ref) for k in range(self.grid.size)], axis=1)
-
-    def log_reference(self, ratios: np.ndarray) -> np.ndarray:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return np.log(ratios @ self.a_ref) - np.log(self.nu_ref)
-
-    def column(self, ratios: np.ndarray, k: int, log_ref: np.ndarray) -> np.ndarray:
-        """T_mu'_k (n,) (matrix-vector products: (n, J) @ (J, K) is slow in numpy for small J)."""
-        with np.errstate(divide="ignore", invalid="ignore"):
-            if self.at_reference[k]:
-                return (np.log(ratios @ self.a_hi) - np.log(self.a_hi.sum())
-                        - np.log(ratios @ self.a_lo) + np.log(self.a_lo.sum())) / self.h
-            log_k = np.log(ratios @ np.ascontiguousarray(self.a_grid[:, k])) - np.log(self.nu_grid[k])
-            return (log_k - log_ref) / (self.grid[k] - self.reference)
-
-
-# ---------------------------------------------------------------------------------------
-# Sources of chunks
-# ---------------------------------------------------------------------------------------
-class _Source:
-    """Chunks of events: re-iterable if the source allows it."""
-
-    def __init__(self, source: Source, what: str):
-        self.what = what
-        self._used = False
-        if isinstance(source, Mapping) or _is_record_array(source):
-            self._factory: Callable[[], Iterable[Chunk]] | None = lambda: [source]
-            self._once = None
-        elif isinstance(source, (list, tuple)):
-            self._factory = lambda: source
-            self._once = None
-        elif callable(source):
-            self._factory = source
-            self._once = None
-        elif isinstance(source, Iterable):
-            self._factory = None
-            self._once = source
-        else:
-            raise TypeError(f"{what}: expected a dict of arrays, a list of chunks, a callable returning chunks or an "
-                            f"iterable of chunks, got {type(source).__name__}")
+    processes: list[BinnedProcess]
+    grid: np.ndarray
+    poi: str
+    reference: float
+    pois: dict[str, float]
+    shapes: list[tuple[str, str]]  #: (process, nuisance) of every histosys
+    obs: Observable | None  #: None for a plain histogram of the column ``observable``
+    observable: str | None
+    weight: str | None
+    progress: bool | None
+    total: int | None
 
     @property
-    def reiterable(self) -> bool:
-        return self._factory is not None
-
-    def __iter__(self) -> Iterator[Chunk]:
-        if self._factory is not None:
-            return iter(self._factory())
-        if self._used:
-            raise TypeError(f"{self.what}: this iterable of chunks can be read only once; pass a list of chunks or a "
-                            "callable returning a fresh iterable (e.g. lambda: uproot.iterate(...))")
-        self._used = True
-        return iter(self._once)
+    def names(self) -> list[str]:
+        return [p.name for p in self.processes]
 
 
-def _is_record_array(obj: Any) -> bool:
-    return hasattr(obj, "fields") and not isinstance(obj, (list, tuple))
+def _setup(processes: Sequence[BinnedProcess], grid: ArrayLike, poi: str, reference: float,
+           pois: Mapping[str, float] | None, observable: str | None, weight: str | None, progress: bool | None,
+           total: int | None) -> _Setup:
+    """Check the processes and the grid; the observable T_mu' of the grid points."""
+    if not processes:
+        raise ValueError("build_templates needs at least one process")
+    names = [p.name for p in processes]
+    if len(set(names)) != len(names):
+        raise ValueError(f"process names must be unique, got {names}")
+    grid = np.asarray(grid, dtype=float).ravel()
+    if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(np.diff(grid) <= 0):
+        raise ValueError(f"the grid of {poi} must be finite and strictly increasing, got {grid}")
+    point = dict(pois or {})
+    point.setdefault(poi, float(reference))
+    for p in processes:
+        if not (np.isfinite(p.nominal_yield)):
+            raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
+        for m, code in p.histosys_codes().items():
+            check_shape_code("histosys", code, m, p.name)
+        for m, ns in p.normsys_factors().items():
+            check_normsys(ns, m, p.name)
+    shapes = [(p.name, m) for p in processes for m in p.histosys_codes()]
+    obs = Observable(processes, poi, point, float(reference), grid) if observable is None else None
+    return _Setup(list(processes), grid, poi, float(reference), point, shapes, obs, observable, weight, progress,
+                  total)
 
 
-def _columns_of(chunk: Any) -> set[str]:
-    if hasattr(chunk, "fields"):
-        return set(chunk.fields)
-    return set(chunk.keys())
+def _variable(s: _Setup, cols: Columns, what: str, index: int, offset: int, mc_events: bool) -> Iterator[np.ndarray]:
+    """The binned variable, one grid point after the other (n,); NaN only for MC events
+    without any density (they carry no weight and are dropped)."""
+    if s.obs is None:
+        assert cols.column is not None  # read_chunk reads the column ``observable``
+        for _ in range(s.grid.size):
+            yield cols.column
+        return
+    log_ref = s.obs.log_reference(cols.ratios)
+    no_density = None
+    for k in range(s.grid.size):
+        t = s.obs.column(cols.ratios, k, log_ref)
+        bad = np.isnan(t)
+        if bad.any():
+            if mc_events:
+                if no_density is None:
+                    no_density = cols.ratios.sum(axis=1) == 0
+                bad &= ~no_density
+            if bad.any():
+                i = int(np.argmax(bad))
+                raise ValueError(
+                    f"{what}, chunk {index}: the model density is negative or zero for event {offset + i} at "
+                    f"{s.poi} = {s.grid[k]} or at the reference {s.poi} = {s.reference} (ratios "
+                    f"{dict(zip(s.names, np.round(cols.ratios[i], 6)))}); check the coefficients and ratio columns")
+        yield t
 
 
-def _progress(total: int | None, desc: str, enabled: bool | None):
-    show = sys.stderr.isatty() if enabled is None else bool(enabled)
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # pragma: no cover - tqdm is a dependency
-        return _NoProgress()
-    return tqdm(total=total, desc=desc, unit="evt", unit_scale=True, disable=not show, leave=False)
+def _check_totals(totals: np.ndarray, names: Sequence[str]) -> None:
+    if np.any(totals <= 0):
+        bad = [names[int(j)] for j in np.flatnonzero(totals <= 0)]
+        raise ValueError(f"MC events: the sum of w_i r_J(x_i) of process(es) {bad} is not positive")
 
 
-class _NoProgress:
-    def update(self, n: int) -> None:
-        pass
+def _sketch_pass(s: _Setup, mc: ChunkSource, sketch_size: int) -> list[QuantileSketch]:
+    """Pass 1 over the MC events: one quantile sketch of T_mu'_k per grid point, weights w_i r_J(x_i)."""
+    sketches = [QuantileSketch(len(s.processes), sketch_size) for _ in range(s.grid.size)]
+    bar = progress_bar(s.total, "templates: quantiles (pass 1/2)", s.progress)
+    offset = 0
+    for index, chunk in enumerate(mc):
+        cols = read_chunk(chunk, index, offset, s.processes, [], s.weight, s.observable, "MC events")
+        wr = cols.weights[:, None] * cols.ratios
+        for k, t in enumerate(_variable(s, cols, "MC events", index, offset, True)):
+            sketches[k].add(t, wr)
+        offset += cols.weights.size
+        bar.update(cols.weights.size)
+        del chunk, cols, wr, t  # free this chunk before the next one is read
+    bar.close()
+    if offset == 0:
+        raise ValueError("MC events: the source has no events")
+    return sketches
 
-    def close(self) -> None:
-        pass
+
+def _quantile_edges(s: _Setup, mc: ChunkSource, binning: Quantiles) -> tuple[np.ndarray, str]:
+    """Edges (K, B+1) of equal expected yield under the hypothesis of ``binning`` (open outer edges)."""
+    nb = int(binning.bins)
+    fractions = quantile_fractions(binning)
+    if not mc.reiterable:
+        raise TypeError("quantile binning reads the MC events twice: pass a list of chunks or a callable "
+                        "returning a fresh iterable of chunks (e.g. lambda: uproot.iterate(...)), not a one-pass "
+                        "iterator")
+    sketches = _sketch_pass(s, mc, binning.sketch_size)
+    totals = sketches[0].weights.sum(axis=0)
+    _check_totals(totals, s.names)
+    hyp = s.reference if binning.hypothesis is None else float(binning.hypothesis)
+    a = coefficients(s.processes, s.poi, s.pois, hyp) * np.array([p.nominal_yield for p in s.processes]) / totals
+    edges = np.empty((s.grid.size, nb + 1))
+    edges[:, 0], edges[:, -1] = -np.inf, np.inf
+    for k in range(s.grid.size):
+        sketches[k].finish()
+        inner = sketches[k].quantiles(a, fractions)
+        if nb > 1 and (np.any(np.diff(inner) <= 0) or not np.all(np.isfinite(inner))):
+            raise ValueError(
+                f"cannot make {nb} bins of distinct edges at {s.poi}' = {s.grid[k]}: the binned variable takes too "
+                f"few distinct values (edges {np.array2string(inner, precision=4)}); use fewer bins")
+        edges[k, 1:-1] = inner
+    return edges, f"Quantiles({nb}, hypothesis={hyp})"
+
+
+def _fixed_edges(s: _Setup, binning: FixedEdges) -> tuple[np.ndarray, str]:
+    """The edges (K, B+1) of ``binning``, checked."""
+    n_grid = s.grid.size
+    e = np.asarray(binning.edges, dtype=float)
+    if e.ndim == 1:
+        e = np.tile(e, (n_grid, 1))
+    if e.ndim != 2 or e.shape[0] != n_grid or e.shape[1] < 2:
+        raise ValueError(f"FixedEdges.edges must have shape (B+1,) or ({n_grid}, B+1), got {np.shape(binning.edges)}")
+    if np.any(np.isnan(e)) or np.any(np.diff(e, axis=1) <= 0):
+        raise ValueError("FixedEdges.edges must be strictly increasing (and not NaN) on every row")
+    return e, f"FixedEdges({e.shape[1] - 1} bins, flow={bool(binning.flow)})"
 
 
 @dataclass
-class _Columns:
-    """The columns needed from a chunk, checked."""
+class _Sums:
+    """Unnormalised per-bin sums of the MC events (see the module doc)."""
 
-    ratios: np.ndarray  # (n, J)
-    weights: np.ndarray  # (n,)
-    shapes: dict[tuple[str, str], tuple[np.ndarray, np.ndarray]]
-    column: np.ndarray | None  # the plain-histogram column, if any
-    weighted: bool
-
-
-def _read_chunk(chunk: Any, index: int, offset: int, processes: Sequence[BinnedProcess], shapes: Sequence[tuple[str, str]],
-                weight: str | None, column: str | None, what: str, need_weights: bool = False) -> _Columns:
-    have = _columns_of(chunk)
-    needed = [f"r_{p.name}" for p in processes]
-    for j, m in shapes:
-        needed += [f"g_{j}_{m}_lo", f"g_{j}_{m}_hi"]
-    if column is not None:
-        needed.append(column)
-    missing = [c for c in needed if c not in have]
-    if missing:
-        raise ValueError(f"{what}, chunk {index}: missing column(s) {missing} (columns present: {sorted(have)})")
-    n = None
-
-    def get(col: str, role: str, strictly_positive: bool | None) -> np.ndarray:
-        nonlocal n
-        arr = np.asarray(chunk[col], dtype=np.float64)
-        if arr.ndim != 1:
-            raise ValueError(f"{what}, chunk {index}: column '{col}' must be 1-D, got shape {arr.shape}")
-        if n is None:
-            n = arr.size
-        elif arr.size != n:
-            raise ValueError(f"{what}, chunk {index}: column '{col}' has {arr.size} entries but the other columns "
-                             f"have {n}")
-        if strictly_positive is not None:
-            try:
-                check_column(col, role, arr, strictly_positive)
-            except ValueError as err:
-                raise ValueError(f"{what}, chunk {index} (events from {offset}): {err}") from None
-        elif not np.all(np.isfinite(arr)):
-            bad = int(np.argmax(~np.isfinite(arr)))
-            raise ValueError(f"{what}, chunk {index} (events from {offset}): {role} column '{col}' has "
-                             f"{np.count_nonzero(~np.isfinite(arr))} NaN or infinite entries (first: entry {bad} = "
-                             f"{arr[bad]})")
-        return arr
-
-    ratios = np.stack([get(f"r_{p.name}", "ratio", False) for p in processes], axis=1)
-    sh = {(j, m): (get(f"g_{j}_{m}_lo", "shape (-1 sigma)", True), get(f"g_{j}_{m}_hi", "shape (+1 sigma)", True))
-          for j, m in shapes}
-    col = get(column, "observable", None) if column is not None else None
-    weighted = weight is not None and weight in have
-    if weighted:
-        w = get(weight, "weight", None)
-    elif need_weights:
-        raise ValueError(f"{what}, chunk {index}: missing weight column '{weight}'")
-    else:
-        w = np.ones(ratios.shape[0])
-    return _Columns(ratios, w, sh, col, weighted)
+    nominal: np.ndarray  #: (K, J, B) sum w r_J
+    variations: dict[tuple[str, str], np.ndarray]  #: (K, 2, B) sum w r_J g_Jm(-1 / +1)
+    w2: np.ndarray  #: (K, J, J, B) sum w^2 r_J r_L
+    entries: np.ndarray  #: (K, B) MC events
+    totals: np.ndarray  #: (J,) sum w r_J over all events
+    variation_totals: dict[tuple[str, str], np.ndarray]  #: (2,) sum w r_J g_Jm over all events
+    n_events: int = 0
 
 
-# ---------------------------------------------------------------------------------------
-# Weighted quantile sketch
-# ---------------------------------------------------------------------------------------
-class _Sketch:
-    """Mergeable summary of a weighted sample of one variable with J weight columns.
-
-    Rows (value, weights[J]) stand for the events between the previous row's value and
-    their own; the cumulative weights at the rows are exact up to the compressions, each of
-    which merges rows into segments of at most 1/size of the total |weight|.
-    """
-
-    def __init__(self, n_weights: int, size: int):
-        self.size = int(size)
-        self.values = np.empty(0)
-        self.weights = np.empty((0, n_weights))
-
-    @staticmethod
-    def _compress(values: np.ndarray, weights: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-        order = np.argsort(values)
-        values, weights = values[order], weights[order]
-        if values.size <= size:
-            return values, weights
-        measure = np.cumsum(np.abs(weights).sum(axis=1))
-        total = measure[-1]
-        if total <= 0:
-            return values[-1:], weights.sum(axis=0, keepdims=True)
-        targets = total * np.arange(1, size + 1) / size
-        ends = np.unique(np.minimum(np.searchsorted(measure, targets, side="left"), values.size - 1))
-        ends[-1] = values.size - 1
-        starts = np.concatenate([[0], ends[:-1] + 1])
-        return values[ends], np.add.reduceat(weights, starts, axis=0)
-
-    def add(self, values: np.ndarray, weights: np.ndarray) -> None:
-        finite = ~np.isnan(values)
-        v, w = self._compress(values[finite], weights[finite], self.size)
-        self.values = np.concatenate([self.values, v])
-        self.weights = np.concatenate([self.weights, w])
-        if self.values.size > 16 * self.size:
-            self.values, self.weights = self._compress(self.values, self.weights, 4 * self.size)
-
-    def finish(self) -> None:
-        self.values, self.weights = self._compress(self.values, self.weights, 16 * self.size)
-
-    def quantiles(self, a: np.ndarray, fractions: np.ndarray) -> np.ndarray:
-        """Values where the cumulative of sum_J a_J w_J reaches the fractions of its total."""
-        h = self.weights @ a
-        c = np.cumsum(h)
-        total = c[-1] if c.size else 0.0
-        if not (total > 0):
-            raise ValueError("the hypothesis has no positive expected yield in the events")
-        out = np.empty(len(fractions))
-        for i, q in enumerate(fractions):
-            target = q * total
-            r = int(np.argmax(c >= target))
-            prev_c = c[r - 1] if r > 0 else 0.0
-            prev_v = self.values[r - 1] if r > 0 else self.values[0]
-            frac = (target - prev_c) / h[r] if h[r] > 0 else 1.0
-            v0, v1 = prev_v, self.values[r]
-            if not (np.isfinite(v0) and np.isfinite(v1)):
-                out[i] = v1 if np.isfinite(v1) else v0
-            else:
-                out[i] = v0 + min(max(frac, 0.0), 1.0) * (v1 - v0)
-        return out
+def _fill_chunk(s: _Setup, sums: _Sums, cols: Columns, index: int, offset: int, edges: np.ndarray,
+                flow: bool) -> None:
+    """Add one chunk of MC events to ``sums``."""
+    n_proc, nb = len(s.processes), edges.shape[1] - 1
+    proc_index = {n: j for j, n in enumerate(s.names)}
+    w = cols.weights
+    wr = w[:, None] * cols.ratios  # (n, J)
+    sums.totals += wr.sum(axis=0)
+    wvar = {}
+    for key, (g_lo, g_hi) in cols.shapes.items():
+        j = proc_index[key[0]]
+        wvar[key] = (wr[:, j] * g_lo, wr[:, j] * g_hi)
+        sums.variation_totals[key] += (wvar[key][0].sum(), wvar[key][1].sum())
+    w2rr = {(j, i): (w * w) * cols.ratios[:, j] * cols.ratios[:, i] for j in range(n_proc) for i in range(j, n_proc)}
+    ones = np.ones_like(w)
+    for k, t in enumerate(_variable(s, cols, "MC events", index, offset, True)):
+        idx = bin_index(t, edges[k], flow)
+        ok = None if idx.size == 0 or idx.min() >= 0 else idx >= 0
+        accumulate(sums.entries[k], idx, ones, nb, ok)
+        for j in range(n_proc):
+            accumulate(sums.nominal[k, j], idx, wr[:, j], nb, ok)
+        for key, (lo, hi) in wvar.items():
+            accumulate(sums.variations[key][k, 0], idx, lo, nb, ok)
+            accumulate(sums.variations[key][k, 1], idx, hi, nb, ok)
+        for (j, i), v in w2rr.items():
+            accumulate(sums.w2[k, j, i], idx, v, nb, ok)
 
 
-# ---------------------------------------------------------------------------------------
-# Building
-# ---------------------------------------------------------------------------------------
-def _bin_index(values: np.ndarray, edges: np.ndarray, flow: bool) -> np.ndarray:
-    """Bin of each value for edges (B+1,); -1 for values outside without flow (or NaN)."""
-    nb = edges.size - 1
-    idx = np.searchsorted(edges[1:-1], values, side="right")
-    if not flow:
-        outside = (values < edges[0]) | (values > edges[-1])
-        idx = np.where(outside, -1, idx)
-    del nb
-    return np.where(np.isnan(values), -1, idx).astype(np.int64)
+def _fill(s: _Setup, mc: ChunkSource, edges: np.ndarray, flow: bool, second_pass: bool) -> _Sums:
+    """The (only or second) pass over the MC events: per-bin sums in ``edges``."""
+    n_grid, n_proc, nb = s.grid.size, len(s.processes), edges.shape[1] - 1
+    sums = _Sums(np.zeros((n_grid, n_proc, nb)), {key: np.zeros((n_grid, 2, nb)) for key in s.shapes},
+                 np.zeros((n_grid, n_proc, n_proc, nb)), np.zeros((n_grid, nb)), np.zeros(n_proc),
+                 {key: np.zeros(2) for key in s.shapes})
+    bar = progress_bar(s.total, "templates: filling" + (" (pass 2/2)" if second_pass else ""), s.progress)
+    for index, chunk in enumerate(mc):
+        cols = read_chunk(chunk, index, sums.n_events, s.processes, s.shapes, s.weight, s.observable, "MC events")
+        _fill_chunk(s, sums, cols, index, sums.n_events, edges, flow)
+        sums.n_events += cols.weights.size
+        bar.update(cols.weights.size)
+        del chunk, cols  # free this chunk before the next one is read
+    bar.close()
+    if sums.n_events == 0:
+        raise ValueError("MC events: the source has no events")
+    _check_totals(sums.totals, s.names)
+    for j in range(n_proc):
+        for i in range(j):
+            sums.w2[:, j, i] = sums.w2[:, i, j]
+    return sums
 
 
-def _accumulate(out: np.ndarray, idx: np.ndarray, weights: np.ndarray, nb: int, ok: np.ndarray | None) -> None:
-    """out += per-bin sums of weights (``ok``: mask of the events in a bin, None for all)."""
-    if ok is None:
-        out += np.bincount(idx, weights=weights, minlength=nb)
-    else:
-        out += np.bincount(idx[ok], weights=weights[ok], minlength=nb)
+def _fill_data(s: _Setup, data: ChunkSource, edges: np.ndarray, flow: bool) -> tuple[np.ndarray, np.ndarray | None,
+                                                                                      int]:
+    """Binned data (K, B), its sums of squared weights (None for unweighted data) and its number of events."""
+    n_grid, nb = s.grid.size, edges.shape[1] - 1
+    counts, counts_w2 = np.zeros((n_grid, nb)), np.zeros((n_grid, nb))
+    weighted, n_data = False, 0
+    bar = progress_bar(None, "templates: data", s.progress)
+    for index, chunk in enumerate(data):
+        cols = read_chunk(chunk, index, n_data, s.processes, [], s.weight, s.observable, "data events")
+        weighted |= cols.weighted
+        for k, t in enumerate(_variable(s, cols, "data events", index, n_data, False)):
+            idx = bin_index(t, edges[k], flow)
+            ok = None if idx.size == 0 or idx.min() >= 0 else idx >= 0
+            accumulate(counts[k], idx, cols.weights, nb, ok)
+            accumulate(counts_w2[k], idx, cols.weights**2, nb, ok)
+        n_data += cols.weights.size
+        bar.update(cols.weights.size)
+        del chunk, cols
+    bar.close()
+    return counts, (counts_w2 if weighted else None), n_data
+
+
+def _normalised(s: _Setup, sums: _Sums, edges: np.ndarray, binning: str) -> Templates:
+    """The templates: the sums scaled by nu_J / sum_i w_i r_J(x_i) (see the module doc)."""
+    nu = np.array([p.nominal_yield for p in s.processes], dtype=float)
+    scale = nu / sums.totals
+    of = {n: scale[j] for j, n in enumerate(s.names)}
+    histosys = {key: (sums.variations[key][:, 0] * of[key[0]], sums.variations[key][:, 1] * of[key[0]])
+                for key in s.shapes}
+    histosys_totals = {key: (float(sums.variation_totals[key][0] * of[key[0]]),
+                             float(sums.variation_totals[key][1] * of[key[0]])) for key in s.shapes}
+    return Templates(
+        poi=s.poi, reference=s.reference, pois=s.pois, grid=s.grid, edges=edges, processes=s.processes,
+        nominal=sums.nominal * scale[None, :, None], histosys=histosys, histosys_totals=histosys_totals,
+        sumw2=sums.w2 * (scale[:, None] * scale[None, :])[None, :, :, None], mc_entries=sums.entries,
+        mc_totals=sums.totals, n_events=sums.n_events, observable=s.observable or "optimal", binning=binning,
+    )
 
 
 def build_templates(
@@ -594,9 +430,9 @@ def build_templates(
     r"""Histogram the optimal observable for every grid point, per process and variation.
 
     Args:
-        source: the reference/MC events (see the module doc for the accepted forms); each
-            chunk has ``r_<proc>`` for every process, ``g_<proc>_<np>_lo/_hi`` for every
-            histosys and, if present, the weight column.
+        source: the reference/MC events (see :mod:`roonsbi.binned.chunks` for the accepted
+            forms); each chunk has ``r_<proc>`` for every process, ``g_<proc>_<np>_lo/_hi`` for
+            every histosys and, if present, the weight column.
         processes: the processes J (:class:`BinnedProcess`).
         grid: the grid points mu'_k of the POI ``poi`` (strictly increasing).
         binning: :class:`FixedEdges` or :class:`Quantiles` (two passes over ``source``).
@@ -619,209 +455,17 @@ def build_templates(
             duplicate names, or quantile edges that are not distinct.
         TypeError: a one-pass iterable with :class:`Quantiles`.
     """
-    if not processes:
-        raise ValueError("build_templates needs at least one process")
-    names = [p.name for p in processes]
-    if len(set(names)) != len(names):
-        raise ValueError(f"process names must be unique, got {names}")
-    grid = np.asarray(grid, dtype=float).ravel()
-    if grid.size == 0 or not np.all(np.isfinite(grid)) or np.any(np.diff(grid) <= 0):
-        raise ValueError(f"the grid of {poi} must be finite and strictly increasing, got {grid}")
-    pois = dict(pois or {})
-    pois.setdefault(poi, float(reference))
-    for p in processes:
-        if not (np.isfinite(p.nominal_yield)):
-            raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
-        for m, code in p.histosys_codes().items():
-            check_shape_code("histosys", code, m, p.name)
-        for m, ns in p.normsys_factors().items():
-            check_normsys(ns, m, p.name)
-    shapes = [(p.name, m) for p in processes for m in p.histosys_codes()]
-    n_grid, n_proc = grid.size, len(processes)
-    obs = _Observable(processes, poi, pois, float(reference), grid) if observable is None else None
-
-    mc = _Source(source, "MC events")
-    data_src = _Source(data, "data events") if data is not None else None
-
-    def variable(cols: _Columns, what: str, index: int, offset: int, mc_events: bool) -> Iterator[np.ndarray]:
-        """The binned variable, one grid point after the other (n,); NaN only for MC events
-        without any density (they carry no weight and are dropped)."""
-        if obs is None:
-            for _ in range(n_grid):
-                yield cols.column
-            return
-        log_ref = obs.log_reference(cols.ratios)
-        no_density = None
-        for k in range(n_grid):
-            t = obs.column(cols.ratios, k, log_ref)
-            bad = np.isnan(t)
-            if bad.any():
-                if mc_events:
-                    if no_density is None:
-                        no_density = cols.ratios.sum(axis=1) == 0
-                    bad &= ~no_density
-                if bad.any():
-                    i = int(np.argmax(bad))
-                    raise ValueError(
-                        f"{what}, chunk {index}: the model density is negative or zero for event {offset + i} at "
-                        f"{poi} = {grid[k]} or at the reference {poi} = {reference} (ratios "
-                        f"{dict(zip(names, np.round(cols.ratios[i], 6)))}); check the coefficients and ratio columns")
-            yield t
-
-    # -- pass 1: quantile edges ------------------------------------------------------------
+    s = _setup(processes, grid, poi, reference, pois, observable, weight, progress, total)
+    mc = ChunkSource(source, "MC events")
+    data_src = ChunkSource(data, "data events") if data is not None else None
     if isinstance(binning, Quantiles):
-        nb = int(binning.bins)
-        if nb < 1:
-            raise ValueError(f"Quantiles needs at least one bin, got {binning.bins}")
-        if binning.fractions is not None:
-            fractions = np.asarray(binning.fractions, dtype=float).ravel()
-            if fractions.size != nb - 1 or np.any(np.diff(fractions) <= 0) or (
-                    fractions.size and (fractions[0] <= 0 or fractions[-1] >= 1)):
-                raise ValueError(f"Quantiles.fractions must be {nb - 1} strictly increasing values in (0, 1), "
-                                 f"got {fractions}")
-        else:
-            fractions = np.arange(1, nb) / nb
-        if not mc.reiterable:
-            raise TypeError("quantile binning reads the MC events twice: pass a list of chunks or a callable "
-                            "returning a fresh iterable of chunks (e.g. lambda: uproot.iterate(...)), not a one-pass "
-                            "iterator")
-        sketches = [_Sketch(n_proc, binning.sketch_size) for _ in range(n_grid)]
-        bar = _progress(total, "templates: quantiles (pass 1/2)", progress)
-        offset = 0
-        for index, chunk in enumerate(mc):
-            cols = _read_chunk(chunk, index, offset, processes, [], weight, observable, "MC events")
-            wr = cols.weights[:, None] * cols.ratios
-            for k, t in enumerate(variable(cols, "MC events", index, offset, True)):
-                sketches[k].add(t, wr)
-            offset += cols.weights.size
-            bar.update(cols.weights.size)
-            del chunk, cols, wr, t  # free this chunk before the next one is read
-        bar.close()
-        if offset == 0:
-            raise ValueError("MC events: the source has no events")
-        totals = sketches[0].weights.sum(axis=0)
-        if np.any(totals <= 0):
-            bad = [names[j] for j in np.flatnonzero(totals <= 0)]
-            raise ValueError(f"MC events: the sum of w_i r_J(x_i) of process(es) {bad} is not positive")
-        hyp = reference if binning.hypothesis is None else float(binning.hypothesis)
-        a = _coefficients(processes, poi, pois, hyp) * np.array([p.nominal_yield for p in processes]) / totals
-        edges = np.empty((n_grid, nb + 1))
-        edges[:, 0], edges[:, -1] = -np.inf, np.inf
-        for k in range(n_grid):
-            sketches[k].finish()
-            inner = sketches[k].quantiles(a, fractions)
-            if nb > 1 and (np.any(np.diff(inner) <= 0) or not np.all(np.isfinite(inner))):
-                raise ValueError(
-                    f"cannot make {nb} bins of distinct edges at {poi}' = {grid[k]}: the binned variable takes too few "
-                    f"distinct values (edges {np.array2string(inner, precision=4)}); use fewer bins")
-            edges[k, 1:-1] = inner
-        del sketches
+        edges, description = _quantile_edges(s, mc, binning)
         flow = True
-        binning_desc = f"Quantiles({nb}, hypothesis={hyp})"
     elif isinstance(binning, FixedEdges):
-        e = np.asarray(binning.edges, dtype=float)
-        if e.ndim == 1:
-            e = np.tile(e, (n_grid, 1))
-        if e.ndim != 2 or e.shape[0] != n_grid or e.shape[1] < 2:
-            raise ValueError(f"FixedEdges.edges must have shape (B+1,) or ({n_grid}, B+1), got {np.shape(binning.edges)}")
-        if np.any(np.isnan(e)) or np.any(np.diff(e, axis=1) <= 0):
-            raise ValueError("FixedEdges.edges must be strictly increasing (and not NaN) on every row")
-        edges, flow, nb = e, bool(binning.flow), e.shape[1] - 1
-        binning_desc = f"FixedEdges({nb} bins, flow={flow})"
+        (edges, description), flow = _fixed_edges(s, binning), bool(binning.flow)
     else:
         raise TypeError(f"binning must be FixedEdges or Quantiles, got {type(binning).__name__}")
-
-    # -- pass 2 (or the only pass): fill ------------------------------------------------------
-    raw_nom = np.zeros((n_grid, n_proc, nb))
-    raw_var = {s: np.zeros((n_grid, 2, nb)) for s in shapes}
-    raw_w2 = np.zeros((n_grid, n_proc, n_proc, nb))
-    entries = np.zeros((n_grid, nb))
-    sums = np.zeros(n_proc)
-    var_sums = {s: np.zeros(2) for s in shapes}
-    proc_index = {n: j for j, n in enumerate(names)}
-    bar = _progress(total, "templates: filling" + (" (pass 2/2)" if isinstance(binning, Quantiles) else ""), progress)
-    offset = 0
-    for index, chunk in enumerate(mc):
-        cols = _read_chunk(chunk, index, offset, processes, shapes, weight, observable, "MC events")
-        w = cols.weights
-        wr = w[:, None] * cols.ratios  # (n, J)
-        sums += wr.sum(axis=0)
-        wvar = {}
-        for s, (g_lo, g_hi) in cols.shapes.items():
-            j = proc_index[s[0]]
-            wvar[s] = (wr[:, j] * g_lo, wr[:, j] * g_hi)
-            var_sums[s] += (wvar[s][0].sum(), wvar[s][1].sum())
-        w2rr = {(j, l): (w * w) * cols.ratios[:, j] * cols.ratios[:, l] for j in range(n_proc) for l in range(j, n_proc)}
-        ones = np.ones_like(w)
-        for k, t in enumerate(variable(cols, "MC events", index, offset, True)):
-            idx = _bin_index(t, edges[k], flow)
-            ok = None if idx.size == 0 or idx.min() >= 0 else idx >= 0
-            _accumulate(entries[k], idx, ones, nb, ok)
-            for j in range(n_proc):
-                _accumulate(raw_nom[k, j], idx, wr[:, j], nb, ok)
-            for s, (lo, hi) in wvar.items():
-                _accumulate(raw_var[s][k, 0], idx, lo, nb, ok)
-                _accumulate(raw_var[s][k, 1], idx, hi, nb, ok)
-            for (j, l), v in w2rr.items():
-                _accumulate(raw_w2[k, j, l], idx, v, nb, ok)
-        offset += w.size
-        bar.update(w.size)
-        del chunk, cols, w, wr, wvar, w2rr, ones, t, idx  # free this chunk before the next one is read
-    bar.close()
-    n_events = offset
-    if n_events == 0:
-        raise ValueError("MC events: the source has no events")
-    if np.any(sums <= 0):
-        bad = [names[j] for j in np.flatnonzero(sums <= 0)]
-        raise ValueError(f"MC events: the sum of w_i r_J(x_i) of process(es) {bad} is not positive")
-    for j in range(n_proc):
-        for l in range(j):
-            raw_w2[:, j, l] = raw_w2[:, l, j]
-
-    nu = np.array([p.nominal_yield for p in processes], dtype=float)
-    scale = nu / sums
-    nominal = raw_nom * scale[None, :, None]
-    histosys = {s: (raw_var[s][:, 0] * scale[proc_index[s[0]]], raw_var[s][:, 1] * scale[proc_index[s[0]]])
-                for s in shapes}
-    histosys_totals = {s: (float(var_sums[s][0] * scale[proc_index[s[0]]]),
-                           float(var_sums[s][1] * scale[proc_index[s[0]]])) for s in shapes}
-    sumw2 = raw_w2 * (scale[:, None] * scale[None, :])[None, :, :, None]
-
-    # -- data ---------------------------------------------------------------------------------
-    counts = counts_w2 = None
-    n_data = 0
+    templates = _normalised(s, _fill(s, mc, edges, flow, isinstance(binning, Quantiles)), edges, description)
     if data_src is not None:
-        counts = np.zeros((n_grid, nb))
-        counts_w2 = np.zeros((n_grid, nb))
-        weighted = False
-        bar = _progress(None, "templates: data", progress)
-        for index, chunk in enumerate(data_src):
-            cols = _read_chunk(chunk, index, n_data, processes, [], weight, observable, "data events")
-            weighted |= cols.weighted
-            for k, t in enumerate(variable(cols, "data events", index, n_data, False)):
-                idx = _bin_index(t, edges[k], flow)
-                ok = None if idx.size == 0 or idx.min() >= 0 else idx >= 0
-                _accumulate(counts[k], idx, cols.weights, nb, ok)
-                _accumulate(counts_w2[k], idx, cols.weights**2, nb, ok)
-            n_data += cols.weights.size
-            bar.update(cols.weights.size)
-            del chunk, cols
-        bar.close()
-        if not weighted:
-            counts_w2 = None
-
-    return Templates(
-        poi=poi, reference=float(reference), pois=pois, grid=grid, edges=edges, processes=list(processes),
-        nominal=nominal, histosys=histosys, histosys_totals=histosys_totals, sumw2=sumw2, mc_entries=entries,
-        mc_totals=sums, n_events=n_events, observable=observable or "optimal", binning=binning_desc,
-        data=counts, data_sumw2=counts_w2, n_data=n_data,
-    )
-
-
-def optimal_observable(ratios: Mapping[str, ArrayLike], processes: Sequence[BinnedProcess], mu_prime: float,
-                       poi: str = "mu", reference: float = 1.0, pois: Mapping[str, float] | None = None) -> np.ndarray:
-    r"""The binned variable T_mu'(x) of events with ratio columns ``r_<proc>`` (see the module doc)."""
-    pois = dict(pois or {})
-    pois.setdefault(poi, float(reference))
-    r = np.stack([np.asarray(ratios[f"r_{p.name}"], dtype=float) for p in processes], axis=1)
-    return _Observable(processes, poi, pois, float(reference), np.array([float(mu_prime)])).values(r)[:, 0]
+        templates.data, templates.data_sumw2, templates.n_data = _fill_data(s, data_src, edges, flow)
+    return templates

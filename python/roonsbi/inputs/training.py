@@ -26,7 +26,7 @@ biases :math:`\hat\mu` (the fit absorbs a normalisation error of :math:`r_\mathr
 :math:`\mu`). So each ratio is divided by its mean :math:`c_J` on an independent calibration
 sample from :math:`p_\mathrm{ref}` (its own events of each process, in the proportions
 :math:`\pi_K`): :math:`r_J = s_J/(\pi_J c_J)`. This uses the networks and reference events
-only. The closure test (:func:`roonsbi.diagnostics.normalisation_closure`) on a third,
+only. The closure test (:func:`roonsbi.inputs.diagnostics.normalisation_closure`) on a third,
 independent reference sample then checks it.
 
 Measured on the demo's pseudo-data (exact likelihood: :math:`\hat\mu = 0.64`, 68% CL
@@ -50,13 +50,13 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
 from ..naming import ratio_column
 from ..optional import optional_module, optional_modules
-from .columns import evaluate_columns, processes_from_columns
+from .columns import evaluate_columns
 from .networks import RatioModel, set_feature_names
 from .toy import COEFFICIENTS, OffShellToy
 
@@ -67,7 +67,6 @@ __all__ = [
     "feature_columns",
     "feature_names",
     "ratio_models",
-    "toy_network_model",
     "train_classifier",
     "train_toy_ratios",
 ]
@@ -246,32 +245,3 @@ def train_toy_ratios(toy: OffShellToy, path: PathLike, *, n_train: int = 60_000,
     trained.spec = ratio_models(path, PROCESSES, priors, features, trained.calibration)
     trained.seconds = time.perf_counter() - t0
     return trained
-
-
-def toy_network_model(toy: OffShellToy, x: np.ndarray, folder: PathLike, *, seed: int = 0, n_closure: int = 60_000,
-                      name: str = "nsbi_networks", overwrite: bool = False,
-                      step: Callable[[str], None] | None = None, **options: Any) -> tuple[Any, Any, TrainedRatios]:
-    """The NSBI model of events ``x`` with learned ratios (no systematics), for ``roonsbi demo --networks``.
-
-    Trains the network (:func:`train_toy_ratios`, written to ``folder/ratios.onnx``; an existing
-    file is replaced only with ``overwrite``), evaluates the
-    columns ``r_J`` of ``x`` with onnxruntime, builds the model and runs the normalisation closure
-    on an independent reference sample of ``n_closure`` events.
-
-    Returns:
-        (model, closure report, trained network).
-    """
-    from ..models.unbinned import build_model
-    from .diagnostics import normalisation_closure
-
-    trained = train_toy_ratios(toy, Path(folder) / "ratios.onnx", seed=seed, overwrite=overwrite, **options)
-    if step:
-        step(f"trained the ratio network ({'x'.join(map(str, options.get('hidden', (32, 32))))} MLP, "
-             f"{sum(trained.n_train.values())} events, {trained.seconds:.1f} s), exported it to {trained.path}; "
-             f"normalisation calibration c_J = " + ", ".join(f"{p} {c:.4f}" for p, c in trained.calibration.items()))
-    columns = trained.evaluate(x)
-    procs = processes_from_columns(columns, yields=toy.basis_yields(), coefficients=COEFFICIENTS)
-    model = build_model(procs, name=name)
-    closure = normalisation_closure(trained.evaluate(trained.sample_reference(
-        toy, n_closure, np.random.default_rng(seed + 7919))))
-    return model, closure, trained

@@ -3,21 +3,21 @@
 The PyPI ROOT wheel's HistFactory has no XML parser (ConfigParser needs libxml2) and no
 hist2workspace: the XML is read here, following ROOT's ConfigParser element by element,
 and the workspace is built with the HistFactory classes in a subprocess (their Python
-objects are not reliable at interpreter teardown), as MakeCombinedModel does.
+objects are not reliable at interpreter teardown), as MakeCombinedModel does, by
+:func:`roonsbi.io.histfactory_build.build_histfactory_workspace` (the plain description of
+:func:`read_histfactory_xml` is its input format).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any, Sequence
 
 from ..models.workspace import read_workspace
+from .histfactory_build import build_histfactory_workspace
 
 __all__ = ["from_histfactory_xml", "read_histfactory_xml"]
 
@@ -39,9 +39,10 @@ def _attributes(node: ET.Element, allowed: Sequence[str], where: str) -> dict[st
 
 
 def _text_items(node: ET.Element, where: str) -> list[str]:
-    if not (node.text or "").split():
+    items = (node.text or "").split()
+    if not items:
         raise ValueError(f"HistFactory XML: <{node.tag}> in {where} has no text")
-    return node.text.split()
+    return items
 
 
 def _read_xml(path: Path) -> ET.Element:
@@ -58,9 +59,10 @@ def _measurement(node: ET.Element, where: str) -> dict:
     a = _attributes(node, ("Name", "Lumi", "LumiRelErr", "BinLow", "BinHigh", "Mode", "ExportOnly"), where)
     if "ExportOnly" in a:
         _bool(a["ExportOnly"], "Measurement ExportOnly")
-    m = {"name": a.get("Name", ""), "lumi": float(a.get("Lumi", 1.0)), "lumi_rel_err": float(a.get("LumiRelErr", 0.1)),
-         "bin_low": int(a.get("BinLow", 0)), "bin_high": int(a.get("BinHigh", 1)),
-         "pois": [], "constant": [], "values": {}, "constraints": []}
+    m: dict[str, Any] = {
+        "name": a.get("Name", ""), "lumi": float(a.get("Lumi", 1.0)), "lumi_rel_err": float(a.get("LumiRelErr", 0.1)),
+        "bin_low": int(a.get("BinLow", 0)), "bin_high": int(a.get("BinHigh", 1)),
+        "pois": [], "constant": [], "values": {}, "constraints": []}
     for child in node:
         if child.tag == "POI":
             m["pois"] += _text_items(child, where)
@@ -91,7 +93,7 @@ def _channel(path: Path) -> dict:
     a = _attributes(root, ("Name", "InputFile", "HistoPath", "HistoName"), where)
     if not a.get("Name"):
         raise ValueError(f"HistFactory XML: the Channel in {path} has no Name")
-    ch = {"name": a["Name"], "input_file": a.get("InputFile", ""), "histo_path": a.get("HistoPath", ""),
+    ch: dict[str, Any] = {"name": a["Name"], "input_file": a.get("InputFile", ""), "histo_path": a.get("HistoPath", ""),
           "data": None, "stat_config": None, "samples": []}
     for node in root:
         file, hpath = ch["input_file"], ch["histo_path"]  # channel-wide defaults
@@ -121,7 +123,7 @@ def _channel(path: Path) -> dict:
 def _sample(node: ET.Element, file: str, hpath: str, where: str) -> dict:
     a = _attributes(node, ("Name", "InputFile", "HistoName", "HistoPath", "NormalizeByTheory"), where)
     file, hpath = a.get("InputFile", file), a.get("HistoPath", hpath)
-    s = {"name": a.get("Name", ""), "histo": [a.get("HistoName", ""), file, hpath],
+    s: dict[str, Any] = {"name": a.get("Name", ""), "histo": [a.get("HistoName", ""), file, hpath],
          "normalize_by_theory": _bool(a["NormalizeByTheory"], "Sample NormalizeByTheory")
          if "NormalizeByTheory" in a else True, "modifiers": []}
     if not s["name"] or not a.get("HistoName") or not file:
@@ -206,61 +208,6 @@ def read_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = 
     return {"measurement": chosen, "channels": channels, "base_dir": str(base.resolve())}
 
 
-_HF_BUILD = r"""
-import json, os, sys
-import ROOT
-ROOT.gROOT.SetBatch(True)
-ROOT.TH1.AddDirectory(False)
-HF = ROOT.RooStats.HistFactory
-spec, out = json.loads(sys.argv[1]), sys.argv[2]
-os.chdir(spec["base_dir"])
-m = spec["measurement"]
-meas = HF.Measurement(m["name"], m["name"])
-for poi in m["pois"]:
-    meas.AddPOI(poi)
-meas.SetLumi(m["lumi"]); meas.SetLumiRelErr(m["lumi_rel_err"])
-meas.SetBinLow(m["bin_low"]); meas.SetBinHigh(m["bin_high"])
-for name in m["constant"]:
-    meas.AddConstantParam(name)
-for name, value in m["values"].items():
-    meas.SetParamValue(name, value)
-for kind, name, rel in m["constraints"]:
-    if kind == "Gamma" and rel != 0: meas.AddGammaSyst(name, rel)
-    elif kind == "Uniform" and rel != 0: meas.AddUniformSyst(name)
-    elif kind == "LogNormal" and rel != 0: meas.AddLogNormSyst(name, rel)
-    elif kind == "NoConstraint": meas.AddNoSyst(name)
-constraint = {"Gaussian": HF.Constraint.Gaussian, "Poisson": HF.Constraint.Poisson}
-for c in spec["channels"]:
-    chan = HF.Channel(c["name"], c["input_file"])
-    chan.SetHistoPath(c["histo_path"])
-    chan.SetData(*c["data"])
-    if c["stat_config"]:
-        chan.SetStatErrorConfig(c["stat_config"][0], constraint[c["stat_config"][1]])
-    for s in c["samples"]:
-        sample = HF.Sample(s["name"], *s["histo"])
-        sample.SetNormalizeByTheory(s["normalize_by_theory"])
-        sample.SetChannelName(c["name"])
-        for mod in s["modifiers"]:
-            kind, args = mod[0], mod[1:]
-            if kind == "NormFactor": sample.AddNormFactor(*args)
-            elif kind == "OverallSys": sample.AddOverallSys(*args)
-            elif kind == "HistoSys": sample.AddHistoSys(*args)
-            elif kind == "ShapeSys": sample.AddShapeSys(args[0], constraint[args[1]], *args[2:])
-            elif kind == "ShapeFactor":
-                factor = HF.ShapeFactor(); factor.SetName(args[0]); factor.SetConstant(args[1])
-                sample.GetShapeFactorList().push_back(factor)
-            elif kind == "StatError":
-                if args[0]: sample.ActivateStatError(*args)
-                else: sample.ActivateStatError()
-        chan.AddSample(sample)
-    meas.AddChannel(chan)
-meas.CollectHistograms()
-ws = HF.HistoToWorkspaceFactoryFast.MakeCombinedModel(meas)
-sys.stdout.flush()
-os._exit(0 if ws.writeToFile(out) else 3)
-"""
-
-
 def from_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = None,
                          base_dir: str | os.PathLike | None = None) -> Any:
     """The RooWorkspace ``combined`` that hist2workspace makes of a HistFactory XML
@@ -274,12 +221,5 @@ def from_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = 
     written outside a temporary directory."""
     spec = read_histfactory_xml(xml_path, measurement, base_dir)
     with tempfile.TemporaryDirectory(prefix="roonsbi_hf_") as tmp:
-        out = Path(tmp) / "histfactory.root"
-        proc = subprocess.run([sys.executable, "-c", _HF_BUILD, json.dumps(spec), str(out)], capture_output=True,
-                              text=True, timeout=600)
-        if proc.returncode != 0 or not out.exists():
-            lines = [line for line in (proc.stdout + proc.stderr).splitlines()
-                     if "ERROR" in line or "Error:" in line or "Error" in line.split(":")[0]]
-            raise ValueError(f"HistFactory could not build the workspace of {xml_path}: "
-                             + ("; ".join(lines[-5:]) or proc.stderr[-1500:] or proc.stdout[-1500:]))
+        out = build_histfactory_workspace(spec, Path(tmp) / "histfactory.root", what=str(xml_path))
         return read_workspace(out, "combined")[0]

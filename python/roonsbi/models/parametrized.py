@@ -41,7 +41,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from ..binned.templates import Templates
+from ..binned import Templates
 from ..library import cpp_errors, load
 from ..naming import (
     DATA_NAME,
