@@ -116,7 +116,7 @@ def child(mode: str, folder: Path, n_models: int, chunk_size: int, threads: int 
         # the clock includes what a user's call does: loading the networks (onnxruntime sessions),
         # reading (b from the file), building the feature matrices, running, checking, casting
         base = rss_mb()
-        kwargs = dict(chunk_size=chunk_size, progress=False, threads=threads, spread=False)
+        kwargs = {"chunk_size": chunk_size, "progress": False, "threads": threads, "spread": False}
         if mode == "roonsbi-arrays":
             with uproot.open(str(folder / "events.root")) as f:
                 arrays = f["events"].arrays(library="np")

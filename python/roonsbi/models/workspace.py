@@ -33,6 +33,16 @@ class WorkspaceModel:
         return obj
 
     @property
+    def pdf(self) -> Any:
+        """The channel pdf without constraint terms (each kind of model says which)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no pdf")
+
+    @property
+    def data(self) -> Any:
+        """The model's own dataset (each kind of model says which)."""
+        raise NotImplementedError(f"{type(self).__name__} defines no dataset")
+
+    @property
     def model_config(self) -> Any:
         return self._owned(self.workspace.obj(MODELCONFIG_NAME))
 
