@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from . import pyplot
+from .figure import pyplot
 
 __all__ = ["BinnedChannelYields", "ControlRegionYields", "plot_data_vs_model"]
 

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..infer.impacts import ImpactResult
 from ..naming import nuisance_of_alpha
-from . import pyplot
+from .figure import pyplot
 
 __all__ = ["plot_impacts", "plot_pulls"]
 

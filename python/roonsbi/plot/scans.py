@@ -9,7 +9,7 @@ import numpy as np
 
 from ..infer.scan import Scan2DResult, chi2_threshold
 from ..infer.toys import NeymanResult
-from . import pyplot
+from .figure import pyplot
 
 __all__ = ["plot_neyman", "plot_scan_2d", "plot_scans"]
 
