@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
 
-from ..models.combined import read_roofit_file
+from ..models.combined import read_roofit_file, source_format
 from .histfactory_xml import from_histfactory_xml
 from .pyhf_json import from_pyhf
 
@@ -20,14 +19,9 @@ def read_source(path: str | os.PathLike) -> Any:
     :func:`~roonsbi.io.histfactory_xml.from_histfactory_xml`, paths relative to the current
     directory), HS3 JSON (``.json``) or a ROOT file with one workspace. The result can be passed to
     :func:`roonsbi.combine`."""
-    path = Path(path)
-    if path.suffix == ".xml":
+    kind = source_format(path)
+    if kind == "xml":
         return from_histfactory_xml(path)
-    if path.suffix == ".json":
-        if not path.is_file():
-            raise FileNotFoundError(path)
-        with open(path) as f:
-            spec = json.load(f)
-        if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
-            return from_pyhf(spec, name=path.stem)
+    if kind == "pyhf":
+        return from_pyhf(path, name=Path(path).stem)
     return read_roofit_file(path)

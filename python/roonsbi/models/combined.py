@@ -36,7 +36,7 @@ from .workspace import WorkspaceModel, read_workspace
 ROOT = load()
 ROOT.gInterpreter.Declare('#include "RooNSBI/Combination.h"')
 
-__all__ = ["Channel", "CombinedModel", "channels_of", "combine", "read_roofit_file"]
+__all__ = ["Channel", "CombinedModel", "channels_of", "combine", "read_roofit_file", "source_format"]
 
 
 @dataclass
@@ -80,22 +80,37 @@ def _add(combination: Any, source: Any, name: str | None, model_config: str, dat
     return [source]
 
 
+def source_format(path: str | os.PathLike) -> str:
+    """The format of a model file by its suffix and, for JSON, its keys: ``"xml"`` (HistFactory XML),
+    ``"pyhf"`` (a JSON object with channels, observations and measurements), ``"hs3"`` (other JSON)
+    or ``"root"``."""
+    path = Path(path)
+    if path.suffix == ".xml":
+        return "xml"
+    if path.suffix != ".json":
+        return "root"
+    if not path.is_file():
+        raise FileNotFoundError(path)
+    with open(path) as f:
+        spec = json.load(f)
+    if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
+        return "pyhf"
+    return "hs3"
+
+
 def read_roofit_file(path: str | os.PathLike) -> Any:
     """The workspace of a file in one of RooFit's own formats: a ROOT file with one workspace, or
     HS3 JSON (``.json``). pyhf JSON and HistFactory XML are read by :func:`roonsbi.io.read_source`
     (this layer does not know those formats); passing one here is an error saying so."""
     path = Path(path)
-    if path.suffix == ".xml":
+    kind = source_format(path)
+    if kind == "xml":
         raise ValueError(f"{path} is HistFactory XML: read it with roonsbi.io.read_source(path) (or "
                          "roonsbi.io.from_histfactory_xml) and pass the workspace")
-    if path.suffix == ".json":
-        if not path.is_file():
-            raise FileNotFoundError(path)
-        with open(path) as f:
-            spec = json.load(f)
-        if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
-            raise ValueError(f"{path} is a pyhf workspace: read it with roonsbi.from_pyhf(path) (or "
-                             "roonsbi.io.read_source) and pass the model")
+    if kind == "pyhf":
+        raise ValueError(f"{path} is a pyhf workspace: read it with roonsbi.from_pyhf(path) (or "
+                         "roonsbi.io.read_source) and pass the model")
+    if kind == "hs3":
         ws = ROOT.RooWorkspace(path.stem, str(path))
         if not ROOT.RooJSONFactoryWSTool(ws).importJSON(str(path)):
             raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
