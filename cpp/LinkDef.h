@@ -3,12 +3,12 @@
 #pragma link off all classes;
 #pragma link off all functions;
 
-#pragma link C++ class RooNSBIPdf+;
+#pragma link C++ class RooNSBIPdf-; // own Streamer: groups the shape terms after reading
 #pragma link C++ class RooNSBI::EventStore-;
 #pragma link C++ class RooNSBINLL+;
 #pragma link C++ class RooNSBIParamHistTemplates+;
-#pragma link C++ class RooNSBIParamHistPdf+;
-#pragma link C++ class RooNSBIParamHistYield+;
+#pragma link C++ class RooNSBIParamHistPdf-;   // own Streamer: groups the shape terms after reading
+#pragma link C++ class RooNSBIParamHistYield-; // own Streamer: groups the shape terms after reading
 #pragma link C++ class RooNSBIParamDataHist+;
 #pragma link C++ class RooNSBIGridFunc+;
 #pragma link C++ class RooNSBI::Combination-;

@@ -48,7 +48,7 @@ EventStore::~EventStore()
 float *EventStore::newColumn(const std::string &name)
 {
    if (_map)
-      throw std::logic_error("EventStore: a mapped store is read-only (column '" + name + "')");
+      throw std::invalid_argument("EventStore: a mapped store is read-only (column '" + name + "')");
    if (_index.count(name))
       throw std::invalid_argument("EventStore: column '" + name + "' exists already");
    void *p = std::aligned_alloc(alignment, padded(std::max<std::size_t>(_n, 1) * sizeof(float)));
@@ -92,7 +92,7 @@ const float *EventStore::column(const std::string &name) const
 {
    auto found = _index.find(name);
    if (found == _index.end())
-      throw std::out_of_range("EventStore: no column '" + name + "'");
+      throw std::invalid_argument("EventStore: no column '" + name + "'");
    return _columns[found->second];
 }
 
@@ -189,7 +189,7 @@ std::shared_ptr<EventStore> EventStore::open(const std::string &path)
    store->_map = map;
    store->_mapLength = fileSize;
    const char *bytes = static_cast<const char *>(map);
-   auto corrupt = [&](const char *why) { return std::runtime_error("EventStore: '" + path + "' " + why); };
+   auto corrupt = [&](const char *why) { return std::invalid_argument("EventStore: '" + path + "' " + why); };
    std::uint64_t length = 0;
    if (fileSize < sizeof(magic) + sizeof(length) || std::memcmp(bytes, magic, sizeof(magic)) != 0)
       throw corrupt("is not a roonsbi event store");

@@ -74,6 +74,10 @@ public:
             RooJSONFactoryWSTool::error("RooNSBIPdf '" + name + "': the shape_* lists have different lengths");
          }
          for (std::size_t t = 0; t < code.size(); ++t) {
+            if (index[t] < 0 || static_cast<std::size_t>(index[t]) >= params.size() || process[t] < 0) {
+               RooJSONFactoryWSTool::error("RooNSBIPdf '" + name + "': shape term " + std::to_string(t) +
+                                           " has a negative process or a shape_param_index outside shape_params");
+            }
             pdf.addShapeSystematic(process[t], static_cast<RooAbsReal &>(params[index[t]]),
                                    static_cast<RooAbsReal &>(low[t]), static_cast<RooAbsReal &>(high[t]), code[t]);
          }

@@ -22,22 +22,16 @@ namespace {
 
 constexpr std::size_t blockSize = 128;
 
-/// The shape terms of one process between two changes of kind: first additive terms, then
-/// multiplicative ones. PiecewiseInterpolation's running factor of a process is
-///   G = (...((1 + sum_{a in A_1} d_a) M_1 + sum_{a in A_2} d_a) M_2 ...),
-/// M_g the product of the multiplicative factors of group g (in any order within a group).
-struct Group {
-   std::vector<int> add;
-   std::vector<int> mult;
-};
+using Group = RooNSBINLL::ShapeGroup;
+using PassSums = RooNSBINLL::PassSums;
 
 /// Everything one pass needs, as plain arrays.
 struct PassInputs {
    std::size_t nProc = 0;
    const double *yield = nullptr;
    const float *const *ratio = nullptr;
-   std::vector<std::vector<Group>> groupsOf; ///< groups of each process, in order
-   std::vector<std::size_t> firstGroup;      ///< index of each process's first group among all groups
+   const std::vector<Group> *groupsOf = nullptr; ///< groups of each process, in order
+   const std::size_t *firstGroup = nullptr;      ///< index of each process's first group among all groups
    std::size_t nGroups = 0;
    const int *code = nullptr;
    const double *alpha = nullptr;
@@ -47,17 +41,6 @@ struct PassInputs {
    const float *const *hi = nullptr; ///< per term: log g(x,+1) (multiplicative) or g(x,+1) (additive)
    const float *weight = nullptr;    ///< nullptr: unit weights
    std::size_t nTerms = 0;
-};
-
-/// Sums of one thread: sum_i w_i log F_i and, for the gradient,
-///   c_J = sum_i w_i r_J G_J / F_i   and   b_t = N_J sum_i w_i r_J dG_J/dalpha_t / F_i.
-struct PassSums {
-   double sumWLogF = 0.0;
-   std::vector<double> c;
-   std::vector<double> b;
-   std::size_t nBad = 0;
-   std::size_t firstBad = 0;
-   double firstBadValue = 0.0;
 };
 
 /// Ask for the next block of a column while this one is processed: a pass reads hundreds of
@@ -152,11 +135,12 @@ template <bool withGradient>
    double u[blockSize];
    double S[blockSize];
    double base[blockSize];
-   std::vector<double> rp(in.nProc * blockSize);
-   std::vector<double> dlog(withGradient ? in.nTerms * blockSize : 0);
-   // per group: its factor M_g and G after it (gradient), or scratch for M (value only)
-   std::vector<double> groupM((withGradient ? in.nGroups : 1) * blockSize);
-   std::vector<double> groupG(withGradient ? in.nGroups * blockSize : 0);
+   // this thread's buffers, sized by RooNSBINLL::sizeScratch(): per process r_J G_J, per term the
+   // local derivatives, per group its factor M_g and G after it (gradient; M only in slot 0 otherwise)
+   double *const rp = out.rp.data();
+   double *const dlog = out.dlog.data();
+   double *const groupM = out.groupM.data();
+   double *const groupG = out.groupG.data();
 
    for (std::size_t i0 = begin; i0 < end; i0 += blockSize) {
       const std::size_t m = std::min(blockSize, end - i0);
@@ -172,7 +156,7 @@ template <bool withGradient>
                const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t]; // copies: no aliasing with the outputs
                const float *h = in.hi[t] + i0;
                const float *l = in.lo[t] + i0;
-               double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
+               double *dl = withGradient ? dlog + t * blockSize : nullptr;
                shift += w.L - w.H;
                // outside |alpha| < 1 (code 4) or for code 0 one column has zero weights: not read
                const bool useH = w.H != 0.0 || (withGradient && w.dH != 0.0);
@@ -192,7 +176,7 @@ template <bool withGradient>
             }
             if (grp.mult.empty())
                continue;
-            double *M = groupM.data() + (withGradient ? gIndex : 0) * blockSize;
+            double *M = groupM + (withGradient ? gIndex : 0) * blockSize;
             std::fill(M, M + m, 1.0);
             std::fill(logM, logM + m, 0.0);
             bool anyLog = false;
@@ -202,7 +186,7 @@ template <bool withGradient>
                const float *ll = in.lo[t] + i0;
                prefetchNextBlock(lh, i0, end);
                prefetchNextBlock(ll, i0, end);
-               double *dl = withGradient ? dlog.data() + t * blockSize : nullptr;
+               double *dl = withGradient ? dlog + t * blockSize : nullptr;
                if (in.code[t] == 6) { // factor 1 + H (hi - 1) + L (1 - lo): the stored values
                   const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t];
                   const double shift6 = 1.0 + w.L - w.H;
@@ -247,11 +231,11 @@ template <bool withGradient>
             for (std::size_t k = 0; k < m; ++k)
                G[k] *= M[k];
             if (withGradient)
-               std::copy(G, G + m, groupG.data() + gIndex * blockSize);
+               std::copy(G, G + m, groupG + gIndex * blockSize);
          }
          const float *r = in.ratio[j] + i0;
          prefetchNextBlock(r, i0, end);
-         double *rpj = rp.data() + j * blockSize;
+         double *rpj = rp + j * blockSize;
          const double y = in.yield[j];
          for (std::size_t k = 0; k < m; ++k) {
             rpj[k] = r[k] * G[k];
@@ -277,7 +261,7 @@ template <bool withGradient>
 
       if (withGradient) {
          for (std::size_t j = 0; j < in.nProc; ++j) {
-            const double *rpj = rp.data() + j * blockSize;
+            const double *rpj = rp + j * blockSize;
             double cj = 0.0;
 #pragma omp simd reduction(+ : cj)
             for (std::size_t k = 0; k < m; ++k)
@@ -287,15 +271,15 @@ template <bool withGradient>
             const double y = in.yield[j];
             auto accumulate = [&](const std::vector<int> &terms) {
                for (int t : terms)
-                  out.b[t] += y * dot(base, dlog.data() + t * blockSize, m);
+                  out.b[t] += y * dot(base, dlog + t * blockSize, m);
             };
             std::fill(S, S + m, 1.0); // S = prod of the factors M of the groups after the current one
             for (std::size_t gi = in.groupsOf[j].size(); gi-- > 0;) {
                const Group &grp = in.groupsOf[j][gi];
                const std::size_t gIndex = in.firstGroup[j] + gi;
                if (!grp.mult.empty()) {
-                  const double *Gg = groupG.data() + gIndex * blockSize;
-                  const double *M = groupM.data() + gIndex * blockSize;
+                  const double *Gg = groupG + gIndex * blockSize;
+                  const double *M = groupM + gIndex * blockSize;
                   for (std::size_t k = 0; k < m; ++k)
                      base[k] = u[k] * r[k] * Gg[k] * S[k];
                   accumulate(grp.mult);
@@ -329,12 +313,12 @@ ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin
 
 bool RooNSBINLL::isFastShapeCode(int code)
 {
-   return code == 0 || code == 1 || code == 2 || code == 4 || code == 5 || code == 6;
+   return RooNSBI::Codes::isShapeCode(code); // every PiecewiseInterpolation code
 }
 
 std::string RooNSBINLL::shapeColumn(int code, const std::string &variable)
 {
-   return RooNSBI::MathFuncs::storesShapeValues(code) ? variable : "log:" + variable;
+   return RooNSBI::Codes::storesShapeValues(code) ? variable : "log:" + variable;
 }
 
 void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
@@ -353,7 +337,8 @@ void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooN
          std::ostringstream msg;
          msg << self << "shape systematic '" << pdf.shapeParams()[pdf.shapeParamIndex()[t]].GetName()
              << "' uses interpolation code " << code
-             << "; the fast likelihood supports the codes 0, 1, 2, 4, 5 and 6 (use the RooFit NLL otherwise)";
+             << "; the fast likelihood supports the codes " << RooNSBI::Codes::shapeCodesText
+             << " (use the RooFit NLL otherwise)";
          throw std::invalid_argument(msg.str());
       }
    }
@@ -397,6 +382,7 @@ RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pd
    _termParam = pdf.shapeParamIndex();
    _termCode = pdf.shapeCodes();
    bindColumns(pdf);
+   groupTerms();
 }
 
 RooNSBINLL::RooNSBINLL(const RooNSBINLL &other, const char *name)
@@ -415,6 +401,48 @@ RooNSBINLL::RooNSBINLL(const RooNSBINLL &other, const char *name)
      _nThreads(other._nThreads),
      _gradientWithValue(other._gradientWithValue)
 {
+   groupTerms();
+}
+
+void RooNSBINLL::groupTerms()
+{
+   // a new group starts at an additive term that follows a multiplicative one
+   const std::size_t nProc = _yields.size();
+   const std::size_t nTerms = _termCode.size();
+   _groupsOf.assign(nProc, {});
+   _firstGroup.assign(nProc, 0);
+   _nGroups = 0;
+   for (std::size_t t = 0; t < nTerms; ++t) {
+      auto &groups = _groupsOf[_termProcess[t]];
+      const bool additive = RooNSBI::Codes::isAdditiveShapeCode(_termCode[t]);
+      if (groups.empty() || (additive && !groups.back().mult.empty()))
+         groups.emplace_back();
+      (additive ? groups.back().add : groups.back().mult).push_back(static_cast<int>(t));
+   }
+   for (std::size_t j = 0; j < nProc; ++j) {
+      _firstGroup[j] = _nGroups;
+      _nGroups += _groupsOf[j].size();
+   }
+   _yieldScratch.assign(nProc, 0.0);
+   _alphaScratch.assign(nTerms, 0.0);
+   _polyScratch.assign(nTerms, {});
+   _addScratch.assign(nTerms, {});
+   _sums.clear(); // sized by sizeScratch() for the number of threads of the next pass
+}
+
+void RooNSBINLL::sizeScratch(std::size_t nThreads) const
+{
+   const std::size_t nProc = _yields.size();
+   const std::size_t nTerms = _termCode.size();
+   _sums.resize(nThreads); // the first one also collects the total
+   for (PassSums &s : _sums) {
+      s.c.assign(nProc, 0.0);
+      s.b.assign(nTerms, 0.0);
+      s.rp.assign(nProc * blockSize, 0.0);
+      s.dlog.assign(nTerms * blockSize, 0.0);
+      s.groupM.assign(std::max<std::size_t>(_nGroups, 1) * blockSize, 0.0);
+      s.groupG.assign(_nGroups * blockSize, 0.0);
+   }
 }
 
 void RooNSBINLL::bindColumns(const RooNSBIPdf &pdf)
@@ -460,29 +488,41 @@ void RooNSBINLL::buildDependencies() const
    }
 }
 
-std::vector<double> RooNSBINLL::currentValues() const
+bool RooNSBINLL::valuesChanged() const
 {
    buildDependencies();
-   std::vector<double> values;
-   values.reserve(_params->size());
+   std::size_t i = 0;
+   for (RooAbsArg *p : *_params) {
+      if (auto *real = dynamic_cast<RooAbsReal *>(p)) {
+         if (i >= _cacheKey.size() || real->getVal() != _cacheKey[i])
+            return true;
+         ++i;
+      }
+   }
+   return i != _cacheKey.size();
+}
+
+void RooNSBINLL::storeCacheKey() const
+{
+   buildDependencies();
+   _cacheKey.clear(); // keeps the capacity: allocates only the first time
    for (RooAbsArg *p : *_params) {
       if (auto *real = dynamic_cast<RooAbsReal *>(p))
-         values.push_back(real->getVal());
+         _cacheKey.push_back(real->getVal());
    }
-   return values;
 }
 
 void RooNSBINLL::compute(bool withGradient) const
 {
    const std::size_t nProc = _yields.size();
    const std::size_t nTerms = _termCode.size();
-   std::vector<double> yield(nProc);
+   double *yield = _yieldScratch.data();
    double nu = 0.0;
    for (std::size_t j = 0; j < nProc; ++j) {
       yield[j] = static_cast<RooAbsReal &>(_yields[j]).getVal();
       nu += yield[j];
    }
-   _cacheKey = currentValues();
+   storeCacheKey();
    _hasGradient = false;
    if (!(nu > 0.0) || !std::isfinite(nu)) {
       std::ostringstream msg;
@@ -491,14 +531,12 @@ void RooNSBINLL::compute(bool withGradient) const
       _value = std::numeric_limits<double>::quiet_NaN();
       return;
    }
-   std::vector<double> alpha(nTerms);
-   for (std::size_t t = 0; t < nTerms; ++t)
-      alpha[t] = static_cast<RooAbsReal &>(_shapeParams[_termParam[t]]).getVal();
-
-   std::vector<RooNSBI::MathFuncs::Poly6Weights> poly(nTerms);
-   std::vector<RooNSBI::MathFuncs::AdditiveWeights> add(nTerms);
+   double *alpha = _alphaScratch.data();
+   RooNSBI::MathFuncs::Poly6Weights *poly = _polyScratch.data();
+   RooNSBI::MathFuncs::AdditiveWeights *add = _addScratch.data();
    for (std::size_t t = 0; t < nTerms; ++t) {
-      if (RooNSBI::MathFuncs::storesShapeValues(_termCode[t]))
+      alpha[t] = static_cast<RooAbsReal &>(_shapeParams[_termParam[t]]).getVal();
+      if (RooNSBI::Codes::storesShapeValues(_termCode[t]))
          add[t] = RooNSBI::MathFuncs::additiveWeights(_termCode[t], alpha[t]);
       else if (_termCode[t] == 5 && std::abs(alpha[t]) < 1.0)
          poly[t] = RooNSBI::MathFuncs::poly6Weights(alpha[t]);
@@ -506,27 +544,15 @@ void RooNSBINLL::compute(bool withGradient) const
 
    PassInputs in;
    in.nProc = nProc;
-   in.yield = yield.data();
+   in.yield = yield;
    in.ratio = _ratio.data();
-   // group the terms of each process, in order: a new group starts at an additive term
-   // that follows a multiplicative one
-   in.groupsOf.resize(nProc);
-   in.firstGroup.resize(nProc);
-   for (std::size_t t = 0; t < nTerms; ++t) {
-      auto &groups = in.groupsOf[_termProcess[t]];
-      const bool additive = RooNSBI::MathFuncs::isAdditiveShapeCode(_termCode[t]);
-      if (groups.empty() || (additive && !groups.back().mult.empty()))
-         groups.emplace_back();
-      (additive ? groups.back().add : groups.back().mult).push_back(static_cast<int>(t));
-   }
-   for (std::size_t j = 0; j < nProc; ++j) {
-      in.firstGroup[j] = in.nGroups;
-      in.nGroups += in.groupsOf[j].size();
-   }
+   in.groupsOf = _groupsOf.data(); // grouped once, by groupTerms()
+   in.firstGroup = _firstGroup.data();
+   in.nGroups = _nGroups;
    in.code = _termCode.data();
-   in.alpha = alpha.data();
-   in.poly = poly.data();
-   in.add = add.data();
+   in.alpha = alpha;
+   in.poly = poly;
+   in.add = add;
    in.lo = _lo.data();
    in.hi = _hi.data();
    in.weight = _weights;
@@ -536,20 +562,19 @@ void RooNSBINLL::compute(bool withGradient) const
    const std::size_t n = _store->size();
    const std::size_t nBlocks = (n + blockSize - 1) / blockSize;
    const std::size_t nThreads = std::max<std::size_t>(1, std::min<std::size_t>(_nThreads, nBlocks / 8));
-   std::vector<PassSums> sums(nThreads);
-   for (auto &s : sums) {
-      s.c.assign(nProc, 0.0);
-      s.b.assign(nTerms, 0.0);
-   }
+   if (_sums.size() != nThreads)
+      sizeScratch(nThreads);
+   for (PassSums &s : _sums)
+      s.reset();
    auto run = [&](std::size_t i) {
       const std::size_t begin = std::min(n, nBlocks * i / nThreads * blockSize);
       const std::size_t end = std::min(n, nBlocks * (i + 1) / nThreads * blockSize);
       if (withGradient)
-         passValueAndGradient(in, begin, end, sums[i]);
+         passValueAndGradient(in, begin, end, _sums[i]);
       else
-         passValue(in, begin, end, sums[i]);
+         passValue(in, begin, end, _sums[i]);
    };
-   std::vector<std::thread> threads;
+   std::vector<std::thread> threads; // empty with one thread: no allocation
    for (std::size_t i = 1; i < nThreads; ++i)
       threads.emplace_back(run, i);
    run(0);
@@ -557,10 +582,9 @@ void RooNSBINLL::compute(bool withGradient) const
       th.join();
    ++_nPasses;
 
-   PassSums total;
-   total.c.assign(nProc, 0.0);
-   total.b.assign(nTerms, 0.0);
-   for (auto const &s : sums) {
+   PassSums &total = _sums[0]; // threads' sums added to the first one, in order
+   for (std::size_t i = 1; i < nThreads; ++i) {
+      const PassSums &s = _sums[i];
       total.sumWLogF += s.sumWLogF;
       if (s.nBad && total.nBad == 0) {
          total.firstBad = s.firstBad;
@@ -597,7 +621,7 @@ void RooNSBINLL::compute(bool withGradient) const
 
 double RooNSBINLL::evaluate() const
 {
-   if (_cacheKey.empty() || currentValues() != _cacheKey)
+   if (_cacheKey.empty() || valuesChanged())
       compute(_gradientWithValue);
    return _value;
 }
@@ -630,15 +654,18 @@ double RooNSBINLL::numericalDerivative(RooAbsReal &func, RooAbsArg &param) const
 void RooNSBINLL::gradient(double *out) const
 {
    buildDependencies();
-   if (!_hasGradient || currentValues() != _cacheKey)
+   if (!_hasGradient || valuesChanged())
       compute(true);
    const double nan = std::numeric_limits<double>::quiet_NaN();
    const bool ok = _hasGradient && std::isfinite(_value);
-   // copies: numerical derivatives below change parameter values temporarily
-   const std::vector<double> dYield = _dYield;
-   const std::vector<double> dTerm = _dTerm;
-   const std::vector<double> key = _cacheKey;
+   // copies (into buffers that keep their capacity): numerical derivatives below change
+   // parameter values temporarily
+   _savedDYield = _dYield;
+   _savedDTerm = _dTerm;
+   _savedKey = _cacheKey;
    const double value = _value;
+   const std::vector<double> &dYield = _savedDYield;
+   const std::vector<double> &dTerm = _savedDTerm;
 
    for (std::size_t k = 0; k < _params->size(); ++k) {
       double &g = out[k];
@@ -660,7 +687,7 @@ void RooNSBINLL::gradient(double *out) const
    // parameter values are restored: keep the cache valid for the next value request
    _dYield = dYield;
    _dTerm = dTerm;
-   _cacheKey = key;
+   _cacheKey = _savedKey;
    _value = value;
    _hasGradient = ok;
 }

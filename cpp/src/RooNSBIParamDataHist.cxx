@@ -4,6 +4,8 @@
 #include "RooNSBI/RooNSBIParamDataHist.h"
 #include "RooNSBI/BinnedMathFuncs.h"
 
+#include "Checks.h"
+
 #include <RooAbsReal.h>
 #include <RooArgSet.h>
 #include <RooDataHist.h>
@@ -29,7 +31,7 @@ RooNSBIParamDataHist::RooNSBIParamDataHist(const char *name, const char *title, 
    : TNamed(name, title), _grid(grid), _nBins(nBins), _counts(counts), _sumw2(sumw2)
 {
    const std::string prefix = where(*this);
-   RooNSBI::BinnedMathFuncs::checkGrid(prefix, grid, nBins);
+   RooNSBI::Checks::checkGrid(prefix, grid, nBins);
    const std::size_t expected = grid.size() * static_cast<std::size_t>(nBins);
    for (const auto *table : {&counts, &sumw2}) {
       const char *what = table == &counts ? "bin contents" : "sums of squared weights";

@@ -4,8 +4,11 @@
 #include "RooNSBI/RooNSBIParamHistPdf.h"
 #include "RooNSBI/BinnedMathFuncs.h"
 
+#include "Checks.h"
+
 #include <RooAbsRealLValue.h>
 #include <RooFit/EvalContext.h>
+#include <TBuffer.h>
 
 #include <cmath>
 #include <limits>
@@ -41,29 +44,52 @@ long firstNonFinite(const std::vector<double> &v)
 template <class Scalar>
 void gather(const RooListProxy &list, Scalar const &scalar, std::vector<double> &out)
 {
-   out.resize(list.size());
    for (std::size_t i = 0; i < list.size(); ++i) {
-      out[i] = scalar(list[i]);
+      out[i] = scalar(list[i]); // sized by groupShapeTerms()
    }
 }
 
-/// Evaluate the templates with parameter values from `scalar(arg)`.
+/// Evaluate the templates with parameter values from `scalar(arg)` into tmpl.yieldScratch
+/// (no allocation: the scratch is sized by groupShapeTerms()).
 template <class Scalar>
-void evaluateTemplates(const RooNSBIParamHistTemplates &tmpl, const RooAbsReal &muPrime, const RooListProxy &scales,
-                       const RooListProxy &shapeParams, const RooListProxy &gammas, Scalar const &scalar,
-                       std::vector<double> &yields)
+const std::vector<double> &evaluateTemplates(const RooNSBIParamHistTemplates &tmpl, const RooAbsReal &muPrime,
+                                             const RooListProxy &scales, const RooListProxy &shapeParams,
+                                             const RooListProxy &gammas, Scalar const &scalar)
 {
-   std::vector<double> s, a, g;
-   gather(scales, scalar, s);
-   gather(shapeParams, scalar, a);
-   gather(gammas, scalar, g);
-   yields.resize(tmpl.nBins);
-   tmpl.compute(scalar(muPrime), s.data(), a.data(), g.empty() ? nullptr : g.data(), yields.data());
+   gather(scales, scalar, tmpl.scaleScratch);
+   gather(shapeParams, scalar, tmpl.paramScratch);
+   gather(gammas, scalar, tmpl.gammaScratch);
+   tmpl.compute(scalar(muPrime), tmpl.scaleScratch.data(), tmpl.paramScratch.data(),
+                gammas.empty() ? nullptr : tmpl.gammaScratch.data(), tmpl.yieldScratch.data());
+   return tmpl.yieldScratch;
 }
 
 } // namespace
 
 // -- RooNSBIParamHistTemplates ------------------------------------------------------
+
+void RooNSBIParamHistTemplates::groupShapeTerms(std::size_t nShapeParams)
+{
+   const std::size_t nProc = nProcesses;
+   const std::size_t nTerms = shapeProcess.size();
+   groupFirst.assign(nProc + 1, 0);
+   groupedTerms.clear();
+   groupedTerms.reserve(nTerms);
+   for (std::size_t j = 0; j < nProc; ++j) {
+      groupFirst[j] = groupedTerms.size();
+      for (std::size_t t = 0; t < nTerms; ++t) {
+         if (shapeProcess[t] == static_cast<int>(j))
+            groupedTerms.push_back(t);
+      }
+   }
+   groupFirst[nProc] = groupedTerms.size();
+   termScratch.assign(nTerms, {});
+   procScratch.assign(nProc, {});
+   scaleScratch.assign(nProc, 0.0);
+   paramScratch.assign(nShapeParams, 0.0);
+   gammaScratch.assign(nBins, 0.0);
+   yieldScratch.assign(nBins, 0.0);
+}
 
 void RooNSBIParamHistTemplates::compute(double muPrime, const double *scales, const double *shapeParams,
                                         const double *gammas, double *out) const
@@ -72,37 +98,30 @@ void RooNSBIParamHistTemplates::compute(double muPrime, const double *scales, co
    const std::size_t nGrid = grid.size();
    const std::size_t nProc = nProcesses;
    const std::size_t nB = nBins;
-   const std::size_t nTerms = shapeProcess.size();
 
    std::fill(out, out + nB, 0.0);
    const GridPosition pos = locate(grid.data(), nGrid, muPrime);
 
-   std::vector<HistoSysTerm> terms;
-   terms.reserve(nTerms);
-   std::vector<ProcessTemplate> procs(nProc);
-   std::vector<std::size_t> first(nProc);
+   HistoSysTerm *terms = termScratch.data();
+   ProcessTemplate *procs = procScratch.data();
    for (int side = 0; side < 2; ++side) {
       const double weight = side ? pos.t : 1.0 - pos.t;
       if (weight == 0.0) {
          continue;
       }
       const std::size_t k = pos.k + side;
-      terms.clear();
+      // shape terms grouped by process (groupShapeTerms), in the order they were added
       for (std::size_t j = 0; j < nProc; ++j) {
-         first[j] = terms.size();
-         for (std::size_t t = 0; t < nTerms; ++t) {
-            if (shapeProcess[t] != static_cast<int>(j))
-               continue;
+         for (std::size_t s = groupFirst[j]; s < groupFirst[j + 1]; ++s) {
+            const std::size_t t = groupedTerms[s];
             const std::size_t offset = (t * nGrid + k) * nB;
-            terms.push_back({shapeCode[t], shapeParams[shapeParamIndex[t]], shapeLow.data() + offset,
-                             shapeHigh.data() + offset});
+            terms[s] = {shapeCode[t], shapeParams[shapeParamIndex[t]], shapeLow.data() + offset,
+                        shapeHigh.data() + offset};
          }
-         procs[j] = {scales[j], nominal.data() + (k * nProc + j) * nB, nullptr, terms.size() - first[j]};
+         procs[j] = {scales[j], nominal.data() + (k * nProc + j) * nB, terms + groupFirst[j],
+                     groupFirst[j + 1] - groupFirst[j]};
       }
-      for (std::size_t j = 0; j < nProc; ++j) {
-         procs[j].shapes = terms.data() + first[j];
-      }
-      addGridPointYields(nB, procs.data(), nProc, positiveDefinite, weight, out);
+      addGridPointYields(nB, procs, nProc, positiveDefinite, weight, out);
    }
    if (gammas) {
       applyGammas(nB, gammas, out);
@@ -122,7 +141,7 @@ RooNSBIParamHistPdf::RooNSBIParamHistPdf(const char *name, const char *title, Ro
      _gammas("gammas", "MC-statistics factors gamma_b", this)
 {
    const std::string prefix = where("RooNSBIParamHistPdf", *this);
-   RooNSBI::BinnedMathFuncs::checkGrid(prefix, grid, nBins);
+   RooNSBI::Checks::checkGrid(prefix, grid, nBins);
    if (scales.empty()) {
       throw std::invalid_argument(prefix + "needs at least one process");
    }
@@ -156,6 +175,7 @@ RooNSBIParamHistPdf::RooNSBIParamHistPdf(const char *name, const char *title, Ro
    _templates.nBins = nBins;
    _templates.nProcesses = static_cast<int>(scales.size());
    _templates.nominal = nominal;
+   _templates.groupShapeTerms(_shapeParams.size());
 }
 
 RooNSBIParamHistPdf::RooNSBIParamHistPdf(const RooNSBIParamHistPdf &other, const char *name)
@@ -167,6 +187,16 @@ RooNSBIParamHistPdf::RooNSBIParamHistPdf(const RooNSBIParamHistPdf &other, const
      _gammas("gammas", this, other._gammas),
      _templates(other._templates)
 {
+}
+
+void RooNSBIParamHistPdf::Streamer(TBuffer &buffer)
+{
+   if (buffer.IsReading()) {
+      buffer.ReadClassBuffer(RooNSBIParamHistPdf::Class(), this);
+      _templates.groupShapeTerms(_shapeParams.size());
+   } else {
+      buffer.WriteClassBuffer(RooNSBIParamHistPdf::Class(), this);
+   }
 }
 
 void RooNSBIParamHistPdf::addHistoSys(std::size_t process, RooAbsReal &alpha, const std::vector<double> &low,
@@ -181,10 +211,10 @@ void RooNSBIParamHistPdf::addHistoSys(std::size_t process, RooAbsReal &alpha, co
    }
    const std::string what = std::string("histosys '") + alpha.GetName() + "' of process '" +
                             _scales[process].GetName() + "'";
-   if (!RooNSBI::BinnedMathFuncs::isValidHistoSysCode(code)) {
+   if (!RooNSBI::Codes::isShapeCode(code)) {
       std::ostringstream msg;
-      msg << prefix << "unknown interpolation code " << code << " for " << what
-          << " (PiecewiseInterpolation codes 0, 1, 2, 4, 5, 6 are supported)";
+      msg << prefix << "unknown interpolation code " << code << " for " << what << " (PiecewiseInterpolation codes "
+          << RooNSBI::Codes::shapeCodesText << " are supported)";
       throw std::invalid_argument(msg.str());
    }
    const std::size_t expected = _templates.grid.size() * static_cast<std::size_t>(_templates.nBins);
@@ -221,6 +251,7 @@ void RooNSBIParamHistPdf::addHistoSys(std::size_t process, RooAbsReal &alpha, co
    _templates.shapeCode.push_back(code);
    _templates.shapeLow.insert(_templates.shapeLow.end(), low.begin(), low.end());
    _templates.shapeHigh.insert(_templates.shapeHigh.end(), high.begin(), high.end());
+   _templates.groupShapeTerms(_shapeParams.size());
    setValueDirty();
 }
 
@@ -246,9 +277,10 @@ void RooNSBIParamHistPdf::setPositiveDefinite(bool flag)
 }
 
 template <class Scalar>
-bool RooNSBIParamHistPdf::computeYields(Scalar const &scalar, std::vector<double> &yields, double &nu) const
+const std::vector<double> *RooNSBIParamHistPdf::computeYields(Scalar const &scalar, double &nu) const
 {
-   evaluateTemplates(_templates, _muPrime.arg(), _scales, _shapeParams, _gammas, scalar, yields);
+   const std::vector<double> &yields = evaluateTemplates(_templates, _muPrime.arg(), _scales, _shapeParams, _gammas,
+                                                         scalar);
    nu = RooNSBI::BinnedMathFuncs::total(yields.size(), yields.data());
    for (std::size_t b = 0; b < yields.size(); ++b) {
       if (!(yields[b] >= 0.0) || !std::isfinite(yields[b])) {
@@ -256,29 +288,29 @@ bool RooNSBIParamHistPdf::computeYields(Scalar const &scalar, std::vector<double
          msg << "expected yield in bin " << b << " is " << yields[b] << " (negative or not finite) at mu' = "
              << scalar(_muPrime.arg());
          logEvalError(msg.str().c_str());
-         return false;
+         return nullptr;
       }
    }
    if (!(nu > 0.0) || !std::isfinite(nu)) {
       std::ostringstream msg;
       msg << "total expected yield nu = " << nu << " is not positive and finite";
       logEvalError(msg.str().c_str());
-      return false;
+      return nullptr;
    }
-   return true;
+   return &yields;
 }
 
 std::vector<double> RooNSBIParamHistPdf::binYields() const
 {
-   std::vector<double> yields;
    auto scalar = [](RooAbsArg const &arg) { return static_cast<RooAbsReal const &>(arg).getVal(); };
-   evaluateTemplates(_templates, _muPrime.arg(), _scales, _shapeParams, _gammas, scalar, yields);
-   return yields;
+   return evaluateTemplates(_templates, _muPrime.arg(), _scales, _shapeParams, _gammas, scalar); // a copy
 }
 
 double RooNSBIParamHistPdf::totalYield() const
 {
-   const std::vector<double> yields = binYields();
+   auto scalar = [](RooAbsArg const &arg) { return static_cast<RooAbsReal const &>(arg).getVal(); };
+   const std::vector<double> &yields = evaluateTemplates(_templates, _muPrime.arg(), _scales, _shapeParams, _gammas,
+                                                         scalar);
    return RooNSBI::BinnedMathFuncs::total(yields.size(), yields.data());
 }
 
@@ -296,11 +328,12 @@ std::unique_ptr<RooAbsReal> RooNSBIParamHistPdf::createExpectedEventsFunc(const 
 double RooNSBIParamHistPdf::evaluate() const
 {
    auto scalar = [](RooAbsArg const &arg) { return static_cast<RooAbsReal const &>(arg).getVal(); };
-   std::vector<double> yields;
    double nu = 0.0;
-   if (!computeYields(scalar, yields, nu)) {
+   const std::vector<double> *computed = computeYields(scalar, nu);
+   if (!computed) {
       return std::numeric_limits<double>::quiet_NaN();
    }
+   const std::vector<double> &yields = *computed;
    return yields[RooNSBI::BinnedMathFuncs::binIndex(_x, yields.size())] / nu;
 }
 
@@ -308,12 +341,13 @@ void RooNSBIParamHistPdf::doEval(RooFit::EvalContext &ctx) const
 {
    std::span<double> output = ctx.output();
    auto scalar = [&](RooAbsArg const &arg) { return ctx.at(&arg, this)[0]; };
-   std::vector<double> yields;
    double nu = 0.0;
-   if (!computeYields(scalar, yields, nu)) {
+   const std::vector<double> *computed = computeYields(scalar, nu);
+   if (!computed) {
       std::fill(output.begin(), output.end(), std::numeric_limits<double>::quiet_NaN());
       return;
    }
+   const std::vector<double> &yields = *computed;
    std::span<const double> x = ctx.at(_x);
    const std::size_t nB = yields.size();
    for (std::size_t i = 0; i < output.size(); ++i) {
@@ -378,11 +412,21 @@ RooNSBIParamHistYield::RooNSBIParamHistYield(const RooNSBIParamHistYield &other,
 {
 }
 
+void RooNSBIParamHistYield::Streamer(TBuffer &buffer)
+{
+   if (buffer.IsReading()) {
+      buffer.ReadClassBuffer(RooNSBIParamHistYield::Class(), this);
+      _templates.groupShapeTerms(_shapeParams.size());
+   } else {
+      buffer.WriteClassBuffer(RooNSBIParamHistYield::Class(), this);
+   }
+}
+
 template <class Scalar>
 double RooNSBIParamHistYield::compute(Scalar const &scalar) const
 {
-   std::vector<double> yields;
-   evaluateTemplates(_templates, _muPrime.arg(), _scales, _shapeParams, _gammas, scalar, yields);
+   const std::vector<double> &yields = evaluateTemplates(_templates, _muPrime.arg(), _scales, _shapeParams, _gammas,
+                                                         scalar);
    return RooNSBI::BinnedMathFuncs::total(yields.size(), yields.data());
 }
 

@@ -7,9 +7,9 @@
 #include <RooAbsData.h>
 #include <RooAddition.h>
 #include <RooFit/EvalContext.h>
+#include <TBuffer.h>
 
 #include <cmath>
-#include <deque>
 #include <limits>
 #include <sstream>
 #include <stdexcept>
@@ -53,6 +53,7 @@ RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yi
    requireReals(*this, ratios, "ratio column");
    _yields.add(yields);
    _ratios.add(ratios);
+   groupShapeTerms();
 }
 
 RooNSBIPdf::RooNSBIPdf(const RooNSBIPdf &other, const char *name)
@@ -66,6 +67,38 @@ RooNSBIPdf::RooNSBIPdf(const RooNSBIPdf &other, const char *name)
      _shapeParamIndex(other._shapeParamIndex),
      _shapeCode(other._shapeCode)
 {
+   groupShapeTerms();
+}
+
+void RooNSBIPdf::Streamer(TBuffer &buffer)
+{
+   if (buffer.IsReading()) {
+      buffer.ReadClassBuffer(RooNSBIPdf::Class(), this);
+      groupShapeTerms();
+   } else {
+      buffer.WriteClassBuffer(RooNSBIPdf::Class(), this);
+   }
+}
+
+void RooNSBIPdf::groupShapeTerms()
+{
+   const std::size_t nProc = _yields.size();
+   const std::size_t nTerms = _shapeProcess.size();
+   _groupFirst.assign(nProc + 1, 0);
+   _groupedTerms.clear();
+   _groupedTerms.reserve(nTerms);
+   for (std::size_t j = 0; j < nProc; ++j) {
+      _groupFirst[j] = _groupedTerms.size();
+      for (std::size_t t = 0; t < nTerms; ++t) {
+         if (_shapeProcess[t] == static_cast<int>(j))
+            _groupedTerms.push_back(t);
+      }
+   }
+   _groupFirst[nProc] = _groupedTerms.size();
+   _procScratch.assign(nProc, {});
+   _shapeScratch.assign(nTerms, {});
+   _eventScratch.assign(nProc + 2 * nTerms, 0.0);
+   _broadcast.clear();
 }
 
 void RooNSBIPdf::addShapeSystematic(std::size_t process, RooAbsReal &alpha, RooAbsReal &low, RooAbsReal &high,
@@ -77,10 +110,10 @@ void RooNSBIPdf::addShapeSystematic(std::size_t process, RooAbsReal &alpha, RooA
           << " but the pdf has " << _yields.size() << " processes";
       throw std::invalid_argument(msg.str());
    }
-   if (!RooNSBI::MathFuncs::isValidShapeCode(code)) {
+   if (!RooNSBI::Codes::isShapeCode(code)) {
       std::ostringstream msg;
       msg << where(*this) << "unknown interpolation code " << code << " for shape systematic '" << alpha.GetName()
-          << "' (PiecewiseInterpolation codes 0, 1, 2, 4, 5, 6 are supported)";
+          << "' (PiecewiseInterpolation codes " << RooNSBI::Codes::shapeCodesText << " are supported)";
       throw std::invalid_argument(msg.str());
    }
    for (std::size_t t = 0; t < _shapeProcess.size(); ++t) {
@@ -99,6 +132,7 @@ void RooNSBIPdf::addShapeSystematic(std::size_t process, RooAbsReal &alpha, RooA
    _shapeProcess.push_back(static_cast<int>(process));
    _shapeParamIndex.push_back(index);
    _shapeCode.push_back(code);
+   groupShapeTerms();
    setValueDirty();
 }
 
@@ -124,14 +158,16 @@ std::unique_ptr<RooAbsReal> RooNSBIPdf::createExpectedEventsFunc(const RooArgSet
 
 /// Gather the inputs of the master formula and evaluate it for n events.
 /// `scalar(arg)` gives the value of a parameter-like server, `column(arg)` a
-/// pointer to n values of a dataset column.
+/// pointer to n values of a dataset column. Uses the scratch buffers sized by
+/// groupShapeTerms(): no allocation (except the message of an evaluation error).
 template <class Scalar, class Column>
 void RooNSBIPdf::compute(std::size_t n, Scalar const &scalar, Column const &column, double *out) const
 {
    using namespace RooNSBI::MathFuncs;
    const std::size_t nProc = _yields.size();
+   ProcessTerm *procs = _procScratch.data();
+   ShapeTerm *shapes = _shapeScratch.data();
 
-   std::vector<ProcessTerm> procs(nProc);
    double nu = 0.0;
    for (std::size_t j = 0; j < nProc; ++j) {
       procs[j].yield = scalar(_yields[j]);
@@ -150,34 +186,28 @@ void RooNSBIPdf::compute(std::size_t n, Scalar const &scalar, Column const &colu
       return;
    }
 
-   // Shape terms grouped by process, in the order they were added.
-   std::vector<ShapeTerm> shapes;
-   shapes.reserve(_shapeProcess.size());
-   std::vector<std::size_t> first(nProc);
+   // Shape terms grouped by process (groupShapeTerms), in the order they were added.
    for (std::size_t j = 0; j < nProc; ++j) {
-      first[j] = shapes.size();
-      for (std::size_t t = 0; t < _shapeProcess.size(); ++t) {
-         if (_shapeProcess[t] != static_cast<int>(j))
-            continue;
-         shapes.push_back(
-            {_shapeCode[t], scalar(_shapeParams[_shapeParamIndex[t]]), column(_shapeLow[t]), column(_shapeHigh[t])});
+      for (std::size_t s = _groupFirst[j]; s < _groupFirst[j + 1]; ++s) {
+         const std::size_t t = _groupedTerms[s];
+         shapes[s] = {_shapeCode[t], scalar(_shapeParams[_shapeParamIndex[t]]), column(_shapeLow[t]),
+                      column(_shapeHigh[t])};
       }
-      procs[j].nShapes = shapes.size() - first[j];
-   }
-   for (std::size_t j = 0; j < nProc; ++j) {
-      procs[j].shapes = shapes.data() + first[j];
+      procs[j].shapes = shapes + _groupFirst[j];
+      procs[j].nShapes = _groupFirst[j + 1] - _groupFirst[j];
    }
 
-   densityRatio(n, procs.data(), nProc, nu, out);
+   densityRatio(n, procs, nProc, nu, out);
 }
 
 double RooNSBIPdf::evaluate() const
 {
-   std::deque<double> values; // stable addresses for the one-event "columns"
+   std::size_t next = 0; // one-event "columns": stable slots of _eventScratch (one per column use)
    auto scalar = [](RooAbsArg const &arg) { return static_cast<RooAbsReal const &>(arg).getVal(); };
    auto column = [&](RooAbsArg const &arg) -> const double * {
-      values.push_back(static_cast<RooAbsReal const &>(arg).getVal());
-      return &values.back();
+      double *slot = &_eventScratch[next++];
+      *slot = static_cast<RooAbsReal const &>(arg).getVal();
+      return slot;
    };
    double out = 0.0;
    compute(1, scalar, column, &out);
@@ -188,14 +218,31 @@ void RooNSBIPdf::doEval(RooFit::EvalContext &ctx) const
 {
    std::span<double> output = ctx.output();
    const std::size_t n = output.size();
-   std::deque<std::vector<double>> broadcast; // columns that are constant in this evaluation
+   // Columns that are constant in this evaluation are broadcast into _broadcast, which holds
+   // n values per column; it grows only when a larger batch needs it (then the pointers handed
+   // out before stay valid because every column is placed first and filled afterwards).
+   std::size_t nConstant = 0;
+   auto countConstant = [&](RooAbsArg const &arg) {
+      if (ctx.at(&arg, this).size() < n)
+         ++nConstant;
+   };
+   for (RooAbsArg *c : _ratios)
+      countConstant(*c);
+   for (RooAbsArg *c : _shapeLow)
+      countConstant(*c);
+   for (RooAbsArg *c : _shapeHigh)
+      countConstant(*c);
+   if (_broadcast.size() < nConstant * n)
+      _broadcast.resize(nConstant * n);
+   std::size_t next = 0;
    auto scalar = [&](RooAbsArg const &arg) { return ctx.at(&arg, this)[0]; };
    auto column = [&](RooAbsArg const &arg) -> const double * {
       std::span<const double> values = ctx.at(&arg, this);
       if (values.size() >= n)
          return values.data();
-      broadcast.emplace_back(n, values[0]);
-      return broadcast.back().data();
+      double *slot = _broadcast.data() + n * next++;
+      std::fill(slot, slot + n, values[0]);
+      return slot;
    };
    compute(n, scalar, column, output.data());
 }

@@ -12,28 +12,20 @@
 #ifndef RooNSBI_BinnedMathFuncs_h
 #define RooNSBI_BinnedMathFuncs_h
 
+#include "RooNSBI/Codes.h"
+
 #include <RooFit/Detail/MathFuncs.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstddef>
-#include <sstream>
-#include <stdexcept>
-#include <string>
-#include <vector>
 
 namespace RooNSBI {
 namespace BinnedMathFuncs {
 
-/// Interpolation codes of histogram shape systematics (histosys): those of ROOT's
-/// PiecewiseInterpolation: 0 additive piecewise linear, 1 multiplicative piecewise
-/// exponential, 2 additive parabolic/linear, 4 additive 6th-order polynomial/linear
-/// (HistFactory's histosys default, pyhf "code4p"), 5 multiplicative 6th-order
-/// polynomial/exponential, 6 multiplicative 6th-order polynomial/linear.
-inline bool isValidHistoSysCode(int code)
-{
-   return code == 0 || code == 1 || code == 2 || code == 4 || code == 5 || code == 6;
-}
+/// The interpolation codes of histogram shape systematics (histosys) are those of
+/// RooNSBI/Codes.h (ROOT's PiecewiseInterpolation). These functions never throw:
+/// inputs are checked when the RooFit objects are built.
 
 /// Position of a parameter value on a grid of points g_0 < g_1 < ... < g_{n-1}:
 /// values are interpolated as (1 - t) v[k] + t v[k+1]. Outside the grid the
@@ -155,26 +147,6 @@ inline std::size_t binIndex(double x, std::size_t nBins)
    }
    const double b = std::floor(x);
    return b >= static_cast<double>(nBins) ? nBins - 1 : static_cast<std::size_t>(b);
-}
-
-/// Check a mu' grid (finite, strictly increasing, not empty) and a bin count (>= 1);
-/// throws std::invalid_argument starting with `prefix`.
-inline void checkGrid(const std::string &prefix, const std::vector<double> &grid, int nBins)
-{
-   if (grid.empty()) {
-      throw std::invalid_argument(prefix + "needs at least one grid point mu'_k");
-   }
-   for (std::size_t k = 0; k < grid.size(); ++k) {
-      if (!std::isfinite(grid[k]) || (k > 0 && !(grid[k] > grid[k - 1]))) {
-         std::ostringstream msg;
-         msg << prefix << "the grid points mu'_k must be finite and strictly increasing (point " << k << " = "
-             << grid[k] << ")";
-         throw std::invalid_argument(msg.str());
-      }
-   }
-   if (nBins < 1) {
-      throw std::invalid_argument(prefix + "needs at least one bin");
-   }
 }
 
 } // namespace BinnedMathFuncs

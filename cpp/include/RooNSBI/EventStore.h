@@ -35,7 +35,9 @@ public:
    EventStore &operator=(const EventStore &) = delete;
 
    /// Map a file written by write(): the data stay in the page cache and are
-   /// read on demand, so a store can exceed the available memory.
+   /// read on demand, so a store can exceed the available memory. Throws
+   /// std::invalid_argument if the file is not a (complete) store, std::runtime_error
+   /// if the system cannot open or map it.
    static std::shared_ptr<EventStore> open(const std::string &path);
 
    std::size_t size() const { return _n; }
@@ -46,13 +48,14 @@ public:
    std::size_t bytes() const { return _names.size() * _n * sizeof(float); }
    bool isMapped() const { return _map != nullptr; }
 
-   /// Add a column from n values (converted to float32). Throws if the name exists.
+   /// Add a column from n values (converted to float32). Throws std::invalid_argument if
+   /// the name exists or the store is mapped (read-only).
    void addColumn(const std::string &name, const double *values);
    void addColumn(const std::string &name, const float *values);
    /// Add the natural logarithm of n positive values as a float32 column.
    void addLogColumn(const std::string &name, const double *values);
 
-   /// The n values of a column; throws std::out_of_range naming a missing column.
+   /// The n values of a column; throws std::invalid_argument naming a missing column.
    const float *column(const std::string &name) const;
 
    /// Read every value once with `nThreads` threads and return their sum: warms the

@@ -7,6 +7,8 @@
 #ifndef RooNSBI_MathFuncs_h
 #define RooNSBI_MathFuncs_h
 
+#include "RooNSBI/Codes.h"
+
 #include <RooFit/Detail/MathFuncs.h>
 
 #include <algorithm>
@@ -18,24 +20,8 @@
 namespace RooNSBI {
 namespace MathFuncs {
 
-/// Interpolation codes of per-event shape systematics: those of ROOT's
-/// PiecewiseInterpolation (= RooFit::Detail::MathFuncs::flexibleInterpSingle):
-/// 0 additive piecewise linear, 1 multiplicative piecewise exponential,
-/// 2 additive parabolic/linear, 4 additive 6th-order polynomial/linear,
-/// 5 multiplicative 6th-order polynomial/exponential (default),
-/// 6 multiplicative 6th-order polynomial/linear. Code 3 was never implemented in ROOT.
-inline bool isValidShapeCode(int code)
-{
-   return code == 0 || code == 1 || code == 2 || code == 4 || code == 5 || code == 6;
-}
-
-/// Interpolation codes of normalisation systematics: those of ROOT's
-/// HistFactory FlexibleInterpVar: 0 linear, 1 exponential, 2 parabolic/linear,
-/// 4 (= 5) 6th-order polynomial/exponential (HistFactory's normsys default, pyhf "code4").
-inline bool isValidNormCode(int code)
-{
-   return code == 0 || code == 1 || code == 2 || code == 4 || code == 5;
-}
+/// The interpolation codes (which exist, which are additive, how the fast likelihood
+/// stores their columns) are those of RooNSBI/Codes.h: the one table of them.
 
 /// One step of the per-event shape interpolation: with the running factor g,
 /// return g + delta, exactly as PiecewiseInterpolation accumulates parameter
@@ -194,20 +180,6 @@ inline void poly6Eval(const Poly6Weights &w, double hi, double lo, double logHi,
 inline void poly6Exp(double alpha, double hi, double lo, double logHi, double logLo, double &value, double &deriv)
 {
    poly6Eval(poly6Weights(alpha), hi, lo, logHi, logLo, value, deriv);
-}
-
-/// Whether a PiecewiseInterpolation code is additive (the interpolated delta is added to the
-/// running shape factor) rather than multiplicative (it scales the running factor).
-inline bool isAdditiveShapeCode(int code)
-{
-   return code == 0 || code == 2 || code == 4;
-}
-
-/// Whether the fast likelihood stores a code's +-1 sigma values as they are (the additive codes,
-/// and code 6: the factor 1 + delta of code 4) rather than as logarithms (codes 1 and 5).
-inline bool storesShapeValues(int code)
-{
-   return isAdditiveShapeCode(code) || code == 6;
 }
 
 /// The additive codes 0, 2 and 4 (boundary 1, nominal 1) are linear in the per-event

@@ -5,10 +5,12 @@
 #define RooNSBI_RooNSBINLL_h
 
 #include "RooNSBI/EventStore.h"
+#include "RooNSBI/MathFuncs.h"
 
 #include <RooAbsReal.h>
 #include <RooListProxy.h>
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <vector>
@@ -85,13 +87,54 @@ public:
 
    const RooNSBI::EventStore &store() const { return *_store; }
 
+   /// The shape terms of one process between two changes of kind: first additive terms, then
+   /// multiplicative ones. PiecewiseInterpolation's running factor of a process is
+   ///   G = (...((1 + sum_{a in A_1} d_a) M_1 + sum_{a in A_2} d_a) M_2 ...),
+   /// M_g the product of the multiplicative factors of group g (in any order within a group).
+   struct ShapeGroup {
+      std::vector<int> add;
+      std::vector<int> mult;
+   };
+
+   /// Sums of one thread's pass: sum_i w_i log F_i and, for the gradient,
+   ///   c_J = sum_i w_i r_J G_J / F_i   and   b_t = N_J sum_i w_i r_J dG_J/dalpha_t / F_i,
+   /// and the thread's block buffers (sized once per structure and number of threads).
+   struct PassSums {
+      double sumWLogF = 0.0;
+      std::vector<double> c;
+      std::vector<double> b;
+      std::size_t nBad = 0;
+      std::size_t firstBad = 0;
+      double firstBadValue = 0.0;
+      std::vector<double> rp;     ///< per process: r_J G_J of a block
+      std::vector<double> dlog;   ///< per term: local derivatives of a block
+      std::vector<double> groupM; ///< per group: its factor M_g of a block
+      std::vector<double> groupG; ///< per group: G after it (gradient)
+      void reset()
+      {
+         sumWLogF = 0.0;
+         std::fill(c.begin(), c.end(), 0.0);
+         std::fill(b.begin(), b.end(), 0.0);
+         nBad = firstBad = 0;
+         firstBadValue = 0.0;
+      }
+   };
+
 protected:
    double evaluate() const override;
 
 private:
    void bindColumns(const RooNSBIPdf &pdf);
    void compute(bool withGradient) const;
-   std::vector<double> currentValues() const;
+   /// Group the shape terms per process (ShapeGroup) and size the parameter-sized scratch:
+   /// once, when the NLL is built or copied (its structure is fixed).
+   void groupTerms();
+   /// Size the per-thread buffers of a pass for `nThreads` threads (when that number changes).
+   void sizeScratch(std::size_t nThreads) const;
+   /// Whether a parameter value differs from those of the last pass (_cacheKey).
+   bool valuesChanged() const;
+   /// Remember the current parameter values as those of the last pass.
+   void storeCacheKey() const;
    double numericalDerivative(RooAbsReal &func, RooAbsArg &param) const;
 
    RooListProxy _yields;
@@ -107,6 +150,18 @@ private:
    const float *_weights = nullptr;
    unsigned _nThreads = 1;
    bool _gradientWithValue = true;
+
+   // shape terms grouped per process (built once by groupTerms())
+   std::vector<std::vector<ShapeGroup>> _groupsOf; ///< groups of each process, in order
+   std::vector<std::size_t> _firstGroup;           ///< index of each process's first group among all
+   std::size_t _nGroups = 0;
+   // scratch of a pass, sized once: no allocation per evaluation
+   mutable std::vector<double> _yieldScratch;                          ///< N_J
+   mutable std::vector<double> _alphaScratch;                          ///< per term: its alpha
+   mutable std::vector<RooNSBI::MathFuncs::Poly6Weights> _polyScratch; ///< per term (code 5)
+   mutable std::vector<RooNSBI::MathFuncs::AdditiveWeights> _addScratch; ///< per term (codes 0, 2, 4, 6)
+   mutable std::vector<PassSums> _sums;                                ///< per thread
+   mutable std::vector<double> _savedDYield, _savedDTerm, _savedKey;   ///< gradient(): saved results
 
    // parameters in gradient order and which yields / extra terms depend on each (built once)
    mutable std::unique_ptr<RooArgList> _params;

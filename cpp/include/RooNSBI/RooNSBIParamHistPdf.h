@@ -6,6 +6,8 @@
 #ifndef RooNSBI_RooNSBIParamHistPdf_h
 #define RooNSBI_RooNSBIParamHistPdf_h
 
+#include "RooNSBI/BinnedMathFuncs.h"
+
 #include <RooAbsPdf.h>
 #include <RooAbsReal.h>
 #include <RooListProxy.h>
@@ -33,7 +35,23 @@ struct RooNSBIParamHistTemplates {
    std::vector<double> shapeHigh;    ///< K * B contents at alpha = +1, per shape term
    bool positiveDefinite = true;     ///< clamp negative interpolated process contents to 0 (HistFactory histosys)
 
+   // Derived from the above (not stored): the shape terms of process j are
+   // groupedTerms[groupFirst[j] .. groupFirst[j+1]), in the order they were added.
+   std::vector<std::size_t> groupFirst;   //! per process, and one past the last
+   std::vector<std::size_t> groupedTerms; //! shape term indices grouped by process
+   // Scratch of one evaluation (compute() and the classes' evaluate()/doEval() do not allocate).
+   mutable std::vector<RooNSBI::BinnedMathFuncs::HistoSysTerm> termScratch;    //!
+   mutable std::vector<RooNSBI::BinnedMathFuncs::ProcessTemplate> procScratch; //!
+   mutable std::vector<double> scaleScratch; //! s_J
+   mutable std::vector<double> paramScratch; //! one value per shape parameter
+   mutable std::vector<double> gammaScratch; //! gamma_b
+   mutable std::vector<double> yieldScratch; //! nu_b
+
    std::size_t numGridPoints() const { return grid.size(); }
+
+   /// Group the shape terms by process and size the scratch for `nShapeParams` distinct
+   /// shape parameters: whenever the structure changes (built, a term added, read from a file).
+   void groupShapeTerms(std::size_t nShapeParams);
 
    /// Expected yields out[0..B) at mu' = `muPrime`, with the process scale factors
    /// s_J (J values), the shape parameters (one value per distinct parameter) and
@@ -127,10 +145,11 @@ protected:
 private:
    friend class RooNSBIParamHistYield;
 
-   /// Bin yields with parameter values from `scalar(arg)`; false (after logging an
-   /// evaluation error) if a yield is negative or not finite or the total is not positive.
+   /// Bin yields with parameter values from `scalar(arg)` (in the templates' scratch) and their
+   /// total nu; nullptr (after logging an evaluation error) if a yield is negative or not finite
+   /// or the total is not positive.
    template <class Scalar>
-   bool computeYields(Scalar const &scalar, std::vector<double> &yields, double &nu) const;
+   const std::vector<double> *computeYields(Scalar const &scalar, double &nu) const;
 
    RooRealProxy _x;           ///< bin-index observable
    RooRealProxy _muPrime;     ///< mu'

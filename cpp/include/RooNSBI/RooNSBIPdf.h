@@ -4,6 +4,8 @@
 #ifndef RooNSBI_RooNSBIPdf_h
 #define RooNSBI_RooNSBIPdf_h
 
+#include "RooNSBI/MathFuncs.h"
+
 #include <RooAbsPdf.h>
 #include <RooListProxy.h>
 
@@ -89,6 +91,9 @@ protected:
 private:
    template <class Scalar, class Column>
    void compute(std::size_t n, Scalar const &scalar, Column const &column, double *out) const;
+   /// Group the shape terms by process and size the scratch buffers: whenever the
+   /// structure changes (constructor, addShapeSystematic, copy, reading from a file).
+   void groupShapeTerms();
 
    RooListProxy _yields;       ///< N_J, per process
    RooListProxy _ratios;       ///< r_J columns, per process
@@ -98,6 +103,17 @@ private:
    std::vector<int> _shapeProcess;    ///< process index, per shape term
    std::vector<int> _shapeParamIndex; ///< index into _shapeParams, per shape term
    std::vector<int> _shapeCode;       ///< interpolation code, per shape term
+
+   // Derived from the above (not stored): the terms of process j are
+   // _groupedTerms[_groupFirst[j] .. _groupFirst[j+1]), in the order they were added.
+   std::vector<std::size_t> _groupFirst;   //! per process, and one past the last
+   std::vector<std::size_t> _groupedTerms; //! shape term indices grouped by process
+   // Scratch of one evaluation, sized by groupShapeTerms() (evaluate() and doEval() do not allocate,
+   // except _broadcast, which grows to the largest batch with a constant column).
+   mutable std::vector<RooNSBI::MathFuncs::ProcessTerm> _procScratch; //!
+   mutable std::vector<RooNSBI::MathFuncs::ShapeTerm> _shapeScratch;  //!
+   mutable std::vector<double> _eventScratch; //! one value per column (evaluate())
+   mutable std::vector<double> _broadcast;    //! constant columns broadcast to the batch size (doEval())
 
    ClassDefOverride(RooNSBIPdf, 1)
 };
