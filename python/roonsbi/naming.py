@@ -6,13 +6,15 @@ observable ``nom_alpha_X`` and the constraint ``alpha_XConstraint``) and MC-stat
 
 >>> ratio_column("S"), shape_columns("S", "jes")
 ('r_S', ('g_S_jes_lo', 'g_S_jes_hi'))
->>> alpha("jes"), global_observable("jes"), constraint("alpha_jes")
+>>> alpha("jes"), global_observable("alpha_jes"), constraint("alpha_jes")
 ('alpha_jes', 'nom_alpha_jes', 'alpha_jesConstraint')
 >>> WORKSPACE_NAME.format(name="nsbi"), PDF_NAME.format(name="nsbi")
 ('ws_nsbi', 'nsbi_nsbi')
 """
 
 from __future__ import annotations
+
+from typing import Sequence
 
 __all__ = [
     "CATEGORY_NAME",
@@ -35,6 +37,8 @@ __all__ = [
     "constraint",
     "global_observable",
     "nuisance_of_alpha",
+    "parse_shape_column",
+    "process_of_ratio",
     "ratio_column",
     "shape_columns",
 ]
@@ -69,6 +73,29 @@ def shape_columns(process: str, nuisance: str) -> tuple[str, str]:
     return f"g_{process}_{nuisance}_lo", f"g_{process}_{nuisance}_hi"
 
 
+def process_of_ratio(column: str) -> str | None:
+    """The process of a ratio column ``r_<process>``, or None for another column."""
+    prefix = ratio_column("")
+    return column[len(prefix):] if column.startswith(prefix) and len(column) > len(prefix) else None
+
+
+def parse_shape_column(column: str, processes: Sequence[str]) -> tuple[str, str, str] | None:
+    """(process, nuisance, ``"lo"`` or ``"hi"``) of a shape column ``g_<process>_<nuisance>_lo/_hi``
+    of one of ``processes`` (the longest matching process name wins: ``g_S_x_jes_lo`` is of ``S_x``
+    if both ``S`` and ``S_x`` are processes), or None.
+
+    >>> parse_shape_column("g_S_x_jes_lo", ["S", "S_x"]), parse_shape_column("r_S", ["S"])
+    (('S_x', 'jes', 'lo'), None)
+    """
+    if not column.endswith(("_lo", "_hi")):
+        return None
+    for process in sorted(processes, key=len, reverse=True):
+        prefix = shape_columns(process, "")[0][: -len("_lo")]  # "g_<process>_"
+        if column.startswith(prefix) and len(column) > len(prefix) + len("_lo"):
+            return process, column[len(prefix):-3], column[-2:]
+    return None
+
+
 def alpha(nuisance: str) -> str:
     """HistFactory's parameter of the systematic ``nuisance``."""
     return f"alpha_{nuisance}"
@@ -79,9 +106,10 @@ def nuisance_of_alpha(name: str) -> str:
     return name[len("alpha_"):] if name.startswith("alpha_") else name
 
 
-def global_observable(nuisance: str) -> str:
-    """HistFactory's global observable of the systematic ``nuisance``."""
-    return f"nom_alpha_{nuisance}"
+def global_observable(parameter: str) -> str:
+    """HistFactory's global observable of a constrained parameter (``alpha_X`` -> ``nom_alpha_X``,
+    ``gamma_stat_c_bin_0`` -> ``nom_gamma_stat_c_bin_0``)."""
+    return f"nom_{parameter}"
 
 
 def constraint(parameter: str) -> str:

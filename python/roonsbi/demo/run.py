@@ -46,7 +46,7 @@ from ..library import load
 from ..models.combined import channels_of, combine
 from ..models.parametrized import build_parametrized_model
 from ..models.unbinned import build_model
-from ..naming import WEIGHT_NAME, ratio_column, shape_columns
+from ..naming import MODELCONFIG_NAME, WEIGHT_NAME, ratio_column, shape_columns
 from ..plot import (
     BinnedChannelYields,
     ControlRegionYields,
@@ -336,7 +336,7 @@ def _binned_channel_yields(pnsbi: tuple[Any, Any, Any]) -> BinnedChannelYields:
 
 def _control_region_yields(cr_spec: dict[str, Any], cr_ws: Any, best: Any) -> ControlRegionYields:
     """The control region's data and its yields per sample pre-fit (mu = 1, alpha = 0) and post-fit."""
-    nuisances = [p.GetName() for p in cr_ws.obj("ModelConfig").GetNuisanceParameters()]
+    nuisances = [p.GetName() for p in cr_ws.obj(MODELCONFIG_NAME).GetNuisanceParameters()]
     prefit = histfactory_bin_yields(cr_ws, CHANNEL, {"mu": 1.0, **dict.fromkeys(nuisances, 0.0)})
     postfit = histfactory_bin_yields(cr_ws, CHANNEL, best.values)
     edges, data = control_region_data(cr_spec)

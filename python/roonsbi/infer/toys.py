@@ -33,7 +33,7 @@ from ..library import load
 from ..models.builders import real_var
 from ..models.protocol import FitModel
 from ..models.unbinned import NSBIModel
-from ..naming import DATA_NAME, WEIGHT_NAME
+from ..naming import DATA_NAME, WEIGHT_NAME, global_observable
 from .fit import Fitter
 from .results import NeymanResult, Toy
 from .state import saved_parameters
@@ -84,7 +84,7 @@ class ToyGenerator:
             globs = {}
             for alpha in self.model.nuisance_parameters:
                 name = alpha.GetName()
-                globs[f"nom_{name}"] = float(rng.normal(self.model.parameter(name).getVal(), 1.0))
+                globs[global_observable(name)] = float(rng.normal(self.model.parameter(name).getVal(), 1.0))
         return Toy(data, globs)
 
     def asimov(self, values: Mapping[str, float]) -> Toy:
@@ -105,7 +105,7 @@ class ToyGenerator:
                                               name=f"{DATA_NAME}_asimov", weight_name=WEIGHT_NAME)
             if data.numEntries() != self.n_pool:
                 raise RuntimeError(f"the Asimov dataset kept {data.numEntries()} of {self.n_pool} pool events")
-            globs = {f"nom_{a.GetName()}": self.model.parameter(a.GetName()).getVal()
+            globs = {global_observable(a.GetName()): self.model.parameter(a.GetName()).getVal()
                      for a in self.model.nuisance_parameters}
         return Toy(data, globs)
 

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
-from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, ratio_column, shape_columns
+from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, parse_shape_column, process_of_ratio, ratio_column, shape_columns
 from ..optional import optional_module
 from .events import MissingFeatureError, Source, iter_events
 from .networks import RatioEvaluator, RatioModel, SessionCache, combine_members
@@ -637,21 +637,20 @@ def _shapes_by_process(columns: Mapping[str, np.ndarray],
         ValueError: ratio or shape columns (spreads excluded) of no process of ``procs``.
     """
     base = [c for c in columns if not (c.endswith(SPREAD_SUFFIX) and c[: -len(SPREAD_SUFFIX)] in columns)]
-    # the longest process name first, so that g_S_x_jes_lo goes to 'S_x' rather than 'S'
-    by_length = sorted(procs, key=len, reverse=True)
     shapes: dict[str, dict[str, dict[str, np.ndarray]]] = {p: {} for p in procs}
     orphans = []
     for c in base:
-        if c.startswith("r_"):
-            if c[2:] not in procs:
+        process = process_of_ratio(c)
+        if process is not None:
+            if process not in procs:
                 orphans.append(c)
         elif c.startswith("g_") and c.endswith(("_lo", "_hi")):
-            owner = next((p for p in by_length if c.startswith(f"g_{p}_") and len(c) > len(p) + 6), None)
-            if owner is None:
+            parsed = parse_shape_column(c, list(procs))  # the longest process name wins: g_S_x_jes_lo is S_x's
+            if parsed is None:
                 orphans.append(c)
                 continue
-            nuisance = c[len(owner) + 3 : -3]
-            shapes[owner].setdefault(nuisance, {})[c[-2:]] = columns[c]
+            owner, nuisance, side = parsed
+            shapes[owner].setdefault(nuisance, {})[side] = columns[c]
     if orphans:
         raise ValueError(
             f"columns {orphans} belong to no process of yields {list(procs)}; add the processes or drop the columns"

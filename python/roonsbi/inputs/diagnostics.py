@@ -35,7 +35,7 @@ from typing import Any, Mapping, Sequence, Union
 
 import numpy as np
 
-from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, ratio_column
+from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, parse_shape_column, process_of_ratio, ratio_column
 
 __all__ = [
     "ClosureReport",
@@ -65,18 +65,16 @@ def base_columns(columns: Mapping[str, Any]) -> list[str]:
 
 
 def _processes(columns: Mapping[str, Any]) -> list[str]:
-    return [c[2:] for c in base_columns(columns) if c.startswith("r_") and len(c) > 2]
+    return [p for p in map(process_of_ratio, base_columns(columns)) if p is not None]
 
 
 def _variations(columns: Mapping[str, Any], processes: Sequence[str]) -> list[tuple[str, str, str]]:
-    """(column, process, variation) of the shape columns g_<proc>_<np>_lo/_hi of ``processes``."""
-    by_length = sorted(processes, key=len, reverse=True)
+    """(column, process, variation ``<np>_lo/_hi``) of the shape columns g_<proc>_<np>_lo/_hi of ``processes``."""
     out = []
     for c in base_columns(columns):
-        if c.startswith("g_") and c.endswith(("_lo", "_hi")):
-            owner = next((p for p in by_length if c.startswith(f"g_{p}_") and len(c) > len(p) + 6), None)
-            if owner is not None:
-                out.append((c, owner, c[len(owner) + 3 :]))
+        parsed = parse_shape_column(c, processes)
+        if parsed is not None:
+            out.append((c, parsed[0], f"{parsed[1]}_{parsed[2]}"))
     return out
 
 

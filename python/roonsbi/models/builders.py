@@ -75,7 +75,7 @@ def gaussian_constraints(np_names: Sequence[str], poi_vars: Mapping[str, Any], a
             raise ValueError(f"'{np_name}' is both a POI and a nuisance parameter")
         alpha = real_var(naming.alpha(np_name), 0.0, *alpha_range)
         alpha.setError(1.0)
-        nom = real_var(naming.global_observable(np_name), 0.0, -10.0, 10.0)
+        nom = real_var(naming.global_observable(alpha.GetName()), 0.0, -10.0, 10.0)
         nom.setConstant(True)
         sigma = ROOT.RooConstVar(f"sigma_alpha_{np_name}", "1", 1.0)
         cname = naming.constraint(alpha.GetName())

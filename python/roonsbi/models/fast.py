@@ -23,7 +23,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..library import cpp_errors, load
-from ..naming import LOG_PREFIX, WEIGHT_NAME
+from ..naming import LOG_PREFIX, WEIGHT_NAME, constraint, global_observable
 from .unbinned import NSBIModel
 
 ROOT = load()
@@ -138,11 +138,12 @@ def constraint_terms(model: NSBIModel) -> list[Any]:
     terms = []
     for alpha in model.nuisance_parameters:
         name = alpha.GetName()
-        cons = model.workspace.pdf(f"{name}Constraint")
-        glob = model.workspace.var(f"nom_{name}")
+        cname, gname = constraint(name), global_observable(name)
+        cons = model.workspace.pdf(cname)
+        glob = model.workspace.var(gname)
         if not cons or not glob:
-            raise KeyError(f"no constraint {name}Constraint with global observable nom_{name} in the workspace")
-        terms.append(ROOT.RooConstraintSum(f"nll_{name}Constraint", "", ROOT.RooArgSet(cons), ROOT.RooArgSet(glob)))
+            raise KeyError(f"no constraint {cname} with global observable {gname} in the workspace")
+        terms.append(ROOT.RooConstraintSum(f"nll_{cname}", "", ROOT.RooArgSet(cons), ROOT.RooArgSet(glob)))
     return terms
 
 

@@ -53,6 +53,7 @@ from ..naming import (
     PARAM_DATA_NAME,
     PARAM_PDF_NAME,
     WORKSPACE_NAME,
+    global_observable,
 )
 from ..spec import check_shape_code
 from .builders import coefficient_formula, gaussian_constraints, normsys_factor, real_var, with_constraints
@@ -364,7 +365,7 @@ def _staterror(t: Templates, name: str, pdf: Any, mu_prime: Any, stat_threshold:
         gamma.setError(float(width[int(np.argmin(np.abs(t.grid - t.reference)))]))
         if np.all(width < stat_threshold):
             gamma.setConstant(True)
-        nom = real_var(f"nom_{gname}", 1.0, 0.0, 10.0)
+        nom = real_var(global_observable(gname), 1.0, 0.0, 10.0)
         nom.setConstant(True)
         if t.num_grid_points == 1 or np.all(width == width[0]):
             sigma = ROOT.RooConstVar(f"{gname}_sigma", f"{gname}_sigma", float(width[0]))

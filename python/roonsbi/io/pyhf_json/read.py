@@ -173,7 +173,7 @@ class _Builder:
             return self._vars(np_name, kind, [alpha(np_name)])[0]
         var = self._vars(np_name, kind, [alpha(np_name)])[0]
         var.setError(1.0)
-        nom = self._glob(global_observable(np_name), 0.0, *ALPHA_GLOBAL_RANGE)
+        nom = self._glob(global_observable(alpha(np_name)), 0.0, *ALPHA_GLOBAL_RANGE)
         sigma = ROOT.RooConstVar(f"sigma_{alpha(np_name)}", "1", 1.0)
         name = constraint(alpha(np_name))
         cons = ROOT.RooGaussian(name, name, var, nom, sigma)
@@ -218,7 +218,7 @@ class _Builder:
         for b, g in enumerate(gammas):
             if sigma[b] > 0:
                 g.setError(float(sigma[b]))
-                nom_g = self._glob(f"nom_{g.GetName()}", 1.0)
+                nom_g = self._glob(global_observable(g.GetName()), 1.0)
                 sig = ROOT.RooConstVar(f"{g.GetName()}_sigma", "sigma", float(sigma[b]))
                 cons_list.append(ROOT.RooGaussian(f"{g.GetName()}_constraint", "staterror", nom_g, g, sig))
                 self.keep.append(sig)
@@ -257,7 +257,7 @@ class _Builder:
         g.setError(delta / nominal)
         tau_c = ROOT.RooConstVar(f"{gname}_tau", "tau", float(tau))
         mean = ROOT.RooProduct(f"{gname}_poisMean", "", ROOT.RooArgList(g, tau_c))
-        nom = real_var(f"nom_{gname}", float(tau), 0.0, ROOT.RooNumber.infinity())
+        nom = real_var(global_observable(gname), float(tau), 0.0, ROOT.RooNumber.infinity())
         nom.setConstant(True)
         self.globs.append(nom)
         p = ROOT.RooPoisson(f"{gname}_constraint", "shapesys", nom, mean)
