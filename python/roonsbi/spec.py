@@ -25,6 +25,7 @@ the one C++ table.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence, Union
@@ -39,6 +40,7 @@ __all__ = [
     "DEFAULT_SHAPESYS_CODE",
     "NORMSYS_CODES",
     "NormSys",
+    "PathLike",
     "PYHF_HISTOSYS_CODE",
     "PYHF_NORMSYS_CODES",
     "Process",
@@ -53,6 +55,8 @@ __all__ = [
 ]
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
+#: a file or folder name
+PathLike = Union[str, "os.PathLike[str]"]
 
 #: ``FlexibleInterpVar`` codes of normalisation systematics (code -> meaning).
 NORMSYS_CODES: Mapping[int, str] = {

@@ -8,7 +8,7 @@
 from .binning import FixedEdges, Quantiles
 from .observable import optimal_observable
 from .process import BinnedProcess
-from .templates import WEIGHT_COLUMN, Templates, build_templates
+from .templates import Templates, build_templates
 
-__all__ = ["WEIGHT_COLUMN", "BinnedProcess", "FixedEdges", "Quantiles", "Templates", "build_templates",
+__all__ = ["BinnedProcess", "FixedEdges", "Quantiles", "Templates", "build_templates",
            "optimal_observable"]

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
-import numpy as np
-
-from ..spec import DEFAULT_HISTOSYS_CODE, NormSys
+from ..spec import DEFAULT_HISTOSYS_CODE, ArrayLike, NormSys
 
 __all__ = ["ArrayLike", "BinnedProcess"]
 
-ArrayLike = Union[np.ndarray, Sequence[float]]
 
 
 @dataclass

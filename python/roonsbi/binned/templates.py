@@ -46,9 +46,8 @@ from .chunks import ChunkSource, Columns, Source, progress_bar, read_chunk
 from .observable import Observable, coefficients
 from .process import ArrayLike, BinnedProcess
 
-__all__ = ["WEIGHT_COLUMN", "Templates", "build_templates"]
+__all__ = ["Templates", "build_templates"]
 
-WEIGHT_COLUMN = WEIGHT_NAME
 
 
 @dataclass
@@ -423,7 +422,7 @@ def build_templates(
     pois: Mapping[str, float] | None = None,
     data: Source | None = None,
     observable: str | None = None,
-    weight: str | None = WEIGHT_COLUMN,
+    weight: str | None = WEIGHT_NAME,
     progress: bool | None = None,
     total: int | None = None,
 ) -> Templates:

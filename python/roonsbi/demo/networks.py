@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any, Callable
 
 import numpy as np
 
@@ -13,10 +12,10 @@ from ..inputs.diagnostics import normalisation_closure
 from ..inputs.toy import COEFFICIENTS, OffShellToy
 from ..inputs.training import TrainedRatios, train_toy_ratios
 from ..models.unbinned import build_model
+from ..spec import PathLike
 
 __all__ = ["toy_network_model"]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 
 def toy_network_model(toy: OffShellToy, x: np.ndarray, folder: PathLike, *, seed: int = 0, n_closure: int = 60_000,

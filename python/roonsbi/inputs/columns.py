@@ -38,6 +38,7 @@ import numpy as np
 
 from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, parse_shape_column, process_of_ratio, ratio_column, shape_columns
 from ..optional import optional_module
+from ..spec import PathLike
 from .events import MissingFeatureError, Source, iter_events
 from .networks import RatioEvaluator, RatioModel, SessionCache, combine_members
 
@@ -52,7 +53,6 @@ __all__ = [
     "write_columns",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 ModelLike = Union[RatioModel, PathLike, Sequence[PathLike]]
 
 #: Name of the index file of a folder of ``.npy`` columns.

@@ -28,14 +28,14 @@ and :func:`roonsbi.plot.diagnostics.diagnose` runs everything and writes the fil
 from __future__ import annotations
 
 import math
-import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, parse_shape_column, process_of_ratio, ratio_column
+from ..spec import ArrayLike
 
 __all__ = [
     "ClosureReport",
@@ -53,8 +53,6 @@ __all__ = [
     "reweighting_check",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
-ArrayLike = Union[np.ndarray, Sequence[float]]
 
 
 # -- column names -------------------------------------------------------------------------

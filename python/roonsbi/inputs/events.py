@@ -26,6 +26,7 @@ from typing import Any, Collection, Iterator, Mapping, Sequence, Union
 import numpy as np
 
 from ..optional import optional_module
+from ..spec import PathLike
 
 __all__ = [
     "FUNCTIONS",
@@ -38,7 +39,6 @@ __all__ = [
     "resolve_files",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 #: A source of events: ROOT file path(s) (globs and ``"file.root:tree"`` allowed) or arrays.
 Source = Union[PathLike, Sequence[PathLike], Mapping[str, Any]]
 

@@ -37,11 +37,12 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
 from ..optional import optional_module
+from ..spec import PathLike
 
 __all__ = [
     "FEATURE_METADATA_KEYS",
@@ -54,7 +55,6 @@ __all__ = [
     "set_feature_names",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: The supported network output conventions.
 OUTPUT_CONVENTIONS = ("ratio", "log_ratio", "score")

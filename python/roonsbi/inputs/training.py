@@ -46,16 +46,16 @@ names in the metadata, see :func:`roonsbi.networks.set_feature_names`), and the 
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from ..naming import ratio_column
 from ..optional import optional_module, optional_modules
+from ..spec import PathLike
 from .columns import evaluate_columns
 from .networks import RatioModel, set_feature_names
 from .toy import COEFFICIENTS, OffShellToy
@@ -71,7 +71,6 @@ __all__ = [
     "train_toy_ratios",
 ]
 
-PathLike = Union[str, "os.PathLike[str]"]
 
 #: The basis processes of the toy, in the order of the classifier's classes.
 PROCESSES = tuple(COEFFICIENTS)

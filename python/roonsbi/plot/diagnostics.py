@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from pathlib import Path
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -25,11 +24,10 @@ from ..inputs.diagnostics import (
     event_weights,
 )
 from ..optional import optional_module
+from ..spec import ArrayLike, PathLike
 
 __all__ = ["diagnose", "plot_closure", "plot_ratio_distributions", "plot_reweighting", "save_figure"]
 
-PathLike = Union[str, "os.PathLike[str]"]
-ArrayLike = Union[np.ndarray, Sequence[float]]
 
 
 # -- figures --------------------------------------------------------------------------------------
