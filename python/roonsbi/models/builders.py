@@ -15,6 +15,8 @@ ROOT = load()
 __all__ = [
     "check_dataset",
     "coefficient_formula",
+    "ALPHA_GLOBAL_RANGE",
+    "gaussian_constraint",
     "gaussian_constraints",
     "gaussian_parts",
     "normsys_factor",
@@ -63,6 +65,22 @@ def coefficient_formula(name: str, expression: str, poi_vars: Mapping[str, Any],
         ) from None
 
 
+#: range of HistFactory's global observables nom_alpha_X
+ALPHA_GLOBAL_RANGE = (-10.0, 10.0)
+
+
+def gaussian_constraint(alpha: Any) -> tuple[Any, Any, Any]:
+    r"""HistFactory's Gaussian constraint of a nuisance parameter ``alpha_X``: (the global observable
+    ``nom_alpha_X`` (0, constant, range :data:`ALPHA_GLOBAL_RANGE`), the constraint
+    ``alpha_XConstraint`` = Gauss(nom_alpha_X | alpha_X, 1), its width, a RooConstVar to keep alive)."""
+    name = alpha.GetName()
+    nom = real_var(naming.global_observable(name), 0.0, *ALPHA_GLOBAL_RANGE)
+    nom.setConstant(True)
+    sigma = ROOT.RooConstVar(f"sigma_{name}", "1", 1.0)
+    cname = naming.constraint(name)
+    return nom, ROOT.RooGaussian(cname, cname, alpha, nom, sigma), sigma
+
+
 def gaussian_constraints(np_names: Sequence[str], poi_vars: Mapping[str, Any], alpha_range: tuple[float, float],
                          keep: list[Any]) -> tuple[dict[str, Any], list[Any], list[Any]]:
     r"""HistFactory's constraint terms for nuisance parameters ``X``: ``alpha_X`` (range
@@ -75,11 +93,7 @@ def gaussian_constraints(np_names: Sequence[str], poi_vars: Mapping[str, Any], a
             raise ValueError(f"'{np_name}' is both a POI and a nuisance parameter")
         alpha = real_var(naming.alpha(np_name), 0.0, *alpha_range)
         alpha.setError(1.0)
-        nom = real_var(naming.global_observable(alpha.GetName()), 0.0, -10.0, 10.0)
-        nom.setConstant(True)
-        sigma = ROOT.RooConstVar(f"sigma_alpha_{np_name}", "1", 1.0)
-        cname = naming.constraint(alpha.GetName())
-        cons = ROOT.RooGaussian(cname, cname, alpha, nom, sigma)
+        nom, cons, sigma = gaussian_constraint(alpha)
         alphas[np_name] = alpha
         globs.append(nom)
         constraints.append(cons)

@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ...library import load
-from ...models.builders import real_var
+from ...models.builders import gaussian_constraint, real_var
 from ...models.combined import CombinedModel
 from ...naming import (
     CATEGORY_NAME,
@@ -32,7 +32,6 @@ from ...naming import (
     SIM_NAME,
     WEIGHT_NAME,
     alpha,
-    constraint,
     global_observable,
 )
 from ...spec import PYHF_HISTOSYS_CODE, PYHF_NORMSYS_CODES
@@ -49,14 +48,11 @@ from .names import (
     gamma_stem,
 )
 
-__all__ = ["ALPHA_GLOBAL_RANGE", "PyhfModel", "from_pyhf"]
+__all__ = ["PyhfModel", "from_pyhf"]
 
 ROOT = load()
 
 NORMSYS_CODE = PYHF_NORMSYS_CODES[0]  # the FlexibleInterpVar code an imported normsys gets
-#: Range of the global observables nom_alpha_X of imported workspaces: HistFactory's (and
-#: roonsbi's), so that nuisance parameters shared with other channels combine.
-ALPHA_GLOBAL_RANGE = (-10.0, 10.0)
 
 
 @dataclass
@@ -173,10 +169,8 @@ class _Builder:
             return self._vars(np_name, kind, [alpha(np_name)])[0]
         var = self._vars(np_name, kind, [alpha(np_name)])[0]
         var.setError(1.0)
-        nom = self._glob(global_observable(alpha(np_name)), 0.0, *ALPHA_GLOBAL_RANGE)
-        sigma = ROOT.RooConstVar(f"sigma_{alpha(np_name)}", "1", 1.0)
-        name = constraint(alpha(np_name))
-        cons = ROOT.RooGaussian(name, name, var, nom, sigma)
+        nom, cons, sigma = gaussian_constraint(var)
+        self.globs.append(nom)
         self.keep += [sigma]
         self.constraints[np_name] = [cons]
         return var
