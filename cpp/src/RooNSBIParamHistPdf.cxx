@@ -3,6 +3,7 @@
  */
 #include "RooNSBI/RooNSBIParamHistPdf.h"
 #include "RooNSBI/BinnedMathFuncs.h"
+#include "RooNSBI/ProcessGroups.h"
 
 #include "Checks.h"
 
@@ -72,17 +73,7 @@ void RooNSBIParamHistTemplates::groupShapeTerms(std::size_t nShapeParams)
 {
    const std::size_t nProc = nProcesses;
    const std::size_t nTerms = shapeProcess.size();
-   groupFirst.assign(nProc + 1, 0);
-   groupedTerms.clear();
-   groupedTerms.reserve(nTerms);
-   for (std::size_t j = 0; j < nProc; ++j) {
-      groupFirst[j] = groupedTerms.size();
-      for (std::size_t t = 0; t < nTerms; ++t) {
-         if (shapeProcess[t] == static_cast<int>(j))
-            groupedTerms.push_back(t);
-      }
-   }
-   groupFirst[nProc] = groupedTerms.size();
+   RooNSBI::groupByProcess(shapeProcess, nProc, groupFirst, groupedTerms);
    termScratch.assign(nTerms, {});
    procScratch.assign(nProc, {});
    scaleScratch.assign(nProc, 0.0);

@@ -3,6 +3,7 @@
  */
 #include "RooNSBI/RooNSBIPdf.h"
 #include "RooNSBI/MathFuncs.h"
+#include "RooNSBI/ProcessGroups.h"
 
 #include <RooAbsData.h>
 #include <RooAddition.h>
@@ -84,17 +85,7 @@ void RooNSBIPdf::groupShapeTerms()
 {
    const std::size_t nProc = _yields.size();
    const std::size_t nTerms = _shapeProcess.size();
-   _groupFirst.assign(nProc + 1, 0);
-   _groupedTerms.clear();
-   _groupedTerms.reserve(nTerms);
-   for (std::size_t j = 0; j < nProc; ++j) {
-      _groupFirst[j] = _groupedTerms.size();
-      for (std::size_t t = 0; t < nTerms; ++t) {
-         if (_shapeProcess[t] == static_cast<int>(j))
-            _groupedTerms.push_back(t);
-      }
-   }
-   _groupFirst[nProc] = _groupedTerms.size();
+   RooNSBI::groupByProcess(_shapeProcess, nProc, _groupFirst, _groupedTerms);
    _procScratch.assign(nProc, {});
    _shapeScratch.assign(nTerms, {});
    _eventScratch.assign(nProc + 2 * nTerms, 0.0);
