@@ -18,8 +18,11 @@ import roonsbi.library
 #: the package's folder on sys.path (the source tree or site-packages)
 PACKAGE_PATH = str(Path(roonsbi.__file__).resolve().parents[1])
 
-ROOT_FREE = ["roonsbi", "roonsbi.spec", "roonsbi.naming", "roonsbi.inputs.columns", "roonsbi.inputs.events",
-             "roonsbi.inputs.networks", "roonsbi.inputs.toy", "roonsbi.binned"]
+#: the ROOT-free layers: every module of them (found on disk, so that a new one is checked too)
+ROOT_FREE = ["roonsbi", "roonsbi.spec", "roonsbi.naming", "roonsbi.library", "roonsbi.optional", "roonsbi.cli",
+             "roonsbi.cli.main"] + sorted(
+    f"roonsbi.{layer}" + ("" if f.stem == "__init__" else f".{f.stem}")
+    for layer in ("inputs", "binned") for f in (Path(roonsbi.__file__).parent / layer).glob("*.py"))
 
 #: the facade of ``import roonsbi``
 FACADE = ["NormSys", "Process", "ShapeSys", "build_model", "load_model", "build_parametrized_model", "combine",
