@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["INCDIR", "LIBDIR", "LIBRARY", "cpp_errors", "load"]
+__all__ = ["INCDIR", "LIBDIR", "LIBRARY", "cpp_errors", "environment", "load", "shell_environment"]
 
 _HERE = Path(__file__).resolve().parent
 LIBDIR = _HERE / "lib"
@@ -22,6 +22,27 @@ INCDIR = _HERE / "include"
 LIBRARY = LIBDIR / ("libRooNSBI.dylib" if sys.platform == "darwin" else "libRooNSBI.so")
 
 _ROOT: Any = None
+
+#: the search path of shared libraries, where ROOT also looks for rootmap files (autoloading)
+_LIBRARY_PATH = "DYLD_LIBRARY_PATH" if sys.platform == "darwin" else "LD_LIBRARY_PATH"
+
+
+def environment() -> dict[str, str]:
+    """The environment variables (name -> folder to put first) with which any ROOT process finds
+    roonsbi's classes by itself: the library folder on the library path (ROOT reads the rootmap there
+    and loads libRooNSBI when a file or macro needs one of its classes) and the headers on
+    ``ROOT_INCLUDE_PATH``.
+
+    >>> sorted(environment().values()) == sorted([str(LIBDIR), str(INCDIR)])
+    True
+    """
+    return {_LIBRARY_PATH: str(LIBDIR), "ROOT_INCLUDE_PATH": str(INCDIR)}
+
+
+def shell_environment() -> str:
+    """``export`` lines (POSIX shell) for :func:`environment`, keeping what the variables held:
+    ``eval "$(roonsbi env)"``."""
+    return "".join(f'export {name}="{folder}${{{name}:+:${name}}}"\n' for name, folder in environment().items())
 
 
 def load() -> Any:

@@ -1,4 +1,4 @@
-"""The ``roonsbi`` command line: ``roonsbi demo``, ``roonsbi evaluate``, ``roonsbi --libdir``, ``roonsbi --incdir``.
+"""The ``roonsbi`` command line: ``roonsbi demo``, ``roonsbi evaluate``, ``roonsbi env``, ``roonsbi --libdir``.
 
 A thin argparse shell: the commands' modules (and ROOT, numpy, onnxruntime ...) are imported only
 when a command runs, so ``roonsbi --help`` and ``roonsbi --libdir`` work without them.
@@ -21,6 +21,12 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--incdir", action="store_true", help="print the include directory and exit")
     top.add_argument("--library", action="store_true", help="print the path of libRooNSBI and exit")
     sub = top.add_subparsers(dest="command")
+    sub.add_parser("env", help="print the shell lines with which ROOT finds roonsbi by itself: "
+                   'eval "$(roonsbi env)"',
+                   description="Print export lines for LD_LIBRARY_PATH (libRooNSBI and its rootmap: ROOT then loads "
+                   "the library when a file or macro needs a roonsbi class) and ROOT_INCLUDE_PATH (the headers). "
+                   'Use: eval "$(roonsbi env)". Without them, opening a roonsbi workspace in a process that did not '
+                   "load the library fails.")
     demo = sub.add_parser("demo", help="run the end-to-end NSBI demo on the analytic off-shell toy")
     demo.add_argument("--out", default="roonsbi-demo", help="output folder (default: roonsbi-demo)")
     demo.add_argument("--quick", action="store_true", help="coarser scans (for CI)")
@@ -47,6 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         for flag, path in ((args.libdir, LIBDIR), (args.incdir, INCDIR), (args.library, LIBRARY)):
             if flag:
                 print(path)
+        return 0
+    if args.command == "env":
+        from ..library import shell_environment
+
+        print(shell_environment(), end="")
         return 0
     if args.command == "demo":
         from ..demo.run import run
