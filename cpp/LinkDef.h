@@ -16,4 +16,7 @@
 #pragma link C++ struct RooNSBI::WorkspaceChannel-;
 #pragma link C++ function RooNSBI::combine;
 #pragma link C++ function RooNSBI::parseRenames;
+#pragma link C++ function RooNSBI::exportJSON;
+#pragma link C++ function RooNSBI::exportJSONtoString;
+#pragma link C++ function RooNSBI::version;
 #endif

@@ -96,6 +96,19 @@ std::unique_ptr<RooWorkspace> combine(const std::vector<WorkspaceChannel> &chann
 /// The rename map of a string "old=new,old2=new2" (whitespace ignored; empty string: no renames).
 std::map<std::string, std::string> parseRenames(const std::string &spec);
 
+/// HS3 JSON of a workspace, by RooJSONFactoryWSTool plus what HS3 readers need (JSONIO.cxx):
+/// roonsbi and its version in metadata.packages, and numeric "min"/"max" for the axes of
+/// unbinned data that RooFit writes as null (the smallest and largest value of the column).
+/// A workspace whose ModelConfig `ModelConfig` has a pdf that is not a RooSimultaneous (a
+/// single roonsbi model), on which RooJSONFactoryWSTool::exportJSON crashes in ROOT 6.40, is
+/// exported as its one-channel combination (`simPdf` over `channelCat` with the one state
+/// `label`, or the workspace name; the same NLL). Errors throw std::invalid_argument.
+std::string exportJSONtoString(RooWorkspace &ws, const std::string &label = "");
+/// exportJSONtoString written to the file `path`.
+bool exportJSON(RooWorkspace &ws, const std::string &path, const std::string &label = "");
+/// The roonsbi version compiled into the library (written to HS3 metadata.packages).
+const char *version();
+
 } // namespace RooNSBI
 
 #endif
