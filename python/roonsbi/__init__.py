@@ -11,11 +11,15 @@ needs them (``build_model``, ``fit``, ...), not on ``import roonsbi``.
 from __future__ import annotations
 
 from importlib import import_module
+from importlib import metadata as _metadata
 from typing import TYPE_CHECKING, Any
 
 from .spec import NormSys, Process, ShapeSys
 
-__version__ = "0.1.0"
+try:  # the version is pyproject.toml's (the C++ library gets the same one from CMake)
+    __version__ = _metadata.version("roonsbi")
+except _metadata.PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
 
 #: facade name -> the module that defines it (imported on first use)
 _LAZY = {
