@@ -123,8 +123,8 @@ def _systematics(p: Any) -> list[tuple[str, Iterable[str]]]:
 
 def unbinned_names(pois: Iterable[str], processes: Sequence[Process], channel: str) -> list[tuple[str, str]]:
     """(name, description) of every object and column :func:`~roonsbi.models.unbinned.build_model` makes."""
-    out = _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PDF_NAME, naming.MODEL_NAME))
-    out += _user_names(pois, processes, channel)
+    out = _user_names(pois, processes, channel)
+    out += _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PDF_NAME, naming.MODEL_NAME))
     for j, p in enumerate(processes):
         of = f"of process '{p.name}' (processes[{j}])"
         out += [(naming.ratio_column(p.name), f"the ratio column '{naming.ratio_column(p.name)}' {of}"),
@@ -144,10 +144,10 @@ def parametrized_names(pois: Iterable[str], processes: Sequence[Any], channel: s
                        num_bins: int) -> list[tuple[str, str]]:
     """(name, description) of every object :func:`~roonsbi.models.parametrized.build_parametrized_model` makes
     (``processes``: the templates' BinnedProcess list)."""
-    out = _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PARAM_PDF_NAME, naming.MODEL_NAME,
-                                 naming.OBSERVABLE_NAME, naming.PARAM_DATA_NAME))
+    out = _user_names(pois, processes, channel)
+    out += _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PARAM_PDF_NAME, naming.MODEL_NAME,
+                                  naming.OBSERVABLE_NAME, naming.PARAM_DATA_NAME))
     out.append((naming.MU_PRIME_NAME.format(poi=poi), f"the scan parameter '{naming.MU_PRIME_NAME.format(poi=poi)}'"))
-    out += _user_names(pois, processes, channel)
     for j, p in enumerate(processes):
         of = f"of process '{p.name}' (templates.processes[{j}])"
         for gen in (naming.coefficient_name(p.name, channel), naming.normsys_name(p.name, channel),
