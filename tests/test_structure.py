@@ -26,7 +26,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "python" / PACKAGE
 
 #: The layers, lowest first: a module may import its own layer and the layers below it only.
 LAYERS = (
-    ("spec", "naming", "library", "optional"),
+    ("spec", "naming", "checks", "library", "optional"),
     ("inputs",),
     ("binned",),
     ("models",),

@@ -34,7 +34,16 @@ __all__ = [
     "WORKSPACE_NAME",
     "alpha",
     "channel_of_workspace",
+    "RESERVED_NAMES",
+    "coefficient_name",
     "constraint",
+    "constraint_width",
+    "gamma_constraint",
+    "gamma_width",
+    "nominal_yield_name",
+    "normsys_name",
+    "scale_name",
+    "yield_name",
     "global_observable",
     "nuisance_of_alpha",
     "parse_shape_column",
@@ -61,6 +70,52 @@ CATEGORY_NAME = "channelCat"  #: its category
 WEIGHT_NAME = "weight"  #: per-event weights (dataset weight variable, column files)
 SPREAD_SUFFIX = "_std"  #: spread of an ensemble of networks, ``<column>_std``
 LOG_PREFIX = "log:"  #: event-store columns stored as logarithms
+#: names roonsbi gives to fixed objects of every workspace (no user name may equal them)
+RESERVED_NAMES = (WEIGHT_NAME, DATA_NAME, MODELCONFIG_NAME, SIM_NAME, CATEGORY_NAME)
+
+
+def _in_channel(base: str, channel: str | None) -> str:
+    return base if channel is None else f"{base}_{channel}"
+
+
+def nominal_yield_name(process: str) -> str:
+    """The constant nu_J of process ``process`` (``nu_<process>``)."""
+    return f"nu_{process}"
+
+
+def yield_name(process: str) -> str:
+    """The yield N_J = f_J nu_J G_J of an unbinned channel (``N_<process>``)."""
+    return f"N_{process}"
+
+
+def coefficient_name(process: str, channel: str | None = None) -> str:
+    """The coefficient f_J(mu) (``f_<process>``; ``f_<process>_<channel>`` in a parametrized channel)."""
+    return _in_channel(f"f_{process}", channel)
+
+
+def normsys_name(process: str, channel: str | None = None) -> str:
+    """The normalisation factor G_J(alpha) (``G_<process>``; ``G_<process>_<channel>`` parametrized)."""
+    return _in_channel(f"G_{process}", channel)
+
+
+def scale_name(process: str, channel: str) -> str:
+    """The scale s_J = f_J G_J of a parametrized channel (``s_<process>_<channel>``)."""
+    return f"s_{process}_{channel}"
+
+
+def constraint_width(parameter: str) -> str:
+    """The unit width of the Gaussian constraint of ``alpha_X`` (``sigma_alpha_X``)."""
+    return f"sigma_{parameter}"
+
+
+def gamma_width(gamma: str) -> str:
+    """The relative MC uncertainty of a staterror gamma (``<gamma>_sigma``)."""
+    return f"{gamma}_sigma"
+
+
+def gamma_constraint(gamma: str) -> str:
+    """The Gaussian constraint of a staterror gamma (``<gamma>_constraint``)."""
+    return f"{gamma}_constraint"
 
 
 def ratio_column(process: str) -> str:

@@ -19,8 +19,8 @@ import roonsbi.library
 PACKAGE_PATH = str(Path(roonsbi.__file__).resolve().parents[1])
 
 #: the ROOT-free layers: every module of them (found on disk, so that a new one is checked too)
-ROOT_FREE = ["roonsbi", "roonsbi.spec", "roonsbi.naming", "roonsbi.library", "roonsbi.optional", "roonsbi.cli",
-             "roonsbi.cli.main"] + sorted(
+ROOT_FREE = ["roonsbi", "roonsbi.spec", "roonsbi.naming", "roonsbi.checks", "roonsbi.library", "roonsbi.optional",
+             "roonsbi.cli", "roonsbi.cli.main"] + sorted(
     f"roonsbi.{layer}" + ("" if f.stem == "__init__" else f".{f.stem}")
     for layer in ("inputs", "binned") for f in (Path(roonsbi.__file__).parent / layer).glob("*.py"))
 

@@ -102,7 +102,9 @@ class Fitter:
         if hesse:
             status_hesse = minimizer.hesse()
             status = status or status_hesse
-        return int(status), minimizer.save()
+        result = minimizer.save()  # a new RooFitResult that the caller owns (C++ raw pointer)
+        ROOT.SetOwnership(result, True)  # Python deletes it with its last reference
+        return int(status), result
 
 
 def fit(model: FitModel, *, data: Any = None, fixed: Mapping[str, float] | None = None, hesse: bool = True,

@@ -76,7 +76,7 @@ def gaussian_constraint(alpha: Any) -> tuple[Any, Any, Any]:
     name = alpha.GetName()
     nom = real_var(naming.global_observable(name), 0.0, *ALPHA_GLOBAL_RANGE)
     nom.setConstant(True)
-    sigma = ROOT.RooConstVar(f"sigma_{name}", "1", 1.0)
+    sigma = ROOT.RooConstVar(naming.constraint_width(name), "1", 1.0)
     cname = naming.constraint(name)
     return nom, ROOT.RooGaussian(cname, cname, alpha, nom, sigma), sigma
 

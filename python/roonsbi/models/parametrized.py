@@ -42,6 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..binned import Templates
+from ..checks import check_pois, check_unique, parametrized_names
 from ..library import cpp_errors, load
 from ..naming import (
     DATA_NAME,
@@ -224,9 +225,10 @@ def build_parametrized_model(
     """
     t = templates
     _check_templates(t)
-    pois = dict(pois) if pois is not None else {t.poi: (t.reference, 0.0, 10.0)}
+    pois = check_pois(pois if pois is not None else {t.poi: (t.reference, 0.0, 10.0)})
     if t.poi not in pois:
         raise ValueError(f"the templates are parametrized in '{t.poi}', which is not among the POIs {list(pois)}")
+    check_unique(parametrized_names(pois, t.processes, name, t.poi, t.num_bins))
     counts, sumw2 = _data_arrays(t, data, asimov_values)
     _check_expected(t, counts)
 

@@ -32,6 +32,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..checks import as_column, check_pois, check_unique, check_weights, unbinned_names
 from ..library import load
 from ..naming import (
     DATA_NAME,
@@ -40,8 +41,12 @@ from ..naming import (
     PDF_NAME,
     WEIGHT_NAME,
     WORKSPACE_NAME,
+    coefficient_name,
+    nominal_yield_name,
+    normsys_name,
     ratio_column,
     shape_columns,
+    yield_name,
 )
 from ..spec import ArrayLike, Process, as_shapesys, check_column, check_shape_code
 from .builders import (
@@ -124,13 +129,14 @@ def build_model(
     """
     if not processes:
         raise ValueError("build_model needs at least one process")
-    pois = dict(pois or {"mu": (1.0, 0.0, 10.0)})
+    pois = check_pois(pois or {"mu": (1.0, 0.0, 10.0)})
     names = [p.name for p in processes]
     if len(set(names)) != len(names):
         raise ValueError(f"process names must be unique, got {names}")
+    check_unique(unbinned_names(pois, processes, name))
     columns = _columns(processes)
     n_events = next(iter(columns.values())).size
-    w = _checked_weights(weights, n_events)
+    w = None if weights is None else check_weights(weights, n_events)
 
     ws = ROOT.RooWorkspace(WORKSPACE_NAME.format(name=name), f"NSBI channel {name}")
     keep: list[Any] = []  # Python-side owners until the import into the workspace
@@ -161,12 +167,7 @@ def _columns(processes: Sequence[Process]) -> dict[str, np.ndarray]:
     columns: dict[str, np.ndarray] = {}
 
     def add(col: str, values: ArrayLike, role: str, strictly_positive: bool) -> None:
-        arr = np.asarray(values, dtype=np.float64)
-        if arr.ndim != 1:
-            raise ValueError(f"{role} column '{col}' must be 1-D, got shape {arr.shape}")
-        n_first = next(iter(columns.values())).size if columns else arr.size
-        if arr.size != n_first:
-            raise ValueError(f"{role} column '{col}' has {arr.size} entries but the other columns have {n_first}")
+        arr = as_column(col, role, values, next(iter(columns.values())).size if columns else None)
         check_column(col, role, arr, strictly_positive)
         columns[col] = arr
 
@@ -181,32 +182,21 @@ def _columns(processes: Sequence[Process]) -> dict[str, np.ndarray]:
     return columns
 
 
-def _checked_weights(weights: ArrayLike | None, n_events: int) -> np.ndarray | None:
-    if weights is None:
-        return None
-    w = np.asarray(weights, dtype=np.float64)
-    if w.shape != (n_events,):
-        raise ValueError(f"weights have shape {w.shape} but the columns have {n_events} entries")
-    if not np.all(np.isfinite(w)):
-        raise ValueError(f"weights have {np.count_nonzero(~np.isfinite(w))} NaN or infinite entries")
-    return w
-
-
 def _process_yield(p: Process, poi_vars: Mapping[str, Any], alphas: Mapping[str, Any], keep: list[Any]) -> Any:
     """N_J = f_J(mu) nu_J G_J(alpha) as a RooProduct (G_J a FlexibleInterpVar of the normsys)."""
     if not np.isfinite(p.nominal_yield):
         raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
     if isinstance(p.coefficient, str):
-        coef = coefficient_formula(f"f_{p.name}", p.coefficient, poi_vars, p.name)
+        coef = coefficient_formula(coefficient_name(p.name), p.coefficient, poi_vars, p.name)
     else:
         coef = p.coefficient
-    nominal = ROOT.RooConstVar(f"nu_{p.name}", f"nu_{p.name}", float(p.nominal_yield))
+    nominal = ROOT.RooConstVar(nominal_yield_name(p.name), nominal_yield_name(p.name), float(p.nominal_yield))
     factors = ROOT.RooArgList(coef, nominal)
     if p.normsys:
-        interp = normsys_factor(f"G_{p.name}", p.normsys, alphas, p.name)
+        interp = normsys_factor(normsys_name(p.name), p.normsys, alphas, p.name)
         factors.add(interp)
         keep.append(interp)
-    yld = ROOT.RooProduct(f"N_{p.name}", f"N_{p.name}", factors)
+    yld = ROOT.RooProduct(yield_name(p.name), yield_name(p.name), factors)
     keep += [coef, nominal, yld]
     return yld
 

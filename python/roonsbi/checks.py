@@ -1,0 +1,199 @@
+r"""Plain-Python checks of the inputs of the model builders, run before any RooFit object is made (no ROOT).
+
+Every error names the argument, the object, the first bad entry and what to do:
+
+* :func:`check_pois`: ``pois = {name: (start, lo, hi)}`` with finite numbers, :math:`lo < hi` and
+  :math:`lo \le start \le hi` (Minuit2 crashes on an inverted range; RooFit clamps a start outside it);
+* :func:`check_name`: names are RooFit names (letters, digits, ``_``; not starting with a digit),
+  since RooFormula reads other characters as operators;
+* :func:`check_unique`: no two objects of a model get the same name (user names against the names
+  roonsbi generates from :mod:`roonsbi.naming`, and generated names against each other);
+  :func:`unbinned_names` and :func:`parametrized_names` list the names of a model;
+* :func:`as_column` and :func:`check_weights`: per-event arrays are 1-D numbers of one length,
+  weights have a positive total :math:`\sum_i w_i > 0`.
+
+>>> check_pois({"mu": (1.0, 10.0, 0.0)})  # doctest: +ELLIPSIS
+Traceback (most recent call last):
+...
+ValueError: pois['mu'] = (1.0, 10.0, 0.0) has min 10 >= max 0: give (start, min, max) with min < max, ...
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from typing import Any, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from . import naming
+from .spec import ArrayLike, Process
+
+__all__ = [
+    "as_column",
+    "check_name",
+    "check_pois",
+    "check_unique",
+    "check_weights",
+    "parametrized_names",
+    "unbinned_names",
+]
+
+_ROOFIT_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
+
+
+def check_pois(pois: Any, argument: str = "pois") -> dict[str, tuple[float, float, float]]:
+    """``pois`` as {name: (start, lo, hi)} of floats; TypeError for a non-mapping, a non-triple or
+    non-numbers, ValueError for NaN/inf, lo >= hi or a start outside [lo, hi]."""
+    if not isinstance(pois, Mapping):
+        raise TypeError(f"{argument} must be a mapping name -> (start, min, max), got {type(pois).__name__}")
+    out = {}
+    for poi, value in pois.items():
+        check_name("POI", poi, argument)
+        where = f"{argument}[{poi!r}] = {value!r}"
+        if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) != 3:
+            raise TypeError(f"{where} must be a triple (start, min, max) of numbers, e.g. (1.0, 0.0, 10.0)")
+        if not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in value):
+            raise TypeError(f"{where} must hold numbers (start, min, max), e.g. (1.0, 0.0, 10.0)")
+        start, lo, hi = (float(v) for v in value)
+        if not all(math.isfinite(v) for v in (start, lo, hi)):
+            raise ValueError(f"{where} has a NaN or infinite entry: give finite (start, min, max)")
+        if not lo < hi:
+            raise ValueError(f"{where} has min {lo:g} >= max {hi:g}: give (start, min, max) with min < max, "
+                             f"e.g. ({start}, {min(lo, hi)}, {max(lo, hi)})")
+        if not lo <= start <= hi:
+            raise ValueError(f"{where} has the start {start:g} outside [{lo:g}, {hi:g}]: choose a start inside "
+                             "the range or widen it")
+        out[poi] = (start, lo, hi)
+    return out
+
+
+def check_name(kind: str, name: Any, argument: str) -> None:
+    """TypeError unless ``name`` is a string, ValueError unless it is a valid RooFit name."""
+    if not isinstance(name, str):
+        raise TypeError(f"{kind} name {name!r} in {argument} must be a string, got {type(name).__name__}")
+    if not _ROOFIT_NAME.match(name):
+        bad = next((c for c in name if not (c.isascii() and (c.isalnum() or c == "_"))), name[:1])
+        raise ValueError(f"{kind} name {name!r} in {argument} is not a valid RooFit name (first bad character "
+                         f"{bad!r}): use ASCII letters, digits and '_' only, not starting with a digit "
+                         "(RooFormula reads other characters as operators)")
+
+
+def check_unique(objects: Iterable[tuple[str, str]]) -> None:
+    """ValueError naming both objects if two of ``(name, description)`` have the same name."""
+    seen: dict[str, str] = {}
+    for name, what in objects:
+        if name in seen:
+            raise ValueError(f"name collision: {seen[name]} and {what} would both be named '{name}'; rename the "
+                             "POI, process, nuisance parameter or channel (roonsbi never merges two objects)")
+        seen[name] = what
+
+
+def _fixed_names(channel: str, templates: Sequence[str]) -> list[tuple[str, str]]:
+    out = [(n, f"roonsbi's reserved name '{n}'") for n in naming.RESERVED_NAMES]
+    return out + [(t.format(name=channel), f"the object '{t.format(name=channel)}' of channel '{channel}'")
+                  for t in templates]
+
+
+def _user_names(pois: Iterable[str], processes: Sequence[Any], channel: str) -> list[tuple[str, str]]:
+    """POIs and the parameters alpha_X of the nuisance parameters X, with their constraint terms."""
+    check_name("channel", channel, "name")
+    out = [(poi, f"POI '{poi}' (pois)") for poi in pois]
+    nps: dict[str, str] = {}
+    for j, p in enumerate(processes):
+        check_name("process", p.name, f"processes[{j}]")
+        for kind, systematics in _systematics(p):
+            for np_name in systematics:
+                check_name("nuisance-parameter", np_name, f"processes[{j}].{kind}")
+                nps.setdefault(np_name, f"processes[{j}].{kind}")
+    for np_name, where in sorted(nps.items()):
+        alpha = naming.alpha(np_name)
+        for gen, what in ((alpha, "parameter"), (naming.global_observable(alpha), "global observable"),
+                          (naming.constraint(alpha), "constraint"), (naming.constraint_width(alpha), "width")):
+            out.append((gen, f"the {what} '{gen}' of nuisance parameter '{np_name}' ({where})"))
+    return out
+
+
+def _systematics(p: Any) -> list[tuple[str, Iterable[str]]]:
+    if isinstance(p, Process):
+        return [("normsys", p.normsys), ("shapesys", p.shapesys)]
+    return [("normsys", p.normsys_factors()), ("histosys", p.histosys_codes())]
+
+
+def unbinned_names(pois: Iterable[str], processes: Sequence[Process], channel: str) -> list[tuple[str, str]]:
+    """(name, description) of every object and column :func:`~roonsbi.models.unbinned.build_model` makes."""
+    out = _user_names(pois, processes, channel)
+    out += _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PDF_NAME, naming.MODEL_NAME))
+    for j, p in enumerate(processes):
+        of = f"of process '{p.name}' (processes[{j}])"
+        out += [(naming.ratio_column(p.name), f"the ratio column '{naming.ratio_column(p.name)}' {of}"),
+                (naming.nominal_yield_name(p.name), f"the nominal yield '{naming.nominal_yield_name(p.name)}' {of}"),
+                (naming.yield_name(p.name), f"the yield '{naming.yield_name(p.name)}' {of}")]
+        if isinstance(p.coefficient, str):
+            out.append((naming.coefficient_name(p.name), f"the coefficient '{naming.coefficient_name(p.name)}' {of}"))
+        if p.normsys:
+            out.append((naming.normsys_name(p.name), f"the normsys factor '{naming.normsys_name(p.name)}' {of}"))
+        for np_name in p.shapesys:
+            for col in naming.shape_columns(p.name, np_name):
+                out.append((col, f"the shape column '{col}' of nuisance parameter '{np_name}' {of}"))
+    return out
+
+
+def parametrized_names(pois: Iterable[str], processes: Sequence[Any], channel: str, poi: str,
+                       num_bins: int) -> list[tuple[str, str]]:
+    """(name, description) of every object :func:`~roonsbi.models.parametrized.build_parametrized_model` makes
+    (``processes``: the templates' BinnedProcess list)."""
+    out = _user_names(pois, processes, channel)
+    out += _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PARAM_PDF_NAME, naming.MODEL_NAME,
+                                  naming.OBSERVABLE_NAME, naming.PARAM_DATA_NAME))
+    out.append((naming.MU_PRIME_NAME.format(poi=poi), f"the scan parameter '{naming.MU_PRIME_NAME.format(poi=poi)}'"))
+    for j, p in enumerate(processes):
+        of = f"of process '{p.name}' (templates.processes[{j}])"
+        for gen in (naming.coefficient_name(p.name, channel), naming.normsys_name(p.name, channel),
+                    naming.scale_name(p.name, channel)):
+            out.append((gen, f"the object '{gen}' {of}"))
+    for b in range(num_bins):
+        gamma = naming.GAMMA_NAME.format(name=channel, b=b)
+        for gen in (gamma, naming.global_observable(gamma), naming.gamma_width(gamma), naming.gamma_constraint(gamma)):
+            out.append((gen, f"the staterror object '{gen}' of bin {b}"))
+    return out
+
+
+def as_column(column: str, role: str, values: ArrayLike, n_events: int | None = None) -> np.ndarray:
+    """``values`` as a 1-D float64 array; TypeError for strings/objects/booleans/complex, ValueError for
+    another shape or a length other than ``n_events``. (Values are checked by :func:`roonsbi.spec.check_column`.)"""
+    try:
+        arr = np.asarray(values)
+    except ValueError as err:  # ragged nested sequences
+        raise ValueError(f"{role} column '{column}' is not a 1-D array of numbers ({err})") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"{role} column '{column}' has dtype {arr.dtype} (first entry {arr.ravel()[:1].tolist()}): "
+                        "give a 1-D array of real numbers, one per event")
+    if arr.ndim != 1:
+        raise ValueError(f"{role} column '{column}' must be 1-D, got shape {arr.shape}: give one value per event")
+    if n_events is not None and arr.size != n_events:
+        raise ValueError(f"{role} column '{column}' has {arr.size} entries but the other columns have {n_events}")
+    return arr.astype(np.float64, copy=False)
+
+
+def check_weights(weights: ArrayLike, n_events: int, argument: str = "weights") -> np.ndarray:
+    r"""``weights`` as float64 of shape (n_events,), finite, with a positive total :math:`\sum_i w_i > 0`
+    (single negative MC weights are allowed)."""
+    try:
+        w = np.asarray(weights)
+    except ValueError as err:
+        raise ValueError(f"{argument} are not a 1-D array of numbers ({err})") from None
+    if w.dtype.kind not in "iuf":
+        raise TypeError(f"{argument} have dtype {w.dtype}: give a 1-D array of real numbers, one per event")
+    if w.shape != (n_events,):
+        raise ValueError(f"{argument} have shape {w.shape} but the columns have {n_events} entries")
+    w = w.astype(np.float64, copy=False)
+    bad = np.flatnonzero(~np.isfinite(w))
+    if bad.size:
+        raise ValueError(f"{argument} have {bad.size} NaN or infinite entries (first: entry {bad[0]} = {w[bad[0]]})")
+    total = float(w.sum())
+    if not total > 0:
+        raise ValueError(f"{argument} sum to {total:g} (<= 0): the data need a positive total weight; check the "
+                         "sign convention of the weights, or pass weights=None for unweighted events")
+    return w
