@@ -23,7 +23,8 @@ the test statistic :math:`t = \sqrt{\tilde q_\mu} - \sqrt{\tilde q_{\mu,A}}` if
           \mathrm{CL}_s = \mathrm{CL}_{s+b}/\mathrm{CL}_b.
 
 The expected band at :math:`k\sigma` (:math:`k = -2..2`, the limit's band) takes :math:`t = -k`
-(the normal, not clipped, asymptotic distribution: pyhf's default ``calc_base_dist="normal"``). The upper limit at CL is the root of
+(the normal, not clipped, asymptotic distribution: pyhf's default ``calc_base_dist="normal"``).
+The upper limit at CL is the root of
 :math:`\mathrm{CL}_s(\mu) = 1 - \mathrm{CL}` (Brent's method), for the observed and every expected
 curve. Discovery: :math:`Z_0 = \sqrt{q_0}`, :math:`p_0 = 1 - \Phi(Z_0)`; the expected
 :math:`Z_0` is :math:`\sqrt{q_{0,A}}` on the Asimov dataset at :math:`\mu = 1` (or ``mu_signal``).
@@ -110,13 +111,16 @@ def asimov_dataset(model: FitModel, values: Mapping[str, float], *,
     if _has_unbinned_channel(model):
         raise ValueError(f"{type(model).__name__} has unbinned NSBI channels: build their Asimov dataset "
                          "yourself and pass it as asimov= (a roonsbi.infer.Toy)")
+    model_config = getattr(model, "model_config", None)
+    if model_config is None:
+        raise ValueError(f"{type(model).__name__} has no ModelConfig: pass the Asimov dataset as asimov=")
     with saved_parameters(model):
         model.set_parameters(values)
         params = ROOT.RooArgSet(model.pois)
         params.add(model.nuisance_parameters)
         globs = ROOT.RooArgSet()
         ROOT.RooStats.AsymptoticCalculator.SetPrintLevel(-1)
-        data = ROOT.RooStats.AsymptoticCalculator.MakeAsimovData(model.model_config, params, globs)
+        data = ROOT.RooStats.AsymptoticCalculator.MakeAsimovData(model_config, params, globs)
         ROOT.SetOwnership(data, True)
         return Toy(data, {g.GetName(): float(g.getVal()) for g in globs})
 
