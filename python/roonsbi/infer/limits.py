@@ -71,7 +71,7 @@ def asymptotic_cls(q_mu: float, q_mu_asimov: float, *, n_sigma: float | None = N
     sq, sqa = math.sqrt(max(q_mu, 0.0)), math.sqrt(max(q_mu_asimov, 0.0))
     if n_sigma is not None:
         t = -float(n_sigma)
-    elif sq <= sqa:
+    elif sq <= sqa or sqa == 0.0:  # no sensitivity (q_A = 0): CL_s = 1
         t = sq - sqa
     else:
         t = (q_mu - q_mu_asimov) / (2.0 * sqa)
@@ -156,14 +156,20 @@ class _Side:
         return 0.0 if self.mu_hat < 0 else max(0.0, 2.0 * (self.conditional(model, poi, 0.0) - self.ref_nll))
 
 
-def _side(model: FitModel, poi: str, data: Any, globs: Mapping[str, float]) -> _Side:
-    """Build the NLL on ``data`` (global observables ``globs``) and run the unconditional fit."""
+def _side(model: FitModel, poi: str, data: Any, globs: Mapping[str, float], probes: Iterable[float] = (0.0,)) -> _Side:
+    r"""Build the NLL on ``data`` (global observables ``globs``) and run the unconditional fit.
+    The NLL need not be convex in the POI (e.g. :math:`\sqrt\mu` terms of NSBI models): if a
+    conditional fit at one of ``probes`` (0 and the Asimov value) is lower, it is the minimum."""
     set_global_observables(model, globs)
     fitter = Fitter(model, data=data)
     free = fitter.fit(hesse=False)
-    mu_hat, ref = free.values[poi], free.min_nll
-    side = _Side(fitter, dict(globs), dict(free.values), mu_hat, ref)
-    if mu_hat < 0:  # POI not bounded at 0: the reference is the fit at mu = 0
+    side = _Side(fitter, dict(globs), dict(free.values), free.values[poi], free.min_nll)
+    lo = float(model.parameter(poi).getMin())
+    for mu in sorted({max(float(p), lo) for p in probes}):
+        nll = side.conditional(model, poi, mu)
+        if nll < side.ref_nll:
+            side.mu_hat, side.ref_nll = mu, nll
+    if side.mu_hat < 0:  # POI not bounded at 0: the reference is the fit at mu = 0
         side.ref_nll = side.conditional(model, poi, 0.0)
     return side
 
@@ -177,7 +183,7 @@ def _asimov_side(model: FitModel, poi: str, observed: _Side, mu_asimov: float, a
         model.set_parameters(observed.start)
         values = observed.fitter.fit({poi: mu_asimov}, hesse=False).values
         asimov = asimov_dataset(model, values, generator=generator)
-    return _side(model, poi, asimov.data, {**observed.globs, **asimov.global_observables})
+    return _side(model, poi, asimov.data, {**observed.globs, **asimov.global_observables}, (0.0, mu_asimov))
 
 
 class _Calculator:
@@ -249,13 +255,28 @@ def _bracket(calc: _Calculator, level: float, bracket: tuple[float, float] | Non
     return lo, hi
 
 
+def _curve(result: CLsResult, index: int | None) -> float:
+    """The observed CL_s (``index`` None) or the expected CL_s of the band ``BANDS[index]``."""
+    return result.cls if index is None else float(result.expected[index])
+
+
+def _root(calc: _Calculator, index: int | None, level: float, lo: float, hi: float, rtol: float) -> float:
+    """The crossing CL_s = ``level`` of one curve, by Brent's method in log(mu) inside the
+    narrowest bracket that the points computed so far give (CL_s decreasing in mu)."""
+    above = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) > level]
+    below = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) < level]
+    a, b = max(above), min(m for m in below if m > max(above))
+    u = brentq(lambda v: _curve(calc(math.exp(v)), index) - level, math.log(a), math.log(b), xtol=rtol)
+    return math.exp(u)
+
+
 def upper_limit(model: FitModel, *, cl: float = 0.95, poi: str | None = None, data: Any = None,
                 asimov: Toy | None = None, generator: ToyGenerator | None = None,
                 bracket: tuple[float, float] | None = None, rtol: float = 1e-6) -> UpperLimit:
     r"""The asymptotic CLs upper limit on the POI at ``cl`` (observed and the expected band
     :data:`BANDS`): the roots of :math:`\mathrm{CL}_s(\mu) = 1 - \mathrm{cl}` found by Brent's
-    method inside ``bracket`` (default: found from mu-hat, see :func:`_bracket`), to ``rtol``.
-    Other arguments as in :func:`cls_scan`."""
+    method in :math:`\log\mu` inside ``bracket`` (default: found from mu-hat, see :func:`_bracket`),
+    to ``rtol`` relative. Other arguments as in :func:`cls_scan`."""
     if not 0 < cl < 1:
         raise ValueError(f"cl must be in (0, 1), got {cl}")
     poi = _only_poi(model, poi)
@@ -263,9 +284,8 @@ def upper_limit(model: FitModel, *, cl: float = 0.95, poi: str | None = None, da
     with saved_parameters(model):
         calc = _Calculator(model, poi, data, asimov, generator)
         lo, hi = _bracket(calc, level, bracket, float(model.parameter(poi).getMax()))
-        observed = brentq(lambda m: calc(m).cls - level, lo, hi, rtol=rtol)
-        expected = [brentq(lambda m, i=i: calc(m).expected[i] - level, lo, hi, rtol=rtol)
-                    for i in range(len(BANDS))]
+        observed = _root(calc, None, level, lo, hi, rtol)
+        expected = [_root(calc, i, level, lo, hi, rtol) for i in range(len(BANDS))]
     points = [calc.results[m] for m in sorted(calc.results)]
     return UpperLimit(poi, cl, float(observed), np.array(expected, dtype=float), points)
 
