@@ -7,8 +7,8 @@ independent references:
   at several mu to 1e-3, the upper limits to 1e-3 relative, p0 and Z0;
 * ROOT's ``RooStats::AsymptoticCalculator`` (one-sided, qtilde) + ``HypoTestInverter`` on the
   same imported workspace: the observed and median expected upper limit to 1e-2 relative;
-* a parametrized-NSBI channel with one grid point (an ordinary binned channel) against pyhf on
-  the equivalent spec;
+* a parametrized-NSBI channel with one grid point (an ordinary binned channel), and its
+  combination (``roonsbi.combine``) with the imported channel, against pyhf on the equivalent spec;
 * an unbinned NSBI model of the analytic off-shell toy (exact ratios, no systematics): q_mu
   tilde and CLs against the asymptotic formulas evaluated here with scipy on the exact toy
   likelihood :math:`\mathrm{NLL}(\mu) = \nu(\mu) - \sum_i w_i \log\lambda(x_i|\mu)`, on the data
@@ -161,34 +161,61 @@ def test_upper_limit_equals_roostats(pyhf_pair) -> None:
     assert ul.median == pytest.approx(median, rel=1e-2)
 
 
-def test_parametrized_channel_equals_pyhf() -> None:
-    """A parametrized-NSBI channel with one grid point (a binned channel: normfactor mu, normsys
-    code 4, Gaussian staterror) against pyhf on the equivalent spec."""
-    nom = np.array([[12.0, 20.0, 9.0], [30.0, 28.0, 40.0]])  # signal, background
-    stat = np.array([[1.0, 1.5, 0.9], [3.0, 3.5, 4.5]])
-    data = np.array([45.0, 52.0, 47.0])
+PCH_NOM = np.array([[12.0, 20.0, 9.0], [30.0, 28.0, 40.0]])  # signal, background
+PCH_STAT = np.array([[1.0, 1.5, 0.9], [3.0, 3.5, 4.5]])
+PCH_DATA = np.array([45.0, 52.0, 47.0])
+PCH_SPEC = {"name": "pch", "samples": [
+    {"name": "sig", "data": list(PCH_NOM[0]), "modifiers": [
+        {"name": "mu", "type": "normfactor", "data": None},
+        {"name": "stat_pch", "type": "staterror", "data": list(PCH_STAT[0])}]},
+    {"name": "bkg", "data": list(PCH_NOM[1]), "modifiers": [
+        {"name": "bnorm", "type": "normsys", "data": {"hi": 1.12, "lo": 0.9}},
+        {"name": "stat_pch", "type": "staterror", "data": list(PCH_STAT[1])}]}]}
+
+
+def _parametrized_channel():
+    """A parametrized-NSBI channel with one grid point: a binned channel (normfactor mu, normsys
+    code 4, Gaussian staterror on every bin), equal to :data:`PCH_SPEC`."""
     sumw2 = np.zeros((1, 2, 2, 3))
-    sumw2[0, [0, 1], [0, 1]] = stat ** 2
+    sumw2[0, [0, 1], [0, 1]] = PCH_STAT ** 2
     t = Templates("mu", 1.0, {"mu": 1.0}, np.array([1.0]), np.array([[-np.inf, 1, 2, np.inf]]),
                   [BinnedProcess("sig", 1.0, "mu", {}, {}),
                    BinnedProcess("bkg", 1.0, "1", {"bnorm": NormSys(0.9, 1.12, 4)}, {})],
-                  nom[None], {}, {}, sumw2, np.ones((1, 3)), np.ones(1), 1000)
-    model = build_parametrized_model(t, data=data[None], name="pch", stat_threshold=0.0)
-    spec = {"channels": [{"name": "pch", "samples": [
-        {"name": "sig", "data": list(nom[0]), "modifiers": [
-            {"name": "mu", "type": "normfactor", "data": None},
-            {"name": "stat_pch", "type": "staterror", "data": list(stat[0])}]},
-        {"name": "bkg", "data": list(nom[1]), "modifiers": [
-            {"name": "bnorm", "type": "normsys", "data": {"hi": 1.12, "lo": 0.9}},
-            {"name": "stat_pch", "type": "staterror", "data": list(stat[1])}]}]}],
-        "observations": [{"name": "pch", "data": list(data)}],
-        "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}], "version": "1.0.0"}
-    ws = pyhf.Workspace(spec)
+                  PCH_NOM[None], {}, {}, sumw2, np.ones((1, 3)), np.ones(1), 1000)
+    return build_parametrized_model(t, data=PCH_DATA[None], name="pch", stat_threshold=0.0)
+
+
+def _spec(channels: list, observations: list) -> dict:
+    return {"channels": channels, "observations": observations, "version": "1.0.0",
+            "measurements": [{"name": "m", "config": {"poi": "mu", "parameters": []}}]}
+
+
+def test_parametrized_channel_equals_pyhf() -> None:
+    """The parametrized channel against pyhf on the equivalent spec."""
+    ws = pyhf.Workspace(_spec([PCH_SPEC], [{"name": "pch", "data": list(PCH_DATA)}]))
     pm = ws.model()
-    for r in cls_scan(model, (0.5, 1.5)):
+    for r in cls_scan(_parametrized_channel(), (0.5, 1.5)):
         obs, expected = _pyhf_cls(r.mu, ws.data(pm), pm)
         assert r.cls == pytest.approx(obs, abs=1e-3)
         np.testing.assert_allclose(r.expected, expected, atol=1e-3)
+
+
+def test_combination_equals_pyhf(pyhf_pair) -> None:
+    """roonsbi.combine(pyhf-imported channel, parametrized channel) against pyhf on both channels:
+    CLs and its band at mu = 1 (1e-3), and pyhf's CLs at our upper limits = 0.05 (1e-4)."""
+    combined = roonsbi.combine([pyhf_pair[0], _parametrized_channel()], name="limcomb2")
+    spec = _spec(copy.deepcopy(SPEC["channels"]) + [PCH_SPEC],
+                 copy.deepcopy(SPEC["observations"]) + [{"name": "pch", "data": list(PCH_DATA)}])
+    ws = pyhf.Workspace(spec)
+    pm = ws.model()
+    r = hypotest(combined, 1.0)
+    obs, expected = _pyhf_cls(1.0, ws.data(pm), pm)
+    assert r.cls == pytest.approx(obs, abs=1e-3)
+    np.testing.assert_allclose(r.expected, expected, atol=1e-3)
+    ul = upper_limit(combined)  # pyhf's CLs at our limits is 0.05 (its root finding takes 40 s here)
+    assert _pyhf_cls(ul.observed, ws.data(pm), pm)[0] == pytest.approx(0.05, abs=1e-4)
+    for i, mu in enumerate(ul.expected):
+        assert _pyhf_cls(mu, ws.data(pm), pm)[1][i] == pytest.approx(0.05, abs=1e-4)
 
 
 # -- unbinned NSBI: the exact toy likelihood ---------------------------------------------------------
@@ -263,3 +290,16 @@ def test_bad_input(pyhf_pair) -> None:
     unbinned = build_model(toy.processes(x, systematics=False), name="nogen")
     with pytest.raises(ValueError, match="generator="):
         hypotest(unbinned, 1.0)
+
+
+def test_a_combination_with_an_unbinned_channel_needs_its_asimov_dataset(pyhf_pair) -> None:
+    """combine(NSBI channel, binned channel): the binned Asimov of RooStats would bin the ratio
+    columns, so the combination asks for asimov= by name."""
+    toy = OffShellToy()
+    x = toy.generate(1.0, np.random.default_rng(3))
+    unbinned = build_model(toy.processes(x, systematics=False), pois={"mu": (1.0, 0.0, 10.0)}, name="nsbich")
+    combined = roonsbi.combine([unbinned, pyhf_pair[0]], name="limcomb")
+    with pytest.raises(ValueError, match="asimov="):
+        asimov_dataset(combined, {"mu": 0.0})
+    with pytest.raises(ValueError, match="asimov="):
+        hypotest(combined, 1.0)
