@@ -45,8 +45,6 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import numpy as np
-from scipy.optimize import brentq
-from scipy.stats import norm
 
 from ..library import load
 from ..models.protocol import FitModel
@@ -65,6 +63,11 @@ BANDS = (-2, -1, 0, 1, 2)
 """The expected bands, in standard deviations of the limit (-2: the lowest expected limit)."""
 
 
+def _normal_sf(x: float) -> float:
+    """1 - Phi(x), the standard normal upper tail."""
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
+
+
 def asymptotic_cls(q_mu: float, q_mu_asimov: float, *, n_sigma: float | None = None) -> tuple[float, float, float]:
     r"""(CL_{s+b}, CL_b, CL_s) of the module doc from :math:`\tilde q_\mu` and :math:`\tilde q_{\mu,A}`;
     with ``n_sigma`` = k the expected values of the band k (the observed :math:`\tilde q_\mu` is then unused)."""
@@ -75,7 +78,7 @@ def asymptotic_cls(q_mu: float, q_mu_asimov: float, *, n_sigma: float | None = N
         t = sq - sqa
     else:
         t = (q_mu - q_mu_asimov) / (2.0 * sqa)
-    clsb, clb = float(norm.sf(t + sqa)), float(norm.sf(t))
+    clsb, clb = _normal_sf(t + sqa), _normal_sf(t)
     return clsb, clb, (clsb / clb if clb > 0 else math.nan)
 
 
@@ -135,6 +138,7 @@ class _Side:
     start: dict[str, float]
     mu_hat: float
     ref_nll: float
+    data: Any = None  # kept alive as long as the NLL that reads it
     cache: dict[float, float] = field(default_factory=dict)
 
     def conditional(self, model: FitModel, poi: str, mu: float) -> float:
@@ -163,7 +167,7 @@ def _side(model: FitModel, poi: str, data: Any, globs: Mapping[str, float], prob
     set_global_observables(model, globs)
     fitter = Fitter(model, data=data)
     free = fitter.fit(hesse=False)
-    side = _Side(fitter, dict(globs), dict(free.values), free.values[poi], free.min_nll)
+    side = _Side(fitter, dict(globs), dict(free.values), free.values[poi], free.min_nll, data)
     lo = float(model.parameter(poi).getMin())
     for mu in sorted({max(float(p), lo) for p in probes}):
         nll = side.conditional(model, poi, mu)
@@ -263,6 +267,8 @@ def _curve(result: CLsResult, index: int | None) -> float:
 def _root(calc: _Calculator, index: int | None, level: float, lo: float, hi: float, rtol: float) -> float:
     """The crossing CL_s = ``level`` of one curve, by Brent's method in log(mu) inside the
     narrowest bracket that the points computed so far give (CL_s decreasing in mu)."""
+    from scipy.optimize import brentq  # scipy: only for upper limits (the test extra)
+
     above = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) > level]
     below = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) < level]
     a, b = max(above), min(m for m in below if m > max(above))
