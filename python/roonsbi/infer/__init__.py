@@ -1,8 +1,9 @@
 """Statistical inference on roonsbi models: fits, profile-likelihood scans, pulls and impacts,
-toys and the Neyman construction.
+toys and the Neyman construction, asymptotic CLs limits and discovery significance.
 
 Modules: :mod:`.fit` (Minuit2 fits), :mod:`.scan` (1-D, 2-D and parametrized scans),
-:mod:`.impacts`, :mod:`.toys`, :mod:`.intervals` (chi2 thresholds and crossings),
+:mod:`.impacts`, :mod:`.toys`, :mod:`.limits` (CLs, upper limits, significance),
+:mod:`.intervals` (chi2 thresholds and crossings),
 :mod:`.results` (every result container) and :mod:`.state` (parameters restored after a loop
 of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 """
@@ -10,7 +11,17 @@ of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 from .fit import Fitter, fit
 from .impacts import impacts, pulls
 from .intervals import chi2_threshold, crossing_interval
+from .limits import (
+    BANDS,
+    asimov_dataset,
+    asymptotic_cls,
+    cls_scan,
+    discovery_significance,
+    hypotest,
+    upper_limit,
+)
 from .results import (
+    CLsResult,
     FitResult,
     Impact,
     ImpactResult,
@@ -19,13 +30,17 @@ from .results import (
     Pull,
     Scan2DResult,
     ScanResult,
+    Significance,
     Toy,
+    UpperLimit,
 )
 from .scan import parametrized_scan, profile_scan, profile_scan_2d
 from .state import saved_parameters
 from .toys import ToyGenerator, neyman_construction, t_statistic
 
 __all__ = [
+    "BANDS",
+    "CLsResult",
     "FitResult",
     "Fitter",
     "Impact",
@@ -35,11 +50,18 @@ __all__ = [
     "Pull",
     "Scan2DResult",
     "ScanResult",
+    "Significance",
     "Toy",
     "ToyGenerator",
+    "UpperLimit",
+    "asimov_dataset",
+    "asymptotic_cls",
     "chi2_threshold",
+    "cls_scan",
     "crossing_interval",
+    "discovery_significance",
     "fit",
+    "hypotest",
     "impacts",
     "neyman_construction",
     "parametrized_scan",
@@ -48,4 +70,5 @@ __all__ = [
     "pulls",
     "saved_parameters",
     "t_statistic",
+    "upper_limit",
 ]

@@ -6,7 +6,9 @@ impacts, toys and the Neyman construction). They hold numbers only and do no fit
   on a 1-D grid; :class:`ParametrizedScanResult`: the same with one observable per point;
   :class:`Scan2DResult`: a 2-D grid;
 * :class:`Pull`, :class:`Impact`, :class:`ImpactResult`: nuisance-parameter pulls and ranked impacts;
-* :class:`Toy`, :class:`NeymanResult`: pseudo-experiments and the toy confidence belt.
+* :class:`Toy`, :class:`NeymanResult`: pseudo-experiments and the toy confidence belt;
+* :class:`CLsResult`, :class:`UpperLimit`, :class:`Significance`: asymptotic CLs, upper limits
+  and discovery significance (:mod:`roonsbi.infer.limits`).
 """
 
 from __future__ import annotations
@@ -19,8 +21,8 @@ import numpy as np
 
 from .intervals import chi2_threshold, crossing_interval
 
-__all__ = ["FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult", "Pull",
-           "Scan2DResult", "ScanResult", "Toy"]
+__all__ = ["CLsResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult", "Pull",
+           "Scan2DResult", "ScanResult", "Significance", "Toy", "UpperLimit"]
 
 
 @dataclass
@@ -201,3 +203,74 @@ class NeymanResult:
 
         best = float(self.values[int(np.argmin(self.t_observed - self.critical))])
         return crossing_interval(self.values, self.t_observed - self.critical, 0.0, best)
+
+
+@dataclass
+class CLsResult:
+    r"""Asymptotic CLs at one POI value (:mod:`roonsbi.infer.limits`): the test statistics
+    :math:`\tilde q_\mu` (observed) and :math:`\tilde q_{\mu,A}` (background-only Asimov),
+    observed CL_{s+b}, CL_b, CL_s, and the expected CL_s of the bands -2..+2 sigma."""
+
+    poi: str
+    mu: float
+    q_mu: float
+    q_mu_asimov: float
+    clsb: float
+    clb: float
+    cls: float
+    expected: np.ndarray  # CL_s of the bands (-2, -1, 0, 1, 2) sigma
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "expected": [float(v) for v in self.expected]}
+
+
+@dataclass
+class UpperLimit:
+    """An asymptotic CLs upper limit at confidence level ``cl``: observed and the expected band
+    (-2, -1, 0, 1, 2) sigma; ``points``: the CLs evaluations of the root finding, sorted in mu."""
+
+    poi: str
+    cl: float
+    observed: float
+    expected: np.ndarray
+    points: list[CLsResult] = field(default_factory=list)
+
+    @property
+    def median(self) -> float:
+        """The median expected limit."""
+        return float(self.expected[2])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"poi": self.poi, "cl": self.cl, "observed": self.observed,
+                "expected": [float(v) for v in self.expected]}
+
+
+@dataclass
+class Significance:
+    r"""Discovery significance: :math:`q_0` observed and on the Asimov dataset with signal,
+    :math:`Z_0 = \sqrt{q_0}` and :math:`p_0 = 1 - \Phi(Z_0)`."""
+
+    poi: str
+    mu_hat: float
+    q0: float
+    q0_asimov: float
+
+    @property
+    def z0(self) -> float:
+        return math.sqrt(max(self.q0, 0.0))
+
+    @property
+    def p0(self) -> float:
+        return 0.5 * math.erfc(self.z0 / math.sqrt(2.0))
+
+    @property
+    def expected_z0(self) -> float:
+        return math.sqrt(max(self.q0_asimov, 0.0))
+
+    @property
+    def expected_p0(self) -> float:
+        return 0.5 * math.erfc(self.expected_z0 / math.sqrt(2.0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "z0": self.z0, "p0": self.p0, "expected_z0": self.expected_z0,
+                "expected_p0": self.expected_p0}

@@ -1,0 +1,310 @@
+r"""Asymptotic CLs upper limits and discovery significance (arXiv:1007.1727), with the conventions
+of RooStats' ``AsymptoticCalculator`` (one-sided, ``SetQTilde(true)``) and pyhf (``test_stat="qtilde"``).
+
+Test statistics, for a POI :math:`\mu` bounded below at 0 (:math:`\hat\mu` the unconditional fit):
+
+.. math::
+    \tilde q_\mu = \begin{cases}
+        2\,[\mathrm{NLL}(\mu, \hat{\hat\theta}(\mu)) - \mathrm{NLL}(0, \hat{\hat\theta}(0))] & \hat\mu < 0\\
+        2\,[\mathrm{NLL}(\mu, \hat{\hat\theta}(\mu)) - \mathrm{NLL}(\hat\mu, \hat\theta)] & 0 \le \hat\mu \le \mu\\
+        0 & \hat\mu > \mu \end{cases}
+    \qquad
+    q_0 = \begin{cases} 2\,[\mathrm{NLL}(0, \hat{\hat\theta}(0)) - \mathrm{NLL}(\hat\mu, \hat\theta)] & \hat\mu \ge 0\\
+        0 & \hat\mu < 0. \end{cases}
+
+With :math:`\tilde q_{\mu,A}` the same statistic on the background-only Asimov dataset (expected
+data at :math:`\mu = 0` and the nuisance parameters of the conditional fit
+:math:`\hat{\hat\theta}(0)` to the observed data, global observables at their expected values),
+the test statistic :math:`t = \sqrt{\tilde q_\mu} - \sqrt{\tilde q_{\mu,A}}` if
+:math:`\tilde q_\mu \le \tilde q_{\mu,A}`, else
+:math:`(\tilde q_\mu - \tilde q_{\mu,A}) / (2\sqrt{\tilde q_{\mu,A}})`, and
+
+.. math:: \mathrm{CL}_{s+b} = \Phi(-(t + \sqrt{\tilde q_{\mu,A}})),\quad \mathrm{CL}_b = \Phi(-t),\quad
+          \mathrm{CL}_s = \mathrm{CL}_{s+b}/\mathrm{CL}_b.
+
+The expected band at :math:`k\sigma` (:math:`k = -2..2`, the limit's band) takes :math:`t = -k`
+(the normal, not clipped, asymptotic distribution: pyhf's default ``calc_base_dist="normal"``).
+The upper limit at CL is the root of
+:math:`\mathrm{CL}_s(\mu) = 1 - \mathrm{CL}` (Brent's method), for the observed and every expected
+curve. Discovery: :math:`Z_0 = \sqrt{q_0}`, :math:`p_0 = 1 - \Phi(Z_0)`; the expected
+:math:`Z_0` is :math:`\sqrt{q_{0,A}}` on the Asimov dataset at :math:`\mu = 1` (or ``mu_signal``).
+
+Asimov datasets (:func:`asimov_dataset`): for binned models (HistFactory, pyhf, parametrized
+NSBI at its current mu') the expected counts of RooStats'
+``AsymptoticCalculator::MakeAsimovData``; for an unbinned :class:`~roonsbi.models.unbinned.NSBIModel`
+the weighted reference pool of :meth:`~roonsbi.infer.toys.ToyGenerator.asimov` (pass ``generator``,
+or the Asimov dataset itself as ``asimov``). A combination with unbinned channels needs ``asimov``.
+Every function restores the model's parameters and global observables when it ends
+(:func:`~roonsbi.infer.state.saved_parameters`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import numpy as np
+
+from ..library import load
+from ..models.protocol import FitModel
+from ..models.unbinned import NSBIModel
+from .fit import Fitter
+from .results import CLsResult, Significance, Toy, UpperLimit
+from .state import saved_parameters
+from .toys import ToyGenerator, set_global_observables
+
+ROOT = load()
+
+__all__ = ["BANDS", "CLsResult", "Significance", "UpperLimit", "asimov_dataset", "asymptotic_cls", "cls_scan",
+           "discovery_significance", "hypotest", "upper_limit"]
+
+BANDS = (-2, -1, 0, 1, 2)
+"""The expected bands, in standard deviations of the limit (-2: the lowest expected limit)."""
+
+
+def _normal_sf(x: float) -> float:
+    """1 - Phi(x), the standard normal upper tail."""
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
+
+
+def asymptotic_cls(q_mu: float, q_mu_asimov: float, *, n_sigma: float | None = None) -> tuple[float, float, float]:
+    r"""(CL_{s+b}, CL_b, CL_s) of the module doc from :math:`\tilde q_\mu` and :math:`\tilde q_{\mu,A}`;
+    with ``n_sigma`` = k the expected values of the band k (the observed :math:`\tilde q_\mu` is then unused)."""
+    sq, sqa = math.sqrt(max(q_mu, 0.0)), math.sqrt(max(q_mu_asimov, 0.0))
+    if n_sigma is not None:
+        t = -float(n_sigma)
+    elif sq <= sqa or sqa == 0.0:  # no sensitivity (q_A = 0): CL_s = 1
+        t = sq - sqa
+    else:
+        t = (q_mu - q_mu_asimov) / (2.0 * sqa)
+    clsb, clb = _normal_sf(t + sqa), _normal_sf(t)
+    return clsb, clb, (clsb / clb if clb > 0 else math.nan)
+
+
+def _only_poi(model: FitModel, poi: str | None) -> str:
+    pois = [p.GetName() for p in model.pois]
+    if poi is None:
+        if len(pois) != 1:
+            raise ValueError(f"the model has POIs {pois}; pass poi= the one to test")
+        return pois[0]
+    if poi not in pois:
+        raise ValueError(f"poi '{poi}' is not a POI of the model (have {pois})")
+    return poi
+
+
+def _has_unbinned_channel(model: FitModel) -> bool:
+    return any(c.InheritsFrom("RooNSBIPdf") for c in model.model.getComponents())
+
+
+def _global_values(model: FitModel) -> dict[str, float]:
+    return {g.GetName(): float(g.getVal()) for g in model.global_observables}
+
+
+def asimov_dataset(model: FitModel, values: Mapping[str, float], *,
+                   generator: ToyGenerator | None = None) -> Toy:
+    """The Asimov dataset of ``model`` at ``values`` (POIs and nuisance parameters) and its global
+    observables (see the module doc). The model's parameters and global observables are restored."""
+    if isinstance(model, NSBIModel):
+        if generator is None:
+            raise ValueError("an unbinned NSBIModel needs generator= a ToyGenerator of a reference pool "
+                             "(or pass the Asimov dataset as asimov=)")
+        with saved_parameters(model):
+            return generator.asimov(values)
+    if _has_unbinned_channel(model):
+        raise ValueError(f"{type(model).__name__} has unbinned NSBI channels: build their Asimov dataset "
+                         "yourself and pass it as asimov= (a roonsbi.infer.Toy)")
+    model_config = getattr(model, "model_config", None)
+    if model_config is None:
+        raise ValueError(f"{type(model).__name__} has no ModelConfig: pass the Asimov dataset as asimov=")
+    with saved_parameters(model):
+        model.set_parameters(values)
+        params = ROOT.RooArgSet(model.pois)
+        params.add(model.nuisance_parameters)
+        globs = ROOT.RooArgSet()
+        ROOT.RooStats.AsymptoticCalculator.SetPrintLevel(-1)
+        data = ROOT.RooStats.AsymptoticCalculator.MakeAsimovData(model_config, params, globs)
+        ROOT.SetOwnership(data, True)
+        return Toy(data, {g.GetName(): float(g.getVal()) for g in globs})
+
+
+@dataclass
+class _Side:
+    """Fits of the POI on one dataset: the unconditional fit (POI clipped at 0, see the module doc)
+    and a cache of conditional NLLs."""
+
+    fitter: Fitter
+    globs: dict[str, float]
+    start: dict[str, float]
+    mu_hat: float
+    ref_nll: float
+    data: Any = None  # kept alive as long as the NLL that reads it
+    cache: dict[float, float] = field(default_factory=dict)
+
+    def conditional(self, model: FitModel, poi: str, mu: float) -> float:
+        """NLL(mu, profiled), warm-started from the unconditional fit."""
+        if mu not in self.cache:
+            set_global_observables(model, self.globs)
+            model.set_parameters(self.start)
+            self.cache[mu] = self.fitter.fit({poi: mu}, hesse=False).min_nll
+        return self.cache[mu]
+
+    def q_tilde(self, model: FitModel, poi: str, mu: float) -> float:
+        r""":math:`\tilde q_\mu` (0 for :math:`\hat\mu > \mu`)."""
+        if self.mu_hat > mu:
+            return 0.0
+        return max(0.0, 2.0 * (self.conditional(model, poi, mu) - self.ref_nll))
+
+    def q0(self, model: FitModel, poi: str) -> float:
+        """q_0 (0 for mu-hat < 0)."""
+        return 0.0 if self.mu_hat < 0 else max(0.0, 2.0 * (self.conditional(model, poi, 0.0) - self.ref_nll))
+
+
+def _side(model: FitModel, poi: str, data: Any, globs: Mapping[str, float], probes: Iterable[float] = (0.0,)) -> _Side:
+    r"""Build the NLL on ``data`` (global observables ``globs``) and run the unconditional fit.
+    The NLL need not be convex in the POI (e.g. :math:`\sqrt\mu` terms of NSBI models): if a
+    conditional fit at one of ``probes`` (0 and the Asimov value) is lower, it is the minimum."""
+    set_global_observables(model, globs)
+    fitter = Fitter(model, data=data)
+    free = fitter.fit(hesse=False)
+    side = _Side(fitter, dict(globs), dict(free.values), free.values[poi], free.min_nll, data)
+    lo = float(model.parameter(poi).getMin())
+    for mu in sorted({max(float(p), lo) for p in probes}):
+        nll = side.conditional(model, poi, mu)
+        if nll < side.ref_nll:
+            side.mu_hat, side.ref_nll = mu, nll
+    if side.mu_hat < 0:  # POI not bounded at 0: the reference is the fit at mu = 0
+        side.ref_nll = side.conditional(model, poi, 0.0)
+    return side
+
+
+def _asimov_side(model: FitModel, poi: str, observed: _Side, mu_asimov: float, asimov: Toy | None,
+                 generator: ToyGenerator | None) -> _Side:
+    """The Asimov side: ``asimov`` or the Asimov dataset at mu = ``mu_asimov`` and the nuisance
+    parameters of the conditional fit to the observed data."""
+    if asimov is None:
+        set_global_observables(model, observed.globs)
+        model.set_parameters(observed.start)
+        values = observed.fitter.fit({poi: mu_asimov}, hesse=False).values
+        asimov = asimov_dataset(model, values, generator=generator)
+    return _side(model, poi, asimov.data, {**observed.globs, **asimov.global_observables}, (0.0, mu_asimov))
+
+
+class _Calculator:
+    """Observed and Asimov sides of one model, POI and dataset; CLs at any mu (cached fits)."""
+
+    def __init__(self, model: FitModel, poi: str, data: Any, asimov: Toy | None, generator: ToyGenerator | None,
+                 mu_asimov: float = 0.0):
+        self.model, self.poi = model, poi
+        self.observed = _side(model, poi, data, _global_values(model))
+        self.asimov = _asimov_side(model, poi, self.observed, mu_asimov, asimov, generator)
+        self.results: dict[float, CLsResult] = {}
+
+    def __call__(self, mu: float) -> CLsResult:
+        mu = float(mu)
+        if mu not in self.results:
+            q = self.observed.q_tilde(self.model, self.poi, mu)
+            qa = self.asimov.q_tilde(self.model, self.poi, mu)
+            clsb, clb, cls = asymptotic_cls(q, qa)
+            expected = np.array([asymptotic_cls(q, qa, n_sigma=k)[2] for k in BANDS])
+            self.results[mu] = CLsResult(self.poi, mu, q, qa, clsb, clb, cls, expected)
+        return self.results[mu]
+
+
+def cls_scan(model: FitModel, values: Iterable[float], *, poi: str | None = None, data: Any = None,
+             asimov: Toy | None = None, generator: ToyGenerator | None = None) -> list[CLsResult]:
+    """Asymptotic CLs (observed and the expected band) at each POI value (see the module doc).
+
+    Args:
+        model: any :class:`~roonsbi.models.protocol.FitModel` (a POI bounded below at 0).
+        values: the tested POI values (> 0).
+        poi: the POI (default: the model's only one).
+        data: the observed dataset (default: the model's own).
+        asimov: the background-only Asimov dataset and global observables (default: built by
+            :func:`asimov_dataset` at the conditional fit mu = 0 to ``data``).
+        generator: the reference pool of an unbinned NSBIModel (for its Asimov dataset).
+    """
+    poi = _only_poi(model, poi)
+    values = [float(v) for v in values]
+    bad = [v for v in values if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise ValueError(f"tested POI values must be finite and > 0, got {bad[0]}")
+    with saved_parameters(model):
+        calc = _Calculator(model, poi, data, asimov, generator)
+        return [calc(v) for v in values]
+
+
+def hypotest(model: FitModel, mu: float, *, poi: str | None = None, data: Any = None, asimov: Toy | None = None,
+             generator: ToyGenerator | None = None) -> CLsResult:
+    """Asymptotic CLs at one POI value (:func:`cls_scan` of one point)."""
+    return cls_scan(model, [mu], poi=poi, data=data, asimov=asimov, generator=generator)[0]
+
+
+def _bracket(calc: _Calculator, level: float, bracket: tuple[float, float] | None,
+             hi_max: float) -> tuple[float, float]:
+    """(lo, hi) with every CLs curve above ``level`` at lo and below at hi: ``bracket``, or from
+    the POI's scale (mu-hat and its range), doubling hi up to the POI's maximum."""
+    if bracket is not None:
+        lo, hi = map(float, bracket)
+    else:
+        hi = max(calc.observed.mu_hat, 0.0) + 1.0
+        while max(calc(hi).cls, *calc(hi).expected) > level and hi < hi_max:
+            hi = min(2.0 * hi, hi_max)
+        lo = 1e-3 * hi
+    lowest = min(calc(lo).cls, *calc(lo).expected)
+    highest = max(calc(hi).cls, *calc(hi).expected)
+    if not (lowest > level > highest):
+        raise ValueError(f"CLs does not cross {level} inside [{lo:g}, {hi:g}] (min CLs at lo {lowest:.4g}, "
+                         f"max at hi {highest:.4g}); pass bracket=(lo, hi) or widen the POI's range")
+    return lo, hi
+
+
+def _curve(result: CLsResult, index: int | None) -> float:
+    """The observed CL_s (``index`` None) or the expected CL_s of the band ``BANDS[index]``."""
+    return result.cls if index is None else float(result.expected[index])
+
+
+def _root(calc: _Calculator, index: int | None, level: float, lo: float, hi: float, rtol: float) -> float:
+    """The crossing CL_s = ``level`` of one curve, by Brent's method in log(mu) inside the
+    narrowest bracket that the points computed so far give (CL_s decreasing in mu)."""
+    from scipy.optimize import brentq  # scipy: only for upper limits (the test extra)
+
+    above = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) > level]
+    below = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) < level]
+    a, b = max(above), min(m for m in below if m > max(above))
+    u = brentq(lambda v: _curve(calc(math.exp(v)), index) - level, math.log(a), math.log(b), xtol=rtol)
+    return math.exp(u)
+
+
+def upper_limit(model: FitModel, *, cl: float = 0.95, poi: str | None = None, data: Any = None,
+                asimov: Toy | None = None, generator: ToyGenerator | None = None,
+                bracket: tuple[float, float] | None = None, rtol: float = 1e-6) -> UpperLimit:
+    r"""The asymptotic CLs upper limit on the POI at ``cl`` (observed and the expected band
+    :data:`BANDS`): the roots of :math:`\mathrm{CL}_s(\mu) = 1 - \mathrm{cl}` found by Brent's
+    method in :math:`\log\mu` inside ``bracket`` (default: found from mu-hat, see :func:`_bracket`),
+    to ``rtol`` relative. Other arguments as in :func:`cls_scan`."""
+    if not 0 < cl < 1:
+        raise ValueError(f"cl must be in (0, 1), got {cl}")
+    poi = _only_poi(model, poi)
+    level = 1.0 - cl
+    with saved_parameters(model):
+        calc = _Calculator(model, poi, data, asimov, generator)
+        lo, hi = _bracket(calc, level, bracket, float(model.parameter(poi).getMax()))
+        observed = _root(calc, None, level, lo, hi, rtol)
+        expected = [_root(calc, i, level, lo, hi, rtol) for i in range(len(BANDS))]
+    points = [calc.results[m] for m in sorted(calc.results)]
+    return UpperLimit(poi, cl, float(observed), np.array(expected, dtype=float), points)
+
+
+def discovery_significance(model: FitModel, *, poi: str | None = None, data: Any = None, asimov: Toy | None = None,
+                           generator: ToyGenerator | None = None, mu_signal: float = 1.0) -> Significance:
+    r"""Discovery test of mu = 0: observed :math:`q_0`, :math:`Z_0 = \sqrt{q_0}`, :math:`p_0 = 1 - \Phi(Z_0)`,
+    and the expected ones on the Asimov dataset at mu = ``mu_signal`` (``asimov``, or built at the
+    conditional fit mu = ``mu_signal`` to ``data``, see :func:`asimov_dataset`)."""
+    poi = _only_poi(model, poi)
+    with saved_parameters(model):
+        calc = _Calculator(model, poi, data, asimov, generator, mu_asimov=mu_signal)
+        q0 = calc.observed.q0(model, poi)
+        q0_a = calc.asimov.q0(model, poi)
+        mu_hat = calc.observed.mu_hat
+    return Significance(poi, float(mu_hat), q0, q0_a)
