@@ -4,6 +4,8 @@ that roonsbi computed."""
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,9 +29,18 @@ def saved(tmp_path_factory) -> tuple[Path, float]:
 
 
 def _in_roonsbi_env(command: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``command`` in a shell after ``eval "$(roonsbi env)"`` (roonsbi run as this Python's module)."""
-    script = f'lines="$("{sys.executable}" -m roonsbi env)" || exit 3; eval "$lines" && {command}'
-    return subprocess.run(["bash", "-c", script], cwd=cwd, capture_output=True, text=True, timeout=300)
+    """``command`` in a shell after ``eval "$(roonsbi env)"`` (roonsbi run as this Python's module), in its own
+    process group, which is killed whole on a time-out (a crashed ROOT can hang in its signal handler)."""
+    script = f'lines="$("{sys.executable}" -m roonsbi env)" || exit 3; eval "$lines" && exec {command}'
+    proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"timed out: {command}\n{out[-1000:]}{err[-1000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_env_prints_export_lines() -> None:
