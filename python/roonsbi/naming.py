@@ -114,7 +114,7 @@ def gamma_width(gamma: str) -> str:
 
 
 def gamma_constraint(gamma: str) -> str:
-    """The Gaussian constraint of a staterror gamma (``<gamma>_constraint``)."""
+    """The constraint term of a gamma (staterror Gaussian, shapesys Poisson: ``<gamma>_constraint``)."""
     return f"{gamma}_constraint"
 
 

@@ -54,7 +54,12 @@ from ..naming import (
     PARAM_DATA_NAME,
     PARAM_PDF_NAME,
     WORKSPACE_NAME,
+    coefficient_name,
+    gamma_constraint,
+    gamma_width,
     global_observable,
+    normsys_name,
+    scale_name,
 )
 from ..spec import check_shape_code
 from .builders import coefficient_formula, gaussian_constraints, normsys_factor, real_var, with_constraints
@@ -311,14 +316,14 @@ def _scale_factors(t: Templates, name: str, poi_vars: Mapping[str, Any], alphas:
     for p in t.processes:
         if not isinstance(p.coefficient, str):
             raise ValueError(f"process '{p.name}': the model needs the coefficient as a RooFit formula string")
-        coef = coefficient_formula(f"f_{p.name}_{name}", p.coefficient, poi_vars, p.name)
+        coef = coefficient_formula(coefficient_name(p.name, name), p.coefficient, poi_vars, p.name)
         factors = ROOT.RooArgList(coef)
         norm = p.normsys_factors()
         if norm:
-            g = normsys_factor(f"G_{p.name}_{name}", norm, alphas, p.name)
+            g = normsys_factor(normsys_name(p.name, name), norm, alphas, p.name)
             factors.add(g)
             keep.append(g)
-        s = ROOT.RooProduct(f"s_{p.name}_{name}", f"s_{p.name}_{name}", factors)
+        s = ROOT.RooProduct(scale_name(p.name, name), scale_name(p.name, name), factors)
         keep += [coef, s]
         scales.add(s)
     return scales
@@ -370,13 +375,13 @@ def _staterror(t: Templates, name: str, pdf: Any, mu_prime: Any, stat_threshold:
         nom = real_var(global_observable(gname), 1.0, 0.0, 10.0)
         nom.setConstant(True)
         if t.num_grid_points == 1 or np.all(width == width[0]):
-            sigma = ROOT.RooConstVar(f"{gname}_sigma", f"{gname}_sigma", float(width[0]))
+            sigma = ROOT.RooConstVar(gamma_width(gname), gamma_width(gname), float(width[0]))
         else:
-            sigma = ROOT.RooNSBIGridFunc(f"{gname}_sigma", f"relative MC uncertainty of bin {b} vs {t.poi}'",
+            sigma = ROOT.RooNSBIGridFunc(gamma_width(gname), f"relative MC uncertainty of bin {b} vs {t.poi}'",
                                          mu_prime, _vector(t.grid), _vector(width))
         keep.append(sigma)
         globs.append(nom)
-        constraints.append(ROOT.RooGaussian(f"{gname}_constraint", f"{gname}_constraint", nom, gamma, sigma))
+        constraints.append(ROOT.RooGaussian(gamma_constraint(gname), gamma_constraint(gname), nom, gamma, sigma))
     pdf.setGammas(gamma_list)
     return gammas
 

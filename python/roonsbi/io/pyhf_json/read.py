@@ -32,6 +32,8 @@ from ...naming import (
     SIM_NAME,
     WEIGHT_NAME,
     alpha,
+    gamma_constraint,
+    gamma_width,
     global_observable,
 )
 from ...spec import PYHF_HISTOSYS_CODE, PYHF_NORMSYS_CODES
@@ -213,8 +215,8 @@ class _Builder:
             if sigma[b] > 0:
                 g.setError(float(sigma[b]))
                 nom_g = self._glob(global_observable(g.GetName()), 1.0)
-                sig = ROOT.RooConstVar(f"{g.GetName()}_sigma", "sigma", float(sigma[b]))
-                cons_list.append(ROOT.RooGaussian(f"{g.GetName()}_constraint", "staterror", nom_g, g, sig))
+                sig = ROOT.RooConstVar(gamma_width(g.GetName()), "sigma", float(sigma[b]))
+                cons_list.append(ROOT.RooGaussian(gamma_constraint(g.GetName()), "staterror", nom_g, g, sig))
                 self.keep.append(sig)
             else:
                 g.setConstant(True)  # pyhf fixes bins without uncertainty
@@ -254,7 +256,7 @@ class _Builder:
         nom = real_var(global_observable(gname), float(tau), 0.0, ROOT.RooNumber.infinity())
         nom.setConstant(True)
         self.globs.append(nom)
-        p = ROOT.RooPoisson(f"{gname}_constraint", "shapesys", nom, mean)
+        p = ROOT.RooPoisson(gamma_constraint(gname), "shapesys", nom, mean)
         p.setNoRounding(True)
         p.setStringAttribute(_ATTR_DATA, repr(delta))  # the pyhf number, for the round trip
         self.keep += [tau_c, mean, p]
