@@ -21,7 +21,7 @@ from .results import FitResult
 
 ROOT = load()
 
-__all__ = ["FitResult", "Fitter", "fit"]
+__all__ = ["FitResult", "Fitter", "fit", "single_poi"]
 
 
 def _floating(model: FitModel) -> list[Any]:
@@ -115,3 +115,13 @@ def fit(model: FitModel, *, data: Any = None, fixed: Mapping[str, float] | None 
     uses the RooNSBINLL with its analytic gradient (see :mod:`roonsbi.models.fast`).
     """
     return Fitter(model, data=data, backend=backend, strategy=strategy, fast=fast).fit(fixed, hesse=hesse)
+
+
+def single_poi(model: FitModel, poi: str | None, *, hint: str) -> str:
+    """``poi``, or the model's only POI; ValueError ending in ``hint`` if the model has several."""
+    if poi is not None:
+        return poi
+    pois = [p.GetName() for p in model.pois]
+    if len(pois) != 1:
+        raise ValueError(f"the model has POIs {pois}; {hint}")
+    return pois[0]

@@ -27,7 +27,7 @@ from typing import Any, Sequence
 
 from ..models.builders import gaussian_parts
 from ..models.protocol import FitModel
-from .fit import Fitter
+from .fit import Fitter, single_poi
 from .results import FitResult, Impact, ImpactResult, Pull
 from .state import saved_parameters
 
@@ -101,11 +101,7 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
             valid (positive) error for a nuisance parameter, or a shifted value is outside the
             parameter's range.
     """
-    if poi is None:
-        names = [p.GetName() for p in model.pois]
-        if len(names) != 1:
-            raise ValueError(f"the model has POIs {names}; name the one whose impacts to compute")
-        poi = names[0]
+    poi = single_poi(model, poi, hint="name the one whose impacts to compute")
     fitter = fitter or Fitter(model, data=data, backend=backend)
     with saved_parameters(model):
         best = fitter.fit(hesse=True)

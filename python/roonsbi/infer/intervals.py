@@ -7,13 +7,24 @@ parameters; on a scan grid its ends are the linearly interpolated crossings of t
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from ..library import load
 
 ROOT = load()
 
-__all__ = ["chi2_threshold", "crossing_interval"]
+__all__ = ["chi2_threshold", "crossing_interval", "normal_sf"]
+
+
+def normal_sf(x: float) -> float:
+    """1 - Phi(x), the upper tail of the standard normal distribution (a p-value of Z = x).
+
+    >>> round(normal_sf(1.6448536269514722), 12)
+    0.05
+    """
+    return 0.5 * math.erfc(x / math.sqrt(2.0))
 
 
 def chi2_threshold(cl: float, ndof: int = 1) -> float:

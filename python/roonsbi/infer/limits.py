@@ -49,7 +49,9 @@ import numpy as np
 from ..library import load
 from ..models.protocol import FitModel
 from ..models.unbinned import NSBIModel
-from .fit import Fitter
+from ..optional import optional_module
+from .fit import Fitter, single_poi
+from .intervals import normal_sf
 from .results import CLsResult, Significance, Toy, UpperLimit
 from .state import saved_parameters
 from .toys import ToyGenerator, set_global_observables
@@ -63,11 +65,6 @@ BANDS = (-2, -1, 0, 1, 2)
 """The expected bands, in standard deviations of the limit (-2: the lowest expected limit)."""
 
 
-def _normal_sf(x: float) -> float:
-    """1 - Phi(x), the standard normal upper tail."""
-    return 0.5 * math.erfc(x / math.sqrt(2.0))
-
-
 def asymptotic_cls(q_mu: float, q_mu_asimov: float, *, n_sigma: float | None = None) -> tuple[float, float, float]:
     r"""(CL_{s+b}, CL_b, CL_s) of the module doc from :math:`\tilde q_\mu` and :math:`\tilde q_{\mu,A}`;
     with ``n_sigma`` = k the expected values of the band k (the observed :math:`\tilde q_\mu` is then unused)."""
@@ -78,16 +75,14 @@ def asymptotic_cls(q_mu: float, q_mu_asimov: float, *, n_sigma: float | None = N
         t = sq - sqa
     else:
         t = (q_mu - q_mu_asimov) / (2.0 * sqa)
-    clsb, clb = _normal_sf(t + sqa), _normal_sf(t)
+    clsb, clb = normal_sf(t + sqa), normal_sf(t)
     return clsb, clb, (clsb / clb if clb > 0 else math.nan)
 
 
 def _only_poi(model: FitModel, poi: str | None) -> str:
+    """``poi`` (which must be one of the model's POIs) or the model's only POI."""
+    poi = single_poi(model, poi, hint="pass poi= the one to test")
     pois = [p.GetName() for p in model.pois]
-    if poi is None:
-        if len(pois) != 1:
-            raise ValueError(f"the model has POIs {pois}; pass poi= the one to test")
-        return pois[0]
     if poi not in pois:
         raise ValueError(f"poi '{poi}' is not a POI of the model (have {pois})")
     return poi
@@ -267,7 +262,7 @@ def _curve(result: CLsResult, index: int | None) -> float:
 def _root(calc: _Calculator, index: int | None, level: float, lo: float, hi: float, rtol: float) -> float:
     """The crossing CL_s = ``level`` of one curve, by Brent's method in log(mu) inside the
     narrowest bracket that the points computed so far give (CL_s decreasing in mu)."""
-    from scipy.optimize import brentq  # scipy: only for upper limits (the test extra)
+    brentq = optional_module("scipy.optimize", "the CLs upper limit").brentq  # scipy comes with pyhf
 
     above = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) > level]
     below = [m for m, r in calc.results.items() if lo <= m <= hi and _curve(r, index) < level]

@@ -19,7 +19,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from .intervals import chi2_threshold, crossing_interval
+from .intervals import chi2_threshold, crossing_interval, normal_sf
 
 __all__ = ["CLsResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult", "Pull",
            "Scan2DResult", "ScanResult", "Significance", "Toy", "UpperLimit"]
@@ -261,7 +261,7 @@ class Significance:
 
     @property
     def p0(self) -> float:
-        return 0.5 * math.erfc(self.z0 / math.sqrt(2.0))
+        return normal_sf(self.z0)
 
     @property
     def expected_z0(self) -> float:
@@ -269,7 +269,7 @@ class Significance:
 
     @property
     def expected_p0(self) -> float:
-        return 0.5 * math.erfc(self.expected_z0 / math.sqrt(2.0))
+        return normal_sf(self.expected_z0)
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "z0": self.z0, "p0": self.p0, "expected_z0": self.expected_z0,

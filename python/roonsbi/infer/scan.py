@@ -16,7 +16,7 @@ import numpy as np
 
 from ..models.parametrized import ParametrizedModel, as_param_data
 from ..models.protocol import FitModel
-from .fit import Fitter
+from .fit import Fitter, single_poi
 from .intervals import chi2_threshold, crossing_interval
 from .results import FitResult, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
@@ -88,16 +88,6 @@ def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable
     return Scan2DResult((px, py), xs, ys, nll, best)
 
 
-def _only_poi(model: FitModel, poi: str | None) -> str:
-    """``poi``, or the model's only POI."""
-    if poi is not None:
-        return poi
-    pois = [p.GetName() for p in model.pois]
-    if len(pois) != 1:
-        raise ValueError(f"the model has POIs {pois}; name the one to scan")
-    return pois[0]
-
-
 def _parametrized_point(fitter: Fitter, model: ParametrizedModel, poi: str, value: float,
                         warm: dict[str, float]) -> tuple[FitResult, FitResult]:
     r"""(free, fixed) fits at one scan point (mu' = ``value`` already set), warm-started from
@@ -147,7 +137,7 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
         interpolate: allow scan points between grid points (data and templates interpolated).
         progress: tqdm progress bar (default: when stderr is a terminal).
     """
-    poi = _only_poi(model, poi)
+    poi = single_poi(model, poi, hint="name the one to scan")
     if not isinstance(model, ParametrizedModel):
         if values is None:
             raise ValueError("an unbinned model needs the scan values")
