@@ -68,7 +68,7 @@ def build(path: str, step: str) -> dict:
     rss_after_import = peak_rss_mb()
     toy = OffShellToy()
     data_x = toy.sample_ref(100_000, np.random.default_rng(2))
-    data = {f"r_{k}": v for k, v in toy.ratios(data_x).items()}
+    data = toy.ratio_columns(data_x)
     processes = [BinnedProcess(n, y, COEFFICIENTS[n], {"lumi": (0.98, 1.02)}, ["eff"])
                  for n, y in toy.basis_yields().items()]
     with uproot.open(path) as f:

@@ -76,7 +76,7 @@ def main() -> None:
     ]
 
     data_x = toy.generate(1.0, np.random.default_rng(args.seed))
-    data = {f"r_{k}": v for k, v in toy.ratios(data_x).items()}
+    data = toy.ratio_columns(data_x)
     data["x0"] = data_x[:, 0]
 
     # unbinned Asimov: ratios normalised on the sample so that mu-hat = 1 exactly

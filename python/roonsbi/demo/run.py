@@ -174,10 +174,10 @@ def _binned_channels(d: _Demo) -> tuple[Any, Any, Any]:
     feature x0, from templates of a reference sample; returns (templates, model, scan) of the former."""
     n_mc = 100_000 if d.quick else 400_000
     x_mc = d.toy.sample_ref(n_mc, np.random.default_rng(d.seed + 1000))
-    mc = {ratio_column(k): v for k, v in d.toy.ratios(x_mc).items()}
+    mc = d.toy.ratio_columns(x_mc)
     mc[WEIGHT_NAME] = np.full(n_mc, 1.0 / n_mc)
     mc["x0"] = x_mc[:, 0]
-    data = {ratio_column(k): v for k, v in d.toy.ratios(d.x).items()}
+    data = d.toy.ratio_columns(d.x)
     data["x0"] = d.x[:, 0]
     procs = [BinnedProcess(k, y, COEFFICIENTS[k]) for k, y in d.toy.basis_yields().items()]
     pnsbi = None

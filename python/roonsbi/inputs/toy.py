@@ -134,6 +134,10 @@ class OffShellToy:
         ref = self.p_ref(x)
         return {k: v / ref for k, v in self.basis_densities(x).items()}
 
+    def ratio_columns(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """The exact ratios as the columns ``r_J`` that the model and template builders read."""
+        return {ratio_column(k): v for k, v in self.ratios(x).items()}
+
     def eff_shapes(self, x: np.ndarray) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         """Per-event shape variations of ``eff``: g_J(x, -+1) = p_J(x|alpha_eff = -+1)/p_J(x)."""
         p0 = self.basis_densities(x)
@@ -144,7 +148,7 @@ class OffShellToy:
         """Columns of reference events x ~ p_ref for :func:`roonsbi.templates.build_templates`:
         the exact ratios ``r_J``, ``weight`` = 1/n_total (default: the events given), the feature
         ``x0`` and the ``eff`` shape variations ``g_J_eff_lo/_hi``."""
-        cols = {ratio_column(k): v for k, v in self.ratios(x).items()}
+        cols = self.ratio_columns(x)
         cols[WEIGHT_NAME] = np.full(len(x), 1.0 / (len(x) if n_total is None else n_total))
         cols["x0"] = x[:, 0]
         for k, (lo, hi) in self.eff_shapes(x).items():
