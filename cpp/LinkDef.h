@@ -4,6 +4,7 @@
 #pragma link off all functions;
 
 #pragma link C++ class RooNSBIPdf-; // own Streamer: groups the shape terms after reading
+#pragma link C++ class RooNSBIRowBinning+;
 #pragma link C++ class RooNSBI::EventStore-;
 #pragma link C++ class RooNSBINLL+;
 #pragma link C++ class RooNSBIParamHistTemplates+;

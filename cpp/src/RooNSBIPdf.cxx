@@ -39,7 +39,8 @@ RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yi
      _ratios("ratios", "density-ratio columns r_J of the processes", this),
      _shapeParams("shapeParams", "nuisance parameters of the shape systematics", this),
      _shapeLow("shapeLow", "g(x,-1) columns of the shape systematics", this),
-     _shapeHigh("shapeHigh", "g(x,+1) columns of the shape systematics", this)
+     _shapeHigh("shapeHigh", "g(x,+1) columns of the shape systematics", this),
+     _index("index", "event-index observable (store form)", this)
 {
    if (yields.empty()) {
       throw std::invalid_argument(where(*this) + "needs at least one process");
@@ -66,8 +67,16 @@ RooNSBIPdf::RooNSBIPdf(const RooNSBIPdf &other, const char *name)
      _shapeHigh("shapeHigh", this, other._shapeHigh),
      _shapeProcess(other._shapeProcess),
      _shapeParamIndex(other._shapeParamIndex),
-     _shapeCode(other._shapeCode)
+     _shapeCode(other._shapeCode),
+     _index("index", this, other._index),
+     _ratioColumns(other._ratioColumns),
+     _lowColumns(other._lowColumns),
+     _highColumns(other._highColumns),
+     _nPool(other._nPool),
+     _measureColumn(other._measureColumn),
+     _store(other._store)
 {
+   _cache.setRefreshInterval(other._cache.refreshInterval());
    groupShapeTerms();
 }
 
@@ -90,10 +99,26 @@ void RooNSBIPdf::groupShapeTerms()
    _shapeScratch.assign(nTerms, {});
    _eventScratch.assign(nProc + 2 * nTerms, 0.0);
    _broadcast.clear();
+   _alphaScratch.assign(nTerms, 0.0);
+   _yieldScratch.assign(nProc, 0.0);
+   bindStore();
 }
 
 void RooNSBIPdf::addShapeSystematic(std::size_t process, RooAbsReal &alpha, RooAbsReal &low, RooAbsReal &high,
                                     int code)
+{
+   if (usesStore()) {
+      throw std::invalid_argument(where(*this) + "is a store-backed pdf: give the shape columns of '" +
+                                  alpha.GetName() + "' by their store names, not as variables");
+   }
+   addShapeTerm(process, alpha, code);
+   _shapeLow.add(low);
+   _shapeHigh.add(high);
+   groupShapeTerms();
+   setValueDirty();
+}
+
+void RooNSBIPdf::addShapeTerm(std::size_t process, RooAbsReal &alpha, int code)
 {
    if (process >= _yields.size()) {
       std::ostringstream msg;
@@ -109,7 +134,8 @@ void RooNSBIPdf::addShapeSystematic(std::size_t process, RooAbsReal &alpha, RooA
    }
    for (std::size_t t = 0; t < _shapeProcess.size(); ++t) {
       if (_shapeProcess[t] == static_cast<int>(process) && &_shapeParams[_shapeParamIndex[t]] == &alpha) {
-         throw std::invalid_argument(where(*this) + "process " + _ratios[process].GetName() +
+         throw std::invalid_argument(where(*this) + "process " +
+                                     (usesStore() ? _ratioColumns[process] : _ratios[process].GetName()) +
                                      " already has a shape systematic for '" + alpha.GetName() + "'");
       }
    }
@@ -118,13 +144,9 @@ void RooNSBIPdf::addShapeSystematic(std::size_t process, RooAbsReal &alpha, RooA
       _shapeParams.add(alpha);
       index = _shapeParams.size() - 1;
    }
-   _shapeLow.add(low);
-   _shapeHigh.add(high);
    _shapeProcess.push_back(static_cast<int>(process));
    _shapeParamIndex.push_back(index);
    _shapeCode.push_back(code);
-   groupShapeTerms();
-   setValueDirty();
 }
 
 double RooNSBIPdf::totalYield() const
@@ -193,6 +215,8 @@ void RooNSBIPdf::compute(std::size_t n, Scalar const &scalar, Column const &colu
 
 double RooNSBIPdf::evaluate() const
 {
+   if (usesStore())
+      return evaluateStore();
    std::size_t next = 0; // one-event "columns": stable slots of _eventScratch (one per column use)
    auto scalar = [](RooAbsArg const &arg) { return static_cast<RooAbsReal const &>(arg).getVal(); };
    auto column = [&](RooAbsArg const &arg) -> const double * {
@@ -207,6 +231,10 @@ double RooNSBIPdf::evaluate() const
 
 void RooNSBIPdf::doEval(RooFit::EvalContext &ctx) const
 {
+   if (usesStore()) {
+      doEvalStore(ctx);
+      return;
+   }
    std::span<double> output = ctx.output();
    const std::size_t n = output.size();
    // Columns that are constant in this evaluation are broadcast into _broadcast, which holds

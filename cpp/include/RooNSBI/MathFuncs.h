@@ -50,6 +50,28 @@ struct ProcessTerm {
    std::size_t nShapes;
 };
 
+/// The running shape factor of one process for n events, starting from 1: the terms
+/// applied in order, as PiecewiseInterpolation accumulates them (shapeStep).
+inline void shapeFactor(std::size_t n, const ShapeTerm *shapes, std::size_t nShapes, double *g)
+{
+   std::fill(g, g + n, 1.0);
+   for (std::size_t s = 0; s < nShapes; ++s) {
+      const ShapeTerm &t = shapes[s];
+      for (std::size_t k = 0; k < n; ++k) {
+         g[k] = shapeStep(t.code, t.low[k], t.high[k], t.alpha, g[k]);
+      }
+   }
+}
+
+/// What one shape term does to the running factor g at alpha: for an additive code the
+/// delta d (g -> g + d), for a multiplicative code the factor I (g -> g I).
+inline double shapeTermValue(int code, double low, double high, double alpha)
+{
+   using RooFit::Detail::MathFuncs::flexibleInterpSingle;
+   return Codes::isAdditiveShapeCode(code) ? flexibleInterpSingle(code, low, high, 1.0, 1.0, alpha, 0.0)
+                                           : 1.0 + flexibleInterpSingle(code, low, high, 1.0, 1.0, alpha, 1.0);
+}
+
 /// The NSBI master formula for n events:
 ///
 ///   out[i] = p(x_i|mu,alpha) / p_ref(x_i)
