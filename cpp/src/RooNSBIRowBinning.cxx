@@ -11,9 +11,10 @@
 RooNSBIRowBinning::RooNSBIRowBinning(std::size_t nPool, std::size_t nRows, const char *name)
    : RooAbsBinning(name), _nPool(nPool), _nRows(nRows)
 {
-   if (nPool == 0 || nPool > nRows) {
+   if (nPool > nRows || nRows == 0) {
       std::ostringstream msg;
-      msg << "RooNSBIRowBinning: needs 0 < nPool <= nRows (got nPool = " << nPool << ", nRows = " << nRows << ")";
+      msg << "RooNSBIRowBinning: needs nPool <= nRows and nRows > 0 (got nPool = " << nPool << ", nRows = " << nRows
+          << ")";
       throw std::invalid_argument(msg.str());
    }
 }
@@ -21,6 +22,17 @@ RooNSBIRowBinning::RooNSBIRowBinning(std::size_t nPool, std::size_t nRows, const
 RooNSBIRowBinning::RooNSBIRowBinning(const RooNSBIRowBinning &other, const char *name)
    : RooAbsBinning(other, name), _nPool(other._nPool), _nRows(other._nRows)
 {
+}
+
+Int_t RooNSBIRowBinning::numBoundaries() const
+{
+   if (_nPool == 0) {
+      throw std::logic_error("RooNSBIRowBinning '" + std::string(GetName()) +
+                             "': this NSBI event index has no reference pool, so it has no bins: RooStats' Asimov "
+                             "data, binned toys and histograms of it need one (build the channel with a pool: "
+                             "roonsbi.build_model(..., pool=..., pool_weights=...))");
+   }
+   return static_cast<Int_t>(_nPool) + 1;
 }
 
 void RooNSBIRowBinning::binNumbers(double const *x, int *bins, std::size_t n, int coef) const

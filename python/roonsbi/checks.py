@@ -124,7 +124,7 @@ def _systematics(p: Any) -> list[tuple[str, Iterable[str]]]:
 def unbinned_names(pois: Iterable[str], processes: Sequence[Process], channel: str) -> list[tuple[str, str]]:
     """(name, description) of every object and column :func:`~roonsbi.models.unbinned.build_model` makes."""
     out = _user_names(pois, processes, channel)
-    out += _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PDF_NAME, naming.MODEL_NAME))
+    out += _fixed_names(channel, (naming.WORKSPACE_NAME, naming.PDF_NAME, naming.MODEL_NAME, naming.EVENT_INDEX_NAME))
     for j, p in enumerate(processes):
         of = f"of process '{p.name}' (processes[{j}])"
         out += [(naming.ratio_column(p.name), f"the ratio column '{naming.ratio_column(p.name)}' {of}"),

@@ -19,6 +19,7 @@ from typing import Sequence
 __all__ = [
     "CATEGORY_NAME",
     "DATA_NAME",
+    "EVENT_INDEX_NAME",
     "GAMMA_NAME",
     "LOG_PREFIX",
     "MODELCONFIG_NAME",
@@ -28,6 +29,7 @@ __all__ = [
     "PARAM_DATA_NAME",
     "PARAM_PDF_NAME",
     "PDF_NAME",
+    "POOL_MEASURE",
     "SIM_NAME",
     "SPREAD_SUFFIX",
     "WEIGHT_NAME",
@@ -57,6 +59,7 @@ WORKSPACE_NAME = "ws_{name}"
 PDF_NAME = "nsbi_{name}"  #: RooNSBIPdf of an unbinned channel
 MODEL_NAME = "model_{name}"  #: channel pdf times its constraint terms
 PARAM_PDF_NAME = "pnsbi_{name}"  #: RooNSBIParamHistPdf of a parametrized channel
+EVENT_INDEX_NAME = "event_{name}"  #: event-index observable of a store-form channel (row of its EventStore)
 PARAM_DATA_NAME = "paramData_{name}"  #: RooNSBIParamDataHist of a parametrized channel
 OBSERVABLE_NAME = "obs_{name}"  #: the binned optimal observable of a parametrized channel
 MU_PRIME_NAME = "{poi}_prime"  #: the parameter mu' that selects the optimal observable
@@ -70,6 +73,7 @@ CATEGORY_NAME = "channelCat"  #: its category
 WEIGHT_NAME = "weight"  #: per-event weights (dataset weight variable, column files)
 SPREAD_SUFFIX = "_std"  #: spread of an ensemble of networks, ``<column>_std``
 LOG_PREFIX = "log:"  #: event-store columns stored as logarithms
+POOL_MEASURE = "pool_measure"  #: event-store column of the reference-pool measure m_k = u_k / sum_l u_l
 #: names roonsbi gives to fixed objects of every workspace (no user name may equal them)
 RESERVED_NAMES = (WEIGHT_NAME, DATA_NAME, MODELCONFIG_NAME, SIM_NAME, CATEGORY_NAME)
 

@@ -12,7 +12,8 @@ import ROOT
 
 from roonsbi.infer.fit import fit
 from roonsbi.inputs.toy import OffShellToy
-from roonsbi.models.fast import dequantized_columns, fast_nll, make_store, open_store
+from roonsbi.models.fast import fast_nll
+from roonsbi.models.store import dequantized_columns, make_store, open_store
 from roonsbi.models.unbinned import build_model
 from roonsbi.spec import Process, ShapeSys
 

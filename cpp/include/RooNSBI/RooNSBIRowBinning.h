@@ -13,7 +13,8 @@
 /// pool row i, [i, i+1) for i < nPool, while the range [0, nRows) also holds the rows of
 /// other events (observed data) beyond the pool. Tools that fill one weighted entry per bin
 /// (RooStats' Asimov builder: weight = pdf(bin centre) x bin width x expected events) then
-/// visit exactly the pool rows and get the expected events m_k F_k of each.
+/// visit exactly the pool rows and get the expected events m_k F_k of each. A channel
+/// without a pool (nPool = 0) has no bins (numBoundaries() throws, naming the remedy).
 class RooNSBIRowBinning : public RooAbsBinning {
 public:
    RooNSBIRowBinning() = default;
@@ -21,7 +22,9 @@ public:
    RooNSBIRowBinning(const RooNSBIRowBinning &other, const char *name = nullptr);
    RooAbsBinning *clone(const char *name = nullptr) const override { return new RooNSBIRowBinning(*this, name); }
 
-   Int_t numBoundaries() const override { return static_cast<Int_t>(_nPool) + 1; }
+   /// nPool + 1; throws std::logic_error if there is no pool (nPool = 0): a tool that would fill
+   /// one entry per bin (Asimov data) must not silently get none.
+   Int_t numBoundaries() const override;
    void binNumbers(double const *x, int *bins, std::size_t n, int coef = 1) const override;
    double binCenter(Int_t bin) const override { return bin + 0.5; }
    double binWidth(Int_t) const override { return 1.0; }

@@ -44,11 +44,30 @@ __all__ = ["NeymanResult", "Toy", "ToyGenerator", "neyman_construction", "set_gl
 
 
 class ToyGenerator:
-    """Draws toys of ``model`` from a pool of reference events (columns named as the model's
-    observables, plus optional weights u_k)."""
+    """Draws toys of ``model`` from a pool of reference events.
 
-    def __init__(self, model: NSBIModel, pool: Mapping[str, np.ndarray], *, weights: np.ndarray | None = None):
+    A store-form model (:func:`~roonsbi.models.unbinned.build_model` with a pool) keeps its pool:
+    ``ToyGenerator(model)``; its toys and Asimov data hold event indices (pool rows), exactly
+    what RooFit's ``generate`` and RooStats' Asimov builder give for the same model. A column-form
+    model needs the pool's columns (named as the model's observables) and optional weights u_k.
+    """
+
+    def __init__(self, model: NSBIModel, pool: Mapping[str, np.ndarray] | None = None, *,
+                 weights: np.ndarray | None = None):
         self.model = model
+        self._store_form = bool(model.pdf.usesStore())
+        if self._store_form:
+            if pool is not None or weights is not None:
+                raise ValueError("a store-form model keeps its reference pool: build it with build_model(..., pool=, "
+                                 "pool_weights=) and call ToyGenerator(model)")
+            self.n_pool = int(model.pdf.numPoolRows())
+            if not self.n_pool:
+                raise ValueError(f"model '{model.name}' has no reference pool to draw toys from: build it with "
+                                 "build_model(..., pool=..., pool_weights=...)")
+            self.index = model.pdf.indexVariable()
+            return
+        if pool is None:
+            raise ValueError("a column-form model needs pool= (the reference events' columns)")
         names = [v.GetName() for v in model.model_config.GetObservables()]
         missing = [n for n in names if n not in pool]
         if missing:
@@ -65,8 +84,41 @@ class ToyGenerator:
 
     def density_ratios(self) -> np.ndarray:
         """p(x_k|theta)/p_ref(x_k) = F_k/nu for the pool at the current parameters."""
+        if self._store_form:
+            return self.expected_weights() / self.model.total_yield() / self._measure()
         out = self._evaluator.run()
         return np.array(np.frombuffer(out.data(), dtype=np.float64, count=out.size()))
+
+    def expected_weights(self) -> np.ndarray:
+        r"""The expected events of each pool row, :math:`u_k F_k / \sum_l u_l`, at the current parameters."""
+        if self._store_form:
+            out = np.empty(self.n_pool)
+            self.model.pdf.poolWeights(out)
+            return out
+        return self.model.total_yield() * self.weights * self.density_ratios() / self.weights.sum()
+
+    def _measure(self) -> np.ndarray:
+        """m_k of the store-form pool."""
+        store = self.model.pdf.store()
+        column = store.column(self.model.pdf.measureColumn())
+        return np.frombuffer(column, dtype=np.float32, count=self.n_pool).astype(np.float64)
+
+    def _dataset(self, picked: np.ndarray | None, weights: np.ndarray | None, name: str) -> Any:
+        """A RooDataSet of pool rows ``picked`` (None: all, with ``weights``)."""
+        obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
+        if self._store_form:
+            rows = np.arange(self.n_pool, dtype=np.float64) if picked is None else picked.astype(np.float64)
+            columns = {self.index.GetName(): rows}
+        else:
+            columns = {k: (v if picked is None else v[picked]) for k, v in self.columns.items()}
+        if weights is None:
+            return ROOT.RooDataSet.from_numpy(columns, obs, name=name)
+        wvar = real_var(WEIGHT_NAME, 1.0)  # alive until the dataset has copied it
+        obs.add(wvar)
+        data = ROOT.RooDataSet.from_numpy({**columns, WEIGHT_NAME: weights}, obs, name=name, weight_name=WEIGHT_NAME)
+        if data.numEntries() != self.n_pool:
+            raise RuntimeError(f"the Asimov dataset kept {data.numEntries()} of {self.n_pool} pool events")
+        return data
 
     def generate(self, values: Mapping[str, float], rng: np.random.Generator) -> Toy:
         """A toy at ``values`` (POIs and nuisance parameters; others unchanged). The model is
@@ -74,13 +126,12 @@ class ToyGenerator:
         with saved_parameters(self.model, restore_on_success=False):
             self.model.set_parameters(values)
             nu = self.model.total_yield()
-            prob = self.weights * self.density_ratios()
+            prob = self.expected_weights()
             if not np.all(np.isfinite(prob)) or np.any(prob < 0) or not prob.sum() > 0:
                 raise ValueError("the model gives negative or non-finite densities on the pool at these parameters")
             n = rng.poisson(nu)
             picked = rng.choice(self.n_pool, size=n, replace=True, p=prob / prob.sum())
-            obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
-            data = ROOT.RooDataSet.from_numpy({k: v[picked] for k, v in self.columns.items()}, obs, name=DATA_NAME)
+            data = self._dataset(picked, None, DATA_NAME)
             globs = {}
             for alpha in self.model.nuisance_parameters:
                 name = alpha.GetName()
@@ -94,17 +145,10 @@ class ToyGenerator:
         exception its parameters are restored."""
         with saved_parameters(self.model, restore_on_success=False):
             self.model.set_parameters(values)
-            nu = self.model.total_yield()
-            weights = nu * self.weights * self.density_ratios() / self.weights.sum()
+            weights = self.expected_weights()
             if not np.all(np.isfinite(weights)):
                 raise ValueError("the model gives non-finite densities on the pool at these parameters")
-            obs = ROOT.RooArgSet(self.model.model_config.GetObservables())
-            wvar = real_var(WEIGHT_NAME, 1.0)
-            obs.add(wvar)
-            data = ROOT.RooDataSet.from_numpy({**self.columns, WEIGHT_NAME: weights}, obs,
-                                              name=f"{DATA_NAME}_asimov", weight_name=WEIGHT_NAME)
-            if data.numEntries() != self.n_pool:
-                raise RuntimeError(f"the Asimov dataset kept {data.numEntries()} of {self.n_pool} pool events")
+            data = self._dataset(None, weights, f"{DATA_NAME}_asimov")
             globs = {global_observable(a.GetName()): self.model.parameter(a.GetName()).getVal()
                      for a in self.model.nuisance_parameters}
         return Toy(data, globs)

@@ -4,7 +4,8 @@ histograms (``RooNSBIParamHistPdf`` + ``RooNSBIParamDataHist``) and combinations
 (``RooNSBI::Combination``), each a RooWorkspace with a ``RooStats::ModelConfig``.
 
 * :mod:`.unbinned` -- :func:`build_model` from numpy columns, :func:`load_model`;
-* :mod:`.fast` -- :func:`fast_nll` with the analytic gradient, event stores;
+* :mod:`.store` -- float32 event stores (:func:`make_store`, :func:`open_store`);
+* :mod:`.fast` -- :func:`fast_nll` with the analytic gradient;
 * :mod:`.parametrized` -- :func:`build_parametrized_model` from :class:`roonsbi.binned.Templates`;
 * :mod:`.combined` -- :func:`combine` channels, models and workspaces into one RooSimultaneous;
 * :mod:`.builders`, :mod:`.workspace` -- the RooFit blocks and the base class they share.
@@ -13,8 +14,9 @@ histograms (``RooNSBIParamHistPdf`` + ``RooNSBIParamDataHist``) and combinations
 from __future__ import annotations
 
 from .combined import Channel, CombinedModel, channels_of, combine, read_roofit_file
-from .fast import FastNLL, fast_nll, make_store, open_store, store_from_model
+from .fast import FastNLL, fast_nll, store_from_model
 from .parametrized import ParametrizedModel, build_parametrized_model, load_parametrized_model
+from .store import make_store, open_store
 from .unbinned import NSBIModel, build_model, load_model
 from .workspace import WorkspaceModel, read_workspace
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
+import numpy as np
+
 from .. import naming
 from ..library import cpp_errors, load
 from ..spec import NormSys, as_normsys, check_normsys
@@ -45,7 +47,24 @@ def gaussian_parts(constraint: Any, param: str) -> tuple[Any, float] | None:
 
 
 def check_dataset(pdf: Any, data: Any) -> None:
-    """Raise ValueError unless ``data`` has every column of ``pdf`` with valid values."""
+    """Raise ValueError unless ``data`` has every column of ``pdf`` with valid values (the store
+    form: the event index, with values in the store's rows, and finite weights)."""
+    if pdf.usesStore():
+        index = pdf.indexVariable().GetName()
+        if not data.get().find(index):
+            raise ValueError(f"dataset '{data.GetName()}' has no event index '{index}' (observables: "
+                             f"{[v.GetName() for v in data.get()]}): the store-form pdf '{pdf.GetName()}' reads "
+                             "its columns by event index")
+        values = data.to_numpy()
+        rows, n_rows = values[index], pdf.store().size()
+        bad = ~((rows >= 0) & (rows < n_rows))
+        if data.isWeighted():
+            bad |= ~np.isfinite(values[data.weightVar().GetName()] if data.weightVar() else np.zeros(len(rows)))
+        if bad.any():
+            i = int(np.argmax(bad))
+            raise ValueError(f"dataset '{data.GetName()}': entry {i} (event index {rows[i]:.6g}) is not a row of the "
+                             f"event store of '{pdf.GetName()}' (0 to {n_rows - 1}) or has a non-finite weight")
+        return
     with cpp_errors():
         pdf.checkColumns(data)
 

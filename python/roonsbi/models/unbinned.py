@@ -33,12 +33,14 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from ..checks import as_column, check_pois, check_unique, check_weights, unbinned_names
-from ..library import load
+from ..library import cpp_errors, load
 from ..naming import (
     DATA_NAME,
+    EVENT_INDEX_NAME,
     MODEL_NAME,
     MODELCONFIG_NAME,
     PDF_NAME,
+    POOL_MEASURE,
     WEIGHT_NAME,
     WORKSPACE_NAME,
     coefficient_name,
@@ -57,6 +59,7 @@ from .builders import (
     real_var,
     with_constraints,
 )
+from .store import make_store, shape_store_column
 from .workspace import WorkspaceModel, read_workspace
 
 ROOT = load()
@@ -105,8 +108,12 @@ def build_model(
     name: str = "nsbi",
     alpha_range: tuple[float, float] = (-5.0, 5.0),
     with_data: bool = True,
+    *,
+    pool: Sequence[Process] | None = None,
+    pool_weights: ArrayLike | None = None,
+    form: str = "columns",
 ) -> NSBIModel:
-    """Build an NSBI channel from numpy arrays.
+    r"""Build an NSBI channel from numpy arrays.
 
     Args:
         processes: the processes J (all arrays must have one entry per event).
@@ -117,6 +124,17 @@ def build_model(
         with_data: create the RooDataSet ``obsData`` from the columns. Without it the
             arrays only name the columns (placeholders of any common length will do),
             for the fast likelihood on an EventStore (:mod:`roonsbi.fast`).
+        pool: the processes of a reference pool :math:`x_k \sim p_\mathrm{ref}` (same process
+            names and systematics as ``processes``), kept with the channel (store form): RooFit's
+            ``generate`` draws toys from it and RooStats' Asimov builder weights it, as
+            :mod:`roonsbi.infer.toys` does. Its rows come first in the store.
+        pool_weights: the pool weights :math:`u_k` (default 1), giving the pool measure
+            :math:`m_k = u_k/\sum_l u_l`. Without ``pool``, the events of ``processes``
+            themselves are the pool (MC events; ``weights`` are then the dataset's weights).
+        form: ``"store"`` (default): the columns live in a float32 ``RooNSBI::EventStore`` owned
+            by the pdf, the dataset holds an event index (``event_<name>``) and weights: scalable,
+            and what the standard RooStats tools and xRooFit need. ``"columns"``: every column is
+            an observable of a double-precision RooDataSet (small channels; HS3 export).
 
     Returns:
         :class:`NSBIModel` with the pdf, the constraints, the dataset ``obsData``
@@ -126,7 +144,22 @@ def build_model(
         ValueError: arrays of different lengths, NaN/inf or negative ratios,
             non-positive shape columns or normsys factors, unknown interpolation
             codes, duplicated names, or nu <= 0 at the initial POI values.
+
+    Example (a store-form channel whose events are a weighted MC pool):
+
+    >>> import numpy as np
+    >>> from roonsbi import Process, build_model
+    >>> rng = np.random.default_rng(0)
+    >>> m = build_model([Process("S", 10.0, rng.uniform(0.5, 2, 100), "mu"),
+    ...                  Process("B", 50.0, rng.uniform(0.5, 2, 100))], pool_weights=np.ones(100), form="store")
+    >>> m.pdf.usesStore(), m.pdf.numPoolRows(), m.data.numEntries()
+    (True, 100, 100)
     """
+    if form not in ("store", "columns"):
+        raise ValueError(f"form must be 'store' or 'columns', got {form!r}")
+    if form == "columns" and (pool is not None or pool_weights is not None):
+        raise ValueError("pool and pool_weights need form='store' (the column form keeps no pool; use "
+                         "roonsbi.infer.toys.ToyGenerator for its toys)")
     if not processes:
         raise ValueError("build_model needs at least one process")
     pois = check_pois(pois or {"mu": (1.0, 0.0, 10.0)})
@@ -148,18 +181,119 @@ def build_model(
         poi_vars[poi] = ws.var(poi)
     np_names = sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
     alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
-    col_vars = {col: real_var(col, 1.0) for col in columns}
     yields = ROOT.RooArgList()
     for p in processes:
         yields.add(_process_yield(p, poi_vars, alphas, keep))
-    pdf = _nsbi_pdf(name, processes, yields, alphas, col_vars)
-    model = with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"NSBI model of {name}")
+    if form == "store":
+        rows = _StoreRows.of(processes, columns, pool, pool_weights, n_events)
+        index = _index_variable(name, rows)
+        pdf = _store_pdf(name, processes, yields, alphas, index, rows)
+        observables = [index.GetName()]
+    else:
+        col_vars = {col: real_var(col, 1.0) for col in columns}
+        pdf = _nsbi_pdf(name, processes, yields, alphas, col_vars)
+        observables = list(columns)
+    model = _channel_model(pdf, constraints, name)
     _check_positive_yield(pdf, yields, pois)
     ws.Import(model, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
     if with_data:
-        ws.Import(_dataset(ws, columns, w, n_events), ROOT.RooFit.Silence(True))
-    _model_config(ws, model.GetName(), poi_vars, alphas, globs, columns)
+        if form == "store":
+            data_columns = {observables[0]: rows.data_index()}
+        else:
+            data_columns = columns
+        ws.Import(_dataset(ws, data_columns, w, n_events), ROOT.RooFit.Silence(True))
+    _model_config(ws, model.GetName(), poi_vars, alphas, globs, observables)
     return NSBIModel(ws, name)
+
+
+@dataclass
+class _StoreRows:
+    """The rows of a store-form channel's EventStore: the pool rows [0, n_pool), then the
+    events of the dataset (or the dataset's events are the pool: ``shared``)."""
+
+    columns: dict[str, np.ndarray]  # every row, by column name
+    n_pool: int
+    n_rows: int
+    n_data: int
+    measure: np.ndarray | None  # m_k of the pool rows
+    shared: bool  # the dataset's events are the pool rows
+
+    @classmethod
+    def of(cls, processes: Sequence[Process], columns: dict[str, np.ndarray], pool: Sequence[Process] | None,
+           pool_weights: ArrayLike | None, n_events: int) -> _StoreRows:
+        if pool is None:
+            n_pool = n_events if pool_weights is not None else 0
+            rows = columns
+        else:
+            if [p.name for p in pool] != [p.name for p in processes]:
+                raise ValueError(f"pool processes {[p.name for p in pool]} must be those of processes "
+                                 f"{[p.name for p in processes]}, in the same order")
+            pool_columns = _columns(pool)
+            if set(pool_columns) != set(columns):
+                missing = sorted(set(columns) ^ set(pool_columns))
+                raise ValueError(f"pool and processes must have the same columns; they differ in {missing} "
+                                 "(give the pool the same shape systematics)")
+            n_pool = next(iter(pool_columns.values())).size
+            rows = {c: np.concatenate([pool_columns[c], columns[c]]) for c in columns}
+        measure = None
+        if n_pool:
+            u = np.ones(n_pool) if pool_weights is None else check_weights(pool_weights, n_pool)
+            if np.any(u < 0) or not u.sum() > 0:
+                bad = int(np.argmax(u < 0)) if np.any(u < 0) else 0
+                raise ValueError(f"pool_weights must be >= 0 with a positive sum (entry {bad} = {u[bad]:.6g}); "
+                                 "the pool measure is u_k / sum_l u_l")
+            measure = u / u.sum()
+        n_rows = next(iter(rows.values())).size
+        return cls(rows, n_pool, n_rows, n_events, measure, pool is None and n_pool > 0)
+
+    def data_index(self) -> np.ndarray:
+        """The event index of the dataset's events (their rows)."""
+        first = 0 if self.shared or self.n_pool == 0 else self.n_pool
+        return np.arange(first, first + self.n_data, dtype=np.float64)
+
+
+def _index_variable(name: str, rows: _StoreRows) -> Any:
+    """The event-index observable ``event_<name>``: range [0, n_rows), one bin per pool row."""
+    index = real_var(EVENT_INDEX_NAME.format(name=name), 0.0, 0.0, float(rows.n_rows))
+    index.setBinning(ROOT.RooNSBIRowBinning(rows.n_pool, rows.n_rows))
+    return index
+
+
+def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Mapping[str, Any], index: Any,
+               rows: _StoreRows) -> Any:
+    """The store-form RooNSBIPdf: an EventStore of the rows (shape columns as each code needs
+    them), the event index, the pool and its measure."""
+    columns, logs = {}, {}
+    for p in processes:
+        columns[ratio_column(p.name)] = rows.columns[ratio_column(p.name)]
+        for np_name, value in p.shapesys.items():
+            code = as_shapesys(value).code
+            for col in shape_columns(p.name, np_name):
+                target = columns if shape_store_column(code, col) == col else logs
+                target[col] = rows.columns[col]
+    store = make_store(columns, logs)
+    if rows.measure is not None:
+        store.addColumn(POOL_MEASURE, rows.measure)
+    ratio_names = ROOT.std.vector["std::string"]([ratio_column(p.name) for p in processes])
+    with cpp_errors():
+        pdf = ROOT.RooNSBIPdf(PDF_NAME.format(name=name), f"NSBI pdf of {name}", yields, index, store, ratio_names,
+                              rows.n_pool, POOL_MEASURE if rows.n_pool else "")
+        for j, p in enumerate(processes):
+            for np_name, value in p.shapesys.items():
+                lo_col, hi_col = shape_columns(p.name, np_name)
+                pdf.addShapeSystematic(j, alphas[np_name], lo_col, hi_col, as_shapesys(value).code)
+    return pdf
+
+
+def _channel_model(pdf: Any, constraints: Sequence[Any], name: str) -> Any:
+    """The channel pdf times its constraint terms: a RooNSBIModel for the store form (a RooProdPdf
+    whose createNLL gives the fast RooNSBINLL), a RooProdPdf (or the pdf alone) for the column form."""
+    if pdf.usesStore() and hasattr(ROOT, "RooNSBIModel"):
+        factors = ROOT.RooArgList()
+        for c in constraints:
+            factors.add(c)
+        return ROOT.RooNSBIModel(MODEL_NAME.format(name=name), f"NSBI model of {name}", pdf, factors)
+    return with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"NSBI model of {name}")
 
 
 def _columns(processes: Sequence[Process]) -> dict[str, np.ndarray]:
@@ -245,12 +379,12 @@ def _dataset(ws: Any, columns: Mapping[str, np.ndarray], weights: np.ndarray | N
 
 
 def _model_config(ws: Any, pdf_name: str, poi_vars: Mapping[str, Any], alphas: Mapping[str, Any], globs: Sequence[Any],
-                  columns: Mapping[str, np.ndarray]) -> None:
+                  observables: Sequence[str]) -> None:
     mc = ROOT.RooStats.ModelConfig(MODELCONFIG_NAME, ws)
     mc.SetPdf(ws.pdf(pdf_name))
     mc.SetParametersOfInterest(ROOT.RooArgSet(*[ws.var(p) for p in poi_vars]))
     mc.SetNuisanceParameters(ROOT.RooArgSet(*[ws.var(a.GetName()) for a in alphas.values()]))
-    mc.SetObservables(ROOT.RooArgSet(*[ws.var(c) for c in columns]))
+    mc.SetObservables(ROOT.RooArgSet(*[ws.var(c) for c in observables]))
     mc.SetGlobalObservables(ROOT.RooArgSet(*[ws.var(g.GetName()) for g in globs]))
     ws.Import(mc)
 

@@ -1,0 +1,90 @@
+r"""Float32 event stores (``RooNSBI::EventStore``): the per-event columns of NSBI channels.
+
+A store holds named float32 columns of n events: ratio columns ``r_<proc>``, shape columns
+``g_<proc>_<np>_lo/_hi`` as values (additive codes 0, 2, 4 and code 6) or as logarithms
+``log:g_...`` (the exponential codes 1 and 5, ``RooNSBINLL::shapeColumn``), weights and the
+pool measure. Store-form channels (:func:`roonsbi.models.unbinned.build_model`) own one; the
+fast likelihood reads one (:mod:`roonsbi.models.fast`).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..library import cpp_errors, load
+from ..naming import LOG_PREFIX, WEIGHT_NAME
+
+ROOT = load()
+
+__all__ = ["dequantized_columns", "make_store", "open_store", "shape_store_column"]
+
+
+def shape_store_column(code: int, name: str) -> str:
+    """The store column of a shape variable ``name`` for a term with interpolation ``code``:
+    ``log:<name>`` for the multiplicative codes 1 and 5, ``<name>`` otherwise.
+
+    >>> shape_store_column(5, "g_S_eff_hi"), shape_store_column(4, "g_S_eff_hi")
+    ('log:g_S_eff_hi', 'g_S_eff_hi')
+    """
+    return str(ROOT.RooNSBINLL.shapeColumn(int(code), name))
+
+
+def make_store(columns: Mapping[str, np.ndarray], log_columns: Mapping[str, np.ndarray] | None = None,
+               weights: np.ndarray | None = None) -> Any:
+    """An EventStore (``std::shared_ptr<RooNSBI::EventStore>``) from arrays.
+
+    ``columns`` are stored as float32 (ratio columns ``r_<proc>``, shape columns
+    ``g_<proc>_<np>_lo/_hi`` of additive codes), ``log_columns`` as the float32 logarithm
+    under ``"log:<name>"`` (shape columns of multiplicative codes).
+    Arrays may be float32 already (no float64 copy is made then).
+    """
+    sizes = {len(v) for v in list(columns.values()) + list((log_columns or {}).values())}
+    if weights is not None:
+        sizes.add(len(weights))
+    if len(sizes) != 1:
+        raise ValueError(f"columns have different lengths: {sorted(sizes)}")
+    store = ROOT.std.make_shared["RooNSBI::EventStore"](sizes.pop())
+    for name, values in columns.items():
+        store.addColumn(name, _contiguous(values))
+    for name, values in (log_columns or {}).items():
+        with cpp_errors():
+            store.addLogColumn(LOG_PREFIX + name, np.ascontiguousarray(values, dtype=np.float64))
+    if weights is not None:
+        store.addColumn(WEIGHT_NAME, _contiguous(weights))
+    return store
+
+
+def _contiguous(values: np.ndarray) -> np.ndarray:
+    values = np.asarray(values)
+    dtype = np.float32 if values.dtype == np.float32 else np.float64
+    return np.ascontiguousarray(values, dtype=dtype)
+
+
+def open_store(path: str | os.PathLike) -> Any:
+    """Map an EventStore file written by ``store.write(path)``."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    return ROOT.RooNSBI.EventStore.open(str(path))
+
+
+def dequantized_columns(store: Any) -> dict[str, np.ndarray]:
+    """The store's columns as float64 arrays in the model's naming (logs exponentiated):
+    the exact inputs the fast likelihood sees, to build a reference RooFit model from.
+    A column stored both as values and as logarithms gives its values."""
+    out = {}
+    n = store.size()
+    names = [str(name) for name in store.columnNames()]
+    for name in sorted(names, key=lambda c: not c.startswith(LOG_PREFIX)):  # logs first, values win
+        values = np.frombuffer(store.column(name), dtype=np.float32, count=n).astype(np.float64)
+        if name.startswith(LOG_PREFIX):
+            out[name[len(LOG_PREFIX):]] = np.exp(values)
+        else:
+            out[name] = values
+    return out
+
+
