@@ -1,10 +1,11 @@
 """Speed of saving an EventStore inside a ROOT file (RooNSBI::writeStore / readStore) against numpy's raw
 ``tofile`` / ``fromfile`` of the same bytes, in the same run and the same folder.
 
-    python benchmarks/bench_store_io.py [--events 1000000] [--columns 100] [--repeat 2] [--dir /tmp]
+    python benchmarks/bench_store_io.py [--events 1000000] [--columns 100] [--repeat 2] [--chunk-events 4194304]
+                                        [--dir /tmp]
 
 A store of --columns random float32 columns of --events events (0.4 GB by default) is written with
-writeStore into a new TFile (64 MiB chunks, uncompressed keys) and read back with readStore (which
+writeStore into a new TFile (16 MiB chunks, uncompressed keys) and read back with readStore (which
 verifies every column's checksum); numpy writes and reads the same (columns, events) float32 matrix
 as one raw file. Writes are timed twice: into the page cache (writeStore against tofile) and to
 the disk (plus TFile::Close, which fsync()s the file, against tofile plus os.fsync). Reads come
@@ -49,6 +50,8 @@ def main() -> None:
     parser.add_argument("--events", type=float, default=1e6)
     parser.add_argument("--columns", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--chunk-events", type=float, default=None,
+                        help="events per chunk key (default: writeStore's, 2^22 = 16 MiB)")
     parser.add_argument("--dir", type=Path, default=None, help="folder for the files (default: a temporary one)")
     args = parser.parse_args()
     n, k = int(args.events), args.columns
@@ -56,6 +59,7 @@ def main() -> None:
     from roonsbi.library import load
 
     ROOT = load()
+    chunk = int(args.chunk_events or ROOT.RooNSBI.StoreManifest.defaultChunkEvents)
     rng = np.random.default_rng(1)
     data = rng.lognormal(0.0, 1.0, (k, n)).astype(np.float32)
     store = ROOT.std.make_shared["RooNSBI::EventStore"](n)
@@ -81,7 +85,7 @@ def main() -> None:
             rss = _status("VmRSS")
             t = time.perf_counter()
             f = ROOT.TFile(str(root_path), "RECREATE")
-            manifest = ROOT.RooNSBI.writeStore(store, f, "store")
+            manifest = ROOT.RooNSBI.writeStore(store, f, "store", chunk)
             t1 = time.perf_counter()
             f.Close()  # writes the key lists and header, then fsync()s the file
             times["write"].append(t1 - t)
@@ -128,7 +132,7 @@ def main() -> None:
         print(f"| {label} | {ours:.3f} | {theirs:.3f} | {ours / theirs:.2f} | {gb / ours:.2f} |")
     if peaks:
         print(f"peak extra memory: writeStore {peaks['write']:.0f} MiB, readStore {peaks['read']:.0f} MiB beyond the "
-              f"store it returns (one chunk = {4 * min(n, 1 << 24) / 2**20:.0f} MiB)")
+              f"store it returns (one chunk = {4 * min(n, chunk) / 2**20:.0f} MiB)")
     print("all runs [s]: " + ", ".join(f"{name} " + " ".join(f"{x:.3f}" for x in v) for name, v in times.items()))
 
 

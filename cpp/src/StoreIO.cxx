@@ -194,9 +194,9 @@ StoreManifest writeStore(const EventStore &store, TDirectory &dir, const std::st
    if (!validPrefix(prefix))
       throw std::invalid_argument("writeStore: prefix '" + prefix +
                                   "' must be 1-200 characters of [A-Za-z0-9_.-] (it names a directory of keys)");
-   if (chunkEvents < 1 || chunkEvents > maxChunkEvents)
+   if (chunkEvents < 1 || chunkEvents > StoreManifest::maxChunkEvents)
       throw std::invalid_argument("writeStore: chunkEvents = " + std::to_string(chunkEvents) + " must be in [1, " +
-                                  std::to_string(maxChunkEvents) + "] (64 MiB of float32)");
+                                  std::to_string(StoreManifest::maxChunkEvents) + "] (64 MiB of float32)");
    TFile *file = dir.GetFile();
    if (!file)
       throw std::invalid_argument("writeStore: directory '" + std::string(dir.GetPath()) +
@@ -323,9 +323,10 @@ std::shared_ptr<EventStore> readStore(TDirectory &dir, const StoreManifest &mani
       throw std::invalid_argument(context + ": the manifest has " + std::to_string(manifest.columns.size()) +
                                   " columns but " + std::to_string(manifest.checksums.size()) +
                                   " checksums (damaged manifest)" + resave);
-   if (manifest.chunkEvents < 1 || manifest.chunkEvents > maxChunkEvents)
+   if (manifest.chunkEvents < 1 || manifest.chunkEvents > StoreManifest::maxChunkEvents)
       throw std::invalid_argument(context + ": the manifest's chunkEvents = " + std::to_string(manifest.chunkEvents) +
-                                  " is not in [1, " + std::to_string(maxChunkEvents) + "] (damaged manifest)" + resave);
+                                  " is not in [1, " + std::to_string(StoreManifest::maxChunkEvents) +
+                                  "] (damaged manifest)" + resave);
    TKey *dirKey = dir.GetKey(prefix.c_str());
    TDirectory *sub = dirKey ? dir.GetDirectory(prefix.c_str()) : nullptr;
    if (!sub)

@@ -177,6 +177,19 @@ def test_round_trip(rng: np.random.Generator, tmp_path: Path, n: int, chunk: int
         f.Close()
 
 
+def test_default_chunk(rng: np.random.Generator, tmp_path: Path) -> None:
+    """Without a chunk size, chunks of 2^22 events (16 MiB of float32)."""
+    columns = make_columns(rng, 10, k=2)
+    f = ROOT.TFile(str(tmp_path / "store.root"), "RECREATE")
+    with cpp_errors():
+        manifest = IO.writeStore(make_store(columns), f, "store")
+    assert manifest.chunkEvents == IO.StoreManifest.defaultChunkEvents == 2**22
+    assert IO.StoreManifest.maxChunkEvents == 2**24
+    assert sorted(k.GetName() for k in f.Get("store").GetListOfKeys()) == ["c0_k0", "c1_k0", "index"]
+    assert_identical(store_arrays(IO.readStore(f, manifest)), columns)
+    f.Close()
+
+
 SCRIPT_ROONSBI = """
 import sys
 import numpy as np

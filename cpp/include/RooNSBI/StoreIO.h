@@ -16,13 +16,16 @@ namespace RooNSBI {
 
 class EventStore;
 
-/// The most events in one chunk key: 2^24 float32 values = 64 MiB (writeStore's default).
-constexpr std::uint64_t maxChunkEvents = std::uint64_t(1) << 24;
-
 /// What an owner of a saved store (e.g. a pdf in a RooWorkspace) keeps in its own, small,
 /// streamed data to find and verify the store: the prefix of its keys, its number of events,
 /// its column names in order, each column's checksum() and the events per chunk key.
 struct StoreManifest {
+   /// The most events in one chunk key: 2^24 float32 values = 64 MiB.
+   static constexpr std::uint64_t maxChunkEvents = std::uint64_t(1) << 24;
+   /// writeStore's default: 2^22 events = 16 MiB per chunk key, the extra memory of a write
+   /// (measured: half the write time of 64 MiB chunks, whose buffers glibc maps afresh each time).
+   static constexpr std::uint64_t defaultChunkEvents = std::uint64_t(1) << 22;
+
    std::string prefix;
    std::uint64_t nEvents = 0;
    std::vector<std::string> columns;
@@ -44,8 +47,9 @@ struct StoreManifest {
 ///
 /// so that plain ROOT reads a chunk without roonsbi (C++: `f.Get<TArrayF>("prefix/c0_k0")`,
 /// PyROOT: `ROOT.BindObject(f.GetObjectChecked("prefix/c0_k0", "TArrayF"), "TArrayF")`).
-/// `prefix` is 1-200 characters of [A-Za-z0-9_.-]; 1 <= `chunkEvents` <= maxChunkEvents
-/// (smaller values only for tests: each key costs ~100 bytes and one file record).
+/// `prefix` is 1-200 characters of [A-Za-z0-9_.-]; 1 <= `chunkEvents` <=
+/// StoreManifest::maxChunkEvents (much smaller values than the default only for tests: each
+/// key costs ~100 bytes).
 ///
 /// The chunks are written uncompressed (the file's compression setting is set to 0 while
 /// writing and restored afterwards, also on error): float32 network outputs do not compress,
@@ -53,13 +57,13 @@ struct StoreManifest {
 /// write with the same prefix are overwritten, and its keys that this store does not have
 /// (columns or chunks of a larger store, older cycles) are deleted. The chunks are written
 /// first and the index last; a write interrupted half-way is detected by readStore through
-/// the checksums. Extra memory: one chunk (ROOT's output buffer of one key).
+/// the checksums. Extra memory: one chunk (ROOT's output buffer of one key) plus ~5 MiB.
 ///
 /// Throws std::invalid_argument for a bad prefix or chunk size, a directory that is not in a
 /// writable file, or a key `prefix` in `dir` that is not a directory; std::runtime_error if
 /// ROOT fails to write a key.
 StoreManifest writeStore(const EventStore &store, TDirectory &dir, const std::string &prefix,
-                         std::uint64_t chunkEvents = maxChunkEvents);
+                         std::uint64_t chunkEvents = StoreManifest::defaultChunkEvents);
 
 /// Read a store written by writeStore back into a new, owned EventStore, checking that the
 /// file's index agrees with `manifest` (number of events, chunk size, column names and
