@@ -20,4 +20,8 @@
 #pragma link C++ function RooNSBI::exportJSON;
 #pragma link C++ function RooNSBI::exportJSONtoString;
 #pragma link C++ function RooNSBI::version;
+#pragma link C++ struct RooNSBI::StoreManifest+;
+#pragma link C++ function RooNSBI::writeStore;
+#pragma link C++ function RooNSBI::readStore;
+#pragma link C++ function RooNSBI::checksum;
 #endif

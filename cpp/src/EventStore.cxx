@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
+#include <limits>
 #include <fstream>
 #include <sstream>
 #include <stdexcept>
@@ -49,6 +50,13 @@ float *EventStore::newColumn(const std::string &name)
 {
    if (_map)
       throw std::invalid_argument("EventStore: a mapped store is read-only (column '" + name + "')");
+   if (name.empty() || name.find('\n') != std::string::npos) {
+      std::string shown; // the newlines as \n: the message stays one line
+      for (char c : name)
+         shown += c == '\n' ? std::string("\\n") : std::string(1, c);
+      throw std::invalid_argument("EventStore: column name '" + shown +
+                                  "' is empty or contains a newline; give the column a one-line name");
+   }
    if (_index.count(name))
       throw std::invalid_argument("EventStore: column '" + name + "' exists already");
    void *p = std::aligned_alloc(alignment, padded(std::max<std::size_t>(_n, 1) * sizeof(float)));
@@ -59,6 +67,11 @@ float *EventStore::newColumn(const std::string &name)
    _names.push_back(name);
    _columns.push_back(static_cast<float *>(p));
    return static_cast<float *>(p);
+}
+
+float *EventStore::addColumnUninitialised(const std::string &name)
+{
+   return newColumn(name);
 }
 
 void EventStore::addColumn(const std::string &name, const double *values)
@@ -180,42 +193,84 @@ std::shared_ptr<EventStore> EventStore::open(const std::string &path)
       throw std::runtime_error("EventStore: cannot stat '" + path + "'");
    }
    const std::size_t fileSize = st.st_size;
-   void *map = fileSize ? mmap(nullptr, fileSize, PROT_READ, MAP_SHARED, fd, 0) : MAP_FAILED;
+   if (fileSize < sizeof(magic) + sizeof(std::uint64_t)) {
+      ::close(fd);
+      throw std::invalid_argument("EventStore: '" + path + "' is not a roonsbi event store (" +
+                                  std::to_string(fileSize) + " bytes, shorter than the 16-byte preamble)");
+   }
+   void *map = mmap(nullptr, fileSize, PROT_READ, MAP_SHARED, fd, 0);
    ::close(fd);
    if (map == MAP_FAILED)
       throw std::runtime_error("EventStore: cannot map '" + path + "'");
 
-   auto store = std::make_shared<EventStore>();
+   auto store = std::make_shared<EventStore>(); // unmaps the file if a check below throws
    store->_map = map;
    store->_mapLength = fileSize;
    const char *bytes = static_cast<const char *>(map);
-   auto corrupt = [&](const char *why) { return std::invalid_argument("EventStore: '" + path + "' " + why); };
+   const std::string advice = "; rewrite it with EventStore::write";
+   auto corrupt = [&](const std::string &why) {
+      return std::invalid_argument("EventStore: '" + path + "' " + why + advice);
+   };
+   if (std::memcmp(bytes, magic, sizeof(magic)) != 0)
+      throw std::invalid_argument("EventStore: '" + path + "' is not a roonsbi event store (no ROONSBI1 magic)");
    std::uint64_t length = 0;
-   if (fileSize < sizeof(magic) + sizeof(length) || std::memcmp(bytes, magic, sizeof(magic)) != 0)
-      throw corrupt("is not a roonsbi event store");
    std::memcpy(&length, bytes + sizeof(magic), sizeof(length));
-   const std::size_t headerEnd = sizeof(magic) + sizeof(length) + length;
-   if (headerEnd > fileSize)
-      throw corrupt("has a truncated header");
-   std::istringstream header(std::string(bytes + sizeof(magic) + sizeof(length), length));
-   std::string tag;
-   header >> tag >> store->_n;
-   if (tag != "n")
-      throw corrupt("has a malformed header");
-   std::string name;
-   std::getline(header, name);
-   std::size_t offset = padded(headerEnd);
-   const std::size_t columnBytes = padded(store->_n * sizeof(float));
-   while (std::getline(header, name)) {
-      if (name.empty())
-         continue;
-      if (offset + store->_n * sizeof(float) > fileSize)
-         throw corrupt("is truncated");
-      store->_index[name] = store->_names.size();
-      store->_names.push_back(name);
-      store->_columns.push_back(reinterpret_cast<float *>(static_cast<char *>(map) + offset));
-      offset += columnBytes;
+   const std::size_t preamble = sizeof(magic) + sizeof(length);
+   if (length > fileSize - preamble)
+      throw corrupt("has a header of " + std::to_string(length) + " bytes but only " +
+                    std::to_string(fileSize - preamble) + " bytes follow the preamble (truncated or damaged)");
+   const std::string text(bytes + preamble, length);
+   if (text.empty() || text.back() != '\n')
+      throw corrupt("has a malformed header (empty, or not ending with a newline)");
+
+   // the lines: "n <events>", then one column name per line
+   std::vector<std::string> lines;
+   for (std::size_t begin = 0; begin < text.size();) {
+      const std::size_t end = text.find('\n', begin);
+      lines.push_back(text.substr(begin, end - begin));
+      begin = end + 1;
    }
+   const std::string &first = lines[0];
+   const std::string digits = first.size() > 2 ? first.substr(2) : "";
+   if (first.compare(0, 2, "n ") != 0 || digits.empty() || digits.size() > 19 ||
+       digits.find_first_not_of("0123456789") != std::string::npos)
+      throw corrupt("has a malformed header: its first line '" + first +
+                    "' is not 'n <number of events>' (decimal digits, no sign)");
+   const std::uint64_t n = std::stoull(digits); // < 10^19 < 2^64
+   if (n > (std::numeric_limits<std::size_t>::max() - alignment) / sizeof(float))
+      throw corrupt("has an absurd number of events n = " + digits);
+   std::map<std::string, std::size_t> index;
+   std::vector<std::string> names;
+   for (std::size_t l = 1; l < lines.size(); ++l) {
+      const std::string &name = lines[l];
+      if (name.empty())
+         throw corrupt("has an empty column name (header line " + std::to_string(l + 1) + ")");
+      auto [at, inserted] = index.emplace(name, names.size());
+      if (!inserted)
+         throw corrupt("names column '" + name + "' twice (header lines " + std::to_string(at->second + 2) + " and " +
+                       std::to_string(l + 1) + ")");
+      names.push_back(name);
+   }
+   const std::size_t dataStart = padded(preamble + length);
+   const std::size_t columnBytes = padded(n * sizeof(float));
+   if (!names.empty() && n * sizeof(float) > fileSize)
+      throw corrupt("says n = " + digits + " events, more than its " + std::to_string(fileSize) +
+                    " bytes can hold (damaged header)");
+   // dataStart <= fileSize + 63 and columnBytes <= fileSize + 63: no overflow below
+   if (columnBytes > 0 && names.size() > (std::numeric_limits<std::size_t>::max() - dataStart) / columnBytes)
+      throw corrupt("has a header (n = " + digits + ", " + std::to_string(names.size()) +
+                    " columns) that no file can hold (damaged header)");
+   const std::size_t expected = dataStart + names.size() * columnBytes;
+   if (fileSize != expected)
+      throw corrupt("is " + std::to_string(fileSize) + " bytes long but its header (n = " + digits + ", " +
+                    std::to_string(names.size()) + " columns) says " + std::to_string(expected) + " bytes: it is " +
+                    (fileSize < expected ? "truncated" : "longer than a store (trailing data)"));
+
+   store->_n = n;
+   store->_names = std::move(names);
+   store->_index = std::move(index);
+   for (std::size_t c = 0; c < store->_names.size(); ++c)
+      store->_columns.push_back(reinterpret_cast<float *>(static_cast<char *>(map) + dataStart + c * columnBytes));
    return store;
 }
 

@@ -36,8 +36,11 @@ public:
 
    /// Map a file written by write(): the data stay in the page cache and are
    /// read on demand, so a store can exceed the available memory. Throws
-   /// std::invalid_argument if the file is not a (complete) store, std::runtime_error
-   /// if the system cannot open or map it.
+   /// std::invalid_argument naming the file and the problem if it is not a store
+   /// (magic), if its header is malformed (not "n <decimal digits>" then newline-terminated
+   /// names, a header length beyond the file, an absurd n), names a column twice or has an
+   /// empty name, or if the file is longer or shorter than the header says;
+   /// std::runtime_error if the system cannot open or map it.
    static std::shared_ptr<EventStore> open(const std::string &path);
 
    std::size_t size() const { return _n; }
@@ -49,11 +52,16 @@ public:
    bool isMapped() const { return _map != nullptr; }
 
    /// Add a column from n values (converted to float32). Throws std::invalid_argument if
-   /// the name exists or the store is mapped (read-only).
+   /// the name is empty, contains a newline (the file header is one name per line) or
+   /// exists, or if the store is mapped (read-only).
    void addColumn(const std::string &name, const double *values);
    void addColumn(const std::string &name, const float *values);
    /// Add the natural logarithm of n positive values as a float32 column.
    void addLogColumn(const std::string &name, const double *values);
+   /// Add a column of n float32 values left uninitialised and return them, for the caller to
+   /// fill (all n, e.g. chunk by chunk from a file) before any other use of the store.
+   /// Same errors as addColumn.
+   float *addColumnUninitialised(const std::string &name);
 
    /// The n values of a column; throws std::invalid_argument naming a missing column.
    const float *column(const std::string &name) const;
