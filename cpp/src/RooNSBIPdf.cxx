@@ -84,8 +84,12 @@ void RooNSBIPdf::Streamer(TBuffer &buffer)
 {
    if (buffer.IsReading()) {
       buffer.ReadClassBuffer(RooNSBIPdf::Class(), this);
+      if (usesStore())
+         readStore(buffer);
       groupShapeTerms();
    } else {
+      if (usesStore())
+         writeStore(buffer);
       buffer.WriteClassBuffer(RooNSBIPdf::Class(), this);
    }
 }

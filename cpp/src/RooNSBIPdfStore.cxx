@@ -6,14 +6,20 @@
 #include "RooNSBI/RooNSBIPdf.h"
 
 #include <RooAbsGenContext.h>
+#include <RooWorkspace.h>
+#include <TBuffer.h>
+#include <TFile.h>
 #include <RooAbsRealLValue.h>
 #include <RooArgSet.h>
 #include <RooFit/EvalContext.h>
 #include <RooRandom.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <limits>
+#include <map>
+#include <mutex>
 #include <sstream>
 #include <stdexcept>
 
@@ -85,7 +91,74 @@ private:
    std::vector<double> _cdf;
 };
 
+/// Stores of this process by id, for pdfs streamed into memory (TObject::Clone of a workspace):
+/// the copy shares the store instead of copying gigabytes through a buffer.
+struct MemoryStores {
+   std::mutex mutex;
+   std::map<std::uint64_t, std::weak_ptr<RooNSBI::EventStore>> stores;
+   std::uint64_t next = 1;
+
+   static MemoryStores &instance()
+   {
+      static MemoryStores registry;
+      return registry;
+   }
+};
+
+constexpr const char *memoryPrefix = "memory:";
+
 } // namespace
+
+void RooNSBIPdf::writeStore(TBuffer &buffer)
+{
+   if (!_store)
+      throw std::invalid_argument(where(*this) + "has no event store to save");
+   TFile *file = dynamic_cast<TFile *>(buffer.GetParent());
+   if (!file) { // streamed into memory: keep the store in this process and name it
+      MemoryStores &registry = MemoryStores::instance();
+      std::lock_guard<std::mutex> lock(registry.mutex);
+      const std::uint64_t id = registry.next++;
+      registry.stores[id] = _store;
+      _storeManifest = RooNSBI::StoreManifest{};
+      _storeManifest.prefix = memoryPrefix + std::to_string(id);
+      _storeManifest.nEvents = _store->size();
+      return;
+   }
+   // one prefix per workspace and pdf: several workspaces may share a file
+   std::string prefix = "roonsbi_store_";
+   if (RooWorkspace *ws = workspace())
+      prefix += std::string(ws->GetName()) + "_";
+   prefix += GetName();
+   for (char &c : prefix) {
+      if (!std::isalnum(static_cast<unsigned char>(c)) && c != '_' && c != '.' && c != '-')
+         c = '_';
+   }
+   TDirectory::TContext context(file); // writeStore must not leave gDirectory changed
+   _storeManifest = RooNSBI::writeStore(*_store, *file, prefix);
+}
+
+void RooNSBIPdf::readStore(TBuffer &buffer)
+{
+   const std::string &prefix = _storeManifest.prefix;
+   if (prefix.rfind(memoryPrefix, 0) == 0) {
+      MemoryStores &registry = MemoryStores::instance();
+      std::lock_guard<std::mutex> lock(registry.mutex);
+      auto found = registry.stores.find(std::stoull(prefix.substr(std::string(memoryPrefix).size())));
+      _store = found == registry.stores.end() ? nullptr : found->second.lock();
+      if (!_store) {
+         throw std::invalid_argument(where(*this) + "was streamed into memory by another process or its event store "
+                                                    "is gone: save the workspace to a ROOT file instead");
+      }
+      return;
+   }
+   TFile *file = dynamic_cast<TFile *>(buffer.GetParent());
+   if (!file) {
+      throw std::invalid_argument(where(*this) + "can read its event store (keys '" + prefix +
+                                  "/...') only from the ROOT file it was saved in");
+   }
+   TDirectory::TContext context(file);
+   _store = RooNSBI::readStore(*file, _storeManifest);
+}
 
 RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yields, RooAbsReal &index,
                        std::shared_ptr<RooNSBI::EventStore> store, const std::vector<std::string> &ratioColumns,

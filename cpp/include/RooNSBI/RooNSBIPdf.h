@@ -7,6 +7,7 @@
 #include "RooNSBI/EventStore.h"
 #include "RooNSBI/MathFuncs.h"
 #include "RooNSBI/StoreCache.h"
+#include "RooNSBI/StoreIO.h"
 
 #include <RooAbsPdf.h>
 #include <RooListProxy.h>
@@ -161,6 +162,9 @@ private:
    template <class Scalar>
    const double *termAlphas(Scalar const &scalar) const;
    void doEvalStore(RooFit::EvalContext &ctx) const;
+   /// The Streamer's part for the store: written before, read after the pdf's own data.
+   void writeStore(TBuffer &buffer);
+   void readStore(TBuffer &buffer);
    double evaluateStore() const;
 
    RooListProxy _yields;       ///< N_J, per process
@@ -178,6 +182,10 @@ private:
    std::vector<std::string> _highColumns;  ///< g(x,+1) columns, per shape term
    ULong64_t _nPool = 0;                   ///< pool rows (the first rows of the store)
    std::string _measureColumn;             ///< store column of the pool measure m_k
+   /// Where the store was saved: chunked keys beside the workspace in the same file (see
+   /// RooNSBI::writeStore), or (prefix "memory:<id>") a store of this process, when the pdf is
+   /// streamed into memory rather than into a file (TObject::Clone).
+   RooNSBI::StoreManifest _storeManifest;
    std::shared_ptr<RooNSBI::EventStore> _store; //! saved by the Streamer, beside the workspace
    RooNSBI::StoreLayout _layout;                //! pointers into _store
    mutable RooNSBI::StoreCache _cache;          //! per-event products of the last dataset
