@@ -93,6 +93,27 @@ void StoreLayout::shapeFactor(std::size_t j, const std::size_t *rows, std::size_
    }
 }
 
+void StoreLayout::partialFactor(std::size_t j, bool additive, const std::size_t *rows, std::size_t n,
+                                const double *alphas, double *out) const
+{
+   double low[blockSize], high[blockSize];
+   for (std::size_t begin = 0; begin < n; begin += blockSize) {
+      const std::size_t m = std::min(blockSize, n - begin);
+      double *ob = out + begin;
+      std::fill(ob, ob + m, 1.0);
+      for (std::size_t t : termsOf[j]) {
+         const Term &term = terms[t];
+         if (Codes::isAdditiveShapeCode(term.code) != additive)
+            continue;
+         gather(term, rows + begin, m, low, high);
+         for (std::size_t k = 0; k < m; ++k) {
+            const double v = MathFuncs::shapeTermValue(term.code, low[k], high[k], alphas[t]);
+            ob[k] = additive ? ob[k] + v : ob[k] * v;
+         }
+      }
+   }
+}
+
 void StoreLayout::evaluate(const std::size_t *rows, std::size_t n, const double *yields, double nu,
                            const double *alphas, double *out) const
 {
@@ -119,7 +140,18 @@ bool StoreCache::bind(const StoreLayout &layout, const double *index, std::size_
       return false;
    const std::size_t nProc = layout.ratio.size();
    _mr.assign(nProc, std::vector<double>(n));
-   _g.assign(nProc, std::vector<double>(n));
+   _add.assign(nProc, std::vector<double>(n, 1.0));
+   _mult.assign(nProc, std::vector<double>(n));
+   _oneGroup.assign(nProc, true);
+   for (std::size_t j = 0; j < nProc; ++j) {
+      bool seenMultiplicative = false;
+      for (std::size_t t : layout.termsOf[j]) {
+         const bool additive = Codes::isAdditiveShapeCode(layout.terms[t].code);
+         if (additive && seenMultiplicative)
+            _oneGroup[j] = false;
+         seenMultiplicative |= !additive;
+      }
+   }
    for (std::size_t j = 0; j < nProc; ++j) {
       for (std::size_t i = 0; i < n; ++i)
          _mr[j][i] = layout.measureOf(_rows[i]) * double(layout.ratio[j][_rows[i]]);
@@ -134,8 +166,8 @@ void StoreCache::updateTerm(const StoreLayout &layout, std::size_t t, double alp
                             const double *alphas)
 {
    const StoreLayout::Term &term = layout.terms[t];
-   std::vector<double> &g = _g[term.process];
    const bool additive = Codes::isAdditiveShapeCode(term.code);
+   std::vector<double> &g = additive ? _add[term.process] : _mult[term.process];
    double low[blockSize], high[blockSize];
    for (std::size_t begin = 0; begin < _n; begin += blockSize) {
       const std::size_t m = std::min(blockSize, _n - begin);
@@ -148,10 +180,21 @@ void StoreCache::updateTerm(const StoreLayout &layout, std::size_t t, double alp
             gi += after - before;
          } else if (std::abs(before) > 1e-8) {
             gi *= after / before;
-         } else { // the old factor (nearly) vanished: recompute this event's chain
-            layout.shapeFactor(term.process, _rows.data() + begin + k, 1, alphas, &gi);
+         } else { // the old factor (nearly) vanished: recompute this event's product
+            layout.partialFactor(term.process, false, _rows.data() + begin + k, 1, alphas, &gi);
          }
       }
+   }
+}
+
+void StoreCache::computeProcess(const StoreLayout &layout, std::size_t j, const double *alphas)
+{
+   if (_oneGroup[j]) {
+      layout.partialFactor(j, true, _rows.data(), _n, alphas, _add[j].data());
+      layout.partialFactor(j, false, _rows.data(), _n, alphas, _mult[j].data());
+   } else {
+      std::fill(_add[j].begin(), _add[j].end(), 1.0);
+      layout.shapeFactor(j, _rows.data(), _n, alphas, _mult[j].data());
    }
 }
 
@@ -168,20 +211,19 @@ bool StoreCache::evaluate(const StoreLayout &layout, const double *index, std::s
    } else if (_refreshInterval && _sinceRefresh >= _refreshInterval) {
       std::fill(recompute.begin(), recompute.end(), true);
    } else {
-      // a process is recomputed whole if it mixes additive and multiplicative terms, or if
-      // more than a quarter of its terms changed; otherwise its changed terms are updated
+      // a process is recomputed whole if it is not one group (an additive term after a
+      // multiplicative one) or if more than a quarter of its terms changed; otherwise its changed
+      // terms are updated
       std::vector<std::size_t> changed;
       for (std::size_t j = 0; j < nProc; ++j) {
          changed.clear();
-         bool additive = false, multiplicative = false;
          for (std::size_t t : layout.termsOf[j]) {
-            (Codes::isAdditiveShapeCode(layout.terms[t].code) ? additive : multiplicative) = true;
             if (alphas[t] != _alpha[t])
                changed.push_back(t);
          }
          if (changed.empty())
             continue;
-         if ((additive && multiplicative) || 4 * changed.size() > layout.termsOf[j].size() + 3) {
+         if (!_oneGroup[j] || 4 * changed.size() > layout.termsOf[j].size() + 3) {
             recompute[j] = true;
             continue;
          }
@@ -195,7 +237,7 @@ bool StoreCache::evaluate(const StoreLayout &layout, const double *index, std::s
    bool any = false;
    for (std::size_t j = 0; j < nProc; ++j) {
       if (recompute[j]) {
-         layout.shapeFactor(j, _rows.data(), _n, alphas, _g[j].data());
+         computeProcess(layout, j, alphas);
          any = true;
       }
    }
@@ -210,9 +252,10 @@ bool StoreCache::evaluate(const StoreLayout &layout, const double *index, std::s
    for (std::size_t j = 0; j < nProc; ++j) {
       const double y = yields[j];
       const double *mr = _mr[j].data();
-      const double *g = _g[j].data();
+      const double *a = _add[j].data();
+      const double *m = _mult[j].data();
       for (std::size_t i = 0; i < _n; ++i)
-         out[i] += y * mr[i] * g[i];
+         out[i] += y * mr[i] * (a[i] * m[i]);
    }
    const double inv = 1.0 / nu;
    for (std::size_t i = 0; i < _n; ++i)

@@ -41,14 +41,19 @@ struct StoreLayout {
                  double *out) const;
    /// G_J (the running shape factor of process j) for n rows.
    void shapeFactor(std::size_t j, const std::size_t *rows, std::size_t n, const double *alphas, double *g) const;
+   /// The same from the terms of process j of one kind only (additive: A_J = 1 + sum d, else M_J = prod I).
+   void partialFactor(std::size_t j, bool additive, const std::size_t *rows, std::size_t n, const double *alphas,
+                      double *out) const;
 };
 
 /// The per-event partial products of one dataset (its index column): per process J the
-/// measure-weighted ratio m_i r_J(x_i) and the shape factor G_J(x_i, alpha). When Minuit
-/// moves one parameter, only the terms of that parameter are recomputed:
-///   multiplicative codes:  G_J <- G_J * I_t(alpha_new) / I_t(alpha_old),
-///   additive codes:        G_J <- G_J + d_t(alpha_new) - d_t(alpha_old),
-/// and a process mixing both kinds is recomputed whole (PiecewiseInterpolation's order).
+/// measure-weighted ratio m_i r_J(x_i) and its shape factor. A process whose terms come in
+/// PiecewiseInterpolation's order as one group, first the additive ones, then the multiplicative
+/// ones, has G_J = A_J M_J with A_J = 1 + sum_t d_t and M_J = prod_t I_t, each cached; when Minuit
+/// moves one parameter only its terms are recomputed:
+///   multiplicative codes:  M_J <- M_J * I_t(alpha_new) / I_t(alpha_old),
+///   additive codes:        A_J <- A_J + d_t(alpha_new) - d_t(alpha_old);
+/// a process with an additive term after a multiplicative one is recomputed whole.
 /// After `refreshInterval` incremental updates everything is recomputed (0: never), which
 /// bounds the rounding drift of the updates; a fresh computation differs by ~1e-15 relative.
 class StoreCache {
@@ -66,6 +71,8 @@ public:
 private:
    bool bind(const StoreLayout &layout, const double *index, std::size_t n, std::string &error);
    void updateTerm(const StoreLayout &layout, std::size_t t, double alphaOld, double alphaNew, const double *alphas);
+   /// A_J and M_J (or G_J) of process j for all events.
+   void computeProcess(const StoreLayout &layout, std::size_t j, const double *alphas);
 
    bool _valid = false;
    const double *_indexData = nullptr;
@@ -73,7 +80,9 @@ private:
    std::uint64_t _indexHash = 0;
    std::vector<std::size_t> _rows;
    std::vector<std::vector<double>> _mr; ///< per process: m_i r_J(x_i)
-   std::vector<std::vector<double>> _g;  ///< per process: G_J(x_i, alpha)
+   std::vector<std::vector<double>> _add;  ///< per process: A_J (1 if the process is recomputed whole)
+   std::vector<std::vector<double>> _mult; ///< per process: M_J (G_J if the process is recomputed whole)
+   std::vector<bool> _oneGroup;            ///< per process: additive terms first, then multiplicative ones
    std::vector<double> _alpha;           ///< per term: the alpha of _g
    std::size_t _sinceRefresh = 0;
    std::size_t _refreshInterval = 1000;
