@@ -8,8 +8,10 @@ SOURCES = $(shell find cpp cmake python -type f) CMakeLists.txt pyproject.toml
 
 .PHONY: demo test lint install clean
 
+# --overwrite: a second `make demo` replaces the outputs of the first in roonsbi-demo/ (the demo
+# refuses to without it, and refuses a folder holding other files in any case)
 demo: $(VENV)/.installed
-	$(BIN)/roonsbi demo --out roonsbi-demo
+	$(BIN)/roonsbi demo --out roonsbi-demo --overwrite
 
 test: $(VENV)/.installed
 	$(BIN)/pytest -q

@@ -7,7 +7,7 @@ functions and inside ``if TYPE_CHECKING:`` blocks) the graph of roonsbi modules 
   out of the cycle check (and only of it: the layer and private-name checks include them);
 * no underscore name crosses a subpackage: no module imports an underscore module, or an underscore
   name defined in a module of another subpackage (the top-level modules ``spec``, ``naming``,
-  ``library`` and ``optional`` count as subpackages of their own);
+  ``checks``, ``library``, ``optional`` and ``atomic`` count as subpackages of their own);
 * no lower layer imports a higher one (:data:`LAYERS`; the facade ``roonsbi/__init__.py`` and
   ``roonsbi/__main__.py`` are exempt, as importer and as target);
 * every module defines ``__all__`` (``__main__``, a script, is exempt).
@@ -26,7 +26,7 @@ SOURCE = Path(__file__).resolve().parents[1] / "python" / PACKAGE
 
 #: The layers, lowest first: a module may import its own layer and the layers below it only.
 LAYERS = (
-    ("spec", "naming", "checks", "library", "optional"),
+    ("spec", "naming", "checks", "library", "optional", "atomic"),
     ("inputs",),
     ("binned",),
     ("models",),

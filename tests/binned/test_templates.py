@@ -197,6 +197,31 @@ def test_save_and_load(tmp_path) -> None:
     np.testing.assert_allclose(back.expected(1.7), t.expected(1.7))
 
 
+def test_save_refuses_to_overwrite_and_a_failed_save_keeps_the_old_file(tmp_path, monkeypatch) -> None:
+    toy, cols, _ = _toy_columns(3000, 8)
+    old = build_templates(cols, _processes(toy), GRID, Quantiles(5), progress=False)
+    new = build_templates(cols, _processes(toy), GRID, Quantiles(3), progress=False)
+    path = old.save(tmp_path / "templates.npz")
+    before = path.read_bytes()
+    with pytest.raises(FileExistsError, match=r"templates\.npz exists; pass overwrite=True"):
+        new.save(path)
+    assert path.read_bytes() == before
+
+    real_savez = np.savez
+
+    def half_savez(file, **arrays):  # the zip is half written when the disk fills up
+        real_savez(file, **arrays)
+        file.truncate(file.tell() // 2)
+        raise OSError("simulated: no space left on device")
+
+    monkeypatch.setattr(np, "savez", half_savez)
+    with pytest.raises(OSError, match="no space left"):
+        new.save(path, overwrite=True)
+    monkeypatch.undo()
+    assert path.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == ["templates.npz"]
+    assert Templates.load(new.save(path, overwrite=True)).edges.shape == new.edges.shape != old.edges.shape
+
+
 # -- errors -------------------------------------------------------------------------------------
 def test_bad_inputs_raise_clear_errors() -> None:
     toy, cols, _ = _toy_columns(1000, 9)

@@ -97,13 +97,41 @@ def test_demo_writes_outputs_and_table(tmp_path: Path) -> None:
     assert sum(prefit["bkg_cr"]) == pytest.approx(gauss_integral(10000, -0.3, 1.0), rel=1e-9)
     assert sum(prefit["sig_cr"]) == pytest.approx(gauss_integral(50, 0.7, 0.35), rel=1e-6)
 
+    # a second run into the same folder is refused before any work, naming the option, files untouched
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    again = _roonsbi("demo", "--quick", "--out", str(out))
+    assert again.returncode == 2 and "--overwrite" in again.stderr and "summary.json" in again.stderr
+    assert "Traceback" not in again.stderr and "simulated" not in again.stdout  # not even the first step ran
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+
 
 def test_demo_refuses_a_folder_with_foreign_files(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("mine")
-    proc = _roonsbi("demo", "--quick", "--out", str(tmp_path))
-    assert proc.returncode != 0
-    assert "notes.txt" in proc.stderr
+    proc = _roonsbi("demo", "--quick", "--out", str(tmp_path), "--overwrite")
+    assert proc.returncode == 2
+    assert "notes.txt" in proc.stderr and "choose another --out" in proc.stderr
     assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_demo_output_folder_rules(tmp_path: Path) -> None:
+    """roonsbi.demo.run._prepare: an earlier demo's outputs need overwrite (and nothing else is
+    accepted); temporaries of the outputs, left by a killed run, count as the demo's own files."""
+    from roonsbi.demo.run import _prepare
+
+    fresh = tmp_path / "new" / "demo"
+    _prepare(fresh, overwrite=False)
+    assert fresh.is_dir()
+    (fresh / "summary.json").write_text("{}")
+    (fresh / ".pulls.png.0123abcd.tmp.png").write_bytes(b"half")
+    with pytest.raises(FileExistsError, match=r"outputs of an earlier demo \(summary\.json\); pass overwrite=True"):
+        _prepare(fresh, overwrite=False)
+    _prepare(fresh, overwrite=True)
+    (fresh / ".bashrc").write_text("mine")
+    with pytest.raises(FileExistsError, match=r"did not write \(\.bashrc\)"):
+        _prepare(fresh, overwrite=True)
+    (tmp_path / "file").write_text("mine")
+    with pytest.raises(FileExistsError, match="is not a folder"):
+        _prepare(tmp_path / "file", overwrite=True)
 
 
 def test_cli_prints_library_paths() -> None:

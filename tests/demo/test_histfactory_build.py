@@ -38,3 +38,19 @@ def test_inline_histograms_need_matching_edges(tmp_path: Path) -> None:
     del spec["channels"][0]["edges"]
     with pytest.raises(ValueError, match="channel 'cr' has inline histograms and needs 'edges'"):
         build_histfactory_workspace(spec, tmp_path / "ws.root")
+
+
+def test_an_existing_file_needs_overwrite_and_a_failed_build_keeps_it(tmp_path: Path) -> None:
+    """The workspace file is refused before the subprocess starts; with overwrite, a build that fails
+    in the subprocess leaves the old file and no temporary, and one that succeeds replaces it."""
+    path = tmp_path / "ws.root"
+    path.write_bytes(b"user file")
+    with pytest.raises(FileExistsError, match=r"ws\.root exists; pass overwrite=True"):
+        build_histfactory_workspace(_spec(), path)
+    bad = _spec()
+    bad["channels"][0]["samples"][0]["modifiers"].append(["NoSuchModifier", "x"])
+    with pytest.raises(ValueError, match="unknown modifier 'NoSuchModifier'"):
+        build_histfactory_workspace(bad, path, overwrite=True)
+    assert path.read_bytes() == b"user file" and sorted(p.name for p in tmp_path.iterdir()) == ["ws.root"]
+    assert build_histfactory_workspace(_spec(), path, overwrite=True) == path
+    assert path.read_bytes()[:4] == b"root" and sorted(p.name for p in tmp_path.iterdir()) == ["ws.root"]

@@ -116,6 +116,35 @@ def test_feature_order_from_metadata_or_input_names(tmp_path, events) -> None:
     np.testing.assert_allclose(evaluate_columns(path, {"r_C": RatioModel(plain)})["r_C"], expected, rtol=2e-6)
 
 
+def test_set_feature_names_output_and_a_failed_write(tmp_path, monkeypatch) -> None:
+    """An existing ``output`` other than the network needs overwrite; a write that fails half-way
+    (onnx.save cut short) leaves the network as it was, and no temporary file."""
+    net = make_linear_onnx(tmp_path / "net.onnx", [0.5, -0.1], 0.0, "Exp")
+    before = net.read_bytes()
+    mine = tmp_path / "mine.onnx"
+    mine.write_text("user file")
+    with pytest.raises(FileExistsError, match=r"mine\.onnx exists; pass overwrite=True"):
+        set_feature_names(net, ["x1", "x0"], output=mine)
+    assert mine.read_text() == "user file"
+    set_feature_names(net, ["x1", "x0"], output=mine, overwrite=True)
+    assert {p.key: p.value for p in onnx.load(str(mine)).metadata_props}["feature_names"] == "x1,x0"
+    assert net.read_bytes() == before
+
+    real_save = onnx.save
+
+    def half_save(model, f, *args, **kwargs):
+        real_save(model, f, *args, **kwargs)
+        with open(f, "r+b") as fh:
+            fh.truncate(Path(f).stat().st_size // 2)
+        raise OSError("simulated: no space left on device")
+
+    monkeypatch.setattr(onnx, "save", half_save)
+    with pytest.raises(OSError, match="no space left"):
+        set_feature_names(net, ["x1", "x0"])  # in place
+    assert net.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.onnx", "net.onnx"]
+
+
 def test_mismatched_inputs_name_the_problem(tmp_path, events) -> None:
     path, _ = events
     # a feature that is not in the events: KeyError naming it, the network and the branches
@@ -251,7 +280,24 @@ def test_write_read_roundtrip_streaming(tmp_path, events, suffix, dtype) -> None
         write_columns(out, whole)
     write_columns(out, {"r_S": whole["r_S"][:10]}, overwrite=True)
     assert len(read_columns(out)["r_S"]) == 10
-    assert not list(tmp_path.glob("*.partial*"))
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary left
+
+
+@pytest.mark.parametrize("name", ["cols.root", "cols.npz", "cols"])
+def test_a_failed_overwrite_keeps_the_old_columns(tmp_path, name) -> None:
+    """With overwrite=True, a stream that fails after its first chunk leaves the old output as it
+    was (the new one goes to a temporary next to it) and no temporary behind."""
+    out = write_columns(tmp_path / name, {"r_S": np.arange(4.0), "weight": np.ones(4)})
+
+    def failing_chunks():
+        yield {"r_S": np.full(3, 7.0), "weight": np.ones(3)}
+        raise RuntimeError("simulated: the network crashed on the second chunk")
+
+    with pytest.raises(RuntimeError, match="second chunk"):
+        write_columns(out, failing_chunks(), overwrite=True)
+    back = read_columns(out)
+    np.testing.assert_array_equal(back["r_S"], np.arange(4.0))
+    assert sorted(p.name for p in tmp_path.iterdir()) == [name]
 
 
 def test_failed_stream_leaves_no_file_and_root_reads_the_tree(tmp_path, events) -> None:
@@ -260,11 +306,12 @@ def test_failed_stream_leaves_no_file_and_root_reads_the_tree(tmp_path, events) 
     out = tmp_path / "cols.root"
     with pytest.raises(ValueError, match="column 'r_S'"):
         write_columns(out, iter_columns(path, {"r_S": RatioModel(net)}, features=FEATURES, chunk_size=10))
-    assert not out.exists() and not list(tmp_path.glob("*.partial*"))
+    assert not out.exists() and not [p.name for p in tmp_path.iterdir() if p.name.startswith(".")]
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "notes.txt").write_text("user file")
     with pytest.raises(FileExistsError, match="did not write"):
         write_columns(tmp_path / "mine", {"r_S": np.ones(3)}, overwrite=True)
+    assert (tmp_path / "mine" / "notes.txt").read_text() == "user file"
     # ROOT itself reads the TTree written by uproot
     import ROOT
 

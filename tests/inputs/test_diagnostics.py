@@ -151,6 +151,21 @@ def test_diagnose_writes_numbers_and_plots(tmp_path, rng, reference, networks) -
     # a single file name with suffix
     assert plot_closure(report.closure, tmp_path / "c.pdf")[0].suffix == ".pdf"
 
+    # nothing is replaced without overwrite, and every file is checked before any is written
+    before = {p.name: p.read_bytes() for p in report.files}
+    with pytest.raises(FileExistsError, match=r"closure\.png exists; pass overwrite=True"):
+        diagnose(cols, tmp_path / "diag", targets={"r_S": (target, None)}, formats=("png", "pdf"))
+    assert {p.name: p.read_bytes() for p in report.files} == before
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "diagnostics.json").write_text("user file")
+    with pytest.raises(FileExistsError, match=r"diagnostics\.json exists"):
+        diagnose(cols, tmp_path / "other")
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["diagnostics.json"]
+    again = diagnose(cols, tmp_path / "diag", targets={"r_S": (target, None)}, formats=("png", "pdf"),
+                     overwrite=True)
+    assert sorted(p.name for p in again.files) == names == sorted(p.name for p in (tmp_path / "diag").iterdir())
+    assert json.loads((tmp_path / "diag" / "diagnostics.json").read_text()) == data
+
 
 def test_cli_evaluate_with_diagnostics(tmp_path, rng, networks) -> None:
     """roonsbi evaluate --diagnostics --strict: exit 0 for a closing model, 1 for a mis-normalised one."""

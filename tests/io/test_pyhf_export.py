@@ -277,9 +277,13 @@ def test_unsupported_constructs_are_refused(pnsbi, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="staterror 'staterror_shared' is shared by several channels"):
         from_pyhf(shared)
     path = write_json(tmp_path / "ws.json", _load("2-bin_1-channel.json"))
-    with pytest.raises(FileExistsError):
+    with pytest.raises(FileExistsError, match=r"ws\.json exists; pass overwrite=True"):
         write_json(path, {})
     assert json.loads(path.read_text()) == _load("2-bin_1-channel.json")
+    assert write_json(path, {"version": "1.0.0"}, overwrite=True) == path
+    assert json.loads(path.read_text()) == {"version": "1.0.0"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws.json"]
+    path.write_text(json.dumps(_load("2-bin_1-channel.json")))
     assert from_pyhf(path).nll() == pytest.approx(from_pyhf(_load("2-bin_1-channel.json")).nll(), rel=1e-15)
 
 

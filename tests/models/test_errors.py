@@ -402,6 +402,46 @@ def test_save_refuses_to_overwrite(tmp_path: Path) -> None:
     assert names == ["ws_second"]
 
 
+class _FailingWorkspace:
+    """A workspace whose writeToFile writes the complete TFile, cuts it in half and fails (a crash
+    mid-write), or reports failure as RooWorkspace::writeToFile does (``fail="return"``)."""
+
+    def __init__(self, workspace: Any, fail: str) -> None:
+        self.workspace, self.fail, self.names = workspace, fail, []
+
+    def writeToFile(self, name: str, recreate: bool) -> bool:
+        self.names.append(name)
+        assert self.workspace.writeToFile(name, recreate)
+        if self.fail == "return":
+            return False
+        with open(name, "r+b") as f:
+            f.truncate(Path(name).stat().st_size // 2)
+        raise RuntimeError("simulated crash half-way through the TFile")
+
+
+def test_a_failed_save_keeps_the_old_file(tmp_path: Path, monkeypatch) -> None:
+    """The TFile goes to a temporary file next to the target, renamed only when complete: a failure
+    in the middle leaves the old workspace file readable and no temporary file."""
+    first = build_model([Process("S", 10.0, ones(), "mu")], name="first")
+    second = build_model([Process("S", 20.0, ones(), "mu")], name="second")
+    path = first.save(tmp_path / "model.root")
+    before = path.read_bytes()
+    for fail, error in (("raise", RuntimeError), ("return", OSError)):
+        failing = _FailingWorkspace(second.workspace, fail)
+        monkeypatch.setattr(second, "workspace", failing)
+        with pytest.raises(error, match="simulated crash" if fail == "raise" else "could not write workspace"):
+            second.save(path, overwrite=True)
+        monkeypatch.undo()
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["model.root"]
+        assert Path(failing.names[0]).parent == tmp_path and failing.names[0] != str(path)
+    f = ROOT.TFile.Open(str(path))
+    try:
+        assert [k.GetName() for k in f.GetListOfKeys() if k.GetClassName() == "RooWorkspace"] == ["ws_first"]
+    finally:
+        f.Close()
+
+
 def test_objects_from_a_temporary_model_stay_valid() -> None:
     """Objects returned by a model's properties keep its workspace alive (no dangling pointer
     when the model itself is a temporary)."""

@@ -39,6 +39,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_path, refuse_existing
 from ..naming import WEIGHT_NAME
 from ..spec import NormSys, check_normsys, check_shape_code
 from .binning import FixedEdges, Quantiles, QuantileSketch, accumulate, bin_index, quantile_fractions
@@ -115,9 +116,10 @@ class Templates:
             return np.sqrt(np.clip(var, 0.0, None)) / np.abs(total)
 
     # -- persistence ---------------------------------------------------------------------
-    def save(self, path: str | os.PathLike) -> Path:
-        """Write the templates to a ``.npz`` file (arrays plus JSON metadata)."""
-        path = Path(path)
+    def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
+        """Write the templates to a ``.npz`` file (arrays plus JSON metadata); an existing file is
+        replaced only with ``overwrite``, atomically (:mod:`roonsbi.atomic`)."""
+        path = refuse_existing(path, overwrite)
         meta = {
             "poi": self.poi, "reference": self.reference, "pois": self.pois, "n_events": self.n_events,
             "observable": self.observable, "binning": self.binning, "n_data": self.n_data,
@@ -142,7 +144,7 @@ class Templates:
             arrays["data"] = self.data
         if self.data_sumw2 is not None:
             arrays["data_sumw2"] = self.data_sumw2
-        with open(path, "wb") as f:
+        with atomic_path(path, overwrite) as tmp, open(tmp, "wb") as f:
             np.savez(f, meta=np.array(json.dumps(meta)), **arrays)
         return path
 

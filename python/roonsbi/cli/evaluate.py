@@ -40,6 +40,13 @@ def run_evaluate(
     config_path = Path(config_path)
     config = load_config(config_path)
     diag_cfg = diagnostics_settings(config, config_path, diagnostics, formats)
+    if diag_cfg:  # refuse existing diagnostics before the evaluation, not after it
+        from ..atomic import refuse_existing
+        from ..plot.diagnostics import diagnostics_files
+
+        for path in diagnostics_files(diag_cfg["output"], list(diag_cfg.get("samples", {})),
+                                      tuple(diag_cfg.get("formats", ("png",)))):
+            refuse_existing(path, overwrite)
     evaluated = evaluate_config(config_path, config, output=output, dtype=dtype, chunk_size=chunk_size,
                                 overwrite=overwrite, progress=progress, threads=threads,
                                 keep_reference=bool(diag_cfg), log=log)
@@ -53,6 +60,7 @@ def run_evaluate(
             reference, diag_cfg["output"], weights=reference.get("weight"), targets=targets,
             formats=tuple(diag_cfg.get("formats", ("png",))), n_sigma=float(diag_cfg.get("n_sigma", 3.0)),
             tolerance=float(diag_cfg.get("tolerance", 0.0)), bins=int(diag_cfg.get("bins", 30)),
+            overwrite=overwrite,
         )
         log(report.summary())
         log(f"diagnostics: {', '.join(str(p) for p in report.files)}")
@@ -67,7 +75,7 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--dtype", choices=("float32", "float64"), help="column type (default: float32)")
     ev.add_argument("--chunk-size", type=int, help="entries per chunk (bounds the memory; default 100000)")
     ev.add_argument("--threads", type=int, help="onnxruntime threads per network (default: one per core)")
-    ev.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing output (and diagnostics)")
     ev.add_argument("--no-progress", action="store_true", help="no progress bar")
     ev.add_argument("--diagnostics", metavar="DIR", help="run the diagnostics on the evaluated (reference) "
                     "sample and write them to DIR; overrides [diagnostics] output")

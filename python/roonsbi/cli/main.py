@@ -33,6 +33,7 @@ def parser() -> argparse.ArgumentParser:
     demo.add_argument("--seed", type=int, default=1)
     demo.add_argument("--networks", action="store_true", help="also NSBI with ratios from a trained network "
                       "(scikit-learn -> ONNX -> onnxruntime; needs roonsbi[train])")
+    demo.add_argument("--overwrite", action="store_true", help="replace the outputs of an earlier run in --out")
     evaluate.add_arguments(sub.add_parser(
         "evaluate",
         help="evaluate ONNX ratio networks on ROOT events into per-event columns (+ diagnostics)",
@@ -62,7 +63,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "demo":
         from ..demo.run import run
 
-        run(args.out, quick=args.quick, seed=args.seed, networks=args.networks)
+        try:
+            run(args.out, quick=args.quick, seed=args.seed, networks=args.networks, overwrite=args.overwrite)
+        except FileExistsError as err:
+            print(f"roonsbi demo: error: {err}", file=sys.stderr)
+            return 2
         return 0
     if args.command == "evaluate":
         return evaluate.command(args)

@@ -93,10 +93,10 @@ def control_region_data(spec: Mapping[str, Any]) -> tuple[list[float], list[floa
     return channel["edges"], channel["data"]["contents"]
 
 
-def histfactory_workspace(spec: Mapping[str, Any], path: Path) -> Any:
+def histfactory_workspace(spec: Mapping[str, Any], path: Path, overwrite: bool = False) -> Any:
     """Build the HistFactory workspace ``combined`` of ``spec`` in a subprocess, write it to
-    ``path`` and return it."""
-    build_histfactory_workspace(spec, path, what="the control region")
+    ``path`` (an existing file only with ``overwrite``) and return it."""
+    build_histfactory_workspace(spec, path, what="the control region", overwrite=overwrite)
     ws, _ = read_workspace(path, "combined")
     return ws
 

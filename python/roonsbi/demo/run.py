@@ -13,7 +13,9 @@ channels (:mod:`roonsbi.plot`); the binned channels are also written as pyhf JSO
 (:mod:`roonsbi.io.pyhf`), and a Neyman construction with toys
 (:func:`roonsbi.infer.toys.neyman_construction`) gives the NSBI interval without asymptotics. With
 ``--networks``, the NSBI channel without systematics is also built from ratios of a trained network
-(:mod:`roonsbi.demo.networks`). Everything is written to the output folder (:data:`OUTPUTS`).
+(:mod:`roonsbi.demo.networks`). Everything is written to the output folder (:data:`OUTPUTS`),
+each file atomically (:mod:`roonsbi.atomic`); the outputs of an earlier run there are replaced only
+with ``overwrite`` (``roonsbi demo --overwrite``), checked before the demo starts.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from ..atomic import OVERWRITE_HINT, temporary_target, write_text
 from ..binned import BinnedProcess, Quantiles, build_templates
 from ..infer.fit import Fitter, fit
 from ..infer.impacts import ImpactResult, impacts
@@ -108,14 +111,21 @@ def demo_toy() -> OffShellToy:
     return OffShellToy(nu_s=60.0, nu_b=600.0, eff_slope=0.2, lumi_kappa=1.05)
 
 
-def _prepare(out: Path) -> None:
-    """Create ``out``; reuse it only if it is empty or holds an earlier demo's outputs."""
+def _prepare(out: Path, overwrite: bool) -> None:
+    """Create ``out``; reuse it only if it is empty or holds files named as the demo's outputs
+    (:data:`OUTPUTS`, or temporary files of them left by a killed run), and those only with ``overwrite``."""
     if out.exists():
         if not out.is_dir():
-            raise FileExistsError(f"{out} exists and is not a folder")
-        foreign = [p.name for p in out.iterdir() if p.name not in OUTPUTS]
-        if foreign or (any(out.iterdir()) and not (out / "summary.json").exists()):
-            raise FileExistsError(f"{out} holds files the demo did not write ({foreign}); choose another --out")
+            raise FileExistsError(f"{out} exists and is not a folder; choose another --out")
+        names = sorted(p.name for p in out.iterdir())
+        foreign = [n for n in names if n not in OUTPUTS and temporary_target(n) not in OUTPUTS]
+        if foreign:
+            raise FileExistsError(f"{out} holds files the demo did not write ({', '.join(foreign)}); "
+                                  "choose another --out")
+        earlier = [n for n in OUTPUTS if n in names]
+        if earlier and not overwrite:
+            raise FileExistsError(f"{out} holds the outputs of an earlier demo ({', '.join(earlier)}); pass "
+                                  f"{OVERWRITE_HINT} to replace them, or choose another --out")
     out.mkdir(parents=True, exist_ok=True)
 
 
@@ -126,6 +136,7 @@ class _Demo:
     out: Path
     quick: bool
     seed: int
+    overwrite: bool
     toy: OffShellToy
     x: np.ndarray
     mu_true: float
@@ -157,7 +168,7 @@ def _unbinned_channels(d: _Demo, networks: bool) -> None:
         from .networks import toy_network_model
 
         d.models[NETWORKS], closure, trained = toy_network_model(d.toy, d.x, d.out / "networks", seed=d.seed + 4000,
-                                                                  overwrite=True, step=d.step)
+                                                                  overwrite=d.overwrite, step=d.step)
         d.step(f"built the NSBI channel with the learned ratios (onnxruntime); closure on an independent "
                f"reference sample:\n{closure.table()}")
         d.extras["networks"] = {**trained.to_dict(), "closure": closure.to_dict()}
@@ -214,7 +225,7 @@ def _exact_likelihood(d: _Demo) -> None:
 def _control_region(d: _Demo) -> tuple[dict[str, Any], Any]:
     """The control region's spec and HistFactory workspace (written to ``control_region.root``)."""
     cr_spec = control_region_spec(d.toy, d.mu_true, np.random.default_rng(d.seed + 2000))
-    cr_ws = histfactory_workspace(cr_spec, d.out / "control_region.root")
+    cr_ws = histfactory_workspace(cr_spec, d.out / "control_region.root", overwrite=d.overwrite)
     d.step(f"built the control region with HistFactory ({len(CR_EDGES) - 1} bins of x0, "
            f"{sum(control_region_data(cr_spec)[1]):.0f} events; shares alpha_eff and alpha_lumi)")
     return cr_spec, cr_ws
@@ -229,7 +240,7 @@ def _pyhf_export(d: _Demo, pnsbi: tuple[Any, Any, Any], cr_ws: Any) -> None:
     pnsbi_model.set_mu_prime(mu_prime)
     binned_parts = combine([pnsbi_model, cr_ws], name="binned")
     pyhf_spec = to_pyhf(binned_parts, mu_prime=mu_prime)
-    write_json(d.out / "binned_pyhf.json", pyhf_spec, overwrite=True)
+    write_json(d.out / "binned_pyhf.json", pyhf_spec, overwrite=d.overwrite)
     relation = poi_relation(binned_parts, mu_prime=mu_prime)
     pyhf_grid = d.grid[(d.grid >= 0.2) & (d.grid <= 2.0)][:: 1 if d.quick else 3]
     pyhf_scan = pyhf_profile_scan(pyhf_spec, relation, pyhf_grid)
@@ -348,18 +359,18 @@ def _outputs(d: _Demo, combined: Any, expected: dict[str, ScanResult], ranking: 
              cr: tuple[dict[str, Any], Any, Any], pnsbi: tuple[Any, Any, Any]) -> ControlRegionYields:
     """The workspaces and the plots; returns the control region's yields (``cr``: its spec, its
     workspace and the combined best fit)."""
-    d.models[NSBI].save(d.out / "nsbi_workspace.root", overwrite=True)
-    combined.save(d.out / "combined_workspace.root", overwrite=True)
+    d.models[NSBI].save(d.out / "nsbi_workspace.root", overwrite=d.overwrite)
+    combined.save(d.out / "combined_workspace.root", overwrite=d.overwrite)
     d.step(f"wrote the workspaces {d.out / 'nsbi_workspace.root'}, {d.out / 'combined_workspace.root'} and "
            f"{d.out / 'control_region.root'}")
     plot_scans(d.grid, d.scans, d.out / "scan_mu.png", {k: (v.values, v.t) for k, v in expected.items()},
-               colors=COLORS, reference=EXACT)
-    plot_pulls(ranking, d.out / "pulls.png")
-    plot_impacts(ranking[COMBINED], d.out / "impacts.png", COMBINED)
-    plot_scan_2d(scans_2d, d.out / "scan2d_mu_lumi.png")
+               colors=COLORS, reference=EXACT, overwrite=d.overwrite)
+    plot_pulls(ranking, d.out / "pulls.png", overwrite=d.overwrite)
+    plot_impacts(ranking[COMBINED], d.out / "impacts.png", COMBINED, overwrite=d.overwrite)
+    plot_scan_2d(scans_2d, d.out / "scan2d_mu_lumi.png", overwrite=d.overwrite)
     control = _control_region_yields(*cr)
-    plot_data_vs_model(control, _binned_channel_yields(pnsbi), d.out / "data_vs_model.png")
-    plot_neyman(neyman, d.out / "neyman_mu.png", NSBI)
+    plot_data_vs_model(control, _binned_channel_yields(pnsbi), d.out / "data_vs_model.png", overwrite=d.overwrite)
+    plot_neyman(neyman, d.out / "neyman_mu.png", NSBI, overwrite=d.overwrite)
     d.step(f"wrote the plots {', '.join(n for n in OUTPUTS if n.endswith('.png'))}")
     return control
 
@@ -421,19 +432,26 @@ def _scan2d_summary(scan: Scan2DResult) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------
 # The demo
 # ---------------------------------------------------------------------------------------
-def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, networks: bool = False) -> dict:
+def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, networks: bool = False,
+        overwrite: bool = False) -> dict:
     """Run the demo and return the summary (also written to ``out/summary.json``). With ``networks``,
     also the NSBI channel without systematics with ratios from a trained network
-    (:mod:`roonsbi.demo.networks`, needs ``roonsbi[train]``; the ONNX file goes to ``out/networks``)."""
+    (:mod:`roonsbi.demo.networks`, needs ``roonsbi[train]``; the ONNX file goes to ``out/networks``).
+
+    Raises:
+        FileExistsError: before any work, if ``out`` is a file, holds files the demo does not
+            write, or holds the outputs of an earlier run and not ``overwrite``.
+    """
     t0 = time.perf_counter()
     out = Path(out)
-    _prepare(out)
+    _prepare(out, overwrite)
     ROOT.gROOT.SetBatch(True)
     ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
     toy = demo_toy()  # systematics larger than the toy's defaults, so that the control region matters
     mu_true = 1.0
     x = toy.generate(mu_true, np.random.default_rng(seed))
-    d = _Demo(out, quick, seed, toy, x, mu_true, np.round(np.linspace(0.05, 3.0, 16 if quick else 60), 10), t0)
+    d = _Demo(out, quick, seed, overwrite, toy, x, mu_true, np.round(np.linspace(0.05, 3.0, 16 if quick else 60), 10),
+              t0)
     d.step(f"simulated {len(x)} events of the off-shell toy at mu = {mu_true} (expected {toy.expected(mu_true):.1f})")
 
     _unbinned_channels(d, networks)
@@ -448,7 +466,7 @@ def run(out: str | Path = "roonsbi-demo", quick: bool = False, seed: int = 1, ne
     control = _outputs(d, combined, expected, ranking, scans_2d, neyman, (cr_spec, cr_ws, best), pnsbi)
 
     summary = _summary(d, control, best)
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
+    write_text(out / "summary.json", json.dumps(summary, indent=2), overwrite)
     _print_tables(d, ranking)
     d.step(f"done; outputs in {out}/")
     return summary

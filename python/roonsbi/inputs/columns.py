@@ -26,16 +26,16 @@ returns all columns at once.
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import struct
+import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
+from ..atomic import atomic_folder, atomic_path, refuse_existing
 from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, parse_shape_column, process_of_ratio, ratio_column, shape_columns
 from ..optional import optional_module
 from ..spec import PathLike
@@ -410,8 +410,7 @@ class _NpyFolderWriter:
     """One .npy per column, appended chunk by chunk (fixed-size header patched at the end)."""
 
     def __init__(self, folder: Path, dtype: np.dtype) -> None:
-        self.folder, self.dtype = folder, dtype
-        folder.mkdir(parents=True)
+        self.folder, self.dtype = folder, dtype  # an empty folder
         self.files: dict[str, Any] = {}
         self.n = 0
 
@@ -442,7 +441,6 @@ class _NpyFolderWriter:
     def abort(self) -> None:
         for fh in self.files.values():
             fh.close()
-        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class _RootWriter:
@@ -469,7 +467,6 @@ class _RootWriter:
 
     def abort(self) -> None:
         self.file.close()
-        self.path.unlink(missing_ok=True)
 
 
 def _same_columns(names: Sequence[str], chunk: Mapping[str, np.ndarray]) -> None:
@@ -503,8 +500,9 @@ def write_columns(
         tree: TTree name for ROOT files.
         overwrite: replace an existing file (or a folder written by roonsbi).
 
-    The output appears only when complete: it is written under ``<path>.partial`` and
-    renamed at the end; an error while streaming leaves no file behind.
+    The output appears only when complete (:mod:`roonsbi.atomic`): it is written under a
+    temporary name next to ``path`` and renamed at the end; an error while streaming leaves no
+    file behind and an existing ``path`` as it was.
 
     Returns:
         The path written.
@@ -512,53 +510,43 @@ def write_columns(
     path = Path(path)
     dtype = _float_dtype(dtype)
     fmt = _infer_format(path, format)
-    partial = _clear_target(path, overwrite)
+    refuse_existing(path, overwrite)
+    if path.is_dir() and not _is_columns_folder(path):
+        raise FileExistsError(f"{path} is a folder that roonsbi did not write (no {INDEX_FILE}); not replacing it")
     chunks: Iterable[Mapping[str, np.ndarray]] = [columns] if isinstance(columns, Mapping) else columns
     if fmt == "root":
-        writer: Any = _RootWriter(partial, tree, dtype)
-    else:
-        folder = partial if fmt == "npy" else path.with_name(path.name + ".partial.d")
-        if folder.exists():
-            shutil.rmtree(folder)
-        writer = _NpyFolderWriter(folder, dtype)
+        with atomic_path(path, overwrite) as tmp:
+            _stream(_RootWriter(tmp, tree, dtype), chunks)
+    elif fmt == "npy":
+        with atomic_folder(path, overwrite) as folder:
+            _stream(_NpyFolderWriter(folder, dtype), chunks)
+    else:  # npz: .npy files in a scratch folder next to path, then stored in the zip
+        with atomic_path(path, overwrite) as tmp, \
+                tempfile.TemporaryDirectory(prefix=f".{path.name}.", suffix=".d", dir=path.parent) as scratch:
+            writer = _NpyFolderWriter(Path(scratch), dtype)
+            _stream(writer, chunks)
+            _zip_folder(Path(scratch), list(writer.files), tmp)
+    return path
+
+
+def _stream(writer: Any, chunks: Iterable[Mapping[str, np.ndarray]]) -> None:
+    """Write every chunk with ``writer`` and close it; on an error (no columns at all is one) close its files."""
     try:
         for chunk in chunks:
             writer.write(chunk)
-        if fmt == "root" and writer.tree is None:
+        if isinstance(writer, _RootWriter) and writer.tree is None:
             raise ValueError("no columns to write")
         writer.close()
     except BaseException:
         writer.abort()
         raise
-    if fmt == "npz":
-        _zip_folder(folder, list(writer.files), partial)
-    if path.is_dir():
-        shutil.rmtree(path)
-    os.replace(partial, path)
-    return path
-
-
-def _clear_target(path: Path, overwrite: bool) -> Path:
-    """Check that ``path`` may be written and remove a stale ``<path>.partial``; returns the latter."""
-    if path.exists() or path.is_symlink():
-        if not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        if path.is_dir() and not _is_columns_folder(path):
-            raise FileExistsError(f"{path} is a folder that roonsbi did not write (no {INDEX_FILE}); not replacing it")
-    partial = path.with_name(path.name + ".partial")
-    if partial.is_dir():
-        shutil.rmtree(partial)
-    elif partial.exists():
-        partial.unlink()
-    return partial
 
 
 def _zip_folder(folder: Path, names: Sequence[str], target: Path) -> None:
-    """Store the ``.npy`` files of ``folder`` uncompressed in the ``.npz`` ``target``, then remove the folder."""
+    """Store the ``.npy`` files of ``folder`` uncompressed in the ``.npz`` ``target``."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name in names:
             zf.write(folder / f"{name}.npy", arcname=f"{name}.npy")
-    shutil.rmtree(folder)
 
 
 # -- reading ------------------------------------------------------------------------------

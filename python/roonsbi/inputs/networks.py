@@ -41,6 +41,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_path, refuse_existing
 from ..optional import optional_module
 from ..spec import PathLike
 
@@ -160,19 +161,30 @@ class RatioModel:
         return r
 
 
-def set_feature_names(path: PathLike, names: Sequence[str], output: PathLike | None = None) -> Path:
+def set_feature_names(path: PathLike, names: Sequence[str], output: PathLike | None = None,
+                      overwrite: bool = False) -> Path:
     """Store the ordered feature names of a network in its ONNX metadata (``feature_names``).
 
-    Needs the ``onnx`` package. Writes ``output`` (default: overwrite ``path``).
+    Needs the ``onnx`` package. Writes ``output``, or without it updates ``path`` in place (what the
+    call asks for); an existing ``output`` other than ``path`` is replaced only with ``overwrite``.
+    The file is written atomically (:mod:`roonsbi.atomic`): a failed write leaves it as it was.
     """
     onnx = optional_module("onnx", "set_feature_names (writing ONNX metadata)")
+    out = Path(output) if output is not None else Path(path)
+    in_place = output is None or (out.exists() and out.resolve() == Path(path).resolve())
+    refuse_existing(out, overwrite or in_place)
     model = onnx.load(str(path))
+    _store_feature_names(onnx, model, names)
+    with atomic_path(out, overwrite or in_place) as tmp:
+        onnx.save(model, str(tmp))
+    return out
+
+
+def _store_feature_names(onnx: Any, model: Any, names: Sequence[str]) -> None:
+    """Set the ``feature_names`` metadata of the ONNX ``model`` (in memory) to ``names``."""
     props = {p.key: p.value for p in model.metadata_props}
     props["feature_names"] = ",".join(names)
     onnx.helper.set_model_props(model, props)
-    out = Path(output) if output is not None else Path(path)
-    onnx.save(model, str(out))
-    return out
 
 
 def _parse_feature_list(text: str) -> list[str]:

@@ -53,11 +53,12 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..atomic import refuse_existing, write_bytes
 from ..naming import ratio_column
 from ..optional import optional_module, optional_modules
 from ..spec import PathLike
 from .columns import evaluate_columns
-from .networks import RatioModel, set_feature_names
+from .networks import RatioModel, _store_feature_names
 from .toy import COEFFICIENTS, OffShellToy
 
 __all__ = [
@@ -147,18 +148,18 @@ def train_classifier(samples: Mapping[str, np.ndarray], *, hidden: Sequence[int]
 
 def export_onnx(classifier: Any, path: PathLike, features: Sequence[str], overwrite: bool = False) -> Path:
     """Write a fitted scikit-learn classifier as ONNX: one float input ``[N, d]``, outputs ``label``
-    and ``probabilities`` ``[N, K]`` (a tensor: ``zipmap=False``), ``features`` in the metadata."""
+    and ``probabilities`` ``[N, K]`` (a tensor: ``zipmap=False``), ``features`` in the metadata.
+    An existing ``path`` is replaced only with ``overwrite``, atomically (:mod:`roonsbi.atomic`)."""
     _, skl2onnx = _import_sklearn()
     FloatTensorType = optional_module("skl2onnx.common.data_types", _TRAINING).FloatTensorType
+    onnx = optional_module("onnx", _TRAINING)
 
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path = refuse_existing(path, overwrite)
     onx = skl2onnx.convert_sklearn(classifier, initial_types=[("x", FloatTensorType([None, len(features)]))],
                                    options={id(classifier): {"zipmap": False}}, target_opset=17)
+    _store_feature_names(onnx, onx, features)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(onx.SerializeToString())
-    return set_feature_names(path, features)
+    return write_bytes(path, onx.SerializeToString(), overwrite)
 
 
 def ratio_models(path: PathLike, classes: Sequence[str], priors: Mapping[str, float], features: Sequence[str],
@@ -228,8 +229,7 @@ def train_toy_ratios(toy: OffShellToy, path: PathLike, *, n_train: int = 60_000,
     """
     if n_train < 1 or n_calibration < 1:
         raise ValueError(f"n_train and n_calibration must be positive, got {n_train}, {n_calibration}")
-    if Path(path).exists() and not overwrite:  # before the training, not after it
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    refuse_existing(path, overwrite)  # before the training, not after it
     t0 = time.perf_counter()
     rng = np.random.default_rng(seed)
     samples = {p: toy.sample_basis(p, n_train, rng) for p in PROCESSES}

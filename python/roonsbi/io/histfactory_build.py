@@ -1,9 +1,11 @@
 r"""Build a HistFactory workspace from one plain JSON description, in a subprocess.
 
-``python -m roonsbi.io.histfactory_build <spec.json> <out.root>`` builds the workspace
+``python -m roonsbi.io.histfactory_build <spec.json> <out.root> [--overwrite]`` builds the workspace
 ``combined`` (``simPdf``, ``obsData``, ``asimovData``, ``ModelConfig``) with ROOT's
 HistFactory classes, as ``hist2workspace`` does (``MakeCombinedModel``), and writes it to
-``out.root``. :func:`build_histfactory_workspace` runs it: HistFactory's Python objects are not
+``out.root`` (an existing file only with ``--overwrite``; atomically, :mod:`roonsbi.atomic`: the
+TFile is written under a temporary name and renamed when complete).
+:func:`build_histfactory_workspace` runs it: HistFactory's Python objects are not
 reliable at PyROOT teardown (they keep raw pointers to the histograms), so the build never
 runs in the calling process, and the subprocess leaves with ``os._exit``.
 
@@ -41,7 +43,10 @@ import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
-__all__ = ["build_histfactory_workspace", "main", "uses_inline_histograms"]
+from ..atomic import atomic_path, refuse_existing
+
+__all__ = ["EXIT_EXISTS", "EXIT_NOT_WRITTEN", "EXIT_WRITTEN", "build_histfactory_workspace", "main",
+           "uses_inline_histograms"]
 
 
 def _is_inline(histo: Any) -> bool:
@@ -221,17 +226,36 @@ def _build(spec: Mapping[str, Any], out: str) -> tuple[bool, _Builder]:
     return bool(ws.writeToFile(out, True)), builder
 
 
+#: exit codes of :func:`main`: the workspace was written / writing it failed / the output exists
+EXIT_WRITTEN, EXIT_NOT_WRITTEN, EXIT_EXISTS = 0, 3, 4
+
+
 def main(argv: list[str] | None = None) -> None:
-    """``python -m roonsbi.io.histfactory_build <spec.json> <out.root>``; leaves with ``os._exit``
-    (exit code 0 when the workspace is written, 3 when writing failed)."""
-    args = sys.argv[1:] if argv is None else argv
+    """``python -m roonsbi.io.histfactory_build <spec.json> <out.root> [--overwrite]``; leaves with
+    ``os._exit`` (exit code 0 when the workspace is written, 3 when writing failed, 4 when
+    ``out.root`` exists and ``--overwrite`` was not given)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    overwrite = "--overwrite" in args
+    args = [a for a in args if a != "--overwrite"]
     if len(args) != 2:
-        sys.exit("usage: python -m roonsbi.io.histfactory_build <spec.json> <out.root>")
+        sys.exit("usage: python -m roonsbi.io.histfactory_build <spec.json> <out.root> [--overwrite]")
     spec = json.loads(Path(args[0]).read_text())
-    ok, _builder = _build(spec, str(Path(args[1]).resolve()))  # _builder: alive until os._exit
+    out = Path(args[1]).resolve()  # before _build changes to the spec's base_dir
+    code, _builder = EXIT_WRITTEN, None  # _builder: every HistFactory object, alive until os._exit
+    try:
+        with atomic_path(out, overwrite) as tmp:
+            ok, _builder = _build(spec, str(tmp))
+            if not ok:
+                raise OSError(f"ROOT could not write the workspace to {out}")
+    except FileExistsError as err:
+        print(f"roonsbi.io.histfactory_build: error: {err}", file=sys.stderr)
+        code = EXIT_EXISTS
+    except OSError as err:
+        print(f"roonsbi.io.histfactory_build: error: {err}", file=sys.stderr)
+        code = EXIT_NOT_WRITTEN
     sys.stdout.flush()
     sys.stderr.flush()
-    os._exit(0 if ok else 3)
+    os._exit(code)
 
 
 # ---------------------------------------------------------------------------------------
@@ -242,25 +266,31 @@ def _error_lines(output: str) -> list[str]:
             if "ERROR" in line or "Error:" in line or "Error" in line.split(":")[0]]
 
 
-def build_histfactory_workspace(spec: Mapping[str, Any], path: str | os.PathLike, what: str = "the spec") -> Path:
+def build_histfactory_workspace(spec: Mapping[str, Any], path: str | os.PathLike, what: str = "the spec",
+                                overwrite: bool = False) -> Path:
     """Build the HistFactory workspace ``combined`` of ``spec`` (see the module doc) in a
-    subprocess and write it to ``path``; returns ``path``.
+    subprocess and write it to ``path`` (atomically; an existing file only with ``overwrite``);
+    returns ``path``.
 
     Raises:
+        FileExistsError: ``path`` exists and not ``overwrite``.
         ValueError: the spec mixes inline and file histograms or has bad inline histograms, or
             HistFactory failed (the message quotes its last error lines; ``what`` names the input).
     """
     if uses_inline_histograms(spec):
         _check_inline(spec)
-    path = Path(path).resolve()
+    path = refuse_existing(Path(path).resolve(), overwrite)
     python_dir = str(Path(__file__).resolve().parents[2])  # the folder holding the roonsbi package
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (python_dir, env.get("PYTHONPATH", "")) if p)
     with tempfile.TemporaryDirectory(prefix="roonsbi_hf_") as tmp:
         spec_path = Path(tmp) / "spec.json"
         spec_path.write_text(json.dumps(spec))
-        proc = subprocess.run([sys.executable, "-m", "roonsbi.io.histfactory_build", str(spec_path), str(path)],
+        proc = subprocess.run([sys.executable, "-m", "roonsbi.io.histfactory_build", str(spec_path), str(path),
+                               *(["--overwrite"] if overwrite else [])],
                               capture_output=True, text=True, timeout=600, env=env)
+    if proc.returncode == EXIT_EXISTS:  # path appeared after the check above
+        raise FileExistsError(proc.stderr.strip().splitlines()[-1])
     if proc.returncode != 0 or not path.exists():
         lines = _error_lines(proc.stdout + proc.stderr)
         raise ValueError(f"HistFactory could not build the workspace of {what}: "

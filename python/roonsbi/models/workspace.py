@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping
 
+from ..atomic import atomic_path
 from ..library import load
 from ..naming import MODELCONFIG_NAME, channel_of_workspace
 
@@ -109,13 +110,14 @@ class WorkspaceModel:
         )
 
     def save(self, path: str | os.PathLike, overwrite: bool = False) -> Path:
-        """Write the workspace (pdf, data, ModelConfig) to a ROOT file."""
+        """Write the workspace (pdf, data, ModelConfig) to a ROOT file; an existing file is replaced
+        only with ``overwrite``. The TFile is written under a temporary name next to ``path`` and
+        renamed when complete (:mod:`roonsbi.atomic`): a failed write leaves the old file as it was."""
         path = Path(path)
-        if path.exists() and not overwrite:
-            raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-        if self.workspace.writeToFile(str(path), True):
-            return path
-        raise OSError(f"could not write workspace to {path}")
+        with atomic_path(path, overwrite) as tmp:
+            if not self.workspace.writeToFile(str(tmp), True):
+                raise OSError(f"could not write workspace to {path}")
+        return path
 
 
 def read_workspace(path: str | os.PathLike, workspace: str | None = None) -> tuple[Any, str]:

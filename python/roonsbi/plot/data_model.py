@@ -9,7 +9,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
-from .figure import pyplot
+from .figure import pyplot, write_figure
 
 __all__ = ["BinnedChannelYields", "ControlRegionYields", "plot_data_vs_model"]
 
@@ -82,12 +82,12 @@ def _binned_channel(axes: Any, ch: BinnedChannelYields) -> None:
     rax.set_xlabel(r"bin of the optimal observable $O_{\mu'}$ (quantile bins)")
 
 
-def plot_data_vs_model(control: ControlRegionYields, binned: BinnedChannelYields, path: Path) -> None:
+def plot_data_vs_model(control: ControlRegionYields, binned: BinnedChannelYields, path: Path,
+                       overwrite: bool = False) -> None:
     """Data vs pre-/post-fit model of a control region (left) and a parametrized-NSBI channel (right)."""
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 5.8), sharex="col", gridspec_kw={"height_ratios": (3, 1)})
     _control_region((axes[0, 0], axes[1, 0]), control)
     _binned_channel((axes[0, 1], axes[1, 1]), binned)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    write_figure(fig, path, overwrite=overwrite, dpi=110, close=True)

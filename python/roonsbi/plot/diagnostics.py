@@ -14,6 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ..atomic import refuse_existing, write_text
 from ..inputs.diagnostics import (
     ClosureReport,
     DiagnosticsReport,
@@ -25,8 +26,10 @@ from ..inputs.diagnostics import (
 )
 from ..optional import optional_module
 from ..spec import ArrayLike, PathLike
+from .figure import write_figure
 
-__all__ = ["diagnose", "plot_closure", "plot_ratio_distributions", "plot_reweighting", "save_figure"]
+__all__ = ["diagnose", "diagnostics_files", "figure_paths", "plot_closure", "plot_ratio_distributions",
+           "plot_reweighting", "save_figure"]
 
 
 
@@ -37,21 +40,30 @@ def _figure(width: float, height: float) -> Any:
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def save_figure(fig: Any, path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:
-    """Save ``fig`` as ``path`` (format from its suffix) or, without suffix, as ``path.<fmt>`` per format."""
+def figure_paths(path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:
+    """The files :func:`save_figure` writes for ``path``: ``path`` itself (format from its suffix)
+    or, without suffix or with ``formats``, ``path.<fmt>`` per format (default PNG)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix and formats is None:
-        targets = [path]
-    else:
-        stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
-        targets = [stem.with_name(f"{stem.name}.{fmt.lstrip('.')}") for fmt in (formats or ("png",))]
+        return [path]
+    stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
+    return [stem.with_name(f"{stem.name}.{fmt.lstrip('.')}") for fmt in (formats or ("png",))]
+
+
+def save_figure(fig: Any, path: PathLike, formats: Sequence[str] | None = None, overwrite: bool = False) -> list[Path]:
+    """Save ``fig`` as the files of :func:`figure_paths` (creating their folder); an existing file is
+    replaced only with ``overwrite`` (all are checked before any is written), each atomically."""
+    targets = figure_paths(path, formats)
     for target in targets:
-        fig.savefig(target, dpi=120)
+        refuse_existing(target, overwrite)
+    targets[0].parent.mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        write_figure(fig, target, overwrite=overwrite, dpi=120)
     return targets
 
 
-def plot_closure(report: ClosureReport, path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:
+def plot_closure(report: ClosureReport, path: PathLike, formats: Sequence[str] | None = None,
+                 overwrite: bool = False) -> list[Path]:
     """Deviation m - 1 (in %) with its statistical error per column; flagged columns in red."""
     results = report.results
     fig = _figure(7.5, 1.6 + 0.42 * len(results))
@@ -82,7 +94,7 @@ def plot_closure(report: ClosureReport, path: PathLike, formats: Sequence[str] |
         Line2D([], [], color="tab:green", lw=6, alpha=0.35, label=f"±{report.n_sigma:g}σ"),
     ], loc="lower left", fontsize=8, framealpha=0.9)
     ax.grid(axis="x", alpha=0.3)
-    return save_figure(fig, path, formats)
+    return save_figure(fig, path, formats, overwrite)
 
 
 def plot_ratio_distributions(
@@ -91,6 +103,7 @@ def plot_ratio_distributions(
     weights: ArrayLike | str | None = None,
     formats: Sequence[str] | None = None,
     bins: int = 60,
+    overwrite: bool = False,
 ) -> list[Path]:
     r"""Weighted distributions of :math:`\log_{10}` of the ratio columns (left) and shape columns (right)."""
     n = column_length(columns)
@@ -125,11 +138,11 @@ def plot_ratio_distributions(
         ax.set_ylabel("weighted fraction of reference events")
         ax.set_title(f"{title} on the reference sample", fontsize=11)
         ax.legend(fontsize=8, ncol=1 if len(cols) <= 8 else 2)
-    return save_figure(fig, path, formats)
+    return save_figure(fig, path, formats, overwrite)
 
 
 def plot_reweighting(check: ReweightingCheck, path: PathLike, formats: Sequence[str] | None = None,
-                     max_columns: int = 3) -> list[Path]:
+                     max_columns: int = 3, overwrite: bool = False) -> list[Path]:
     """Per feature: reference, reference x r and the process sample, with the ratio to the process sample."""
     nf = len(check.features)
     ncol = min(nf, max_columns)
@@ -165,7 +178,7 @@ def plot_reweighting(check: ReweightingCheck, path: PathLike, formats: Sequence[
         rax.set_xlabel(fc.feature)
         rax.grid(alpha=0.3)
     fig.suptitle(f"Reweighting check of {check.column}", fontsize=12)
-    return save_figure(fig, path, formats)
+    return save_figure(fig, path, formats, overwrite)
 
 
 # -- everything at once ---------------------------------------------------------------------------
@@ -181,12 +194,15 @@ def diagnose(
     n_sigma: float = 3.0,
     tolerance: float = 0.0,
     bins: int = 30,
+    overwrite: bool = False,
 ) -> DiagnosticsReport:
     """Run the closure, the ratio distributions and (if ``targets``) the reweighting checks
     (:func:`roonsbi.inputs.diagnostics.compute_diagnostics`) and write them.
 
-    Writes to ``out_dir``: ``diagnostics.json`` (all numbers), ``closure.txt`` (the tables),
-    ``closure.<fmt>``, ``ratios.<fmt>`` and ``reweighting_<column>.<fmt>`` per target.
+    Writes to ``out_dir`` the files of :func:`diagnostics_files`: ``diagnostics.json`` (all
+    numbers), ``closure.txt`` (the tables), ``closure.<fmt>``, ``ratios.<fmt>`` and
+    ``reweighting_<column>.<fmt>`` per target. Existing files are replaced only with
+    ``overwrite`` (all are checked before the computation), each atomically.
 
     Args:
         columns: columns evaluated on the reference sample.
@@ -200,15 +216,27 @@ def diagnose(
         the :class:`~roonsbi.inputs.diagnostics.DiagnosticsReport`, its ``files`` those written.
     """
     out = Path(out_dir)
+    for path in diagnostics_files(out, list(targets or ()), formats):
+        refuse_existing(path, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     w = event_weights(columns, weights, column_length(columns))
     report = compute_diagnostics(columns, weights=w, reference_features=reference_features, targets=targets,
                                  n_sigma=n_sigma, tolerance=tolerance, bins=bins)
-    files = plot_closure(report.closure, out / "closure", formats)
-    files += plot_ratio_distributions(columns, out / "ratios", w, formats)
+    files = plot_closure(report.closure, out / "closure", formats, overwrite)
+    files += plot_ratio_distributions(columns, out / "ratios", w, formats, overwrite=overwrite)
     for col, check in report.reweighting.items():
-        files += plot_reweighting(check, out / f"reweighting_{col}", formats)
-    (out / "closure.txt").write_text(report.summary() + "\n")
-    (out / "diagnostics.json").write_text(json.dumps(report.to_dict(), indent=1, default=float) + "\n")
-    report.files = files + [out / "closure.txt", out / "diagnostics.json"]
+        files += plot_reweighting(check, out / f"reweighting_{col}", formats, overwrite=overwrite)
+    files.append(write_text(out / "closure.txt", report.summary() + "\n", overwrite))
+    files.append(write_text(out / "diagnostics.json", json.dumps(report.to_dict(), indent=1, default=float) + "\n",
+                            overwrite))
+    report.files = files
     return report
+
+
+def diagnostics_files(out_dir: PathLike, targets: Sequence[str] = (), formats: Sequence[str] = ("png",)) -> list[Path]:
+    """The files :func:`diagnose` writes to ``out_dir`` with the reweighting ``targets`` (ratio
+    columns) and plot ``formats``."""
+    out = Path(out_dir)
+    stems = ["closure", "ratios", *(f"reweighting_{col}" for col in targets)]
+    return [p for stem in stems for p in figure_paths(out / stem, formats)] + [out / "closure.txt",
+                                                                               out / "diagnostics.json"]

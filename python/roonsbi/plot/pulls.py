@@ -9,12 +9,12 @@ import numpy as np
 
 from ..infer.impacts import ImpactResult
 from ..naming import nuisance_of_alpha
-from .figure import pyplot
+from .figure import pyplot, write_figure
 
 __all__ = ["plot_impacts", "plot_pulls"]
 
 
-def plot_pulls(results: Mapping[str, ImpactResult], path: Path) -> None:
+def plot_pulls(results: Mapping[str, ImpactResult], path: Path, overwrite: bool = False) -> None:
     """Pulls with their post-fit errors of the nuisance parameters of every result (label -> result)."""
     plt = pyplot()
     names: list[str] = []
@@ -40,11 +40,10 @@ def plot_pulls(results: Mapping[str, ImpactResult], path: Path) -> None:
     ax.set_title("Nuisance-parameter pulls")
     ax.legend(fontsize=8, loc="upper right", framealpha=0.9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    write_figure(fig, path, overwrite=overwrite, dpi=120, close=True)
 
 
-def plot_impacts(result: ImpactResult, path: Path, label: str) -> None:
+def plot_impacts(result: ImpactResult, path: Path, label: str, overwrite: bool = False) -> None:
     """Pre-fit and post-fit impacts on the POI of model ``label``, largest first."""
     plt = pyplot()
     ranked = result.impacts  # largest first
@@ -71,5 +70,4 @@ def plot_impacts(result: ImpactResult, path: Path, label: str) -> None:
                  rf"$\pm$ {result.best.errors[result.poi]:.3f})", fontsize=10)
     ax.legend(fontsize=7, loc="upper center", ncol=2, framealpha=0.9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    write_figure(fig, path, overwrite=overwrite, dpi=120, close=True)

@@ -9,7 +9,7 @@ import numpy as np
 
 from ..infer.scan import Scan2DResult, chi2_threshold
 from ..infer.toys import NeymanResult
-from .figure import pyplot
+from .figure import pyplot, write_figure
 
 __all__ = ["plot_neyman", "plot_scan_2d", "plot_scans"]
 
@@ -17,10 +17,12 @@ __all__ = ["plot_neyman", "plot_scan_2d", "plot_scans"]
 def plot_scans(grid: np.ndarray, scans: Mapping[str, np.ndarray], path: Path,
                expected: Mapping[str, tuple[np.ndarray, np.ndarray]] | None = None,
                colors: Mapping[str, str] | None = None, reference: str = "exact likelihood",
-               title: str = "Off-shell toy: profile-likelihood scans on the same pseudo-data") -> None:
+               title: str = "Off-shell toy: profile-likelihood scans on the same pseudo-data",
+               overwrite: bool = False) -> None:
     r"""Profile-likelihood scans t(mu) on ``grid`` (label -> t), the curve ``reference`` solid and
     underneath, dotted expected (Asimov) curves (label -> (mu values, t)), and the asymptotic
-    68% / 95% CL thresholds of :math:`\chi^2_1`."""
+    68% / 95% CL thresholds of :math:`\chi^2_1`. As every plot here: written to ``path``
+    (:func:`~roonsbi.plot.figure.write_figure`), an existing file replaced only with ``overwrite``."""
     plt = pyplot()
     colors = colors or {}
     fig, ax = plt.subplots(figsize=(9.5, 4.8))
@@ -40,11 +42,10 @@ def plot_scans(grid: np.ndarray, scans: Mapping[str, np.ndarray], path: Path,
     ax.set_title(title)
     ax.legend(frameon=False, fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    write_figure(fig, path, overwrite=overwrite, dpi=120, close=True)
 
 
-def plot_neyman(results: Mapping[float, NeymanResult], path: Path, label: str) -> None:
+def plot_neyman(results: Mapping[float, NeymanResult], path: Path, label: str, overwrite: bool = False) -> None:
     """Observed t(mu) against the toy critical values (the confidence belt in t) and the
     asymptotic thresholds, for the confidence levels of ``results`` (CL -> result) of model ``label``."""
     plt = pyplot()
@@ -67,11 +68,10 @@ def plot_neyman(results: Mapping[float, NeymanResult], path: Path, label: str) -
     ax.set_title(f"Neyman construction, {label}: interval where observed t < critical value", fontsize=10)
     ax.legend(frameon=False, fontsize=8, loc="upper center")
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    write_figure(fig, path, overwrite=overwrite, dpi=120, close=True)
 
 
-def plot_scan_2d(scans: Mapping[str, Scan2DResult], path: Path) -> None:
+def plot_scan_2d(scans: Mapping[str, Scan2DResult], path: Path, overwrite: bool = False) -> None:
     r"""68% and 95% CL contours (:math:`\chi^2_2`) of 2-D profile scans of (mu, alpha_lumi), with the best fits."""
     plt = pyplot()
     from matplotlib.lines import Line2D
@@ -93,5 +93,4 @@ def plot_scan_2d(scans: Mapping[str, Scan2DResult], path: Path) -> None:
                  fontsize=10)
     ax.legend(handles=handles, fontsize=8, loc="upper right", framealpha=0.9)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    write_figure(fig, path, overwrite=overwrite, dpi=120, close=True)

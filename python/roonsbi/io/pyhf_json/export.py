@@ -16,6 +16,7 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Iterator, Mapping
 
+from ...atomic import write_text
 from ...library import load
 from ...models.combined import channels_of
 from ...models.workspace import WorkspaceModel
@@ -269,11 +270,6 @@ def _validate(spec: Mapping) -> None:
 
 
 def write_json(path: str | os.PathLike, spec: Mapping, overwrite: bool = False) -> Path:
-    """Write ``spec`` (a workspace or patchset) as JSON; an existing file needs ``overwrite``."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(spec, indent=2, sort_keys=True) + "\n")
-    tmp.replace(path)
-    return path
+    """Write ``spec`` (a workspace or patchset) as JSON; an existing file needs ``overwrite``.
+    The write is atomic (:mod:`roonsbi.atomic`)."""
+    return write_text(path, json.dumps(spec, indent=2, sort_keys=True) + "\n", overwrite)
