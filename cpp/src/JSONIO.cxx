@@ -57,6 +57,13 @@ public:
    bool exportObject(RooJSONFactoryWSTool *, const RooAbsArg *arg, RooFit::Detail::JSONNode &elem) const override
    {
       auto *pdf = static_cast<const RooNSBIPdf *>(arg);
+      if (pdf->usesStore()) {
+         // HS3 has no notion of an event store: its unbinned data are entries of observables
+         RooJSONFactoryWSTool::error("RooNSBIPdf '" + std::string(pdf->GetName()) +
+                                     "' keeps its columns in an event store (store form): HS3 JSON can hold only the "
+                                     "column form, whose columns are observables (build the channel with "
+                                     "roonsbi.build_model(..., form='columns') to export it)");
+      }
       elem["type"] << key();
       RooJSONFactoryWSTool::fillSeq(elem["yields"], pdf->yields());
       RooJSONFactoryWSTool::fillSeq(elem["ratios"], pdf->ratios());

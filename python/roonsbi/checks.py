@@ -160,9 +160,11 @@ def parametrized_names(pois: Iterable[str], processes: Sequence[Any], channel: s
     return out
 
 
-def as_column(column: str, role: str, values: ArrayLike, n_events: int | None = None) -> np.ndarray:
-    """``values`` as a 1-D float64 array; TypeError for strings/objects/booleans/complex, ValueError for
-    another shape or a length other than ``n_events``. (Values are checked by :func:`roonsbi.spec.check_column`.)"""
+def as_column(column: str, role: str, values: ArrayLike, n_events: int | None = None, *,
+              keep_float32: bool = False) -> np.ndarray:
+    """``values`` as a 1-D float64 array (float32 arrays stay float32 with ``keep_float32``: no copy for
+    a float32 event store); TypeError for strings/objects/booleans/complex, ValueError for another shape
+    or a length other than ``n_events``. (Values are checked by :func:`roonsbi.spec.check_column`.)"""
     try:
         arr = np.asarray(values)
     except ValueError as err:  # ragged nested sequences
@@ -174,6 +176,8 @@ def as_column(column: str, role: str, values: ArrayLike, n_events: int | None = 
         raise ValueError(f"{role} column '{column}' must be 1-D, got shape {arr.shape}: give one value per event")
     if n_events is not None and arr.size != n_events:
         raise ValueError(f"{role} column '{column}' has {arr.size} entries but the other columns have {n_events}")
+    if keep_float32 and arr.dtype == np.float32:
+        return arr
     return arr.astype(np.float64, copy=False)
 
 

@@ -167,7 +167,7 @@ def build_model(
     if len(set(names)) != len(names):
         raise ValueError(f"process names must be unique, got {names}")
     check_unique(unbinned_names(pois, processes, name))
-    columns = _columns(processes)
+    columns = _columns(processes, keep_float32=form == "store")
     n_events = next(iter(columns.values())).size
     w = None if weights is None else check_weights(weights, n_events)
 
@@ -228,7 +228,7 @@ class _StoreRows:
             if [p.name for p in pool] != [p.name for p in processes]:
                 raise ValueError(f"pool processes {[p.name for p in pool]} must be those of processes "
                                  f"{[p.name for p in processes]}, in the same order")
-            pool_columns = _columns(pool)
+            pool_columns = _columns(pool, keep_float32=True)
             if set(pool_columns) != set(columns):
                 missing = sorted(set(columns) ^ set(pool_columns))
                 raise ValueError(f"pool and processes must have the same columns; they differ in {missing} "
@@ -296,12 +296,14 @@ def _channel_model(pdf: Any, constraints: Sequence[Any], name: str) -> Any:
     return with_constraints(pdf, constraints, MODEL_NAME.format(name=name), f"NSBI model of {name}")
 
 
-def _columns(processes: Sequence[Process]) -> dict[str, np.ndarray]:
-    """The checked per-event columns (``r_J``, ``g_J_m_lo/_hi``) by name: 1-D, one length, valid values."""
+def _columns(processes: Sequence[Process], keep_float32: bool = False) -> dict[str, np.ndarray]:
+    """The checked per-event columns (``r_J``, ``g_J_m_lo/_hi``) by name: 1-D, one length, valid values
+    (float64, or float32 arrays as they are with ``keep_float32``)."""
     columns: dict[str, np.ndarray] = {}
 
     def add(col: str, values: ArrayLike, role: str, strictly_positive: bool) -> None:
-        arr = as_column(col, role, values, next(iter(columns.values())).size if columns else None)
+        arr = as_column(col, role, values, next(iter(columns.values())).size if columns else None,
+                        keep_float32=keep_float32)
         check_column(col, role, arr, strictly_positive)
         columns[col] = arr
 

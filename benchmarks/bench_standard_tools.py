@@ -1,0 +1,220 @@
+"""A store-form NSBI channel in the standard RooFit path, against roonsbi's fast path (issue 13).
+
+The toy of ``bench_nsbi.py`` (off-shell basis SBI, S, B with exact ratios, Asimov weights at
+mu = 1, ``NPS`` code-5 shape systematics per process) built with ``build_model(form="store")``
+from float32 columns. Each size runs in its own process and prints one JSON line:
+
+* build: ``build_model`` time; resident memory of the built channel (after the input arrays are
+  freed) over its float32 column bytes;
+* save / load: ``model.save`` and ``load_model`` (in a fresh process) against numpy's
+  ``tofile`` / ``fromfile`` of the same number of float32 bytes, in the same process;
+* NLL: one evaluation after one nuisance parameter moved, of (a) the standard call
+  ``ws.pdf("model_<name>").createNLL(data, ...)`` (a ``RooNSBIModel``: its createNLL gives the
+  fast ``RooNSBINLL``), (b) RooFit's generic NLL of the same pdf and constraints (a RooProdPdf:
+  the pdf's per-event cache updates the moved parameter's terms), (c) the fast NLL's value and
+  analytic gradient;
+* gradient: Minuit's central differences (2 evaluations per floating parameter, one parameter
+  moved at a time) of (b) against the analytic gradient (c);
+* fit: a standard ``RooMinimizer`` MIGRAD + HESSE (default configuration, Minuit2) on (a), and on
+  (b) with ``--generic-fit``, against ``roonsbi.fit(model, fast=True)``.
+
+Usage:  python benchmarks/bench_standard_tools.py [--sizes 1e5x50,1e6x100] [--generic-fit] [--threads 2]
+        python benchmarks/bench_standard_tools.py --one 100000:50:0
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench_nsbi import toy_columns
+
+
+def rss_gb() -> float:
+    """Current resident memory (not the peak)."""
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**3
+
+
+def _timed(call, reps: int = 5) -> float:
+    times = []
+    for k in range(reps):
+        t = time.perf_counter()
+        call(k)
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def build(n: int, n_np: int):
+    from roonsbi.inputs.toy import COEFFICIENTS
+    from roonsbi.models.unbinned import build_model
+    from roonsbi.spec import Process, ShapeSys
+
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np)
+    shapes: dict[str, dict] = {p: {} for p in COEFFICIENTS}
+    for proc, m, lo, hi in shape_logs():
+        shapes[proc][f"np{m}"] = ShapeSys(np.exp(lo), np.exp(hi), 5)  # float32 g(x, -+1)
+    procs = [Process(p, yields[p], ratios[f"r_{p}"], coef, shapesys=shapes[p]) for p, coef in COEFFICIENTS.items()]
+    t = time.perf_counter()
+    model = build_model(procs, weights=weights, pool_weights=np.ones(n, dtype=np.float32), form="store", name="bench")
+    return model, time.perf_counter() - t
+
+
+def generic_nll(model):
+    """RooFit's generic NLL of the channel (a plain RooProdPdf of the pdf and its constraints)."""
+    import ROOT
+
+    factors = ROOT.RooArgList(model.pdf)
+    for a in model.nuisance_parameters:
+        factors.add(model.workspace.pdf(f"{a.GetName()}Constraint"))
+    prod = ROOT.RooProdPdf("generic_model", "", factors)
+    nll = prod.createNLL(model.data, ROOT.RooFit.Extended(True), ROOT.RooFit.GlobalObservables(model.global_observables))
+    return prod, nll
+
+
+def one(n: int, n_np: int, generic_fit: bool, threads: int) -> dict:
+    import ROOT
+
+    import roonsbi
+    from roonsbi.models.fast import fast_nll
+
+    ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
+    out: dict = {"events": n, "nps": n_np}
+    base = rss_gb()
+    model, out["build_s"] = build(n, n_np)
+    gc.collect()
+    store = model.pdf.store()
+    out["float32_gb"] = store.bytes() / 1024**3
+    out["rss_over_float32"] = (rss_gb() - base) / out["float32_gb"]
+
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_TMP")) as tmp:
+        path = Path(tmp) / "store.root"
+        t = time.perf_counter()
+        model.save(path)
+        out["save_s"] = time.perf_counter() - t
+        raw = np.ones(store.bytes() // 4, dtype=np.float32)
+        t = time.perf_counter()
+        raw.tofile(Path(tmp) / "raw.bin")
+        out["tofile_s"] = time.perf_counter() - t
+        del raw
+        script = textwrap.dedent(f"""
+            import time, json, numpy as np
+            t = time.perf_counter()
+            from roonsbi.models.unbinned import load_model
+            m = load_model({str(path)!r})
+            load = time.perf_counter() - t
+            t = time.perf_counter()
+            a = np.fromfile({str(Path(tmp) / 'raw.bin')!r}, dtype=np.float32)
+            print(json.dumps({{"load_s": load, "fromfile_s": time.perf_counter() - t}}))
+        """)
+        proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=3600)
+        out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        out["file_gb"] = path.stat().st_size / 1024**3
+
+    globs = model.global_observables
+    standard = model.model.createNLL(model.data, ROOT.RooFit.Extended(True), ROOT.RooFit.GlobalObservables(globs))
+    out["standard_class"] = standard.ClassName()
+    prod, generic = generic_nll(model)
+    fast = fast_nll(model, threads=threads)
+    alpha = model.parameter("alpha_np0")
+    params = [model.parameter(p.GetName()) for p in list(model.pois) + list(model.nuisance_parameters)]
+
+    def moved(nll):
+        def call(k):
+            alpha.setVal(0.001 * (k + 1))
+            nll.getVal()
+        return call
+
+    standard.getVal()
+    generic.getVal()
+    out["nll_standard_s"] = _timed(moved(standard))
+    out["nll_generic_s"] = _timed(moved(generic))
+    grad = np.zeros(fast.nll.gradientParameters().size())
+
+    def fast_call(k):
+        alpha.setVal(0.001 * (k + 1))
+        fast.nll.getVal()
+        fast.nll.gradient(grad)
+
+    out["nll_grad_fast_s"] = _timed(fast_call)
+
+    def numerical_gradient(nll):
+        def call(k):
+            for p in params:
+                v = p.getVal()
+                for h in (1e-3, -1e-3):
+                    p.setVal(v + h)
+                    nll.getVal()
+                p.setVal(v)
+        return call
+
+    out["gradient_generic_s"] = _timed(numerical_gradient(generic), reps=1)
+    alpha.setVal(0.0)
+
+    def minimize(nll) -> tuple[float, dict]:
+        model.set_parameters({p.GetName(): (1.0 if p.GetName() == "mu" else 0.0) for p in params})
+        t = time.perf_counter()
+        m = ROOT.RooMinimizer(nll)
+        m.setPrintLevel(-1)
+        m.minimize("Minuit2", "Migrad")
+        m.hesse()
+        return time.perf_counter() - t, {"mu": model.parameter("mu").getVal(), "error": model.parameter("mu").getError()}
+
+    out["fit_standard_s"], out["fit_standard"] = minimize(standard)
+    model.set_parameters({p.GetName(): (1.0 if p.GetName() == "mu" else 0.0) for p in params})
+    t = time.perf_counter()
+    res = roonsbi.fit(model, fast=True)
+    out["fit_fast_s"] = time.perf_counter() - t
+    out["fit_fast"] = {"mu": res.values["mu"], "error": res.errors["mu"]}
+    if generic_fit:
+        out["fit_generic_s"], out["fit_generic"] = minimize(generic)
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", default="1e5x50,1e6x100", help="comma-separated EVENTSxNPS")
+    ap.add_argument("--generic-fit", action="store_true", help="also MIGRAD+HESSE on RooFit's generic NLL (slow)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--one", help="EVENTS:NPS:GENERIC_FIT  one measurement in this process, print JSON")
+    args = ap.parse_args()
+    if args.one:
+        n, n_np, gf = args.one.split(":")
+        print(json.dumps(one(int(float(n)), int(n_np), bool(int(gf)), args.threads)))
+        return
+    for size in args.sizes.split(","):
+        n, n_np = size.split("x")
+        proc = subprocess.run([sys.executable, __file__, "--one", f"{n}:{n_np}:{int(args.generic_fit)}",
+                               "--threads", str(args.threads)], capture_output=True, text=True)
+        if proc.returncode:
+            print(f"{size}: failed\n{proc.stderr[-3000:]}")
+            continue
+        r = json.loads(proc.stdout.strip().splitlines()[-1])
+        print(f"\n{size} ({r['float32_gb']:.2f} GB float32, file {r['file_gb']:.2f} GB)")
+        print(f"  build {r['build_s']:.2f} s; resident memory / float32 bytes = {r['rss_over_float32']:.2f}")
+        print(f"  save {r['save_s']:.2f} s = {r['save_s'] / r['tofile_s']:.1f} x numpy tofile ({r['tofile_s']:.2f} s); "
+              f"load {r['load_s']:.2f} s = {r['load_s'] / r['fromfile_s']:.1f} x fromfile ({r['fromfile_s']:.2f} s)")
+        print(f"  one NLL after one NP moved: standard createNLL ({r['standard_class']}) {r['nll_standard_s']:.4f} s, "
+              f"generic RooFit NLL {r['nll_generic_s']:.4f} s, fast value+gradient {r['nll_grad_fast_s']:.4f} s")
+        print(f"  numerical gradient of the generic NLL {r['gradient_generic_s']:.2f} s = "
+              f"{r['gradient_generic_s'] / r['nll_grad_fast_s']:.0f} x the analytic one")
+        print(f"  MIGRAD+HESSE: standard {r['fit_standard_s']:.2f} s = {r['fit_standard_s'] / r['fit_fast_s']:.2f} x "
+              f"fit(fast=True) {r['fit_fast_s']:.2f} s; mu = {r['fit_standard']['mu']:.6f} +- "
+              f"{r['fit_standard']['error']:.6f} vs {r['fit_fast']['mu']:.6f} +- {r['fit_fast']['error']:.6f}")
+        if "fit_generic_s" in r:
+            print(f"  generic MIGRAD+HESSE {r['fit_generic_s']:.1f} s = {r['fit_generic_s'] / r['fit_fast_s']:.1f} x fast; "
+                  f"mu = {r['fit_generic']['mu']:.6f} +- {r['fit_generic']['error']:.6f}")
+
+
+if __name__ == "__main__":
+    main()
