@@ -238,3 +238,26 @@ def test_an_index_outside_the_store_is_named(model):
     data = ROOT.RooDataSet.from_numpy({index.GetName(): np.array([3.0, 1e6, 2.0])}, ROOT.RooArgSet(bad_var))
     with pytest.raises(ValueError, match="entry 1"):
         model.create_nll(data)
+
+
+def test_combination_with_histfactory_reads_back_in_a_fresh_process(model, tmp_path):
+    """A store-form channel combined with a HistFactory channel: saved, read in a fresh process
+    (roonsbi.combine of the file's workspace), the same NLL to 1e-12."""
+    from support import histfactory_workspace
+
+    from roonsbi.models.combined import combine
+
+    hws, _ = histfactory_workspace(tmp_path)
+    comb = combine([model, hws], name="comb_store")
+    path = comb.save(tmp_path / "comb.root")
+    point = {**POINTS[1], "alpha_syst1": 0.3}
+    expected = comb.nll({k: v for k, v in point.items() if comb.workspace.var(k)})
+    script = textwrap.dedent(f"""
+        import json
+        from roonsbi.models.combined import combine
+        m = combine([{str(path)!r}], name="again")
+        print(json.dumps(m.nll({{k: v for k, v in {point!r}.items() if m.workspace.var(k)}})))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == pytest.approx(expected, rel=1e-12)
