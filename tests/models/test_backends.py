@@ -168,7 +168,7 @@ def test_fitto_agrees_with_inference_fit(toy_model: NSBIModel) -> None:
     """fitTo(Extended, GlobalObservables, Minuit2) and roonsbi.infer.fit.fit find the same minimum.
 
     fitTo has no tolerance option and runs Minuit2 with tolerance 1 (MIGRAD stops at
-    EDM < 1e-3, printed as "convergence for edm < 1"), while inference.fit uses 1e-3.
+    EDM < 1e-3, printed as "convergence for edm < 1"), while inference.fit uses 1e-5.
     An EDM of 1e-3 allows |delta mu| up to sqrt(2 EDM) sigma ~ 0.045 sigma, so mu-hat
     only agrees to ~1e-3 relative in general (1e-5 is not reachable through fitTo);
     the exact 1e-5 comparison is in the next test with RooFit's RooMinimizer.
@@ -190,8 +190,10 @@ def test_fitto_agrees_with_inference_fit(toy_model: NSBIModel) -> None:
 
 
 def test_roofit_minimizer_same_mu_hat_as_inference_fit(toy_model: NSBIModel) -> None:
-    """RooFit's own API (createNLL on model.model + RooMinimizer/Minuit2, same tolerance and
-    strategy as inference.fit) gives mu-hat equal to inference.fit to 1e-5."""
+    """RooFit's own API (createNLL on model.model with its initial offset + RooMinimizer/Minuit2,
+    same tolerance and strategy as inference.fit) gives mu-hat equal to inference.fit to 1e-5."""
+    from roonsbi.infer.fit import TOLERANCE
+
     start = toy_model.parameters()
     ours = fit(toy_model)
     toy_model.set_parameters(start)
@@ -199,11 +201,12 @@ def test_roofit_minimizer_same_mu_hat_as_inference_fit(toy_model: NSBIModel) -> 
         toy_model.data,
         ROOT.RooFit.Extended(True),
         ROOT.RooFit.GlobalObservables(toy_model.global_observables),
+        ROOT.RooFit.Offset("initial"),
     )
     minimizer = ROOT.RooMinimizer(nll)
     minimizer.setPrintLevel(-1)
     minimizer.setStrategy(1)
-    minimizer.setEps(1e-3)
+    minimizer.setEps(TOLERANCE)
     assert minimizer.minimize("Minuit2", "Migrad") == 0
     minimizer.hesse()
     mu = toy_model.parameter("mu")

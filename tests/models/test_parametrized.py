@@ -498,25 +498,21 @@ def test_impacts_on_a_parametrized_channel(channel) -> None:
     """roonsbi.infer.impacts on a parametrized-NSBI channel (at mu' = 1): best fit and post-fit impacts
     equal those of a scipy minimisation of the numpy reference NLL (1e-3).
 
-    Minuit minimises RooFit's NLL with an initial offset (``Offset("initial")``, the NLL minus its
-    value at the start, same minimum): at this tolerance the bare NLL (about -1472) is beyond
-    Minuit's machine-accuracy limit on the EDM, MIGRAD ends with status -1 ("no improvement in
-    line search") 5e-7 above the minimum with alpha_xs_S off by 1.0e-3, while L-BFGS-B (confirmed
-    by a Powell polish to 2e-13 in the NLL) is at the minimum. With the offset MIGRAD converges
+    The default fit minimises the NLL with RooFit's initial offset (:mod:`roonsbi.infer.fit`): the
+    bare NLL (about -1472) is beyond Minuit's machine-accuracy limit on the EDM, MIGRAD ended with
+    status -1 ("no improvement in line search") 5e-7 above the minimum with alpha_xs_S off by
+    1.0e-3, while L-BFGS-B (confirmed by a Powell polish to 2e-13 in the NLL) is at the minimum
+    (``tests/infer/test_fit_status.py`` keeps that comparison). With the offset MIGRAD converges
     (status 0) and agrees with scipy to about 1e-5."""
     import scipy.optimize
 
-    from roonsbi.infer.fit import Fitter
     from roonsbi.infer.impacts import impacts
 
     t, counts = channel
     model = build_parametrized_model(t, data=counts, staterror=False, name="impacts")
     model.set_mu_prime(1.0)
     names = ["jes", "lumi", "res", "xs_B", "xs_S"]
-    offset_nll = model.model.createNLL(model.data, ROOT.RooFit.Extended(True),
-                                       ROOT.RooFit.GlobalObservables(model.global_observables),
-                                       ROOT.RooFit.Offset("initial"))
-    result = impacts(model, fitter=Fitter(model, nll=offset_nll, tolerance=1e-7))
+    result = impacts(model)
     assert result.best.status == 0  # MIGRAD and HESSE converged
 
     def minimise(fixed: dict[int, float], start: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ Modules: :mod:`.fit` (Minuit2 fits), :mod:`.scan` (1-D, 2-D and parametrized sca
 of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 """
 
-from .fit import Fitter, fit
+from .fit import FitStatusWarning, Fitter, fit
 from .impacts import impacts, pulls
 from .intervals import chi2_threshold, crossing_interval
 from .limits import (
@@ -42,6 +42,7 @@ __all__ = [
     "BANDS",
     "CLsResult",
     "FitResult",
+    "FitStatusWarning",
     "Fitter",
     "Impact",
     "ImpactResult",

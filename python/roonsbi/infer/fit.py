@@ -7,10 +7,49 @@ model). The profile-likelihood ratio of a POI value :math:`\mu` is
 
 and the asymptotic (Wilks) interval at confidence level CL is
 :math:`\{\mu: t(\mu) < F^{-1}_{\chi^2_1}(\mathrm{CL})\}` (:mod:`roonsbi.infer.scan`).
+
+**Minuit2 settings** (:class:`Fitter`, :func:`fit`): MIGRAD, then HESSE, with RooFit's meaning
+of strategy (0, 1, 2; default 1, as RooFit) and tolerance (``RooMinimizer::setEps``): MIGRAD
+stops at
+
+.. math:: \mathrm{EDM} < 0.002 \cdot \mathrm{tolerance} \cdot \mathrm{UP}
+          \quad(\mathrm{UP} = \tfrac12 \text{ for an NLL}),
+
+and accepts a minimum up to ten times that. The default :data:`TOLERANCE` = 1e-5 (EDM below
+1e-8) puts the parameters within about :math:`\sqrt{2\,\mathrm{EDM}} \approx 10^{-4}` of their
+errors from the minimum; RooFit's own default, tolerance 1 (EDM below 1e-3), allows 0.05 sigma.
+Large models that cannot reach it can pass e.g. ``tolerance=1e-3``.
+
+**Offset.** Minuit2 treats the function value :math:`F` as known to a relative precision
+:math:`\epsilon \approx 9\cdot10^{-16}`: it stops MIGRAD when the EDM is below
+:math:`2\sqrt\epsilon\,|F| \approx 6\cdot10^{-8}\,|F|` ("machine accuracy limit") and ends line
+searches that gain less than :math:`\epsilon|F|`. For a bare NLL of a few thousand that is above
+the EDM asked for, and MIGRAD ends with status -1 near, not at, the minimum. So by default
+(``offset=True``) Minuit minimises
+
+.. math:: F(\theta) = \mathrm{NLL}(\theta) - \mathrm{NLL}(\theta_0) + L,
+
+:math:`\theta_0` the start of the MIGRAD and :math:`L` = :data:`LEVEL` = 0.01: RooFit's initial
+offset (``RooFit::Offset("initial")``, enabled through ``RooMinimizer``; the data term is
+subtracted with Kahan summation) plus a constant pedestal that also removes the constraint terms
+RooFit leaves un-offset. The pedestal keeps :math:`F(\theta_0) \ne 0`: RooFit's offset alone makes
+:math:`F(\theta_0)` exactly 0 for a model without constraint terms, and Minuit's relative
+precision tests then fail in the first line search (status -1 at the start point). If MIGRAD
+fails or ends above the EDM asked for, it runs once more from where it stopped, levelled there
+(:math:`|F| \approx L` near the minimum, where the precision limit matters). The minimum and the
+errors are those of the NLL. The RooNSBINLL of ``fast=True`` (analytic gradient) is minimised as
+it is.
+
+:attr:`FitResult.min_nll` is always the true, un-offset NLL (read with RooFit's offset hidden,
+:func:`true_value`), so that ``2 * (fixed.min_nll - free.min_nll)`` is :math:`t(\mu)` for fits of
+one Fitter or of different ones (scans, impacts, limits and toys rely on it). A fit that ends with
+a non-zero status warns once per Fitter (:class:`FitStatusWarning`, with what to try).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, Mapping
 
 import numpy as np
@@ -21,7 +60,42 @@ from .results import FitResult
 
 ROOT = load()
 
-__all__ = ["FitResult", "Fitter", "fit", "single_poi"]
+__all__ = ["HESSE_STATUS", "LEVEL", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning", "Fitter", "fit",
+           "single_poi", "true_value"]
+
+#: The default Minuit2 tolerance of roonsbi's fits: MIGRAD stops at EDM < 0.002 * TOLERANCE * UP (1e-8).
+TOLERANCE = 1e-5
+
+#: With the offset: the value of the function Minuit minimises at the start of each MIGRAD.
+LEVEL = 0.01
+
+#: MIGRAD's status codes (``ROOT::Minuit2::Minuit2Minimizer::Minimize``); RooMinimizer reports -1
+#: for an invalid minimum (EDM above ten times the tolerance's when MIGRAD stopped).
+MINUIT_STATUS = {
+    -1: "invalid minimum: EDM above the tolerance when MIGRAD stopped",
+    0: "converged",
+    1: "covariance matrix made positive definite",
+    2: "Hessian invalid",
+    3: "EDM above the maximum",
+    4: "call limit reached",
+    5: "other failure",
+}
+
+#: HESSE's status codes (``Minuit2Minimizer::Hesse``: 100 times these, plus MIGRAD's).
+HESSE_STATUS = {1: "HESSE failed", 2: "matrix inversion failed", 3: "matrix not positive definite"}
+
+#: What to try for each kind of non-zero status.
+_ADVICE = {
+    "MIGRAD": ("try strategy=2, start closer to the minimum, check that no parameter sits at a limit of "
+               "its range or at a kink of the NLL (e.g. an interpolation code 0 or 2 at alpha = 0), or loosen "
+               "the tolerance (e.g. tolerance=1e-3)"),
+    "HESSE": ("a parameter may be at a limit of its range or not constrained by the data: widen the range, "
+              "fix the parameter, or try strategy=2"),
+}
+
+
+class FitStatusWarning(RuntimeWarning):
+    """A Minuit2 fit ended with a non-zero status (see :data:`MINUIT_STATUS`)."""
 
 
 def _floating(model: FitModel) -> list[Any]:
@@ -32,18 +106,47 @@ def _floating(model: FitModel) -> list[Any]:
     return out
 
 
+def true_value(nll: Any) -> float:
+    """The value of ``nll`` without RooFit's offset (whatever ``RooAbsReal::hideOffset`` is)."""
+    hide = bool(ROOT.RooAbsReal.hideOffset())
+    ROOT.RooAbsReal.setHideOffset(True)
+    try:
+        nll.setValueDirty()  # the cached value may be from the other setting
+        return float(nll.getVal())
+    finally:
+        ROOT.RooAbsReal.setHideOffset(hide)
+
+
 class Fitter:
     """Minimise one NLL repeatedly (unconditional and conditional fits).
 
     The NLL object is created once; fits only toggle which parameters are fixed.
     With ``fast=True`` it is the RooNSBINLL (float32 store, analytic gradient) of an
     NSBIModel instead of RooFit's NLL; both have the same value.
+
+    ``strategy`` (0, 1, 2) and ``tolerance`` are Minuit2's, as in RooFit's ``RooMinimizer``;
+    ``offset`` lets Minuit minimise the NLL minus its value at the start (RooFit's initial offset
+    plus a pedestal, see the module doc; this enables RooFit's offsetting on the NLL object, whose
+    ``getVal`` still hides it). ``print_level`` is Minuit's (-1: quiet). A fit that ends with a
+    non-zero status warns once per Fitter (:class:`FitStatusWarning`, with what to try); every
+    result carries its ``status`` and ``edm``.
     """
 
     def __init__(self, model: FitModel, *, data: Any = None, backend: str = "cpu", strategy: int = 1,
-                 print_level: int = -1, fast: bool = False, nll: Any = None, tolerance: float = 1e-3):
+                 print_level: int = -1, fast: bool = False, nll: Any = None, tolerance: float = TOLERANCE,
+                 offset: bool = True):
+        # First in __dict__, so freed before the NLL they sum (CPython frees attributes in order).
+        self._function: Any = None
+        self._pedestal: Any = None
+        if strategy not in (0, 1, 2):
+            raise ValueError(f"strategy must be Minuit's 0, 1 or 2, got {strategy!r}")
+        if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float)) or not (
+                math.isfinite(tolerance) and tolerance > 0):
+            raise ValueError(f"tolerance must be a positive number (MIGRAD stops at EDM < 0.002 * tolerance * 0.5), "
+                             f"got {tolerance!r}")
         self.model = model
-        self.tolerance = tolerance
+        self.tolerance = float(tolerance)
+        self.offset = bool(offset)
         if nll is not None:  # a prebuilt NLL, e.g. a RooNSBINLL on an EventStore
             self.nll = nll
         elif fast:
@@ -61,6 +164,17 @@ class Fitter:
         self.params = _floating(model)
         self.strategy = strategy
         self.print_level = print_level
+        self._warned = False
+        self.migrad_runs = 0  # MIGRAD runs of the last fit: 2 when it ran again, levelled (module doc)
+        # What Minuit minimises: the NLL or, offset (and without an analytic gradient, which a sum
+        # would hide), the offset NLL plus a constant pedestal (see the module doc).
+        self._function = self.nll
+        if self.offset and not self.nll.hasGradient():
+            name = self.nll.GetName()
+            self._pedestal = ROOT.RooRealVar(f"{name}_pedestal", "pedestal of the offset NLL", LEVEL)
+            self._pedestal.setConstant(True)
+            self._function = ROOT.RooAddition(f"{name}_levelled", "offset NLL + pedestal",
+                                              ROOT.RooArgList(self.nll, self._pedestal))
         if hasattr(model, "total_yield"):
             nu = model.total_yield()
             if not (nu > 0 and np.isfinite(nu)):
@@ -68,7 +182,10 @@ class Fitter:
 
     def fit(self, fixed: Mapping[str, float] | None = None, *, hesse: bool = True) -> FitResult:
         """MIGRAD (then HESSE with ``hesse``) with the parameters in ``fixed`` held at the given
-        values; the constant flags are restored afterwards (also on an exception)."""
+        values; the constant flags are restored afterwards (also on an exception).
+
+        ``status`` is MIGRAD's, or HESSE's if MIGRAD converged (:data:`MINUIT_STATUS`); the first
+        non-zero status of this Fitter warns (:class:`FitStatusWarning`)."""
         fixed = dict(fixed or {})
         was_constant = {p.GetName(): p.isConstant() for p in self.params}
         try:
@@ -78,9 +195,9 @@ class Fitter:
                 par.setConstant(True)
             if all(p.isConstant() for p in self.params):
                 values = {p.GetName(): p.getVal() for p in self.params}
-                return FitResult(values, dict.fromkeys(values, 0.0), self.nll.getVal(), 0, -1, fixed)
-            status, result = self._minimize(hesse)
-            min_nll = self.nll.getVal()
+                return FitResult(values, dict.fromkeys(values, 0.0), true_value(self.nll), 0, -1, fixed, edm=0.0)
+            step, status, result = self._minimize(hesse)
+            min_nll = true_value(self.nll)
         finally:
             for p in self.params:
                 p.setConstant(was_constant[p.GetName()])
@@ -88,33 +205,89 @@ class Fitter:
             raise RuntimeError(f"fit ended with a non-finite NLL ({min_nll}); check the model and data")
         values = {p.GetName(): p.getVal() for p in self.params}
         errors = {p.GetName(): (0.0 if p.GetName() in fixed else p.getError()) for p in self.params}
-        return FitResult(values, errors, min_nll, int(status), int(result.covQual()), fixed, result)
+        out = FitResult(values, errors, min_nll, status, int(result.covQual()), fixed, result, float(result.edm()))
+        if status != 0:
+            self._warn(step, out)
+        return out
 
-    def _minimize(self, hesse: bool) -> tuple[int, Any]:
-        """One Minuit2 minimisation of the NLL: (status, RooFitResult)."""
-        config = ROOT.RooMinimizer.Config()
-        config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: Hessian from its gradient
-        minimizer = ROOT.RooMinimizer(self.nll, config)
+    def _warn(self, step: str, result: FitResult) -> None:
+        """The first non-zero status of this Fitter: a FitStatusWarning saying what to try."""
+        if self._warned:
+            return
+        self._warned = True
+        which = "the unconditional fit" if not result.fixed else \
+            "the fit with " + ", ".join(f"{k} = {v:.6g}" for k, v in result.fixed.items())
+        if step == "HESSE" and result.status >= 100:
+            meaning = HESSE_STATUS.get(result.status // 100, "unknown status")
+        else:
+            meaning = MINUIT_STATUS.get(result.status, "unknown status")
+        edm_max = 0.002 * self.tolerance * self.nll.defaultErrorLevel()
+        warnings.warn(f"Minuit2 {step} of {which} ended with status {result.status} ({meaning}; EDM "
+                      f"{result.edm:.3g}, tolerance {self.tolerance:g} asks for < {edm_max:.3g}): {_ADVICE[step]}. "
+                      "Later non-zero statuses of this Fitter are not warned about: check FitResult.status.",
+                      FitStatusWarning, stacklevel=3)
+
+    def _level(self) -> None:
+        """Set the pedestal so that the function Minuit sees is :data:`LEVEL` at the current parameters."""
+        hide = bool(ROOT.RooAbsReal.hideOffset())
+        ROOT.RooAbsReal.setHideOffset(False)
+        try:
+            self.nll.setValueDirty()
+            offset_value = float(self.nll.getVal())  # NLL - RooFit's offset (which this fixes, if new)
+        finally:
+            ROOT.RooAbsReal.setHideOffset(hide)
+        self._pedestal.setVal(LEVEL - offset_value)
+
+    def _migrad(self, config: Any) -> tuple[Any, int, float]:
+        """One MIGRAD from the current parameters (the function levelled there if offset):
+        (the RooMinimizer, its status, its EDM)."""
+        minimizer = ROOT.RooMinimizer(self._function, config)
+        minimizer.setErrorLevel(self.nll.defaultErrorLevel())  # 0.5 for an NLL, not the sum's own default
         minimizer.setPrintLevel(self.print_level)
         minimizer.setStrategy(self.strategy)
         minimizer.setEps(self.tolerance)  # MIGRAD stops at EDM < 0.002 * tolerance * error level
-        status = minimizer.minimize("Minuit2", "Migrad")
-        if hesse:
-            status_hesse = minimizer.hesse()
-            status = status or status_hesse
+        if self._pedestal is not None:
+            self._level()
+        status = int(minimizer.minimize("Minuit2", "Migrad"))
+        result = minimizer.save()
+        ROOT.SetOwnership(result, True)
+        return minimizer, status, float(result.edm())
+
+    def _minimize(self, hesse: bool) -> tuple[str, int, Any]:
+        """Minuit2's MIGRAD (then HESSE) on the NLL: (the step that set the status, status, RooFitResult).
+
+        With the offset, MIGRAD runs a second time, from where the first stopped with the
+        function levelled there, if the first failed or ended above the EDM asked for (see the
+        module doc)."""
+        config = ROOT.RooMinimizer.Config()
+        config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: Hessian from its gradient
+        config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
+        minimizer, status, edm = self._migrad(config)
+        self.migrad_runs = 1
+        if self._pedestal is not None and (status != 0 or edm > 0.002 * self.tolerance * self.nll.defaultErrorLevel()):
+            minimizer, status, edm = self._migrad(config)
+            self.migrad_runs = 2
+        step = "MIGRAD"
+        if hesse and status == 0:
+            step, status = "HESSE", int(minimizer.hesse())
+        elif hesse:
+            minimizer.hesse()  # errors even so; the status stays MIGRAD's
         result = minimizer.save()  # a new RooFitResult that the caller owns (C++ raw pointer)
         ROOT.SetOwnership(result, True)  # Python deletes it with its last reference
-        return int(status), result
+        return step, status, result
 
 
 def fit(model: FitModel, *, data: Any = None, fixed: Mapping[str, float] | None = None, hesse: bool = True,
-        backend: str = "cpu", strategy: int = 1, fast: bool = False) -> FitResult:
+        backend: str = "cpu", strategy: int = 1, fast: bool = False, tolerance: float = TOLERANCE,
+        offset: bool = True) -> FitResult:
     """Minimise the model's NLL with Minuit2 (MIGRAD, then HESSE) and return the result.
 
     ``fixed`` maps parameter names to values held constant during this fit; ``fast``
-    uses the RooNSBINLL with its analytic gradient (see :mod:`roonsbi.models.fast`).
+    uses the RooNSBINLL with its analytic gradient (see :mod:`roonsbi.models.fast`);
+    ``strategy``, ``tolerance`` and ``offset`` as in :class:`Fitter`.
     """
-    return Fitter(model, data=data, backend=backend, strategy=strategy, fast=fast).fit(fixed, hesse=hesse)
+    return Fitter(model, data=data, backend=backend, strategy=strategy, fast=fast, tolerance=tolerance,
+                  offset=offset).fit(fixed, hesse=hesse)
 
 
 def single_poi(model: FitModel, poi: str | None, *, hint: str) -> str:

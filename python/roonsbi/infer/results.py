@@ -27,7 +27,13 @@ __all__ = ["CLsResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "
 
 @dataclass
 class FitResult:
-    """Result of one minimisation."""
+    r"""Result of one minimisation (:class:`~roonsbi.infer.fit.Fitter`).
+
+    ``min_nll``: the NLL at the minimum, without any offset Minuit saw (so differences between
+    fits are :math:`t/2`); ``status``: Minuit2's (0: converged, see
+    :data:`~roonsbi.infer.fit.MINUIT_STATUS`); ``cov_quality``: Minuit's covariance quality
+    (3: full and accurate, -1: no fit); ``edm``: the estimated distance to the minimum at the end
+    (MIGRAD stops below :math:`0.002\cdot\mathrm{tolerance}\cdot\tfrac12`)."""
 
     values: dict[str, float]
     errors: dict[str, float]
@@ -36,6 +42,7 @@ class FitResult:
     cov_quality: int
     fixed: dict[str, float] = field(default_factory=dict)
     roofit_result: Any = None
+    edm: float = math.nan
 
 
 @dataclass

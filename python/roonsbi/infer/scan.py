@@ -104,7 +104,7 @@ def _parametrized_point(fitter: Fitter, model: ParametrizedModel, poi: str, valu
         free = again if again.min_nll < free.min_nll else free
     if free.min_nll > fixed.min_nll:
         free = FitResult(dict(fixed.values), dict(fixed.errors), fixed.min_nll, free.status,
-                         free.cov_quality, {}, free.roofit_result)
+                         free.cov_quality, {}, free.roofit_result, free.edm)
     return free, fixed
 
 
