@@ -20,8 +20,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import ROOT
-import reference as ref
 
+import reference as ref
 from roonsbi.infer.toys import ToyGenerator
 from roonsbi.models.unbinned import NSBIModel, build_model, load_model
 from roonsbi.spec import NormSys, Process, ShapeSys
