@@ -98,6 +98,23 @@ def root_executable() -> Path | None:
     return None
 
 
+def run_in_roonsbi_env(command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``command`` in a shell after ``eval "$(roonsbi env)"`` (roonsbi run as this Python's module), in its own
+    process group, which is killed whole on a time-out (a crashed ROOT can hang in its signal handler)."""
+    import signal
+
+    script = f'lines="$("{sys.executable}" -m roonsbi env)" || exit 3; eval "$lines" && exec {command}'
+    proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        out, err = proc.communicate()
+        pytest.fail(f"timed out: {command}\n{out[-1000:]}{err[-1000:]}")
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
 def write_events(path: Path, arrays: dict[str, np.ndarray], rntuple: bool = False) -> Path:
     import uproot
 

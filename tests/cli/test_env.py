@@ -4,8 +4,6 @@ that roonsbi computed."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 
 from roonsbi.inputs.toy import OffShellToy
 from roonsbi.models.unbinned import build_model
-from support import root_executable
+from support import root_executable, run_in_roonsbi_env
 
 VALUES = {"mu": 1.3, "alpha_eff": 0.4, "alpha_lumi": -0.7}
 
@@ -26,21 +24,6 @@ def saved(tmp_path_factory) -> tuple[Path, float]:
     model = build_model(toy.processes(toy.generate(1.0, np.random.default_rng(5)), systematics=True), name="env")
     path = model.save(tmp_path_factory.mktemp("env") / "nsbi.root")
     return path, model.nll(VALUES)
-
-
-def _in_roonsbi_env(command: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``command`` in a shell after ``eval "$(roonsbi env)"`` (roonsbi run as this Python's module), in its own
-    process group, which is killed whole on a time-out (a crashed ROOT can hang in its signal handler)."""
-    script = f'lines="$("{sys.executable}" -m roonsbi env)" || exit 3; eval "$lines" && exec {command}'
-    proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=300)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"timed out: {command}\n{out[-1000:]}{err[-1000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
 
 
 def test_env_prints_export_lines() -> None:
@@ -64,7 +47,7 @@ def test_pyroot_without_roonsbi_reads_the_workspace(saved) -> None:
         "assert 'roonsbi' not in sys.modules\n"
         "print(repr(nll.getVal()))\n"
     )
-    proc = _in_roonsbi_env(f'"{sys.executable}" -c "{code}"', path.parent)
+    proc = run_in_roonsbi_env(f'"{sys.executable}" -c "{code}"', path.parent)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert float(proc.stdout.strip().splitlines()[-1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
@@ -86,7 +69,7 @@ def test_plain_root_reads_the_workspace(saved) -> None:
         '      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};\n'
         '  printf("NLL %.17g\\n", nll->getVal());\n'
         "}\n")
-    proc = _in_roonsbi_env(f'"{root}" -l -b -q read_env.C', path.parent)
+    proc = run_in_roonsbi_env(f'"{root}" -l -b -q read_env.C', path.parent)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))
     assert float(line.split()[1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)

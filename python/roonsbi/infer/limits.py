@@ -32,8 +32,12 @@ curve. Discovery: :math:`Z_0 = \sqrt{q_0}`, :math:`p_0 = 1 - \Phi(Z_0)`; the exp
 Asimov datasets (:func:`asimov_dataset`): for binned models (HistFactory, pyhf, parametrized
 NSBI at its current mu') the expected counts of RooStats'
 ``AsymptoticCalculator::MakeAsimovData``; for an unbinned :class:`~roonsbi.models.unbinned.NSBIModel`
-the weighted reference pool of :meth:`~roonsbi.infer.toys.ToyGenerator.asimov` (pass ``generator``,
-or the Asimov dataset itself as ``asimov``). A combination with unbinned channels needs ``asimov``.
+the weighted reference pool of :meth:`~roonsbi.infer.toys.ToyGenerator.asimov` (a store-form
+channel keeps its pool: ``ToyGenerator(model)`` by default; a column-form one needs ``generator``,
+or the Asimov dataset itself as ``asimov``). A combination whose unbinned channels are all of the
+store form with a pool gets RooStats' Asimov dataset too (its builder weights each pool row by
+its expected events, :math:`m_k F_k`, the same weights as ``ToyGenerator.asimov``); a combination
+with a column-form channel needs ``asimov``.
 Every function restores the model's parameters and global observables when it ends
 (:func:`~roonsbi.infer.state.saved_parameters`).
 """
@@ -88,8 +92,11 @@ def _only_poi(model: FitModel, poi: str | None) -> str:
     return poi
 
 
-def _has_unbinned_channel(model: FitModel) -> bool:
-    return any(c.InheritsFrom("RooNSBIPdf") for c in model.model.getComponents())
+def _poolless_unbinned_channels(model: FitModel) -> list[str]:
+    """The RooNSBIPdf components of ``model`` whose Asimov dataset RooStats cannot build: the column
+    form (its builder would bin the ratio columns) and store-form channels without a reference pool."""
+    return [c.GetName() for c in model.model.getComponents()
+            if c.InheritsFrom("RooNSBIPdf") and not (c.usesStore() and c.numPoolRows() > 0)]
 
 
 def _global_values(model: FitModel) -> dict[str, float]:
@@ -102,13 +109,18 @@ def asimov_dataset(model: FitModel, values: Mapping[str, float], *,
     observables (see the module doc). The model's parameters and global observables are restored."""
     if isinstance(model, NSBIModel):
         if generator is None:
-            raise ValueError("an unbinned NSBIModel needs generator= a ToyGenerator of a reference pool "
-                             "(or pass the Asimov dataset as asimov=)")
+            if not model.pdf.usesStore():
+                raise ValueError("a column-form NSBIModel needs generator= a ToyGenerator of a reference pool "
+                                 "(or pass the Asimov dataset as asimov=, or build the model with form='store' "
+                                 "and a pool)")
+            generator = ToyGenerator(model)  # the store form keeps its pool (ValueError if it has none)
         with saved_parameters(model):
             return generator.asimov(values)
-    if _has_unbinned_channel(model):
-        raise ValueError(f"{type(model).__name__} has unbinned NSBI channels: build their Asimov dataset "
-                         "yourself and pass it as asimov= (a roonsbi.infer.Toy)")
+    poolless = _poolless_unbinned_channels(model)
+    if poolless:
+        raise ValueError(f"{type(model).__name__} has unbinned NSBI channels without a reference pool "
+                         f"({', '.join(poolless)}): build their Asimov dataset yourself and pass it as asimov= "
+                         "(a roonsbi.infer.Toy), or build them with build_model(..., form='store', pool_weights=...)")
     model_config = getattr(model, "model_config", None)
     if model_config is None:
         raise ValueError(f"{type(model).__name__} has no ModelConfig: pass the Asimov dataset as asimov=")
@@ -217,7 +229,8 @@ def cls_scan(model: FitModel, values: Iterable[float], *, poi: str | None = None
         data: the observed dataset (default: the model's own).
         asimov: the background-only Asimov dataset and global observables (default: built by
             :func:`asimov_dataset` at the conditional fit mu = 0 to ``data``).
-        generator: the reference pool of an unbinned NSBIModel (for its Asimov dataset).
+        generator: the reference pool of a column-form NSBIModel (for its Asimov dataset; a
+            store-form model uses its own pool).
     """
     poi = _only_poi(model, poi)
     values = [float(v) for v in values]

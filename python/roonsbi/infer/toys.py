@@ -165,10 +165,13 @@ def set_global_observables(model: FitModel, values: Mapping[str, float]) -> dict
 
 
 def t_statistic(model: FitModel, poi: str, value: float, *, data: Any = None,
-                start: Mapping[str, float] | None = None) -> tuple[float, dict[str, float]]:
-    """t(value) = 2 [NLL(value, profiled) - NLL(free)] on ``data``, and the conditional
-    (profiled) parameter values. The model is left at the conditional fit; on an exception its
-    parameters are restored."""
+                start: Mapping[str, float] | None = None, one_sided: bool = False) -> tuple[float, dict[str, float]]:
+    r"""t(value) = 2 [NLL(value, profiled) - NLL(free)] on ``data``, and the conditional
+    (profiled) parameter values. With ``one_sided`` the upper-limit statistic
+    :math:`q_\mu` (:math:`\tilde q_\mu` for a POI bounded below at 0): 0 where the free fit has
+    :math:`\hat\mu >` ``value``, as RooStats' ``ProfileLikelihoodTestStat::SetOneSided(true)``
+    (which reports half of it, :math:`-\log\lambda`). The model is left at the conditional fit;
+    on an exception its parameters are restored."""
     with saved_parameters(model, restore_on_success=False):
         if start:
             model.set_parameters(start)
@@ -176,6 +179,8 @@ def t_statistic(model: FitModel, poi: str, value: float, *, data: Any = None,
         free = fitter.fit(hesse=False)
         model.set_parameters(free.values)
         fixed = fitter.fit({poi: value}, hesse=False)
+    if one_sided and free.values[poi] > value:
+        return 0.0, fixed.values
     return max(0.0, 2.0 * (fixed.min_nll - free.min_nll)), fixed.values
 
 

@@ -263,7 +263,8 @@ def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Map
                rows: _StoreRows) -> Any:
     """The store-form RooNSBIPdf: an EventStore of the rows (shape columns as each code needs
     them), the event index, the pool and its measure."""
-    columns, logs = {}, {}
+    columns: dict[str, np.ndarray] = {}
+    logs: dict[str, np.ndarray] = {}
     for p in processes:
         columns[ratio_column(p.name)] = rows.columns[ratio_column(p.name)]
         for np_name, value in p.shapesys.items():
