@@ -11,10 +11,9 @@
 RooNSBIRowBinning::RooNSBIRowBinning(std::size_t nPool, std::size_t nRows, const char *name)
    : RooAbsBinning(name), _nPool(nPool), _nRows(nRows)
 {
-   if (nPool > nRows || nRows == 0) {
+   if (nPool > nRows) {
       std::ostringstream msg;
-      msg << "RooNSBIRowBinning: needs nPool <= nRows and nRows > 0 (got nPool = " << nPool << ", nRows = " << nRows
-          << ")";
+      msg << "RooNSBIRowBinning: needs nPool <= nRows (got nPool = " << nPool << ", nRows = " << nRows << ")";
       throw std::invalid_argument(msg.str());
    }
 }

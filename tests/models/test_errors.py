@@ -321,8 +321,8 @@ def test_cpp_check_columns_bad_value(cpp_objects: dict[str, Any]) -> None:
 
 
 def test_nll_on_dataset_missing_a_column() -> None:
-    """model.nll(data=...) checks the dataset first and raises ValueError naming the column."""
-    model = build_model([Process("S", 10.0, ones(), "mu", shapesys={"eff": (ones(), ones())})])
+    """model.nll(data=...) checks the dataset first and raises ValueError naming the column (column form)."""
+    model = build_model([Process("S", 10.0, ones(), "mu", shapesys={"eff": (ones(), ones())})], form="columns")
     ws = model.workspace
     obs = ROOT.RooArgSet(ws.var("r_S"), ws.var("g_S_eff_lo"))
     partial = ROOT.RooDataSet.from_numpy({"r_S": ones(5), "g_S_eff_lo": ones(5)}, obs, name="partial")

@@ -49,13 +49,18 @@ def make_store(columns: Mapping[str, np.ndarray], log_columns: Mapping[str, np.n
         raise ValueError(f"columns have different lengths: {sorted(sizes)}")
     store = ROOT.std.make_shared["RooNSBI::EventStore"](sizes.pop())
     for name, values in columns.items():
-        store.addColumn(name, _contiguous(values))
+        store.addColumn(name, _buffer(_contiguous(values)))
     for name, values in (log_columns or {}).items():
         with cpp_errors():
-            store.addLogColumn(LOG_PREFIX + name, np.ascontiguousarray(values, dtype=np.float64))
+            store.addLogColumn(LOG_PREFIX + name, _buffer(np.ascontiguousarray(values, dtype=np.float64)))
     if weights is not None:
-        store.addColumn(WEIGHT_NAME, _contiguous(weights))
+        store.addColumn(WEIGHT_NAME, _buffer(_contiguous(weights)))
     return store
+
+
+def _buffer(values: np.ndarray) -> Any:
+    """``values`` as the C++ side takes it (cppyy passes no empty array as a pointer: nullptr then)."""
+    return values if values.size else ROOT.nullptr
 
 
 def _contiguous(values: np.ndarray) -> np.ndarray:

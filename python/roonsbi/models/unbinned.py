@@ -274,7 +274,7 @@ def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Map
                 target[col] = rows.columns[col]
     store = make_store(columns, logs)
     if rows.measure is not None:
-        store.addColumn(POOL_MEASURE, rows.measure)
+        store.addColumn(POOL_MEASURE, rows.measure if rows.measure.size else ROOT.nullptr)
     ratio_names = ROOT.std.vector["std::string"]([ratio_column(p.name) for p in processes])
     with cpp_errors():
         pdf = ROOT.RooNSBIPdf(PDF_NAME.format(name=name), f"NSBI pdf of {name}", yields, index, store, ratio_names,
