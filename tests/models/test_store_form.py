@@ -243,9 +243,8 @@ def test_an_index_outside_the_store_is_named(model):
 def test_combination_with_histfactory_reads_back_in_a_fresh_process(model, tmp_path):
     """A store-form channel combined with a HistFactory channel: saved, read in a fresh process
     (roonsbi.combine of the file's workspace), the same NLL to 1e-12."""
-    from support import histfactory_workspace
-
     from roonsbi.models.combined import combine
+    from support import histfactory_workspace
 
     hws, _ = histfactory_workspace(tmp_path)
     comb = combine([model, hws], name="comb_store")
