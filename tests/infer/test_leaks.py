@@ -28,7 +28,7 @@ _COUNT = textwrap.dedent("""
     fast = sys.argv[1] == "fast"
     rng = np.random.default_rng(1)
     background = Process("B", 40.0, np.ones(50), normsys={"lumi": (0.98, 1.02)})
-    model = build_model([Process("S", 10.0, rng.uniform(0.5, 2.0, 50), "mu"), background])
+    model = build_model([Process("S", 10.0, rng.uniform(0.5, 2.0, 50), "mu"), background], form="columns")
     fitter = Fitter(model, fast=fast)
     for _ in range(5):  # RooFit's caches fill on the first fits
         fit(model, fast=fast), fitter.fit({"mu": 2.0})

@@ -245,9 +245,9 @@ def test_unbinned_nsbi_equals_the_exact_toy_likelihood() -> None:
     toy = OffShellToy()
     rng = np.random.default_rng(5)
     x = toy.generate(0.6, rng)
-    model = build_model(toy.processes(x, systematics=False), pois={"mu": (1.0, 0.0, 10.0)}, name="lim")
+    model = build_model(toy.processes(x, systematics=False), pois={"mu": (1.0, 0.0, 10.0)}, name="lim", form="columns")
     x_pool = toy.sample_ref(40_000, rng)
-    pool = roonsbi.build_model(toy.processes(x_pool, systematics=False), name="limpool").data.to_numpy()
+    pool = roonsbi.build_model(toy.processes(x_pool, systematics=False), name="limpool", form="columns").data.to_numpy()
     generator = ToyGenerator(model, pool)
     w_asimov = toy.intensity(x_pool, 0.0) / (len(x_pool) * toy.p_ref(x_pool))
     results = cls_scan(model, (1.0, 2.5, 4.0), generator=generator)
@@ -287,7 +287,7 @@ def test_bad_input(pyhf_pair) -> None:
         upper_limit(model, bracket=(0.1, 0.2))
     toy = OffShellToy()
     x = toy.generate(1.0, np.random.default_rng(1))
-    unbinned = build_model(toy.processes(x, systematics=False), name="nogen")
+    unbinned = build_model(toy.processes(x, systematics=False), name="nogen", form="columns")
     with pytest.raises(ValueError, match="generator="):
         hypotest(unbinned, 1.0)
 
@@ -297,7 +297,8 @@ def test_a_combination_with_an_unbinned_channel_needs_its_asimov_dataset(pyhf_pa
     columns, so the combination asks for asimov= by name."""
     toy = OffShellToy()
     x = toy.generate(1.0, np.random.default_rng(3))
-    unbinned = build_model(toy.processes(x, systematics=False), pois={"mu": (1.0, 0.0, 10.0)}, name="nsbich")
+    unbinned = build_model(toy.processes(x, systematics=False), pois={"mu": (1.0, 0.0, 10.0)}, name="nsbich",
+                           form="columns")
     combined = roonsbi.combine([unbinned, pyhf_pair[0]], name="limcomb")
     with pytest.raises(ValueError, match="asimov="):
         asimov_dataset(combined, {"mu": 0.0})

@@ -17,11 +17,11 @@ def test_neyman_belt_reproduces_the_asymptotic_interval(rng: np.random.Generator
     within toy error, and the Neyman interval equals the asymptotic one within that error."""
     toy = OffShellToy(nu_s=500.0, nu_b=5000.0)
     x_obs = toy.generate(1.0, rng)
-    observed = build_model(toy.processes(x_obs, systematics=False), name="obs")
     pool_x = toy.sample_ref(200_000, rng)
-    pool = build_model(toy.processes(pool_x, systematics=False), name="pool").data.to_numpy()
+    observed = build_model(toy.processes(x_obs, systematics=False), name="obs",
+                           pool=toy.processes(pool_x, systematics=False))  # store form: toys from its pool
     grid = np.linspace(0.6, 1.5, 7)
-    result = neyman_construction(observed, ToyGenerator(observed, pool), "mu", grid, n_toys=120, rng=rng)
+    result = neyman_construction(observed, ToyGenerator(observed), "mu", grid, n_toys=120, rng=rng)
     threshold = chi2_threshold(0.6827)
     for c, err in zip(result.critical, result.critical_error):
         assert abs(c - threshold) < 3 * err + 0.05, (result.critical, result.critical_error)

@@ -32,7 +32,7 @@ ERRORS = [RuntimeError, KeyboardInterrupt]
 def unbinned() -> Any:
     toy = OffShellToy(eff_slope=0.2, lumi_kappa=1.05)
     x = toy.generate(1.0, np.random.default_rng(5))[:400]
-    return build_model(toy.processes(x, systematics=True), name="state")
+    return build_model(toy.processes(x, systematics=True), name="state", form="columns")
 
 
 @pytest.fixture(scope="module")

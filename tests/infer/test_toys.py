@@ -15,7 +15,7 @@ from roonsbi.models.unbinned import build_model
 
 def _pool(toy: OffShellToy, n: int, rng: np.random.Generator) -> tuple[object, dict[str, np.ndarray], np.ndarray]:
     x = toy.sample_ref(n, rng)
-    model = build_model(toy.processes(x, systematics=True), name="pool")
+    model = build_model(toy.processes(x, systematics=True), name="pool", form="columns")
     columns = model.data.to_numpy()
     return model, columns, x
 

@@ -44,7 +44,7 @@ def test_nll_scan_equals_exact_likelihood(rng: np.random.Generator, weighted: bo
         x, w = toy.asimov(1.0, 5000, rng)
     else:
         x, w = toy.generate(1.0, rng), None
-    model = build_model(toy.processes(x, systematics=False), weights=w)
+    model = build_model(toy.processes(x, systematics=False), weights=w, form="columns")
     const = -np.sum((np.ones(len(x)) if w is None else w) * np.log(toy.p_ref(x)))
     for mu in np.linspace(0.0, 4.0, 21):
         nsbi = model.nll({"mu": mu})
@@ -59,7 +59,7 @@ def test_systematics_exact_at_plus_minus_one_sigma(rng: np.random.Generator, alp
     """With the exact +-1 sigma columns and yield factors the NSBI model is exact at alpha = +-1."""
     toy = OffShellToy()
     x = toy.generate(1.0, rng)
-    model = build_model(toy.processes(x, systematics=True))
+    model = build_model(toy.processes(x, systematics=True), form="columns")
     const = -np.sum(np.log(toy.p_ref(x)))
     constraints = 0.5 * (alpha_eff**2 + alpha_lumi**2) + LOG_2PI  # two normalised N(0,1) terms
     for mu in (0.3, 1.0, 2.5):
@@ -72,7 +72,7 @@ def test_intervals_equal_exact_likelihood(rng: np.random.Generator) -> None:
     """Profile scans: t(mu) of NSBI equals the exact t(mu) (1e-6), so do the 68%/95% intervals."""
     toy = OffShellToy()
     x = toy.generate(1.0, rng)
-    model = build_model(toy.processes(x, systematics=False))
+    model = build_model(toy.processes(x, systematics=False), form="columns")
     grid = np.linspace(0.05, 3.0, 40)
     scan = profile_scan(model, "mu", grid)
     exact = np.array([toy.exact_nll(x, None, m) for m in grid])
@@ -106,7 +106,7 @@ def test_fit_recovers_injected_mu_on_asimov_data(rng: np.random.Generator) -> No
     for p in processes:
         p.ratio = p.ratio / np.mean(p.ratio)
         w += f[p.name] * p.nominal_yield * p.ratio / len(x)
-    result = fit(build_model(processes, weights=w))
+    result = fit(build_model(processes, weights=w, form="columns"))
     assert result.status == 0
     assert result.values["mu"] == pytest.approx(1.5, abs=1e-3 * result.errors["mu"])
 
@@ -117,7 +117,7 @@ def test_fit_covers_injected_mu_on_pseudo_data() -> None:
     toy = OffShellToy(nu_s=200.0, nu_b=2000.0)
     for seed in range(5):
         x = toy.generate(1.5, np.random.default_rng(seed))
-        model = build_model(toy.processes(x, systematics=True))
+        model = build_model(toy.processes(x, systematics=True), form="columns")
         scan = profile_scan(model, "mu", [1.5])
         assert scan.best.status == 0
         assert scan.t[0] < 9.0, (seed, scan.best.values)

@@ -48,7 +48,7 @@ from roonsbi.models.unbinned import build_model
 ROOT = roonsbi.library.load()
 toy = OffShellToy()
 x = toy.generate(1.0, np.random.default_rng(5))[:300]
-model = build_model(toy.processes(x, systematics=True))
+model = build_model(toy.processes(x, systematics=True), form="columns")
 assert ROOT.RooNSBI.exportJSON(model.workspace, sys.argv[1], "nsbi")
 """
 
@@ -60,7 +60,7 @@ def _toy_model(weighted: bool) -> Any:
         x, w = toy.asimov(1.0, 300, rng)
     else:
         x, w = toy.generate(1.0, rng)[:300], None
-    return build_model(toy.processes(x, systematics=True), weights=w)
+    return build_model(toy.processes(x, systematics=True), weights=w, form="columns")
 
 
 def _imported_nll(path: Path) -> float:

@@ -80,7 +80,8 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict:
     assert hws.writeToFile(str(hf_path))
     toy = OffShellToy()
     x = toy.generate(1.0, np.random.default_rng(4))[:400]
-    nsbi = build_model(toy.processes(x, systematics=True), pois={"mu": (1.0, 0.0, 3.0)})
+    # the column form: the combination is also exported to HS3 JSON, which holds only that form
+    nsbi = build_model(toy.processes(x, systematics=True), pois={"mu": (1.0, 0.0, 3.0)}, form="columns")
     return {"base": base, "nsbi": nsbi.save(base / "nsbi.root"), "hf": hf_path}
 
 
@@ -142,9 +143,10 @@ def test_combine_fit_scan_macro_errors(inputs: dict, tmp_path: Path) -> None:
 
 
 def test_large_unbinned_channel(inputs: dict) -> None:
-    """A 10^5-event weighted NSBI channel (events from p_ref weighted to the mu = 1 intensity)
-    with the tutorial model: the combined dataset holds every event and weight of each channel
-    unchanged (compared with numpy), and the fit converges."""
+    """A 10^5-event weighted NSBI channel (events from p_ref weighted to the mu = 1 intensity; the
+    store form) with the tutorial model: the combined dataset holds every event (its index in the
+    channel's event store) and weight of each channel unchanged (compared with numpy), and the fit
+    converges."""
     toy = OffShellToy()
     x = toy.sample_ref(100_000, np.random.default_rng(9))
     processes = toy.processes(x, systematics=True)
@@ -158,7 +160,10 @@ def test_large_unbinned_channel(inputs: dict) -> None:
     columns = data.to_numpy()
     from_nsbi = columns["channelCat"] == combined.workspace.cat("channelCat").lookupIndex("nsbi")
     assert np.count_nonzero(from_nsbi) == len(x)
-    np.testing.assert_array_equal(columns["r_S"][from_nsbi], np.asarray(processes[1].ratio, dtype=float))
+    np.testing.assert_array_equal(columns["event_nsbi"][from_nsbi], np.arange(len(x)))
+    store = nsbi.pdf.store()
+    np.testing.assert_array_equal(np.frombuffer(store.column("r_S"), dtype=np.float32, count=len(x)),
+                                  np.asarray(processes[1].ratio, dtype=np.float32))
     np.testing.assert_allclose(columns["weight"][from_nsbi], weights, rtol=1e-15)
     assert sorted(zip(columns["obs_x_channel1"][~from_nsbi], columns["weight"][~from_nsbi])) == [(1.25, 122.0),
                                                                                                    (1.75, 112.0)]

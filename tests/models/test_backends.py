@@ -46,7 +46,7 @@ def three_process_model(n: int, rng: np.random.Generator) -> NSBIModel:
         Process("C", 30.0, rng.uniform(0.0, 3.0, n), "1",
                 shapesys={"s2": ShapeSys(col(0.9, 1.1), col(0.9, 1.1), 2), "s3": ShapeSys(col(), col(), 6)}),
     ]
-    model = build_model(processes)
+    model = build_model(processes, form="columns")
     model.set_parameters(POINT)
     return model
 
@@ -123,7 +123,7 @@ def test_nll_cpu_equals_legacy(rng: np.random.Generator, weighted: bool) -> None
                     shapesys={"s1": ShapeSys(rng.uniform(0.6, 1.6, n), rng.uniform(0.6, 1.6, n), 5)}),
             Process("B", 300.0, rng.uniform(0.0, 3.0, n), "2 - sqrt(mu)", normsys={"n1": NormSys(0.9, 1.1)}),
         ]
-        model = build_model(processes, weights=rng.uniform(0.1, 0.5, n))
+        model = build_model(processes, weights=rng.uniform(0.1, 0.5, n), form="columns")
         model.set_parameters(mu=1.3, alpha_s1=-0.6, alpha_n1=0.4)
     cpu = model.nll(backend="cpu")
     legacy = model.nll(backend="legacy")
@@ -134,7 +134,7 @@ def test_nll_cpu_equals_legacy(rng: np.random.Generator, weighted: bool) -> None
 def test_nll_cpu_equals_legacy_toy(rng: np.random.Generator) -> None:
     """Same on the off-shell toy (SBI/S/B basis, normsys + shapesys) at several points."""
     toy = OffShellToy()
-    model = build_model(toy.processes(toy.generate(1.0, rng), systematics=True), name="toy")
+    model = build_model(toy.processes(toy.generate(1.0, rng), systematics=True), name="toy", form="columns")
     for point in ({"mu": 1.0, "alpha_eff": 0.0, "alpha_lumi": 0.0},
                   {"mu": 0.4, "alpha_eff": -1.3, "alpha_lumi": 0.6},
                   {"mu": 2.5, "alpha_eff": 0.7, "alpha_lumi": -2.1}):
@@ -161,7 +161,7 @@ def _fit_to(model: NSBIModel) -> Any:
 @pytest.fixture
 def toy_model(rng: np.random.Generator) -> NSBIModel:
     toy = OffShellToy()
-    return build_model(toy.processes(toy.generate(1.0, rng), systematics=True), name="toy")
+    return build_model(toy.processes(toy.generate(1.0, rng), systematics=True), name="toy", form="columns")
 
 
 def test_fitto_agrees_with_inference_fit(toy_model: NSBIModel) -> None:
@@ -240,16 +240,16 @@ print(json.dumps({{"cpu": model.nll(backend="cpu"), "legacy": model.nll(backend=
 _CASES = {
     # the default coefficient "1" (no POI at all)
     "constant-coefficient": (
-        'model = build_model([Process("S", 10, r_s, "mu"), Process("B", 100, r_b)])',
+        'model = build_model([Process("S", 10, r_s, "mu"), Process("B", 100, r_b)], form="columns")',
         {"mu": 1.7}, "10 * 1.7, 100.0"),
     # two POIs, each coefficient uses only one of them
     "two-pois": (
         'model = build_model([Process("S", 10, r_s, "mu"), Process("B", 100, r_b, "k")], '
-        'pois={"mu": (1, 0, 10), "k": (1, 0, 5)})',
+        'pois={"mu": (1, 0, 10), "k": (1, 0, 5)}, form="columns")',
         {"mu": 1.7, "k": 0.8}, "10 * 1.7, 100 * 0.8"),
     # control: every coefficient uses every POI
     "all-pois-used": (
-        'model = build_model([Process("S", 10, r_s, "mu"), Process("B", 100, r_b, "1 + 0*mu")])',
+        'model = build_model([Process("S", 10, r_s, "mu"), Process("B", 100, r_b, "1 + 0*mu")], form="columns")',
         {"mu": 1.7}, "10 * 1.7, 100.0"),
 }
 

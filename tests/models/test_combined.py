@@ -80,7 +80,7 @@ def test_files_and_channels_as_sources(tmp_path: Path) -> None:
     assert [c.name for c in channels_of(hws)] == ["cr"]
     toy = OffShellToy()
     x = toy.generate(1.0, np.random.default_rng(6))[:200]
-    combined = combine([build_model(toy.processes(x, systematics=True)), hws])
+    combined = combine([build_model(toy.processes(x, systematics=True), form="columns"), hws])  # HS3: the column form
     values = {"mu": 0.7, "alpha_eff": -0.4, "alpha_lumi": 0.9}
     expected = combined.nll(values)
     root_file = combined.save(tmp_path / "c.root")
@@ -121,7 +121,7 @@ def test_combined_workspace_in_a_fresh_process(tmp_path: Path, fmt: str) -> None
     hws, _ = histfactory_workspace(tmp_path)
     toy = OffShellToy()
     x = toy.generate(1.0, np.random.default_rng(3))[:300]
-    combined = combine([build_model(toy.processes(x, systematics=True)), hws])
+    combined = combine([build_model(toy.processes(x, systematics=True), form="columns"), hws])  # HS3: the column form
     values = {"mu": 1.4, "alpha_eff": 0.3, "alpha_lumi": -0.6}
     expected = combined.nll(values)
     path = tmp_path / f"combined.{fmt}"

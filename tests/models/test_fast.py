@@ -51,7 +51,7 @@ def _processes(rng: np.random.Generator, n: int, codes: dict[str, tuple[int, int
 
 def _float32_model(processes: list[Process], weights: np.ndarray | None, name: str):
     """The model on exactly the values the fast NLL sees (float32 ratios, float32 logs of shapes)."""
-    model = build_model(processes, weights=weights, name=name)
+    model = build_model(processes, weights=weights, name=name, form="columns")
     f = fast_nll(model)
     cols = dequantized_columns(f.store)
     ref_procs = [
@@ -60,7 +60,7 @@ def _float32_model(processes: list[Process], weights: np.ndarray | None, name: s
                  for k, v in p.shapesys.items()})
         for p in processes
     ]
-    ref = build_model(ref_procs, weights=cols.get("weight"), name=name + "_ref")
+    ref = build_model(ref_procs, weights=cols.get("weight"), name=name + "_ref", form="columns")
     return model, f, ref
 
 
@@ -155,11 +155,11 @@ def test_missing_columns_are_named(rng: np.random.Generator) -> None:
     n = 50
     # a code-4 term needs the values, not the logarithms
     procs4 = [Process("B", 100.0, np.ones(n), "1", shapesys={"jes": ShapeSys(np.full(n, 0.9), np.full(n, 1.1), 4)})]
-    model4 = build_model(procs4, name="bad4")
+    model4 = build_model(procs4, name="bad4", form="columns")
     logs_only = make_store({"r_B": np.ones(n)}, {"g_B_jes_lo": np.full(n, 0.9), "g_B_jes_hi": np.full(n, 1.1)})
     with pytest.raises(ValueError, match="no column 'g_B_jes_lo'"):
         fast_nll(model4, store=logs_only)
-    ok = build_model([Process("B", 100.0, np.ones(n), "1")], name="ok")
+    ok = build_model([Process("B", 100.0, np.ones(n), "1")], name="ok", form="columns")
     with pytest.raises(ValueError, match="r_B"):
         fast_nll(ok, store=make_store({"r_X": np.ones(n)}))
 
@@ -213,7 +213,7 @@ def test_mixed_chain_matches_piecewise_interpolation() -> None:
     procs = [Process("B", 100.0, np.ones(1), "1",
                      shapesys={nm: ShapeSys(np.full(1, lo[k]), np.full(1, hi[k]), codes[k])
                                for k, nm in enumerate(names)})]
-    model = build_model(procs, name="chain")
+    model = build_model(procs, name="chain", form="columns")
     f = fast_nll(model)
     cols = dequantized_columns(f.store)
     alphas = [ROOT.RooRealVar(f"pi_a{k}", "", 0.0, -5, 5) for k in range(len(codes))]

@@ -219,7 +219,8 @@ def test_model_normsys_matches_flexible_interp_var(code: int) -> None:
     alpha = _real_var("alpha_fiv")
     for lo, hi in [(0.9, 1.12), (1.1, 0.95), (0.7, 1.5), (1.02, 1.08)]:
         # coefficient "mu" at mu = 1, not the default "1" (see the module docstring)
-        model = build_model([Process("p", nominal, np.ones(3), "mu", normsys={"n": NormSys(lo, hi, code)})])
+        model = build_model([Process("p", nominal, np.ones(3), "mu", normsys={"n": NormSys(lo, hi, code)})],
+                            form="columns")
         fiv, _keep = _flexible([lo], [hi], [alpha], [code])
         yield_fn = model.workspace.function("N_p")
         for a in ALPHA_GRID:
@@ -236,8 +237,7 @@ def test_model_normsys_mixed_codes_in_order() -> None:
     spec = {"z": (0.9, 1.12, 0), "b": (0.85, 1.2, 4), "m": (1.07, 0.9, 1), "a": (0.92, 1.1, 2)}
     nominal = 3.5
     model = build_model(
-        [Process("p", nominal, np.ones(3), "mu", normsys={k: NormSys(*v) for k, v in spec.items()})]
-    )
+        [Process("p", nominal, np.ones(3), "mu", normsys={k: NormSys(*v) for k, v in spec.items()})], form="columns")
     params = [_real_var(f"alpha_fiv_{k}") for k in spec]
     fiv, _keep = _flexible([v[0] for v in spec.values()], [v[1] for v in spec.values()], params,
                            [v[2] for v in spec.values()])
@@ -265,7 +265,7 @@ def test_model_shape_matches_piecewise_interpolation(code: int) -> None:
     n = 16
     lo, hi = _shape_columns(rng, n, 0.4, 0.6)
     ratio = np.ones(n)
-    model = build_model([Process("p", 12.0, ratio, "mu", shapesys={"s": ShapeSys(lo, hi, code)})])
+    model = build_model([Process("p", 12.0, ratio, "mu", shapesys={"s": ShapeSys(lo, hi, code)})], form="columns")
     columns = {"r_p": ratio, "g_p_s_lo": lo, "g_p_s_hi": hi}
     batch = _evaluate_batch(model, columns)
     alpha = _real_var("alpha_pw")
@@ -291,7 +291,7 @@ def test_model_two_shape_nps_accumulate_in_order(codes: tuple[int, int]) -> None
     lo_a, hi_a = _shape_columns(rng, n, 0.3, 0.4)
     ratio = np.ones(n)
     shapes = {"z": ShapeSys(lo_z, hi_z, codes[0]), "a": ShapeSys(lo_a, hi_a, codes[1])}
-    model = build_model([Process("p", 4.0, ratio, "sqrt(mu)", shapesys=shapes)])
+    model = build_model([Process("p", 4.0, ratio, "sqrt(mu)", shapesys=shapes)], form="columns")
     columns = {"r_p": ratio, "g_p_z_lo": lo_z, "g_p_z_hi": hi_z, "g_p_a_lo": lo_a, "g_p_a_hi": hi_a}
     batch = _evaluate_batch(model, columns)
     params = [_real_var("alpha_pw_z"), _real_var("alpha_pw_a")]
@@ -376,7 +376,7 @@ def _parameter_points(rng: np.random.Generator, nps: list[str], n: int = 20) -> 
 def test_nll_matches_reference(shape_code: int, weighted: bool) -> None:
     """model.nll (cpu and legacy backends) == reference.nll to 1e-9 relative at 22 points."""
     processes, references, weights = _nll_setup(shape_code, weighted)
-    model = build_model(processes, weights=weights, pois={"mu": (1.0, 0.0, 10.0)})
+    model = build_model(processes, weights=weights, pois={"mu": (1.0, 0.0, 10.0)}, form="columns")
     nps = ref.nuisance_names(references)
     assert sorted(p.GetName() for p in model.nuisance_parameters) == [f"alpha_{m}" for m in nps]
     assert len(nps) >= 3

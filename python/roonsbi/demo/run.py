@@ -49,7 +49,7 @@ from ..library import load
 from ..models.combined import channels_of, combine
 from ..models.parametrized import build_parametrized_model
 from ..models.unbinned import build_model
-from ..naming import MODELCONFIG_NAME, WEIGHT_NAME, ratio_column, shape_columns
+from ..naming import MODELCONFIG_NAME, WEIGHT_NAME
 from ..plot import (
     BinnedChannelYields,
     ControlRegionYields,
@@ -60,7 +60,6 @@ from ..plot import (
     plot_scan_2d,
     plot_scans,
 )
-from ..spec import as_shapesys
 from .control_region import (
     CHANNEL,
     CR_EDGES,
@@ -162,8 +161,11 @@ def _row(label: str, scan: ScanResult) -> Row:
 def _unbinned_channels(d: _Demo, networks: bool) -> None:
     """The unbinned NSBI channels (exact ratios; with ``networks`` also learned ratios), fitted and scanned."""
     d.models["NSBI (no systematics)"] = build_model(d.toy.processes(d.x, systematics=False), name="nsbi_stat")
-    d.models[NSBI] = build_model(d.toy.processes(d.x, systematics=True), name="nsbi")
-    d.step("built the NSBI channels (RooNSBIPdf with exact ratios as network outputs)")
+    # the channel with systematics keeps a reference pool x_k ~ p_ref: its toys and Asimov data
+    x_pool = d.toy.sample_ref(_pool_size(d), np.random.default_rng(d.seed + 3000))
+    d.models[NSBI] = build_model(d.toy.processes(d.x, systematics=True), name="nsbi",
+                                 pool=d.toy.processes(x_pool, systematics=True))
+    d.step("built the NSBI channels (RooNSBIPdf with exact ratios as network outputs, columns in an event store)")
     if networks:
         from .networks import toy_network_model
 
@@ -269,18 +271,10 @@ def _combination(d: _Demo, cr_ws: Any) -> tuple[Any, Fitter, Any]:
 def _expected(d: _Demo, cr_ws: Any) -> tuple[dict[str, ScanResult], ToyGenerator]:
     """Expected (Asimov, mu = 1, alpha = 0) intervals. NSBI: a reference pool x_k ~ p_ref with weights
     nu p(x_k|theta)/p_ref(x_k)/n (roonsbi.infer.toys); control region: HistFactory's asimovData."""
-    n_pool = 20_000 if d.quick else 50_000
-    x_pool = d.toy.sample_ref(n_pool, np.random.default_rng(d.seed + 3000))
-    pool: dict[str, Any] = {}
-    for proc in d.toy.processes(x_pool, systematics=True):
-        pool[ratio_column(proc.name)] = np.asarray(proc.ratio)
-        for np_name, value in proc.shapesys.items():
-            lo, hi = shape_columns(proc.name, np_name)
-            sys_ = as_shapesys(value)
-            pool[lo], pool[hi] = sys_.lo, sys_.hi
+    n_pool = _pool_size(d)
     nominal = {"mu": d.mu_true, "alpha_eff": 0.0, "alpha_lumi": 0.0}
     nsbi = d.models[NSBI]
-    generator = ToyGenerator(nsbi, pool)
+    generator = ToyGenerator(nsbi)  # the channel's own pool
     asimov = generator.asimov(nominal)
     nsbi.set_parameters(nominal)
     grid_asimov = np.round(np.linspace(0.05, 3.0, 16 if d.quick else 30), 10)
@@ -292,6 +286,11 @@ def _expected(d: _Demo, cr_ws: Any) -> tuple[dict[str, ScanResult], ToyGenerator
     d.expected_rows = [_row(f"{label} [Asimov]", s) for label, s in expected.items()]
     d.step(f"expected intervals (Asimov at mu = {d.mu_true}: {n_pool} weighted pool events; HistFactory asimovData)")
     return expected, generator
+
+
+def _pool_size(d: _Demo) -> int:
+    """Events of the NSBI channel's reference pool."""
+    return 20_000 if d.quick else 50_000
 
 
 def _neyman(d: _Demo, generator: ToyGenerator) -> dict[float, NeymanResult]:

@@ -111,7 +111,7 @@ def build_model(
     *,
     pool: Sequence[Process] | None = None,
     pool_weights: ArrayLike | None = None,
-    form: str = "columns",
+    form: str = "store",
 ) -> NSBIModel:
     r"""Build an NSBI channel from numpy arrays.
 
@@ -151,7 +151,7 @@ def build_model(
     >>> from roonsbi import Process, build_model
     >>> rng = np.random.default_rng(0)
     >>> m = build_model([Process("S", 10.0, rng.uniform(0.5, 2, 100), "mu"),
-    ...                  Process("B", 50.0, rng.uniform(0.5, 2, 100))], pool_weights=np.ones(100), form="store")
+    ...                  Process("B", 50.0, rng.uniform(0.5, 2, 100))], pool_weights=np.ones(100))
     >>> m.pdf.usesStore(), m.pdf.numPoolRows(), m.data.numEntries()
     (True, 100, 100)
     """
