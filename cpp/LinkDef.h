@@ -7,6 +7,7 @@
 #pragma link C++ class RooNSBIRowBinning+;
 #pragma link C++ class RooNSBI::EventStore-;
 #pragma link C++ class RooNSBINLL+;
+#pragma link C++ class RooNSBIModel+;
 #pragma link C++ class RooNSBIParamHistTemplates+;
 #pragma link C++ class RooNSBIParamHistPdf-;   // own Streamer: groups the shape terms after reading
 #pragma link C++ class RooNSBIParamHistYield-; // own Streamer: groups the shape terms after reading

@@ -2,12 +2,15 @@
  * roonsbi: RooNSBINLL, the fast extended NLL of a RooNSBIPdf with an analytic gradient.
  */
 #include "RooNSBI/RooNSBINLL.h"
+#include "RooNSBI/Codes.h"
 #include "RooNSBI/MathFuncs.h"
 #include "RooNSBI/RooNSBIPdf.h"
 
 #include "Clones.h"
 
+#include <RooAbsData.h>
 #include <RooArgSet.h>
+#include <RooMsgService.h>
 #include <RooRealVar.h>
 
 #include <algorithm>
@@ -39,8 +42,26 @@ struct PassInputs {
    const RooNSBI::MathFuncs::AdditiveWeights *add = nullptr; ///< per term (codes 0, 2, 4, 6)
    const float *const *lo = nullptr; ///< per term: log g(x,-1) (multiplicative) or g(x,-1) (additive)
    const float *const *hi = nullptr; ///< per term: log g(x,+1) (multiplicative) or g(x,+1) (additive)
-   const float *weight = nullptr;    ///< nullptr: unit weights
+   const float *weight = nullptr;    ///< float weights (the store's "weight" column); nullptr: see weightD
+   const double *weightD = nullptr;  ///< double weights (a dataset's); nullptr and weight nullptr: unit weights
    std::size_t nTerms = 0;
+   double *const *cacheG = nullptr; ///< per process: G_J of every event (the cache of value-only steps), or nullptr
+};
+
+/// A value-only step from the cached G_J (RooNSBINLL::setIncrementalLimit): how each process is updated.
+enum class StepMode { unchanged, ratio, difference, recompute };
+
+/// One changed term of a step: its alpha before (cached) and now, with the weights of both.
+struct TermStep {
+   int term = 0;
+   double alphaOld = 0.0, alphaNew = 0.0;
+   RooNSBI::MathFuncs::Poly6Weights polyOld{}, polyNew{};
+   RooNSBI::MathFuncs::AdditiveWeights addOld{}, addNew{};
+};
+
+struct StepInputs {
+   const StepMode *mode = nullptr;              ///< per process
+   const std::vector<TermStep> *steps = nullptr; ///< per process: its changed terms
 };
 
 /// Ask for the next block of a column while this one is processed: a pass reads hundreds of
@@ -112,6 +133,130 @@ template <bool withGradient, bool useH, bool useL>
    }
 }
 
+/// The running shape factor G_J of process j on the block [i0, i0 + m) (PiecewiseInterpolation's
+/// accumulation, group by group; see pass()), and for the gradient the local derivatives of its terms
+/// (dlog), each group's factor M_g (groupM) and G after it (groupG). Value only: M in slot 0 of groupM.
+template <bool withGradient>
+[[gnu::always_inline]] inline void processFactor(const PassInputs &in, std::size_t j, std::size_t i0, std::size_t end,
+                                                 std::size_t m, double *G, double *logM, double *dlog,
+                                                 double *groupM, double *groupG)
+{
+   using RooNSBI::MathFuncs::poly6Eval;
+   using RooNSBI::MathFuncs::vexp;
+   std::fill(G, G + m, 1.0);
+   for (std::size_t gi = 0; gi < in.groupsOf[j].size(); ++gi) {
+      const Group &grp = in.groupsOf[j][gi];
+      const std::size_t gIndex = in.firstGroup[j] + gi;
+      // H (hi - 1) + L (1 - lo) = H hi - L lo + (L - H): the constants once per group
+      double shift = 0.0;
+      for (int t : grp.add) {
+         const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t]; // copies: no aliasing with the outputs
+         const float *h = in.hi[t] + i0;
+         const float *l = in.lo[t] + i0;
+         double *dl = withGradient ? dlog + t * blockSize : nullptr;
+         shift += w.L - w.H;
+         // outside |alpha| < 1 (code 4) or for code 0 one column has zero weights: not read
+         const bool useH = w.H != 0.0 || (withGradient && w.dH != 0.0);
+         const bool useL = w.L != 0.0 || (withGradient && w.dL != 0.0);
+         if (useH && useL)
+            additiveTerm<withGradient, true, true>(w, h, l, i0, end, m, G, dl);
+         else if (useH)
+            additiveTerm<withGradient, true, false>(w, h, l, i0, end, m, G, dl);
+         else if (useL)
+            additiveTerm<withGradient, false, true>(w, h, l, i0, end, m, G, dl);
+         else
+            additiveTerm<withGradient, false, false>(w, h, l, i0, end, m, G, dl);
+      }
+      if (!grp.add.empty()) {
+         for (std::size_t k = 0; k < m; ++k)
+            G[k] += shift;
+      }
+      if (grp.mult.empty())
+         continue;
+      double *M = groupM + (withGradient ? gIndex : 0) * blockSize;
+      std::fill(M, M + m, 1.0);
+      std::fill(logM, logM + m, 0.0);
+      bool anyLog = false;
+      for (int t : grp.mult) {
+         const double a = in.alpha[t];
+         const float *lh = in.hi[t] + i0;
+         const float *ll = in.lo[t] + i0;
+         prefetchNextBlock(lh, i0, end);
+         prefetchNextBlock(ll, i0, end);
+         double *dl = withGradient ? dlog + t * blockSize : nullptr;
+         if (in.code[t] == 6) { // factor 1 + H (hi - 1) + L (1 - lo): the stored values
+            const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t];
+            const double shift6 = 1.0 + w.L - w.H;
+            const double dShift6 = w.dL - w.dH;
+            for (std::size_t k = 0; k < m; ++k) {
+               const double hv = lh[k];
+               const double lv = ll[k];
+               const double g = w.H * hv - w.L * lv + shift6;
+               M[k] *= g;
+               if (withGradient)
+                  dl[k] = (w.dH * hv - w.dL * lv + dShift6) / g;
+            }
+         } else if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
+            anyLog = true;
+            const bool up = a >= 0.0;
+            const float *col = up ? lh : ll;
+            const double slope = up ? a : -a;
+            for (std::size_t k = 0; k < m; ++k)
+               logM[k] += slope * col[k];
+            if (withGradient) {
+               const double sign = up ? 1.0 : -1.0;
+               for (std::size_t k = 0; k < m; ++k)
+                  dl[k] = sign * col[k];
+            }
+         } else {
+            const RooNSBI::MathFuncs::Poly6Weights w = in.poly[t];
+            for (std::size_t k = 0; k < m; ++k) {
+               const double hv = lh[k];
+               const double lv = ll[k];
+               double g, dg;
+               poly6Eval(w, vexp(hv), vexp(lv), hv, lv, g, dg);
+               M[k] *= g;
+               if (withGradient)
+                  dl[k] = dg / g;
+            }
+         }
+      }
+      if (anyLog) {
+         for (std::size_t k = 0; k < m; ++k)
+            M[k] *= vexp(logM[k]);
+      }
+      for (std::size_t k = 0; k < m; ++k)
+         G[k] *= M[k];
+      if (withGradient)
+         std::copy(G, G + m, groupG + gIndex * blockSize);
+   }
+}
+
+/// sum_i w_i log F_i of a block into `out` (counting events with F_i <= 0 or NaN), and u_i = w_i / F_i.
+[[gnu::always_inline]] inline void accumulateLog(const PassInputs &in, std::size_t i0, std::size_t end, std::size_t m,
+                                                 const double *F, double *u, PassSums &out)
+{
+   if (in.weight)
+      prefetchNextBlock(in.weight + i0, i0, end);
+   for (std::size_t k = 0; k < m; ++k) {
+      const double w = in.weightD ? in.weightD[i0 + k] : in.weight ? double(in.weight[i0 + k]) : 1.0;
+      if (w == 0.0) { // no contribution (as RooFit skips events of zero weight), whatever F is
+         u[k] = 0.0;
+         continue;
+      }
+      if (!(F[k] > 0.0) || !std::isfinite(F[k])) {
+         if (out.nBad++ == 0) {
+            out.firstBad = i0 + k;
+            out.firstBadValue = F[k];
+         }
+         u[k] = 0.0;
+         continue;
+      }
+      out.sumWLogF += w * std::log(F[k]);
+      u[k] = w / F[k];
+   }
+}
+
 /// One pass over events [begin, end) in blocks. Per event and term:
 ///   additive (codes 0, 2, 4):  d = H (hi - 1) + L (1 - lo)                 (alpha-only weights H, L)
 ///   multiplicative:            m = exp(alpha log g(+1)) or exp(-alpha log g(-1))
@@ -146,93 +291,9 @@ template <bool withGradient>
       const std::size_t m = std::min(blockSize, end - i0);
       std::fill(F, F + m, 0.0);
       for (std::size_t j = 0; j < in.nProc; ++j) {
-         std::fill(G, G + m, 1.0);
-         for (std::size_t gi = 0; gi < in.groupsOf[j].size(); ++gi) {
-            const Group &grp = in.groupsOf[j][gi];
-            const std::size_t gIndex = in.firstGroup[j] + gi;
-            // H (hi - 1) + L (1 - lo) = H hi - L lo + (L - H): the constants once per group
-            double shift = 0.0;
-            for (int t : grp.add) {
-               const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t]; // copies: no aliasing with the outputs
-               const float *h = in.hi[t] + i0;
-               const float *l = in.lo[t] + i0;
-               double *dl = withGradient ? dlog + t * blockSize : nullptr;
-               shift += w.L - w.H;
-               // outside |alpha| < 1 (code 4) or for code 0 one column has zero weights: not read
-               const bool useH = w.H != 0.0 || (withGradient && w.dH != 0.0);
-               const bool useL = w.L != 0.0 || (withGradient && w.dL != 0.0);
-               if (useH && useL)
-                  additiveTerm<withGradient, true, true>(w, h, l, i0, end, m, G, dl);
-               else if (useH)
-                  additiveTerm<withGradient, true, false>(w, h, l, i0, end, m, G, dl);
-               else if (useL)
-                  additiveTerm<withGradient, false, true>(w, h, l, i0, end, m, G, dl);
-               else
-                  additiveTerm<withGradient, false, false>(w, h, l, i0, end, m, G, dl);
-            }
-            if (!grp.add.empty()) {
-               for (std::size_t k = 0; k < m; ++k)
-                  G[k] += shift;
-            }
-            if (grp.mult.empty())
-               continue;
-            double *M = groupM + (withGradient ? gIndex : 0) * blockSize;
-            std::fill(M, M + m, 1.0);
-            std::fill(logM, logM + m, 0.0);
-            bool anyLog = false;
-            for (int t : grp.mult) {
-               const double a = in.alpha[t];
-               const float *lh = in.hi[t] + i0;
-               const float *ll = in.lo[t] + i0;
-               prefetchNextBlock(lh, i0, end);
-               prefetchNextBlock(ll, i0, end);
-               double *dl = withGradient ? dlog + t * blockSize : nullptr;
-               if (in.code[t] == 6) { // factor 1 + H (hi - 1) + L (1 - lo): the stored values
-                  const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t];
-                  const double shift6 = 1.0 + w.L - w.H;
-                  const double dShift6 = w.dL - w.dH;
-                  for (std::size_t k = 0; k < m; ++k) {
-                     const double hv = lh[k];
-                     const double lv = ll[k];
-                     const double g = w.H * hv - w.L * lv + shift6;
-                     M[k] *= g;
-                     if (withGradient)
-                        dl[k] = (w.dH * hv - w.dL * lv + dShift6) / g;
-                  }
-               } else if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
-                  anyLog = true;
-                  const bool up = a >= 0.0;
-                  const float *col = up ? lh : ll;
-                  const double slope = up ? a : -a;
-                  for (std::size_t k = 0; k < m; ++k)
-                     logM[k] += slope * col[k];
-                  if (withGradient) {
-                     const double sign = up ? 1.0 : -1.0;
-                     for (std::size_t k = 0; k < m; ++k)
-                        dl[k] = sign * col[k];
-                  }
-               } else {
-                  const RooNSBI::MathFuncs::Poly6Weights w = in.poly[t];
-                  for (std::size_t k = 0; k < m; ++k) {
-                     const double hv = lh[k];
-                     const double lv = ll[k];
-                     double g, dg;
-                     poly6Eval(w, vexp(hv), vexp(lv), hv, lv, g, dg);
-                     M[k] *= g;
-                     if (withGradient)
-                        dl[k] = dg / g;
-                  }
-               }
-            }
-            if (anyLog) {
-               for (std::size_t k = 0; k < m; ++k)
-                  M[k] *= vexp(logM[k]);
-            }
-            for (std::size_t k = 0; k < m; ++k)
-               G[k] *= M[k];
-            if (withGradient)
-               std::copy(G, G + m, groupG + gIndex * blockSize);
-         }
+         processFactor<withGradient>(in, j, i0, end, m, G, logM, dlog, groupM, groupG);
+         if (in.cacheG) // the per-event cache of value-only steps (RooNSBINLL::setIncrementalLimit)
+            std::copy(G, G + m, in.cacheG[j] + i0);
          const float *r = in.ratio[j] + i0;
          prefetchNextBlock(r, i0, end);
          double *rpj = rp + j * blockSize;
@@ -243,21 +304,7 @@ template <bool withGradient>
          }
       }
 
-      if (in.weight)
-         prefetchNextBlock(in.weight + i0, i0, end);
-      for (std::size_t k = 0; k < m; ++k) {
-         const double w = in.weight ? in.weight[i0 + k] : 1.0;
-         if (!(F[k] > 0.0) || !std::isfinite(F[k])) {
-            if (out.nBad++ == 0) {
-               out.firstBad = i0 + k;
-               out.firstBadValue = F[k];
-            }
-            u[k] = 0.0;
-            continue;
-         }
-         out.sumWLogF += w * std::log(F[k]);
-         u[k] = w / F[k];
-      }
+      accumulateLog(in, i0, end, m, F, u, out);
 
       if (withGradient) {
          for (std::size_t j = 0; j < in.nProc; ++j) {
@@ -309,6 +356,123 @@ ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin
    pass<true>(in, begin, end, out);
 }
 
+/// The factor of a multiplicative term of code 1 or 5 at alpha on a block (as in processFactor()):
+/// exp(|alpha| log g(+-1)) outside |alpha| < 1 (and for code 1), the code-5 polynomial inside.
+[[gnu::always_inline]] inline void multFactor(int code, double a, const RooNSBI::MathFuncs::Poly6Weights &w,
+                                              const float *lh, const float *ll, std::size_t m, double *out)
+{
+   using RooNSBI::MathFuncs::vexp;
+   if (code == 1 || a >= 1.0 || a <= -1.0) {
+      const bool up = a >= 0.0;
+      const float *col = up ? lh : ll;
+      const double slope = up ? a : -a;
+      for (std::size_t k = 0; k < m; ++k)
+         out[k] = vexp(slope * col[k]);
+   } else {
+      for (std::size_t k = 0; k < m; ++k) {
+         const double hv = lh[k];
+         const double lv = ll[k];
+         double g, dg;
+         RooNSBI::MathFuncs::poly6Eval(w, vexp(hv), vexp(lv), hv, lv, g, dg);
+         out[k] = g;
+      }
+   }
+}
+
+/// A value-only step over events [begin, end) from the cached G_J of the last evaluation: per process
+///   ratio:       G_J <- G_J I_t(alpha_new) / I_t(alpha_old)   (only codes 1 and 5 in the process),
+///   difference:  G_J <- G_J + d_t(alpha_new) - d_t(alpha_old) (only the additive codes 0, 2, 4),
+///   recompute:   G_J from its terms (other processes with a changed term),
+/// for each changed term t; then F = sum_J N_J r_J G_J and the log sum as in pass().
+ROONSBI_CLONES void passStep(const PassInputs &in, const StepInputs &st, std::size_t begin, std::size_t end,
+                             PassSums &out)
+{
+   double F[blockSize];
+   double G[blockSize];
+   double logM[blockSize];
+   double u[blockSize];
+   double before[blockSize];
+   double after[blockSize];
+   double *const dlog = out.dlog.data();
+   double *const groupM = out.groupM.data();
+   double *const groupG = out.groupG.data();
+   for (std::size_t i0 = begin; i0 < end; i0 += blockSize) {
+      const std::size_t m = std::min(blockSize, end - i0);
+      std::fill(F, F + m, 0.0);
+      for (std::size_t j = 0; j < in.nProc; ++j) {
+         double *Gc = in.cacheG[j] + i0;
+         bool recompute = st.mode[j] == StepMode::recompute;
+         if (st.mode[j] == StepMode::ratio) {
+            for (const TermStep &step : st.steps[j]) {
+               const int t = step.term;
+               const float *lh = in.hi[t] + i0;
+               const float *ll = in.lo[t] + i0;
+               multFactor(in.code[t], step.alphaOld, step.polyOld, lh, ll, m, before);
+               multFactor(in.code[t], step.alphaNew, step.polyNew, lh, ll, m, after);
+               bool ok = true;
+               for (std::size_t k = 0; k < m; ++k) {
+                  ok = ok && before[k] > 1e-200 && std::isfinite(before[k]);
+                  Gc[k] *= after[k] / before[k];
+               }
+               if (!ok) { // an old factor (nearly) vanished: this block from the terms
+                  recompute = true;
+                  break;
+               }
+            }
+         } else if (st.mode[j] == StepMode::difference) {
+            for (const TermStep &step : st.steps[j]) {
+               const int t = step.term;
+               const float *h = in.hi[t] + i0;
+               const float *l = in.lo[t] + i0;
+               const double dH = step.addNew.H - step.addOld.H;
+               const double dL = step.addNew.L - step.addOld.L;
+               const double shift = (step.addNew.L - step.addNew.H) - (step.addOld.L - step.addOld.H);
+               for (std::size_t k = 0; k < m; ++k)
+                  Gc[k] += dH * h[k] - dL * l[k] + shift;
+            }
+         }
+         if (recompute) {
+            processFactor<false>(in, j, i0, end, m, G, logM, dlog, groupM, groupG);
+            std::copy(G, G + m, Gc);
+         }
+         const float *r = in.ratio[j] + i0;
+         const double y = in.yield[j];
+         for (std::size_t k = 0; k < m; ++k)
+            F[k] += y * r[k] * Gc[k];
+      }
+      accumulateLog(in, i0, end, m, F, u, out);
+   }
+}
+
+} // namespace
+
+namespace {
+
+/// The store columns of a pdf's inputs: ratio columns, and per shape term g(x,-1) and g(x,+1)
+/// (RooNSBINLL::shapeColumn). The store form names them itself; the column form by its variables.
+void columnNames(const RooNSBIPdf &pdf, std::vector<std::string> &ratio, std::vector<std::string> &lo,
+                 std::vector<std::string> &hi)
+{
+   ratio.clear();
+   lo.clear();
+   hi.clear();
+   const auto &codes = pdf.shapeCodes();
+   if (pdf.usesStore()) {
+      ratio = pdf.ratioColumns();
+      for (std::size_t t = 0; t < codes.size(); ++t) {
+         lo.push_back(RooNSBINLL::shapeColumn(codes[t], pdf.shapeLowColumns()[t]));
+         hi.push_back(RooNSBINLL::shapeColumn(codes[t], pdf.shapeHighColumns()[t]));
+      }
+      return;
+   }
+   for (RooAbsArg *r : pdf.ratios())
+      ratio.push_back(r->GetName());
+   for (std::size_t t = 0; t < codes.size(); ++t) {
+      lo.push_back(RooNSBINLL::shapeColumn(codes[t], pdf.shapeLow()[t].GetName()));
+      hi.push_back(RooNSBINLL::shapeColumn(codes[t], pdf.shapeHigh()[t].GetName()));
+   }
+}
+
 } // namespace
 
 bool RooNSBINLL::isFastShapeCode(int code)
@@ -343,12 +507,10 @@ void RooNSBINLL::checkInputs(const char *name, const RooNSBIPdf &pdf, const RooN
       }
    }
    std::vector<std::string> needed;
-   for (RooAbsArg *r : pdf.ratios())
-      needed.push_back(r->GetName());
-   for (std::size_t t = 0; t < pdf.shapeCodes().size(); ++t) {
-      needed.push_back(shapeColumn(pdf.shapeCodes()[t], pdf.shapeLow()[t].GetName()));
-      needed.push_back(shapeColumn(pdf.shapeCodes()[t], pdf.shapeHigh()[t].GetName()));
-   }
+   std::vector<std::string> lo, hi;
+   columnNames(pdf, needed, lo, hi);
+   needed.insert(needed.end(), lo.begin(), lo.end());
+   needed.insert(needed.end(), hi.begin(), hi.end());
    for (auto const &col : needed) {
       if (!store->hasColumn(col))
          throw std::invalid_argument(self + "the event store has no column '" + col + "'");
@@ -364,7 +526,115 @@ const char *validated(const char *name, const RooNSBIPdf &pdf, const RooNSBI::Ev
    return name;
 }
 
+const char *validatedData(const char *name, const RooNSBIPdf &pdf, const RooAbsData &data,
+                          const RooArgList &extraTerms)
+{
+   RooNSBINLL::checkData(name, pdf, data, extraTerms);
+   return name;
+}
+
+/// The events of a dataset of an event index: store rows and weights (empty: unit weights).
+struct DataEvents {
+   std::vector<std::size_t> rows;
+   std::vector<double> weights;
+};
+
+/// Read and check the rows (floor of the index values, row k being [k, k+1)) and weights of `data`;
+/// throws std::invalid_argument starting with `self` and naming the dataset and the first bad entry.
+DataEvents readEvents(const std::string &self, std::size_t nRows, const std::string &indexName, std::size_t nPool,
+                      const float *measure, const RooAbsData &data)
+{
+   const std::string where = self + "dataset '" + data.GetName() + "' ";
+   RooAbsArg *arg = data.get() ? data.get()->find(indexName.c_str()) : nullptr;
+   if (!arg) {
+      throw std::invalid_argument(where + "has no variable '" + indexName +
+                                  "' (the pdf's event index): it is not a dataset of this store-form pdf");
+   }
+   auto *var = dynamic_cast<RooAbsReal *>(arg);
+   if (!var)
+      throw std::invalid_argument(where + "holds the event index '" + indexName + "' as a non-real variable");
+   const std::size_t n = data.numEntries();
+   std::vector<double> index(n);
+   {
+      RooAbsData::RealSpans spans = data.getBatches(0, n);
+      auto found = spans.find(RooFit::Detail::DataKey{arg});
+      if (found != spans.end() && found->second.size() == n) {
+         std::copy(found->second.begin(), found->second.end(), index.begin());
+      } else { // one entry at a time
+         for (std::size_t i = 0; i < n; ++i) {
+            data.get(i);
+            index[i] = var->getVal();
+         }
+      }
+   }
+   DataEvents out;
+   out.rows.resize(n);
+   for (std::size_t i = 0; i < n; ++i) {
+      const double v = index[i];
+      if (!(v >= 0.0) || !(v < double(nRows))) {
+         std::ostringstream msg;
+         msg << where << "entry " << i << " has " << indexName << " = " << v
+             << ", not a row of the event store (row k is [k, k+1), k = 0 to " << nRows << " - 1)";
+         throw std::invalid_argument(msg.str());
+      }
+      out.rows[i] = static_cast<std::size_t>(v); // floor (v >= 0)
+   }
+   if (data.isWeighted()) {
+      std::span<const double> w = data.getWeightBatch(0, n, false);
+      out.weights.resize(n);
+      if (w.size() == n) {
+         std::copy(w.begin(), w.end(), out.weights.begin());
+      } else {
+         for (std::size_t i = 0; i < n; ++i) {
+            data.get(i);
+            out.weights[i] = data.weight();
+         }
+      }
+      for (std::size_t i = 0; i < n; ++i) {
+         if (!std::isfinite(out.weights[i])) {
+            std::ostringstream msg;
+            msg << where << "has a non-finite weight at entry " << i << " (" << out.weights[i]
+                << "): give every event a finite weight";
+            throw std::invalid_argument(msg.str());
+         }
+      }
+   }
+   for (std::size_t i = 0; i < n; ++i) {
+      const std::size_t row = out.rows[i];
+      const double w = out.weights.empty() ? 1.0 : out.weights[i];
+      if (row < nPool && w != 0.0 && !(double(measure[row]) > 0.0 && std::isfinite(double(measure[row])))) {
+         std::ostringstream msg;
+         msg << where << "entry " << i << " is pool row " << row << ", whose pool measure m_k = " << measure[row]
+             << " is not positive and finite: the event has no probability (fix the measure column)";
+         throw std::invalid_argument(msg.str());
+      }
+   }
+   return out;
+}
+
 } // namespace
+
+void RooNSBINLL::checkData(const char *name, const RooNSBIPdf &pdf, const RooAbsData &data,
+                           const RooArgList &extraTerms)
+{
+   const std::string self = std::string("RooNSBINLL '") + name + "': ";
+   const std::string ofPdf = std::string("pdf '") + pdf.GetName() + "' ";
+   if (!pdf.usesStore()) {
+      throw std::invalid_argument(self + ofPdf +
+                                  "is a column-form RooNSBIPdf (its inputs are dataset columns): build the NLL on "
+                                  "an EventStore of those columns, or build the pdf in the store form");
+   }
+   if (!pdf.store())
+      throw std::invalid_argument(self + ofPdf + "has no event store (read from a file without its store?)");
+   checkInputs(name, pdf, pdf.store().get(), extraTerms);
+   const RooNSBI::EventStore &store = *pdf.store();
+   if (pdf.numPoolRows() && !store.hasColumn(pdf.measureColumn())) {
+      throw std::invalid_argument(self + ofPdf + "has no pool measure column '" + pdf.measureColumn() +
+                                  "' in its event store");
+   }
+   const float *measure = pdf.numPoolRows() ? store.column(pdf.measureColumn()) : nullptr;
+   readEvents(self + ofPdf + "with ", store.size(), pdf.indexVariable()->GetName(), pdf.numPoolRows(), measure, data);
+}
 
 RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf,
                        std::shared_ptr<RooNSBI::EventStore> store, const RooArgList &extraTerms)
@@ -381,7 +651,36 @@ RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pd
    _termProcess = pdf.shapeProcess();
    _termParam = pdf.shapeParamIndex();
    _termCode = pdf.shapeCodes();
-   bindColumns(pdf);
+   setColumnNames(pdf);
+   _nEvents = _store->size();
+   _weights = _store->hasColumn("weight") ? _store->column("weight") : nullptr;
+   bindColumns();
+   sumWeights();
+   groupTerms();
+}
+
+RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf, const RooAbsData &data,
+                       const RooArgList &extraTerms)
+   : RooAbsReal(validatedData(name, pdf, data, extraTerms), title),
+     _yields("yields", "yields N_J", this),
+     _shapeParams("shapeParams", "nuisance parameters of the shape systematics", this),
+     _extra("extra", "additional NLL terms", this),
+     _source(pdf.store()),
+     _indexName(pdf.indexVariable()->GetName()),
+     _measureName(pdf.measureColumn()),
+     _nPool(pdf.numPoolRows()),
+     _fromData(true),
+     _nThreads(std::max(1u, std::thread::hardware_concurrency()))
+{
+   _yields.add(pdf.yields());
+   _shapeParams.add(pdf.shapeParams());
+   _extra.add(extraTerms);
+   _termProcess = pdf.shapeProcess();
+   _termParam = pdf.shapeParamIndex();
+   _termCode = pdf.shapeCodes();
+   setColumnNames(pdf);
+   _incrementalLimit = 2;
+   bindData(data);
    groupTerms();
 }
 
@@ -398,10 +697,207 @@ RooNSBINLL::RooNSBINLL(const RooNSBINLL &other, const char *name)
      _lo(other._lo),
      _hi(other._hi),
      _weights(other._weights),
+     _nEvents(other._nEvents),
+     _firstRow(other._firstRow),
+     _inPlace(other._inPlace),
+     _ratioNames(other._ratioNames),
+     _loNames(other._loNames),
+     _hiNames(other._hiNames),
+     _source(other._source),
+     _indexName(other._indexName),
+     _measureName(other._measureName),
+     _nPool(other._nPool),
+     _fromData(other._fromData),
+     _dataWeights(other._dataWeights),
+     _incrementalLimit(other._incrementalLimit),
+     _squaredWeights(other._squaredWeights),
+     _sumW(other._sumW),
+     _sumW2(other._sumW2),
+     _constant(other._constant),
+     _constantW2(other._constantW2),
+     _weightSquared(other._weightSquared),
+     _doOffset(other._doOffset),
+     _offsetSet(other._offsetSet),
+     _offsetValue(other._offsetValue),
      _nThreads(other._nThreads),
      _gradientWithValue(other._gradientWithValue)
 {
+   _globalsFromData.add(other._globalsFromData);
    groupTerms();
+}
+
+void RooNSBINLL::setColumnNames(const RooNSBIPdf &pdf)
+{
+   columnNames(pdf, _ratioNames, _loNames, _hiNames);
+}
+
+void RooNSBINLL::setIncrementalLimit(unsigned n)
+{
+   _incrementalLimit = n;
+   _cacheValid = false;
+   if (!n)
+      std::vector<double>().swap(_cacheG); // free it
+}
+
+void RooNSBINLL::bindColumns()
+{
+   // the names are checked by checkInputs(); the rows [_firstRow, _firstRow + _nEvents) by readEvents()
+   auto get = [&](const std::string &name) { return _store->column(name) + _firstRow; };
+   _ratio.clear();
+   _lo.clear();
+   _hi.clear();
+   for (const std::string &name : _ratioNames)
+      _ratio.push_back(get(name));
+   for (std::size_t t = 0; t < _termCode.size(); ++t) {
+      _lo.push_back(get(_loNames[t]));
+      _hi.push_back(get(_hiNames[t]));
+   }
+}
+
+void RooNSBINLL::bindData(const RooAbsData &data)
+{
+   const std::string self = std::string("RooNSBINLL '") + GetName() + "': ";
+   const float *measure = _nPool ? _source->column(_measureName) : nullptr;
+   DataEvents events = readEvents(self, _source->size(), _indexName, _nPool, measure, data);
+   const std::vector<std::size_t> &rows = events.rows;
+   const std::size_t n = rows.size();
+
+   // the constant -sum_i w_i log m_i (and with w_i^2), in double precision from the float32 measure
+   _constant = _constantW2 = 0.0;
+   for (std::size_t i = 0; i < n; ++i) {
+      const double w = events.weights.empty() ? 1.0 : events.weights[i];
+      if (w == 0.0 || rows[i] >= _nPool)
+         continue;
+      const double logM = std::log(double(measure[rows[i]]));
+      _constant -= w * logM;
+      _constantW2 -= w * w * logM;
+   }
+
+   bool contiguous = true;
+   for (std::size_t i = 1; i < n && contiguous; ++i)
+      contiguous = rows[i] == rows[0] + i;
+   if (contiguous) {
+      _store = _source;
+      _firstRow = n ? rows[0] : 0;
+      _inPlace = true;
+   } else { // gather the columns of these rows
+      auto gathered = std::make_shared<RooNSBI::EventStore>(n);
+      std::vector<float> buffer(n);
+      auto add = [&](const std::string &name) {
+         if (gathered->hasColumn(name))
+            return; // a column two terms share
+         const float *col = _source->column(name);
+         for (std::size_t i = 0; i < n; ++i)
+            buffer[i] = col[rows[i]];
+         gathered->addColumn(name, buffer.data());
+      };
+      for (const std::string &name : _ratioNames)
+         add(name);
+      for (std::size_t t = 0; t < _loNames.size(); ++t) {
+         add(_loNames[t]);
+         add(_hiNames[t]);
+      }
+      _store = std::move(gathered);
+      _firstRow = 0;
+      _inPlace = false;
+   }
+   _nEvents = n;
+   _weights = nullptr;
+   _dataWeights = std::move(events.weights);
+   _cacheValid = false;
+   bindColumns();
+   sumWeights();
+   if (_weightSquared) {
+      _squaredWeights.clear();
+      for (double w : _dataWeights)
+         _squaredWeights.push_back(w * w);
+   }
+   _cacheKey.clear(); // the next value is a new pass
+   _hasGradient = false;
+   _offsetSet = false;
+   setValueDirty();
+}
+
+void RooNSBINLL::sumWeights()
+{
+   _sumW = _sumW2 = 0.0;
+   if (!_dataWeights.empty()) {
+      for (double w : _dataWeights) {
+         _sumW += w;
+         _sumW2 += w * w;
+      }
+   } else if (_weights) {
+      for (std::size_t i = 0; i < _nEvents; ++i) {
+         const double w = _weights[i];
+         _sumW += w;
+         _sumW2 += w * w;
+      }
+   } else {
+      _sumW = _sumW2 = double(_nEvents);
+   }
+}
+
+bool RooNSBINLL::setData(RooAbsData &data, bool /*cloneData*/)
+{
+   if (!_fromData) {
+      coutE(InputArguments) << "RooNSBINLL '" << GetName()
+                            << "': built on an event store, not on a dataset: setData() cannot replace its events"
+                            << std::endl;
+      return false;
+   }
+   bindData(data);
+   if (const RooArgSet *globals = data.getGlobalObservables()) {
+      for (RooAbsArg *copy : _globalsFromData) {
+         auto *source = dynamic_cast<RooAbsReal *>(globals->find(copy->GetName()));
+         auto *var = dynamic_cast<RooRealVar *>(copy);
+         if (source && var)
+            var->setVal(source->getVal());
+      }
+   }
+   return true;
+}
+
+void RooNSBINLL::setGlobalObservablesFromData(const RooArgSet &copies)
+{
+   _globalsFromData.removeAll();
+   _globalsFromData.add(copies);
+   _params.reset(); // the parameters (and their dependencies) are found again
+   _cacheKey.clear();
+   setValueDirty();
+}
+
+void RooNSBINLL::getParametersHook(const RooArgSet * /*nset*/, RooArgSet *list, bool /*stripDisconnected*/) const
+{
+   if (list && !_globalsFromData.empty())
+      list->remove(_globalsFromData, /*silent=*/true, /*matchByNameOnly=*/false);
+}
+
+void RooNSBINLL::applyWeightSquared(bool flag)
+{
+   if (flag == _weightSquared)
+      return;
+   _weightSquared = flag;
+   _squaredWeights.clear();
+   if (flag) {
+      if (!_dataWeights.empty()) {
+         for (double w : _dataWeights)
+            _squaredWeights.push_back(w * w);
+      } else if (_weights) {
+         for (std::size_t i = 0; i < _nEvents; ++i)
+            _squaredWeights.push_back(double(_weights[i]) * double(_weights[i]));
+      }
+   }
+   _cacheKey.clear();
+   _hasGradient = false;
+   setValueDirty();
+}
+
+void RooNSBINLL::enableOffsetting(bool flag)
+{
+   _doOffset = flag;
+   _offsetSet = false;
+   _offsetValue = 0.0;
+   setValueDirty(); // the next value sets the offset
 }
 
 void RooNSBINLL::groupTerms()
@@ -423,6 +919,20 @@ void RooNSBINLL::groupTerms()
       _firstGroup[j] = _nGroups;
       _nGroups += _groupsOf[j].size();
    }
+   // how a value-only step updates each process's cached G_J
+   _stepKind.assign(nProc, 0);
+   for (std::size_t j = 0; j < nProc; ++j) {
+      bool onlyExp = true, onlyAdditive = true;
+      for (std::size_t t = 0; t < nTerms; ++t) {
+         if (_termProcess[t] != static_cast<int>(j))
+            continue;
+         onlyExp = onlyExp && RooNSBI::Codes::storesShapeLogs(_termCode[t]);
+         onlyAdditive = onlyAdditive && RooNSBI::Codes::isAdditiveShapeCode(_termCode[t]);
+      }
+      _stepKind[j] = static_cast<int>(onlyExp ? StepMode::ratio : onlyAdditive ? StepMode::difference
+                                                                             : StepMode::recompute);
+   }
+   _cacheValid = false;
    _yieldScratch.assign(nProc, 0.0);
    _alphaScratch.assign(nTerms, 0.0);
    _polyScratch.assign(nTerms, {});
@@ -443,18 +953,6 @@ void RooNSBINLL::sizeScratch(std::size_t nThreads) const
       s.groupM.assign(std::max<std::size_t>(_nGroups, 1) * blockSize, 0.0);
       s.groupG.assign(_nGroups * blockSize, 0.0);
    }
-}
-
-void RooNSBINLL::bindColumns(const RooNSBIPdf &pdf)
-{
-   auto get = [&](const std::string &name) { return _store->column(name); }; // checked by validated()
-   for (RooAbsArg *r : pdf.ratios())
-      _ratio.push_back(get(r->GetName()));
-   for (std::size_t t = 0; t < _termCode.size(); ++t) {
-      _lo.push_back(get(shapeColumn(_termCode[t], pdf.shapeLow()[t].GetName())));
-      _hi.push_back(get(shapeColumn(_termCode[t], pdf.shapeHigh()[t].GetName())));
-   }
-   _weights = _store->hasColumn("weight") ? _store->column("weight") : nullptr;
 }
 
 RooArgList RooNSBINLL::gradientParameters() const
@@ -512,12 +1010,11 @@ void RooNSBINLL::storeCacheKey() const
    }
 }
 
-void RooNSBINLL::compute(bool withGradient) const
+bool RooNSBINLL::gatherParameters(double &nu) const
 {
    const std::size_t nProc = _yields.size();
-   const std::size_t nTerms = _termCode.size();
    double *yield = _yieldScratch.data();
-   double nu = 0.0;
+   nu = 0.0;
    for (std::size_t j = 0; j < nProc; ++j) {
       yield[j] = static_cast<RooAbsReal &>(_yields[j]).getVal();
       nu += yield[j];
@@ -529,13 +1026,40 @@ void RooNSBINLL::compute(bool withGradient) const
       msg << "expected number of events nu = " << nu << " is not positive and finite";
       logEvalError(msg.str().c_str());
       _value = std::numeric_limits<double>::quiet_NaN();
-      return;
+      return false;
    }
-   double *alpha = _alphaScratch.data();
+   for (std::size_t t = 0; t < _termCode.size(); ++t)
+      _alphaScratch[t] = static_cast<RooAbsReal &>(_shapeParams[_termParam[t]]).getVal();
+   return true;
+}
+
+std::size_t RooNSBINLL::numChangedParameters() const
+{
+   buildDependencies();
+   std::size_t i = 0;
+   std::size_t changed = 0;
+   for (RooAbsArg *p : *_params) {
+      if (auto *real = dynamic_cast<RooAbsReal *>(p)) {
+         if (i >= _cacheKey.size() || real->getVal() != _cacheKey[i])
+            ++changed;
+         ++i;
+      }
+   }
+   return changed;
+}
+
+void RooNSBINLL::compute(bool withGradient, bool step) const
+{
+   const std::size_t nProc = _yields.size();
+   const std::size_t nTerms = _termCode.size();
+   double *yield = _yieldScratch.data();
+   double nu = 0.0;
+   if (!gatherParameters(nu))
+      return;
+   const double *alpha = _alphaScratch.data();
    RooNSBI::MathFuncs::Poly6Weights *poly = _polyScratch.data();
    RooNSBI::MathFuncs::AdditiveWeights *add = _addScratch.data();
    for (std::size_t t = 0; t < nTerms; ++t) {
-      alpha[t] = static_cast<RooAbsReal &>(_shapeParams[_termParam[t]]).getVal();
       if (RooNSBI::Codes::storesShapeValues(_termCode[t]))
          add[t] = RooNSBI::MathFuncs::additiveWeights(_termCode[t], alpha[t]);
       else if (_termCode[t] == 5 && std::abs(alpha[t]) < 1.0)
@@ -555,11 +1079,59 @@ void RooNSBINLL::compute(bool withGradient) const
    in.add = add;
    in.lo = _lo.data();
    in.hi = _hi.data();
-   in.weight = _weights;
+   in.weight = _weightSquared ? nullptr : _weights;
+   if (_weightSquared)
+      in.weightD = _squaredWeights.empty() ? nullptr : _squaredWeights.data();
+   else
+      in.weightD = _dataWeights.empty() ? nullptr : _dataWeights.data();
    in.nTerms = nTerms;
 
+   // the per-event cache of G_J: written by full passes, updated by steps (setIncrementalLimit)
+   const std::size_t nEvents = _nEvents;
+   const bool useCache = _incrementalLimit > 0;
+   if (useCache && _cacheG.size() != nProc * nEvents) {
+      _cacheG.assign(nProc * nEvents, 0.0);
+      _cacheValid = false;
+   }
+   step = step && useCache && _cacheValid;
+   std::vector<double *> cacheG;
+   if (useCache) {
+      for (std::size_t j = 0; j < nProc; ++j)
+         cacheG.push_back(_cacheG.data() + j * nEvents);
+      in.cacheG = cacheG.data();
+   }
+   std::vector<StepMode> modes;
+   std::vector<std::vector<TermStep>> steps;
+   StepInputs st;
+   if (step) {
+      withGradient = false;
+      modes.assign(nProc, StepMode::unchanged);
+      steps.assign(nProc, {});
+      for (std::size_t t = 0; t < nTerms; ++t) {
+         if (alpha[t] == _cacheAlpha[t])
+            continue;
+         const int code = _termCode[t];
+         TermStep ts;
+         ts.term = static_cast<int>(t);
+         ts.alphaOld = _cacheAlpha[t];
+         ts.alphaNew = alpha[t];
+         if (RooNSBI::Codes::storesShapeValues(code)) {
+            ts.addOld = RooNSBI::MathFuncs::additiveWeights(code, ts.alphaOld);
+            ts.addNew = add[t];
+         } else if (code == 5) {
+            ts.polyOld = RooNSBI::MathFuncs::poly6Weights(ts.alphaOld); // used inside |alpha| < 1 only
+            ts.polyNew = RooNSBI::MathFuncs::poly6Weights(ts.alphaNew);
+         }
+         const std::size_t j = _termProcess[t];
+         steps[j].push_back(ts);
+         modes[j] = static_cast<StepMode>(_stepKind[j]);
+      }
+      st.mode = modes.data();
+      st.steps = steps.data();
+   }
+
    // Contiguous ranges of whole blocks per thread; sums combined in a fixed order.
-   const std::size_t n = _store->size();
+   const std::size_t n = _nEvents;
    const std::size_t nBlocks = (n + blockSize - 1) / blockSize;
    const std::size_t nThreads = std::max<std::size_t>(1, std::min<std::size_t>(_nThreads, nBlocks / 8));
    if (_sums.size() != nThreads)
@@ -569,7 +1141,9 @@ void RooNSBINLL::compute(bool withGradient) const
    auto run = [&](std::size_t i) {
       const std::size_t begin = std::min(n, nBlocks * i / nThreads * blockSize);
       const std::size_t end = std::min(n, nBlocks * (i + 1) / nThreads * blockSize);
-      if (withGradient)
+      if (step)
+         passStep(in, st, begin, end, _sums[i]);
+      else if (withGradient)
          passValueAndGradient(in, begin, end, _sums[i]);
       else
          passValue(in, begin, end, _sums[i]);
@@ -580,7 +1154,14 @@ void RooNSBINLL::compute(bool withGradient) const
    run(0);
    for (auto &th : threads)
       th.join();
-   ++_nPasses;
+   if (step)
+      ++_nIncremental;
+   else
+      ++_nPasses;
+   if (useCache) {
+      _cacheAlpha.assign(alpha, alpha + nTerms);
+      _cacheValid = true;
+   }
 
    PassSums &total = _sums[0]; // threads' sums added to the first one, in order
    for (std::size_t i = 1; i < nThreads; ++i) {
@@ -607,12 +1188,14 @@ void RooNSBINLL::compute(bool withGradient) const
    double extra = 0.0;
    for (RooAbsArg *e : _extra)
       extra += static_cast<RooAbsReal *>(e)->getVal();
-   _value = nu - total.sumWLogF + extra;
+   // sum-of-weights-squared variant: the extended term scaled by sum w^2 / sum w (applyWeightSquared)
+   const double nuScale = _weightSquared && _sumW != 0.0 ? _sumW2 / _sumW : 1.0;
+   _value = nuScale * nu - total.sumWLogF + measureConstant() + extra;
    if (withGradient) {
       _dYield.resize(nProc);
       _dTerm.resize(nTerms);
       for (std::size_t j = 0; j < nProc; ++j)
-         _dYield[j] = 1.0 - total.c[j];
+         _dYield[j] = nuScale - total.c[j];
       for (std::size_t t = 0; t < nTerms; ++t)
          _dTerm[t] = -total.b[t];
       _hasGradient = true;
@@ -621,9 +1204,22 @@ void RooNSBINLL::compute(bool withGradient) const
 
 double RooNSBINLL::evaluate() const
 {
-   if (_cacheKey.empty() || valuesChanged())
-      compute(_gradientWithValue);
-   return _value;
+   if (_cacheKey.empty()) {
+      compute(_gradientWithValue, false);
+   } else if (valuesChanged()) {
+      // a step in one or two parameters (HESSE, a line in one parameter): from the per-event cache
+      const bool step = _incrementalLimit && _cacheValid && numChangedParameters() <= _incrementalLimit;
+      compute(step ? false : _gradientWithValue, step);
+   }
+   if (!_doOffset)
+      return _value;
+   // RooFit's convention: evaluate() gives the value minus offset(), which RooAbsReal::getValV()
+   // adds back unless RooAbsReal::hideOffset() is false (as inside RooMinimizer)
+   if (!_offsetSet && std::isfinite(_value)) {
+      _offsetValue = _value;
+      _offsetSet = true;
+   }
+   return _value - _offsetValue;
 }
 
 double RooNSBINLL::numericalDerivative(RooAbsReal &func, RooAbsArg &param) const
@@ -655,7 +1251,7 @@ void RooNSBINLL::gradient(double *out) const
 {
    buildDependencies();
    if (!_hasGradient || valuesChanged())
-      compute(true);
+      compute(true, false);
    const double nan = std::numeric_limits<double>::quiet_NaN();
    const bool ok = _hasGradient && std::isfinite(_value);
    // copies (into buffers that keep their capacity): numerical derivatives below change

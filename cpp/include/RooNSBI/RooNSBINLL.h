@@ -8,6 +8,7 @@
 #include "RooNSBI/MathFuncs.h"
 
 #include <RooAbsReal.h>
+#include <RooArgSet.h>
 #include <RooListProxy.h>
 
 #include <algorithm>
@@ -15,6 +16,7 @@
 #include <string>
 #include <vector>
 
+class RooAbsData;
 class RooNSBIPdf;
 
 /// \class RooNSBINLL
@@ -26,6 +28,17 @@ class RooNSBIPdf;
 ///   F_i = sum_J N_J r_J(x_i) prod_m g_Jm(x_i, alpha_m),    nu = sum_J N_J,
 ///
 /// i.e. RooFit's extended NLL of the pdf up to the constant sum_i w_i log p_ref.
+///
+/// On a store-form RooNSBIPdf and a RooFit dataset of its event index (the constructor
+/// taking a RooAbsData) the events are the rows i = floor(k_i) of the pdf's own store, with
+/// the dataset's weights, and the NLL is exactly RooFit's extended NLL of that pdf:
+///
+///   NLL = nu - sum_i w_i log(m_i F_i) + sum_k extra_k,
+///
+/// m_i the pool measure of row i (1 beyond the pool): the constant -sum_i w_i log m_i is
+/// added to the value. A contiguous range of rows [a, a+n) (the whole pool of Asimov data,
+/// all observed rows) is read in place; other row lists (toys: rows drawn with repetition)
+/// are gathered into an EventStore of their own.
 ///
 /// The value and the analytic gradient with respect to every parameter are
 /// computed in one threaded pass over the events (blocks of events stay in
@@ -44,11 +57,16 @@ class RooNSBIPdf;
 /// "log:" + the name of the pdf's variable, which make the exponential parts a
 /// multiply-add per event; for the additive codes 0, 2 and 4 and for code 6 (the factor
 /// 1 + delta of code 4) the values themselves under the variable's name, whose delta is then
-/// linear with alpha-only weights (no exp).
+/// linear with alpha-only weights (no exp). For a store-form pdf the column names are those
+/// the pdf reads (RooNSBIPdf::ratioColumns() etc.). Events of weight 0 add nothing (as in RooFit).
 class RooNSBINLL : public RooAbsReal {
 public:
    RooNSBINLL() = default;
    RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf, std::shared_ptr<RooNSBI::EventStore> store,
+              const RooArgList &extraTerms = RooArgList());
+   /// The NLL of a store-form pdf on a dataset of its event index (see above). Check the
+   /// inputs with checkData() first (PyROOT does not survive an exception thrown here).
+   RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pdf, const RooAbsData &data,
               const RooArgList &extraTerms = RooArgList());
    RooNSBINLL(const RooNSBINLL &other, const char *name = nullptr);
    /// The checks of the constructor (supported codes, store columns), throwing
@@ -56,6 +74,13 @@ public:
    /// (PyROOT does not survive an exception thrown by this constructor).
    static void checkInputs(const char *name, const RooNSBIPdf &pdf, const RooNSBI::EventStore *store,
                            const RooArgList &extraTerms);
+   /// The checks of the dataset constructor, throwing std::invalid_argument naming the pdf,
+   /// the dataset and the first bad entry: a column-form pdf or one without a store, a dataset
+   /// without the pdf's index variable, an index value that is not a row of the store
+   /// (row k is [k, k+1)), a non-finite weight, a pool row of measure m_k <= 0 with a non-zero weight;
+   /// and those of checkInputs().
+   static void checkData(const char *name, const RooNSBIPdf &pdf, const RooAbsData &data,
+                         const RooArgList &extraTerms = RooArgList());
    /// Whether the fast likelihood supports a shape interpolation code (0, 1, 2, 4, 5).
    static bool isFastShapeCode(int code);
    /// The store column of a shape variable for a term with interpolation `code`:
@@ -85,7 +110,55 @@ public:
    /// Number of full passes over the events so far (for tests and benchmarks).
    std::size_t numPasses() const { return _nPasses; }
 
+   /// Value requests at a point that differs from the last one in at most `n` parameters (Minuit's
+   /// HESSE and the second derivatives MIGRAD takes with it, MINOS, one-parameter scans: most of
+   /// the evaluations of a fit) are answered by a step from a per-event cache of the shape factors
+   /// G_J of the last evaluation, which reads only the changed parameters' columns:
+   ///   G_J <- G_J I_t(alpha') / I_t(alpha)  for a process with only the exponential codes 1 and 5,
+   ///   G_J <- G_J + d_t(alpha') - d_t(alpha) for one with only the additive codes 0, 2 and 4,
+   /// and G_J from all its terms for other processes with a changed term. The value is the same
+   /// (to rounding; every full pass refreshes the cache), without the gradient, which the next
+   /// gradient() takes from a full pass. Default 2 for the dataset constructor, 0 (off) for the
+   /// store constructor; the cache holds one double per event and process.
+   void setIncrementalLimit(unsigned n);
+   unsigned incrementalLimit() const { return _incrementalLimit; }
+   /// Number of values answered from the per-event cache so far.
+   std::size_t numIncrementalEvaluations() const { return _nIncremental; }
+
    const RooNSBI::EventStore &store() const { return *_store; }
+   /// Number of events of a pass (rows of the store, or of the dataset).
+   std::size_t numEvents() const { return _nEvents; }
+   /// Whether the events are read in place from the pdf's store (a contiguous range of rows)
+   /// rather than gathered into a store of their own (dataset constructor only).
+   bool readsInPlace() const { return _inPlace; }
+   /// First store row of the events read in place (0 otherwise).
+   std::size_t firstRow() const { return _firstRow; }
+   /// The parameter-independent constant -sum_i w_i log m_i in the value (0 for the store constructor).
+   double measureConstant() const { return _weightSquared ? _constantW2 : _constant; }
+
+   /// Replace the events by those of another dataset of the same pdf (dataset constructor
+   /// only: RooStats reuses an NLL for toys this way). Throws std::invalid_argument for bad
+   /// data as checkData(); returns false (with an error message) for an NLL built on a store.
+   /// Global observables the extra terms take from the dataset (setGlobalObservablesFromData)
+   /// get the new dataset's values.
+   bool setData(RooAbsData &data, bool cloneData = true) override;
+   /// Variables of the extra terms that stand for the dataset's global observables (owned
+   /// copies with the dataset's values; RooFit's "global observables from data"): not parameters,
+   /// and updated by setData().
+   void setGlobalObservablesFromData(const RooArgSet &copies);
+
+   /// RooFit's sum-of-weights-squared variant (RooAbsReal::applyWeightSquared, used by
+   /// fitTo(SumW2Error(true))): weights w_i^2 in the sum and the extended term scaled by
+   /// sum w^2 / sum w:  NLL_2 = (sum_i w_i^2 / sum_i w_i) nu - sum_i w_i^2 log(m_i F_i) + extra.
+   void applyWeightSquared(bool flag) override;
+
+   /// RooFit's offsetting (RooAbsReal::enableOffsetting, createNLL(..., Offset(true)), RooMinimizer's
+   /// offsetting option): the first finite value after enabling is remembered as offset(); while
+   /// RooAbsReal::hideOffset() is false (inside RooMinimizer) getVal() returns the value minus that
+   /// offset, otherwise (the default) the value itself. The gradient is unchanged.
+   void enableOffsetting(bool flag) override;
+   bool isOffsetting() const override { return _doOffset; }
+   double offset() const override { return _offsetValue; }
 
    /// The shape terms of one process between two changes of kind: first additive terms, then
    /// multiplicative ones. PiecewiseInterpolation's running factor of a process is
@@ -122,10 +195,25 @@ public:
 
 protected:
    double evaluate() const override;
+   /// Leaves out the copies of setGlobalObservablesFromData() (as RooFit leaves out the dataset's).
+   void getParametersHook(const RooArgSet *nset, RooArgSet *list, bool stripDisconnected) const override;
 
 private:
-   void bindColumns(const RooNSBIPdf &pdf);
-   void compute(bool withGradient) const;
+   /// The store column names this NLL reads (ratio columns, then per term g(x,-1) and g(x,+1)).
+   void setColumnNames(const RooNSBIPdf &pdf);
+   /// Point the column pointers at `_store`, starting at row `_firstRow`.
+   void bindColumns();
+   /// Take the events of a dataset: rows, weights, measure constant; in place or gathered.
+   void bindData(const RooAbsData &data);
+   /// Sums of the weights (and their squares) of the current events.
+   void sumWeights();
+   /// A full pass (with the gradient or not), or with `step` a value-only step from the cached G_J.
+   void compute(bool withGradient, bool step) const;
+   /// Gather N_J, nu and the alpha of each term (scratch buffers); false (value NaN) if nu is not positive.
+   bool gatherParameters(double &nu) const;
+   /// Number of parameters whose values differ from those of the last pass.
+   std::size_t numChangedParameters() const;
+
    /// Group the shape terms per process (ShapeGroup) and size the parameter-sized scratch:
    /// once, when the NLL is built or copied (its structure is fixed).
    void groupTerms();
@@ -147,7 +235,33 @@ private:
    std::vector<const float *> _ratio;
    std::vector<const float *> _lo; ///< per term: g(x,-1) column (its logarithm for multiplicative codes)
    std::vector<const float *> _hi; ///< per term: g(x,+1) column (its logarithm for multiplicative codes)
-   const float *_weights = nullptr;
+   const float *_weights = nullptr; ///< store column "weight" (store constructor), or nullptr
+   std::size_t _nEvents = 0;         ///< events of a pass
+   std::size_t _firstRow = 0;        ///< first row of `_store` read (in place)
+   bool _inPlace = false;            ///< events read in place from the pdf's store
+   // store column names (the store form of the pdf, or the store constructor's store)
+   std::vector<std::string> _ratioNames, _loNames, _hiNames;
+   // the pdf's store, index and pool (dataset constructor; setData() binds new data with them)
+   std::shared_ptr<RooNSBI::EventStore> _source;
+   std::string _indexName;
+   std::string _measureName;
+   std::size_t _nPool = 0;
+   bool _fromData = false;
+   std::vector<double> _dataWeights;    ///< the dataset's weights (empty: unit weights)
+   unsigned _incrementalLimit = 0;
+   std::vector<int> _stepKind;             ///< per process: how a step updates its G_J (StepMode in the .cxx)
+   mutable std::vector<double> _cacheG;     ///< G_J of every event (process-major) at _cacheAlpha
+   mutable std::vector<double> _cacheAlpha; ///< per term: the alpha of _cacheG
+   mutable bool _cacheValid = false;
+   mutable std::size_t _nIncremental = 0;
+   std::vector<double> _squaredWeights; ///< w_i^2 (applyWeightSquared)
+   double _sumW = 0.0, _sumW2 = 0.0;
+   double _constant = 0.0, _constantW2 = 0.0; ///< -sum_i w_i log m_i, -sum_i w_i^2 log m_i
+   bool _weightSquared = false;
+   RooArgSet _globalsFromData; ///< copies of global observables with the dataset's values (not owned)
+   bool _doOffset = false;
+   mutable bool _offsetSet = false;
+   mutable double _offsetValue = 0.0;
    unsigned _nThreads = 1;
    bool _gradientWithValue = true;
 
