@@ -155,9 +155,10 @@ class Fitter:
 
             if not isinstance(model, NSBIModel):
                 raise TypeError(f"fast=True needs an NSBIModel (an unbinned channel), got a {type(model).__name__}")
-            if data is not None:
-                raise ValueError("fast=True fits the model's own dataset (or build a FastNLL on another store)")
-            self._fast = fast_nll(model)  # keeps the event store and constraint terms alive
+            if data is not None and not model.pdf.usesStore():
+                raise ValueError("fast=True on a column-form model fits the model's own dataset (or build a "
+                                 "FastNLL on another store)")
+            self._fast = fast_nll(model, data=data)  # keeps the event store and constraint terms alive
             self.nll = self._fast.nll
         else:
             self.nll = model.create_nll(data, backend=backend)

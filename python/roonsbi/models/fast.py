@@ -34,6 +34,8 @@ def store_from_model(model: NSBIModel) -> Any:
     """The EventStore of a model's dataset: ratio columns, shape columns in the form each
     term's code needs (``RooNSBINLL::shapeColumn``: logarithms for the multiplicative codes,
     values for the additive ones), weights."""
+    if model.pdf.usesStore():
+        return model.pdf.store()  # the store form's own store (its rows; weights are in the dataset)
     arrays = model.data.to_numpy()
     pdf = model.pdf
     columns = {r.GetName(): arrays[r.GetName()] for r in pdf.ratios()}
@@ -83,20 +85,30 @@ def constraint_terms(model: NSBIModel) -> list[Any]:
     return terms
 
 
-def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None, threads: int = 0) -> FastNLL:
-    """The fast NLL of ``model``: RooNSBINLL on ``store`` (default: from the model's dataset)
-    plus the model's constraint terms and any ``extra`` RooAbsReal terms (e.g. binned channels)."""
-    if model.pdf.usesStore():
-        raise NotImplementedError("TEMP: store form fast NLL lands with the RooNSBINLL store constructor")
-    store = store_from_model(model) if store is None else store
+def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None, threads: int = 0, *,
+             data: Any = None) -> FastNLL:
+    """The fast NLL of ``model``: RooNSBINLL plus the model's constraint terms and any ``extra``
+    RooAbsReal terms (e.g. binned channels). A store-form model reads its own EventStore at the
+    rows of ``data`` (default: the model's dataset); a column-form model reads ``store``
+    (default: made from the model's dataset)."""
     terms = constraint_terms(model) + list(extra or [])
     arglist = ROOT.RooArgList()
     for t in terms:
         arglist.add(t)
     name = f"fastnll_{model.name}"
-    with cpp_errors():
-        ROOT.RooNSBINLL.checkInputs(name, model.pdf, store, arglist)
-    nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, store, arglist)
+    if model.pdf.usesStore() and store is None:
+        data = model.data if data is None else data
+        with cpp_errors():
+            ROOT.RooNSBINLL.checkData(name, model.pdf, data, arglist)
+        nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, data, arglist)
+        store = model.pdf.store()
+    else:
+        if data is not None:
+            raise ValueError("data= needs a store-form model (a column-form model's fast NLL reads an EventStore)")
+        store = store_from_model(model) if store is None else store
+        with cpp_errors():
+            ROOT.RooNSBINLL.checkInputs(name, model.pdf, store, arglist)
+        nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, store, arglist)
     if threads:
         nll.setNumThreads(threads)
     return FastNLL(nll, store, terms)

@@ -289,7 +289,7 @@ def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Map
 def _channel_model(pdf: Any, constraints: Sequence[Any], name: str) -> Any:
     """The channel pdf times its constraint terms: a RooNSBIModel for the store form (a RooProdPdf
     whose createNLL gives the fast RooNSBINLL), a RooProdPdf (or the pdf alone) for the column form."""
-    if pdf.usesStore() and hasattr(ROOT, "RooNSBIModel"):
+    if pdf.usesStore():
         factors = ROOT.RooArgList()
         for c in constraints:
             factors.add(c)
