@@ -4,10 +4,12 @@ The toy of ``bench_nsbi.py`` (off-shell basis SBI, S, B with exact ratios, Asimo
 mu = 1, ``NPS`` code-5 shape systematics per process) built with ``build_model(form="store")``
 from float32 columns. Each size runs in its own process and prints one JSON line:
 
-* build: ``build_model`` time; resident memory of the built channel (after the input arrays are
-  freed) over its float32 column bytes;
-* save / load: ``model.save`` and ``load_model`` (in a fresh process) against numpy's
-  ``tofile`` / ``fromfile`` of the same number of float32 bytes, in the same process;
+* build: ``build_model`` time; resident memory of the channel over its float32 column bytes, as
+  ``load_model`` makes it in a fresh process (and after building, where the freed input arrays may
+  stay resident in the allocator);
+* save / load: ``model.save`` and ``load_model`` (in a fresh process, after the imports) against
+  numpy's ``tofile`` (with fsync, as a TFile's Close) / ``fromfile`` of the same number of float32
+  bytes, in the same process;
 * NLL: one evaluation after one nuisance parameter moved, of (a) the standard call
   ``ws.pdf("model_<name>").createNLL(data, ...)`` (a ``RooNSBIModel``: its createNLL gives the
   fast ``RooNSBINLL``), (b) RooFit's generic NLL of the same pdf and constraints (a RooProdPdf:
@@ -19,7 +21,7 @@ from float32 columns. Each size runs in its own process and prints one JSON line
   (b) with ``--generic-fit``, against ``roonsbi.fit(model, fast=True)``.
 
 Usage:  python benchmarks/bench_standard_tools.py [--sizes 1e5x50,1e6x100] [--generic-fit] [--threads 2]
-        python benchmarks/bench_standard_tools.py --one 100000:50:0
+        python benchmarks/bench_standard_tools.py --one 100000:50:0:1
 """
 
 from __future__ import annotations
@@ -82,7 +84,7 @@ def generic_nll(model):
     return prod, nll
 
 
-def one(n: int, n_np: int, generic_fit: bool, threads: int) -> dict:
+def one(n: int, n_np: int, generic_fit: bool, threads: int, do_fit: bool = True) -> dict:
     import ROOT
 
     import roonsbi
@@ -104,21 +106,31 @@ def one(n: int, n_np: int, generic_fit: bool, threads: int) -> dict:
         out["save_s"] = time.perf_counter() - t
         raw = np.ones(store.bytes() // 4, dtype=np.float32)
         t = time.perf_counter()
-        raw.tofile(Path(tmp) / "raw.bin")
+        with open(Path(tmp) / "raw.bin", "wb") as f:  # as durable as the TFile, which fsyncs on Close
+            raw.tofile(f)
+            f.flush()
+            os.fsync(f.fileno())
         out["tofile_s"] = time.perf_counter() - t
         del raw
         script = textwrap.dedent(f"""
-            import time, json, numpy as np
-            t = time.perf_counter()
+            import time, json, os, numpy as np
             from roonsbi.models.unbinned import load_model
+            import ROOT
+            def rss():
+                with open("/proc/self/statm") as f:
+                    return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1024**3
+            before = rss()
+            t = time.perf_counter()
             m = load_model({str(path)!r})
             load = time.perf_counter() - t
+            resident = rss() - before
             t = time.perf_counter()
             a = np.fromfile({str(Path(tmp) / 'raw.bin')!r}, dtype=np.float32)
-            print(json.dumps({{"load_s": load, "fromfile_s": time.perf_counter() - t}}))
+            print(json.dumps({{"load_s": load, "fromfile_s": time.perf_counter() - t, "loaded_rss_gb": resident}}))
         """)
         proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=3600)
         out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        out["loaded_rss_over_float32"] = out["loaded_rss_gb"] / out["float32_gb"]
         out["file_gb"] = path.stat().st_size / 1024**3
 
     globs = model.global_observables
@@ -171,6 +183,8 @@ def one(n: int, n_np: int, generic_fit: bool, threads: int) -> dict:
         mu = model.parameter("mu")
         return time.perf_counter() - t, {"mu": mu.getVal(), "error": mu.getError()}
 
+    if not do_fit:
+        return out
     out["fit_standard_s"], out["fit_standard"] = minimize(standard)
     model.set_parameters({p.GetName(): (1.0 if p.GetName() == "mu" else 0.0) for p in params})
     t = time.perf_counter()
@@ -187,28 +201,34 @@ def main() -> None:
     ap.add_argument("--sizes", default="1e5x50,1e6x100", help="comma-separated EVENTSxNPS")
     ap.add_argument("--generic-fit", action="store_true", help="also MIGRAD+HESSE on RooFit's generic NLL (slow)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--one", help="EVENTS:NPS:GENERIC_FIT  one measurement in this process, print JSON")
+    ap.add_argument("--no-fit", action="store_true", help="no MIGRAD+HESSE (the rest only)")
+    ap.add_argument("--one", help="EVENTS:NPS:GENERIC_FIT:FIT  one measurement in this process, print JSON")
     args = ap.parse_args()
     if args.one:
-        n, n_np, gf = args.one.split(":")
-        print(json.dumps(one(int(float(n)), int(n_np), bool(int(gf)), args.threads)))
+        n, n_np, gf, fit = args.one.split(":")
+        print(json.dumps(one(int(float(n)), int(n_np), bool(int(gf)), args.threads, bool(int(fit)))))
         return
     for size in args.sizes.split(","):
         n, n_np = size.split("x")
-        proc = subprocess.run([sys.executable, __file__, "--one", f"{n}:{n_np}:{int(args.generic_fit)}",
+        spec = f"{n}:{n_np}:{int(args.generic_fit)}:{int(not args.no_fit)}"
+        proc = subprocess.run([sys.executable, __file__, "--one", spec,
                                "--threads", str(args.threads)], capture_output=True, text=True)
         if proc.returncode:
             print(f"{size}: failed\n{proc.stderr[-3000:]}")
             continue
         r = json.loads(proc.stdout.strip().splitlines()[-1])
         print(f"\n{size} ({r['float32_gb']:.2f} GB float32, file {r['file_gb']:.2f} GB)")
-        print(f"  build {r['build_s']:.2f} s; resident memory / float32 bytes = {r['rss_over_float32']:.2f}")
+        print(f"  build {r['build_s']:.2f} s; resident memory / float32 bytes: of the loaded channel in a fresh "
+              f"process {r['loaded_rss_over_float32']:.2f}, after building (freed inputs included) "
+              f"{r['rss_over_float32']:.2f}")
         print(f"  save {r['save_s']:.2f} s = {r['save_s'] / r['tofile_s']:.1f} x numpy tofile ({r['tofile_s']:.2f} s); "
               f"load {r['load_s']:.2f} s = {r['load_s'] / r['fromfile_s']:.1f} x fromfile ({r['fromfile_s']:.2f} s)")
         print(f"  one NLL after one NP moved: standard createNLL ({r['standard_class']}) {r['nll_standard_s']:.4f} s, "
               f"generic RooFit NLL {r['nll_generic_s']:.4f} s, fast value+gradient {r['nll_grad_fast_s']:.4f} s")
         print(f"  numerical gradient of the generic NLL {r['gradient_generic_s']:.2f} s = "
               f"{r['gradient_generic_s'] / r['nll_grad_fast_s']:.0f} x the analytic one")
+        if "fit_standard_s" not in r:
+            continue
         print(f"  MIGRAD+HESSE: standard {r['fit_standard_s']:.2f} s = {r['fit_standard_s'] / r['fit_fast_s']:.2f} x "
               f"fit(fast=True) {r['fit_fast_s']:.2f} s; mu = {r['fit_standard']['mu']:.6f} +- "
               f"{r['fit_standard']['error']:.6f} vs {r['fit_fast']['mu']:.6f} +- {r['fit_fast']['error']:.6f}")

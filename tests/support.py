@@ -98,21 +98,43 @@ def root_executable() -> Path | None:
     return None
 
 
-def run_in_roonsbi_env(command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-    """``command`` in a shell after ``eval "$(roonsbi env)"`` (roonsbi run as this Python's module), in its own
-    process group, which is killed whole on a time-out (a crashed ROOT can hang in its signal handler)."""
+def run_killable(command: list[str], cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``command`` in its own process group, which is killed whole on a time-out (a crashed ROOT can hang
+    in its signal handler); a time-out fails the test with the end of the output."""
     import signal
 
-    script = f'lines="$("{sys.executable}" -m roonsbi env)" || exit 3; eval "$lines" && exec {command}'
-    proc = subprocess.Popen(["bash", "-c", script], cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
     try:
         out, err = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
-        pytest.fail(f"timed out: {command}\n{out[-1000:]}{err[-1000:]}")
-    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+        pytest.fail(f"timed out after {timeout} s: {command[-1][:200]}\n{out[-1000:]}{err[-2000:]}")
+    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+
+
+def run_in_roonsbi_env(command: str, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    """``command`` in a shell after ``eval "$(roonsbi env)"`` (roonsbi run as this Python's module), in its own
+    process group (:func:`run_killable`)."""
+    script = f'lines="$("{sys.executable}" -m roonsbi env)" || exit 3; eval "$lines" && exec {command}'
+    return run_killable(["bash", "-c", script], cwd, timeout)
+
+
+def nll_macro(name: str, path: Path, workspace: str, values: dict[str, float]) -> str:
+    """A ROOT macro ``name()`` that reads ``workspace`` from ``path`` (roonsbi found by ROOT itself), sets
+    ``values`` and prints ``NLL <value>`` of the ModelConfig's pdf on ``obsData`` (extended, global
+    observables, no offset)."""
+    sets = "".join(f'ws->var("{k}")->setVal({v!r});' for k, v in values.items())
+    return (f"void {name}() {{\n"
+            "  RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);\n"
+            f'  auto *ws = TFile::Open("{path}")->Get<RooWorkspace>("{workspace}");\n'
+            f"  {sets}\n"
+            '  auto *mc = static_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));\n'
+            '  std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*ws->data("obsData"), RooFit::Extended(true),\n'
+            '      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};\n'
+            '  printf("NLL %.17g\\n", nll->getVal());\n'
+            "}\n")
 
 
 def write_events(path: Path, arrays: dict[str, np.ndarray], rntuple: bool = False) -> Path:

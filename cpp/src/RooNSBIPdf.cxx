@@ -5,6 +5,8 @@
 #include "RooNSBI/MathFuncs.h"
 #include "RooNSBI/ProcessGroups.h"
 
+#include "PdfChecks.h"
+
 #include <RooAbsData.h>
 #include <RooAddition.h>
 #include <RooFit/EvalContext.h>
@@ -15,23 +17,8 @@
 #include <sstream>
 #include <stdexcept>
 
-namespace {
-
-std::string where(const RooAbsArg &self)
-{
-   return std::string("RooNSBIPdf '") + self.GetName() + "': ";
-}
-
-void requireReals(const RooAbsArg &self, const RooArgList &list, const char *what)
-{
-   for (RooAbsArg *arg : list) {
-      if (!dynamic_cast<RooAbsReal *>(arg)) {
-         throw std::invalid_argument(where(self) + what + " '" + arg->GetName() + "' is not a RooAbsReal");
-      }
-   }
-}
-
-} // namespace
+using RooNSBI::PdfChecks::requireReals;
+using RooNSBI::PdfChecks::where;
 
 RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yields, const RooArgList &ratios)
    : RooAbsPdf(name, title),

@@ -3,7 +3,10 @@
  * observable), its evaluation with per-event cache, and toy generation from the pool.
  */
 #include "RooNSBI/Codes.h"
+#include "RooNSBI/RooNSBINLL.h"
 #include "RooNSBI/RooNSBIPdf.h"
+
+#include "PdfChecks.h"
 
 #include <RooAbsGenContext.h>
 #include <RooWorkspace.h>
@@ -23,18 +26,10 @@
 #include <sstream>
 #include <stdexcept>
 
+using RooNSBI::PdfChecks::requireReals;
+using RooNSBI::PdfChecks::where;
+
 namespace {
-
-std::string where(const RooAbsArg &self)
-{
-   return std::string("RooNSBIPdf '") + self.GetName() + "': ";
-}
-
-/// The store column of a shape variable: its logarithm for the multiplicative codes 1 and 5.
-std::string shapeStoreColumn(int code, const std::string &name)
-{
-   return RooNSBI::Codes::storesShapeLogs(code) ? "log:" + name : name;
-}
 
 /// Toys of a store-backed RooNSBIPdf: each event is a pool row k drawn with probability
 /// m_k F_k / sum_l m_l F_l at the parameter values when generation starts (RooFit draws the
@@ -185,10 +180,7 @@ RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yi
           << " ratio columns: one of each is needed per process";
       throw std::invalid_argument(msg.str());
    }
-   for (RooAbsArg *arg : yields) {
-      if (!dynamic_cast<RooAbsReal *>(arg))
-         throw std::invalid_argument(where(*this) + "yield '" + arg->GetName() + "' is not a RooAbsReal");
-   }
+   requireReals(*this, yields, "yield");
    if (nPool > _store->size()) {
       std::ostringstream msg;
       msg << where(*this) << "nPool = " << nPool << " exceeds the " << _store->size() << " rows of the event store";
@@ -243,8 +235,8 @@ void RooNSBIPdf::bindStore()
    for (std::size_t t = 0; t < _shapeCode.size(); ++t) {
       const int code = _shapeCode[t];
       const bool logs = RooNSBI::Codes::storesShapeLogs(code);
-      _layout.terms.push_back({_shapeProcess[t], code, column(shapeStoreColumn(code, _lowColumns[t]), "shape (-1 sigma)"),
-                               column(shapeStoreColumn(code, _highColumns[t]), "shape (+1 sigma)"), logs});
+      _layout.terms.push_back({_shapeProcess[t], code, column(RooNSBINLL::shapeColumn(code, _lowColumns[t]), "shape (-1 sigma)"),
+                               column(RooNSBINLL::shapeColumn(code, _highColumns[t]), "shape (+1 sigma)"), logs});
       _layout.termsOf[_shapeProcess[t]].push_back(t);
    }
    _layout.nPool = _nPool;

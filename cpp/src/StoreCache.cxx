@@ -79,22 +79,17 @@ bool StoreLayout::rowsOf(const double *index, std::size_t n, std::vector<std::si
 void StoreLayout::shapeFactor(std::size_t j, const std::size_t *rows, std::size_t n, const double *alphas,
                               double *g) const
 {
-   double low[blockSize], high[blockSize];
-   for (std::size_t begin = 0; begin < n; begin += blockSize) {
-      const std::size_t m = std::min(blockSize, n - begin);
-      double *gb = g + begin;
-      std::fill(gb, gb + m, 1.0);
-      for (std::size_t t : termsOf[j]) {
-         const Term &term = terms[t];
-         gather(term, rows + begin, m, low, high);
-         for (std::size_t k = 0; k < m; ++k)
-            gb[k] = MathFuncs::shapeStep(term.code, low[k], high[k], alphas[t], gb[k]);
-      }
-   }
+   termFactor(j, TermKind::all, rows, n, alphas, g);
 }
 
 void StoreLayout::partialFactor(std::size_t j, bool additive, const std::size_t *rows, std::size_t n,
                                 const double *alphas, double *out) const
+{
+   termFactor(j, additive ? TermKind::additive : TermKind::multiplicative, rows, n, alphas, out);
+}
+
+void StoreLayout::termFactor(std::size_t j, TermKind kind, const std::size_t *rows, std::size_t n,
+                             const double *alphas, double *out) const
 {
    double low[blockSize], high[blockSize];
    for (std::size_t begin = 0; begin < n; begin += blockSize) {
@@ -103,12 +98,18 @@ void StoreLayout::partialFactor(std::size_t j, bool additive, const std::size_t 
       std::fill(ob, ob + m, 1.0);
       for (std::size_t t : termsOf[j]) {
          const Term &term = terms[t];
-         if (Codes::isAdditiveShapeCode(term.code) != additive)
+         const bool additive = Codes::isAdditiveShapeCode(term.code);
+         if ((kind == TermKind::additive && !additive) || (kind == TermKind::multiplicative && additive))
             continue;
          gather(term, rows + begin, m, low, high);
-         for (std::size_t k = 0; k < m; ++k) {
-            const double v = MathFuncs::shapeTermValue(term.code, low[k], high[k], alphas[t]);
-            ob[k] = additive ? ob[k] + v : ob[k] * v;
+         if (kind == TermKind::all) { // PiecewiseInterpolation's running factor
+            for (std::size_t k = 0; k < m; ++k)
+               ob[k] = MathFuncs::shapeStep(term.code, low[k], high[k], alphas[t], ob[k]);
+         } else {
+            for (std::size_t k = 0; k < m; ++k) {
+               const double v = MathFuncs::shapeTermValue(term.code, low[k], high[k], alphas[t]);
+               ob[k] = additive ? ob[k] + v : ob[k] * v;
+            }
          }
       }
    }

@@ -13,7 +13,7 @@ import pytest
 
 from roonsbi.inputs.toy import OffShellToy
 from roonsbi.models.unbinned import build_model
-from support import root_executable, run_in_roonsbi_env
+from support import nll_macro, root_executable, run_in_roonsbi_env
 
 VALUES = {"mu": 1.3, "alpha_eff": 0.4, "alpha_lumi": -0.7}
 
@@ -58,17 +58,7 @@ def test_plain_root_reads_the_workspace(saved) -> None:
         pytest.skip("no root executable")
     path, expected = saved
     macro = path.parent / "read_env.C"
-    sets = "".join(f'ws->var("{k}")->setVal({v!r});' for k, v in VALUES.items())
-    macro.write_text(
-        "void read_env() {\n"
-        "  RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);\n"
-        f'  auto *ws = TFile::Open("{path}")->Get<RooWorkspace>("ws_env");\n'
-        f"  {sets}\n"
-        '  auto *mc = static_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));\n'
-        '  std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*ws->data("obsData"), RooFit::Extended(true),\n'
-        '      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};\n'
-        '  printf("NLL %.17g\\n", nll->getVal());\n'
-        "}\n")
+    macro.write_text(nll_macro("read_env", path, "ws_env", VALUES))
     proc = run_in_roonsbi_env(f'"{root}" -l -b -q read_env.C', path.parent)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))

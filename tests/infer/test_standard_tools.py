@@ -40,7 +40,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import signal
 import site
 import subprocess
 import sys
@@ -69,7 +68,7 @@ from roonsbi.infer.toys import set_global_observables
 from roonsbi.library import LIBDIR, LIBRARY
 from roonsbi.models.unbinned import build_model
 from roonsbi.spec import NormSys, Process, ShapeSys
-from support import histfactory_workspace, pnsbi_channel, root_executable, run_in_roonsbi_env
+from support import histfactory_workspace, nll_macro, pnsbi_channel, root_executable, run_in_roonsbi_env, run_killable
 
 N_POOL = 1000
 CL_INTERVAL = 0.6827
@@ -193,15 +192,7 @@ def _run_process(tool: str, path: Path, workspace: str, *args: Any,
     hang in its signal handler)."""
     code = _PRELUDE + textwrap.dedent(tool)
     command = [sys.executable, "-c", code, str(LIBRARY), str(path), workspace, *map(str, args)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            start_new_session=True)
-    try:
-        out, err = proc.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        out, err = proc.communicate()
-        pytest.fail(f"the tool timed out after {timeout} s:\n{_root_errors(err)}")
-    return subprocess.CompletedProcess(command, proc.returncode, out, err)
+    return run_killable(command, timeout=timeout)
 
 
 def _run(tool: str, path: Path, workspace: str, *args: Any) -> dict:
@@ -516,17 +507,7 @@ def test_plain_root_reads_a_store_form_workspace(channels) -> None:
     model, path = channels["observed"]
     expected = model.nll(VALUES)
     macro = path.parent / "read_store.C"
-    sets = "".join(f'ws->var("{k}")->setVal({v!r});' for k, v in VALUES.items())
-    macro.write_text(
-        "void read_store() {\n"
-        "  RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);\n"
-        f'  auto *ws = TFile::Open("{path}")->Get<RooWorkspace>("{_workspace(model)}");\n'
-        f"  {sets}\n"
-        '  auto *mc = static_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));\n'
-        '  std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*ws->data("obsData"), RooFit::Extended(true),\n'
-        '      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};\n'
-        '  printf("NLL %.17g\\n", nll->getVal());\n'
-        "}\n")
+    macro.write_text(nll_macro("read_store", path, _workspace(model), VALUES))
     proc = run_in_roonsbi_env(f'"{root}" -l -b -q read_store.C', path.parent)
     assert proc.returncode == 0, _root_errors(proc.stdout + proc.stderr)
     line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))

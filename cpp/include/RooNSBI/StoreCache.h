@@ -44,6 +44,11 @@ struct StoreLayout {
    /// The same from the terms of process j of one kind only (additive: A_J = 1 + sum d, else M_J = prod I).
    void partialFactor(std::size_t j, bool additive, const std::size_t *rows, std::size_t n, const double *alphas,
                       double *out) const;
+
+private:
+   enum class TermKind { all, additive, multiplicative };
+   void termFactor(std::size_t j, TermKind kind, const std::size_t *rows, std::size_t n, const double *alphas,
+                   double *out) const;
 };
 
 /// The per-event partial products of one dataset (its index column): per process J the
