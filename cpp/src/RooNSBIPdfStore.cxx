@@ -280,14 +280,13 @@ double RooNSBIPdf::evaluateStore() const
    const double *alphas = termAlphas([](RooAbsArg const &arg) { return static_cast<RooAbsReal const &>(arg).getVal(); });
    double nu = 0.0;
    std::string error;
-   const double index = indexVariable()->getVal();
-   std::vector<std::size_t> row;
-   if (!totalOf(_yields, _yieldScratch.data(), nu, error) || !_layout.rowsOf(&index, 1, row, error)) {
+   std::size_t row = 0;
+   if (!totalOf(_yields, _yieldScratch.data(), nu, error) || !_layout.rowOf(indexVariable()->getVal(), row, error)) {
       logEvalError(error.c_str());
       return std::numeric_limits<double>::quiet_NaN();
    }
    double out = 0.0;
-   _layout.evaluate(row.data(), 1, _yieldScratch.data(), nu, alphas, &out);
+   _layout.evaluate(&row, 1, _yieldScratch.data(), nu, alphas, &out);
    return out;
 }
 
@@ -304,10 +303,10 @@ void RooNSBIPdf::doEvalStore(RooFit::EvalContext &ctx) const
    if (ok && index.size() >= output.size()) {
       ok = _cache.evaluate(_layout, index.data(), output.size(), _yieldScratch.data(), nu, alphas, output.data(), error);
    } else if (ok) { // one index for the whole batch
-      std::vector<std::size_t> row;
-      ok = _layout.rowsOf(index.data(), 1, row, error);
+      std::size_t row = 0;
+      ok = _layout.rowOf(index[0], row, error);
       if (ok) {
-         _layout.evaluate(row.data(), 1, _yieldScratch.data(), nu, alphas, output.data());
+         _layout.evaluate(&row, 1, _yieldScratch.data(), nu, alphas, output.data());
          std::fill(output.begin() + 1, output.end(), output[0]);
       }
    }

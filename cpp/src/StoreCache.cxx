@@ -59,19 +59,25 @@ std::uint64_t hashValues(const double *values, std::size_t n)
    return h ^ (h >> 31);
 }
 
+bool StoreLayout::rowOf(double index, std::size_t &row, std::string &error, std::size_t entry) const
+{
+   if (!(index >= 0.0) || !(index < double(nRows))) {
+      std::ostringstream msg;
+      msg << "event index entry " << entry << " = " << index << " is not a row of the event store (row k is [k, k+1), "
+          << "k = 0 to " << nRows - 1 << ")";
+      error = msg.str();
+      return false;
+   }
+   row = static_cast<std::size_t>(index);
+   return true;
+}
+
 bool StoreLayout::rowsOf(const double *index, std::size_t n, std::vector<std::size_t> &rows, std::string &error) const
 {
    rows.resize(n);
    for (std::size_t i = 0; i < n; ++i) {
-      const double v = index[i];
-      if (!(v >= 0.0) || !(v < double(nRows))) {
-         std::ostringstream msg;
-         msg << "event index entry " << i << " = " << v << " is not a row of the event store (row k is [k, k+1), "
-             << "k = 0 to " << nRows - 1 << ")";
-         error = msg.str();
+      if (!rowOf(index[i], rows[i], error, i))
          return false;
-      }
-      rows[i] = static_cast<std::size_t>(v);
    }
    return true;
 }

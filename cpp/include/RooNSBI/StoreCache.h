@@ -36,6 +36,8 @@ struct StoreLayout {
    /// The rows of n index values (row k is the interval [k, k+1): datasets hold k, bin centres
    /// are k + 0.5); false and a message naming the first value outside [0, nRows).
    bool rowsOf(const double *index, std::size_t n, std::vector<std::size_t> &rows, std::string &error) const;
+   /// The row of one index value (no allocation: the scalar path, one call per event).
+   bool rowOf(double index, std::size_t &row, std::string &error, std::size_t entry = 0) const;
    /// out[i] = m(rows[i]) sum_J N_J r_J G_J / nu, without cache (scalar use, pool weights).
    void evaluate(const std::size_t *rows, std::size_t n, const double *yields, double nu, const double *alphas,
                  double *out) const;
