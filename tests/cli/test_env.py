@@ -13,7 +13,7 @@ import pytest
 
 from roonsbi.inputs.toy import OffShellToy
 from roonsbi.models.unbinned import build_model
-from support import nll_macro, root_executable, run_in_roonsbi_env
+from support import nll_macro, root_executable, run_in_roonsbi_env, run_killable
 
 VALUES = {"mu": 1.3, "alpha_eff": 0.4, "alpha_lumi": -0.7}
 
@@ -60,6 +60,23 @@ def test_plain_root_reads_the_workspace(saved) -> None:
     macro = path.parent / "read_env.C"
     macro.write_text(nll_macro("read_env", path, "ws_env", VALUES))
     proc = run_in_roonsbi_env(f'"{root}" -l -b -q read_env.C', path.parent)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))
+    assert float(line.split()[1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+
+
+def test_root_command_of_the_environment_needs_no_env_line(saved) -> None:
+    """The ``root`` command that the ROOT wheel installs is a Python launcher of ``root.exe``, so the installed
+    ``roonsbi-autoload.pth`` has put the library folder on the library path before ``root.exe`` starts: no
+    ``roonsbi env`` line, no ``gSystem->Load``, the library path emptied."""
+    root = Path(sys.executable).parent / "root"
+    if not root.is_file() or not root.read_text(errors="replace").startswith("#!"):
+        pytest.skip("this environment's root command is not the ROOT wheel's Python launcher")
+    path, expected = saved
+    macro = path.parent / "read_plain.C"
+    macro.write_text(nll_macro("read_plain", path, "ws_env", VALUES))
+    env = "env -u LD_LIBRARY_PATH -u DYLD_LIBRARY_PATH -u ROOT_INCLUDE_PATH"
+    proc = run_killable(["bash", "-c", f'{env} "{root}" -l -b -q read_plain.C'], path.parent)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))
     assert float(line.split()[1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)
