@@ -18,9 +18,13 @@ from float32 columns. Each size runs in its own process and prints one JSON line
 * gradient: Minuit's central differences (2 evaluations per floating parameter, one parameter
   moved at a time) of (b) against the analytic gradient (c);
 * fit: a standard ``RooMinimizer`` MIGRAD + HESSE (default configuration, Minuit2) on (a), and on
-  (b) with ``--generic-fit``, against ``roonsbi.fit(model, fast=True)``.
+  (b) with ``--generic-fit``, against ``roonsbi.fit(model, fast=True)``;
+* combination (``--combination``): ``roonsbi.combine`` of the channel with the demo's HistFactory
+  control region (built by ROOT's hist2workspace; shares mu), saved, read back in a fresh Python
+  process (``load_model``) and in plain ``root`` (libRooNSBI autoloaded by the environment's launcher):
+  combine/save/load times and the relative difference of the combined NLL at moved parameters.
 
-Usage:  python benchmarks/bench_standard_tools.py [--sizes 1e5x50,1e6x100] [--generic-fit] [--threads 2]
+Usage:  python benchmarks/bench_standard_tools.py [--sizes 1e5x50,1e6x100] [--generic-fit] [--combination] [--threads 2]
         python benchmarks/bench_standard_tools.py --one 100000:50:0:1
 """
 
@@ -84,7 +88,68 @@ def generic_nll(model):
     return prod, nll
 
 
-def one(n: int, n_np: int, generic_fit: bool, threads: int, do_fit: bool = True) -> dict:
+_ROOT_NLL = """void read_combined() {
+  RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);
+  auto *ws = TFile::Open("%(path)s")->Get<RooWorkspace>("%(name)s");
+  %(sets)s
+  auto *mc = static_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));
+  std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*ws->data("obsData"), RooFit::Extended(true),
+      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};
+  printf("NLL %%.17g\\n", nll->getVal());
+}
+"""
+
+
+def combination(model, tmp: Path) -> dict:
+    """Combine ``model`` with the demo's HistFactory control region, save, and read back in a fresh Python
+    process and in plain ``root``; the NLL at moved parameters in each."""
+    import roonsbi
+    from roonsbi.demo.control_region import control_region_spec, histfactory_workspace
+    from roonsbi.inputs.toy import OffShellToy
+
+    out: dict = {}
+    cr = histfactory_workspace(control_region_spec(OffShellToy(), 1.0, np.random.default_rng(3)), tmp / "cr.root")
+    t = time.perf_counter()
+    combined = roonsbi.combine([model, cr], name="bigcomb")
+    out["combine_s"] = time.perf_counter() - t
+    path = tmp / "combined.root"
+    t = time.perf_counter()
+    combined.save(path)
+    out["combined_save_s"] = time.perf_counter() - t
+    out["combined_file_gb"] = path.stat().st_size / 1024**3
+    values = {"mu": 1.2, "alpha_np0": 0.3, "alpha_np7": -0.4, "alpha_eff": 0.2, "alpha_lumi": -0.3}
+    values = {k: v for k, v in values.items() if combined.workspace.var(k)}
+    expected = combined.nll(values)
+    script = textwrap.dedent(f"""
+        import json, time
+        import roonsbi
+        t = time.perf_counter()
+        m = roonsbi.combine([{str(path)!r}])
+        load = time.perf_counter() - t
+        print(json.dumps({{"load_s": load, "nll": m.nll({values!r})}}))
+    """)
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=3600)
+    if proc.returncode:
+        raise RuntimeError(f"reading the combination back failed:\n{proc.stderr[-3000:]}")
+    fresh = json.loads(proc.stdout.strip().splitlines()[-1])
+    out["combined_load_s"] = fresh["load_s"]
+    out["combined_nll_rel_python"] = abs(fresh["nll"] - expected) / abs(expected)
+    sets = "".join(f'ws->var("{k}")->setVal({v!r});' for k, v in values.items())
+    (tmp / "read_combined.C").write_text(_ROOT_NLL % {"path": path, "name": "bigcomb", "sets": sets})
+    root = Path(sys.executable).parent / "root"
+    env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "ROOT_INCLUDE_PATH")}
+    t = time.perf_counter()
+    proc = subprocess.run([str(root), "-l", "-b", "-q", "read_combined.C"], cwd=tmp, env=env, capture_output=True,
+                          text=True, timeout=3600)
+    out["combined_root_s"] = time.perf_counter() - t
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("NLL ")), None)
+    out["combined_nll_rel_root"] = abs(float(line.split()[1]) - expected) / abs(expected) if line else None
+    if line is None:
+        out["combined_root_error"] = (proc.stdout + proc.stderr)[-1500:]
+    return out
+
+
+def one(n: int, n_np: int, generic_fit: bool, threads: int, do_fit: bool = True, combine: bool = False) -> dict:
     import ROOT
 
     import roonsbi
@@ -132,6 +197,8 @@ def one(n: int, n_np: int, generic_fit: bool, threads: int, do_fit: bool = True)
         out.update(json.loads(proc.stdout.strip().splitlines()[-1]))
         out["loaded_rss_over_float32"] = out["loaded_rss_gb"] / out["float32_gb"]
         out["file_gb"] = path.stat().st_size / 1024**3
+        if combine:
+            out.update(combination(model, Path(tmp)))
 
     globs = model.global_observables
     standard = model.model.createNLL(model.data, ROOT.RooFit.Extended(True), ROOT.RooFit.GlobalObservables(globs))
@@ -202,15 +269,17 @@ def main() -> None:
     ap.add_argument("--generic-fit", action="store_true", help="also MIGRAD+HESSE on RooFit's generic NLL (slow)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-fit", action="store_true", help="no MIGRAD+HESSE (the rest only)")
-    ap.add_argument("--one", help="EVENTS:NPS:GENERIC_FIT:FIT  one measurement in this process, print JSON")
+    ap.add_argument("--combination", action="store_true",
+                    help="also combine with a HistFactory channel, save, read back (fresh Python, plain root)")
+    ap.add_argument("--one", help="EVENTS:NPS:GENERIC_FIT:FIT:COMBINE  one measurement in this process, print JSON")
     args = ap.parse_args()
     if args.one:
-        n, n_np, gf, fit = args.one.split(":")
-        print(json.dumps(one(int(float(n)), int(n_np), bool(int(gf)), args.threads, bool(int(fit)))))
+        n, n_np, gf, fit, comb = args.one.split(":")
+        print(json.dumps(one(int(float(n)), int(n_np), bool(int(gf)), args.threads, bool(int(fit)), bool(int(comb)))))
         return
     for size in args.sizes.split(","):
         n, n_np = size.split("x")
-        spec = f"{n}:{n_np}:{int(args.generic_fit)}:{int(not args.no_fit)}"
+        spec = f"{n}:{n_np}:{int(args.generic_fit)}:{int(not args.no_fit)}:{int(args.combination)}"
         proc = subprocess.run([sys.executable, __file__, "--one", spec,
                                "--threads", str(args.threads)], capture_output=True, text=True)
         if proc.returncode:
@@ -223,6 +292,15 @@ def main() -> None:
               f"{r['rss_over_float32']:.2f}")
         print(f"  save {r['save_s']:.2f} s = {r['save_s'] / r['tofile_s']:.1f} x numpy tofile ({r['tofile_s']:.2f} s); "
               f"load {r['load_s']:.2f} s = {r['load_s'] / r['fromfile_s']:.1f} x fromfile ({r['fromfile_s']:.2f} s)")
+        if "combine_s" in r:
+            rel_root = r["combined_nll_rel_root"]
+            print(f"  combination with a HistFactory channel: combine {r['combine_s']:.2f} s, save "
+                  f"{r['combined_save_s']:.2f} s ({r['combined_file_gb']:.2f} GB), load in a fresh process "
+                  f"{r['combined_load_s']:.2f} s; NLL read back / in memory - 1: Python "
+                  f"{r['combined_nll_rel_python']:.1e}, plain root "
+                  f"{'failed' if rel_root is None else f'{rel_root:.1e}'} ({r['combined_root_s']:.1f} s)")
+            if rel_root is None:
+                print(r["combined_root_error"])
         print(f"  one NLL after one NP moved: standard createNLL ({r['standard_class']}) {r['nll_standard_s']:.4f} s, "
               f"generic RooFit NLL {r['nll_generic_s']:.4f} s, fast value+gradient {r['nll_grad_fast_s']:.4f} s")
         print(f"  numerical gradient of the generic NLL {r['gradient_generic_s']:.2f} s = "

@@ -176,8 +176,27 @@ RooNSBIParamHistPdf::RooNSBIParamHistPdf(const RooNSBIParamHistPdf &other, const
      _scales("scales", this, other._scales),
      _shapeParams("shapeParams", this, other._shapeParams),
      _gammas("gammas", this, other._gammas),
-     _templates(other._templates)
+     _templates(other._templates),
+     _fixedObservableAccepted(other._fixedObservableAccepted)
 {
+}
+
+std::unique_ptr<RooAbsArg>
+RooNSBIParamHistPdf::compileForNormSet(RooArgSet const &normSet, RooFit::Detail::CompileContext &ctx) const
+{
+   if (!_fixedObservableAccepted) {
+      std::ostringstream msg;
+      msg << where("RooNSBIParamHistPdf", *this) << "this parametrized-NSBI channel's data and templates are the "
+          << "optimal observable of " << _muPrime.arg().GetName() << " = " << static_cast<double>(_muPrime)
+          << "; a likelihood over the POIs with that one observable is not the parametrized-NSBI scan, "
+          << "which uses the observable of each scan point. Run roonsbi.infer.parametrized_scan("
+          << "roonsbi.load_model(<file>)) for the parametrized scan. To compute the profile likelihood of the "
+          << "fixed observable instead (a valid but different interval), call acceptFixedObservable() on "
+          << "this pdf first (in C++: static_cast<RooNSBIParamHistPdf *>(ws->pdf(\"" << GetName()
+          << "\"))->acceptFixedObservable();).";
+      throw std::invalid_argument(msg.str());
+   }
+   return RooAbsPdf::compileForNormSet(normSet, ctx);
 }
 
 void RooNSBIParamHistPdf::Streamer(TBuffer &buffer)

@@ -20,10 +20,12 @@ the same model.
   test statistic and asymptotic CLs (and band) of hypothesis points above mu-hat (below it xRooFit
   reports CLs = 1 where roonsbi, pyhf and RooStats give 1/2 / CL_b), and the limits of its
   hypothesis space (to the precision xRooFit reports);
-* a parametrized channel (mu' = ``mu_prime`` constant in the ModelConfig): the standard tools
-  compute the ordinary profile likelihood and CLs with the observable of the saved mu' held fixed,
-  i.e. :func:`roonsbi.profile_scan` / :func:`roonsbi.infer.cls_scan` at that mu' (1e-3), not
-  :func:`roonsbi.infer.parametrized_scan` (one observable per scan point);
+* a parametrized channel (mu' = ``mu_prime`` constant in the ModelConfig): a standard tool's
+  likelihood would use the observable of the saved mu' for every mu, which is not
+  :func:`roonsbi.infer.parametrized_scan` (one observable per scan point), so RooFit's NLL of the
+  saved channel refuses to compile, naming ``parametrized_scan``; after ``acceptFixedObservable()``
+  the tools compute the ordinary profile likelihood and CLs of that fixed observable, i.e.
+  :func:`roonsbi.profile_scan` / :func:`roonsbi.infer.cls_scan` at that mu' (1e-3);
 * two known failures, as strict xfails that name them: xRooFit's hypothesis space on unweighted
   data (ROOT 6.40's ``xRooHypoSpace::AddPoint`` dereferences a missing weight variable: a segmentation
   violation; observed data are unweighted, so the xRooFit test gives them a weight variable of 1s),
@@ -431,21 +433,33 @@ def parametrized(tmp_path_factory) -> tuple[Any, Path]:
     return model, model.save(tmp_path_factory.mktemp("pnsbi") / "pnsbi.root")
 
 
-def test_standard_tools_hold_mu_prime_fixed(parametrized) -> None:
-    """ProfileLikelihoodCalculator and AsymptoticCalculator see mu' as a constant: their interval and
-    CLs are roonsbi's profile scan and CLs with the observable of the saved mu' (1e-3). The
-    parametrized scan (the observable of each scan point) gives another interval (printed)."""
+def test_standard_tools_refuse_the_parametrized_channel(parametrized) -> None:
+    """ProfileLikelihoodCalculator and AsymptoticCalculator on the saved parametrized channel stop with the
+    message that names the parametrized scan: never a fixed-observable interval the user did not ask for."""
     model, path = parametrized
+    for tool, args in ((_PLC, (CL_INTERVAL,)), (_ASYMPTOTIC, (5, 0.5, 3.0, "1.0:obs"))):
+        proc = _run_process(tool, path, _workspace(model), *args)
+        assert proc.returncode != 0
+        assert "parametrized_scan" in proc.stderr and f"RooNSBIParamHistPdf '{model.pdf.GetName()}'" in proc.stderr, \
+            _root_errors(proc.stderr)
+
+
+def test_standard_tools_on_the_accepted_fixed_observable(parametrized) -> None:
+    """After ``acceptFixedObservable()`` ProfileLikelihoodCalculator and AsymptoticCalculator see mu' as a
+    constant: their interval and CLs are roonsbi's profile scan and CLs with the observable of the saved mu'
+    (1e-3). The parametrized scan (the observable of each scan point) gives another interval (printed)."""
+    model, path = parametrized
+    accept = f"ws.pdf({model.pdf.GetName()!r}).acceptFixedObservable()\n"
     assert model.mu_prime.isConstant()
     mu_prime = model.mu_prime.getVal()
-    tool = _run(_PLC, path, _workspace(model), CL_INTERVAL)
+    tool = _run(accept + _PLC, path, _workspace(model), CL_INTERVAL)
     lo, hi = _scan_interval(model, CL_INTERVAL)
     assert model.mu_prime.getVal() == mu_prime
     assert tool["lo"] == pytest.approx(lo, abs=1e-3)
     assert tool["hi"] == pytest.approx(hi, abs=1e-3)
     ul = upper_limit(model)
     at = [f"{float(ul.observed)!r}:obs"] + [f"{float(mu)!r}:{k}" for mu, k in zip(ul.expected, BANDS)]
-    asym = _run(_ASYMPTOTIC, path, _workspace(model), 60, 0.9 * min(ul.expected[0], ul.observed),
+    asym = _run(accept + _ASYMPTOTIC, path, _workspace(model), 60, 0.9 * min(ul.expected[0], ul.observed),
                 1.1 * max(ul.expected[-1], ul.observed), ",".join(at))
     np.testing.assert_allclose(asym["cls_at"], 0.05, atol=2e-4)
     scan = parametrized_scan(model, "mu", np.linspace(0.4, 2.5, 43), interpolate=True, progress=False)

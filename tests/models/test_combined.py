@@ -17,7 +17,7 @@ from roonsbi.infer.fit import fit
 from roonsbi.inputs.toy import OffShellToy
 from roonsbi.io.histfactory_xml import from_histfactory_xml
 from roonsbi.models.combined import Channel, channels_of, combine
-from roonsbi.models.unbinned import build_model
+from roonsbi.models.unbinned import build_model, load_model
 from roonsbi.models.workspace import read_workspace
 from support import histfactory_tutorial, histfactory_workspace
 
@@ -90,6 +90,18 @@ def test_files_and_channels_as_sources(tmp_path: Path) -> None:
         again = combine([path])
         assert sorted(c.name for c in channels_of(again)) == ["cr", "nsbi"]
         assert again.nll(values) == pytest.approx(expected, rel=1e-10)
+
+
+def test_load_model_of_a_combination_names_combine(tmp_path: Path) -> None:
+    """``load_model`` reads NSBI channels only: on a saved combination it says how to read one (and the
+    combination reads back with ``combine([path])``)."""
+    hws, _ = histfactory_workspace(tmp_path)
+    toy = OffShellToy()
+    combined = combine([build_model(toy.processes(toy.generate(1.0, np.random.default_rng(8))[:100]), name="n8"), hws])
+    path = combined.save(tmp_path / "comb.root")
+    with pytest.raises(ValueError, match=r"holds no NSBI channel.*roonsbi\.combine\(\[path\]\)"):
+        load_model(path)
+    assert combine([path]).nll({"mu": 1.1}) == pytest.approx(combined.nll({"mu": 1.1}), rel=1e-12)
 
 
 _FRESH = """

@@ -139,6 +139,17 @@ public:
    int numBins() const { return _templates.nBins; }
    int numProcesses() const { return _templates.nProcesses; }
 
+   /// The data and templates of a parametrized channel are those of one mu': a profile scan over mu
+   /// in one likelihood (what a standard tool builds) uses that observable for every mu, which is
+   /// not the parametrized-NSBI scan (one observable per scan point: roonsbi.infer.parametrized_scan).
+   /// RooFit's NLL of this pdf (or of any model containing it) therefore refuses to compile unless
+   /// the fixed observable was accepted in this process: roonsbi's own models accept it, a workspace
+   /// read elsewhere does not (the flag is not saved).
+   void acceptFixedObservable(bool flag = true) { _fixedObservableAccepted = flag; }
+   bool fixedObservableAccepted() const { return _fixedObservableAccepted; }
+   std::unique_ptr<RooAbsArg>
+   compileForNormSet(RooArgSet const &normSet, RooFit::Detail::CompileContext &ctx) const override;
+
 protected:
    double evaluate() const override;
 
@@ -157,6 +168,7 @@ private:
    RooListProxy _shapeParams; ///< distinct nuisance parameters of the histosys terms
    RooListProxy _gammas;      ///< staterror gamma_b (empty or B)
    RooNSBIParamHistTemplates _templates;
+   bool _fixedObservableAccepted = false; //! not saved: each process decides
 
    ClassDefOverride(RooNSBIParamHistPdf, 1)
 };

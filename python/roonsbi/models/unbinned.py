@@ -393,5 +393,18 @@ def _model_config(ws: Any, pdf_name: str, poi_vars: Mapping[str, Any], alphas: M
 
 
 def load_model(path: str | os.PathLike, workspace: str | None = None) -> NSBIModel:
-    """Read an NSBI channel written by :meth:`NSBIModel.save`."""
-    return NSBIModel(*read_workspace(path, workspace))
+    """Read an NSBI channel written by :meth:`NSBIModel.save`.
+
+    Raises:
+        ValueError: the workspace holds no NSBI channel (e.g. a combination: read it with
+            ``roonsbi.combine([path])``; a parametrized channel: ``load_parametrized_model``).
+    """
+    model = NSBIModel(*read_workspace(path, workspace))
+    pdf = model.workspace.pdf(PDF_NAME.format(name=model.name))
+    if not isinstance(pdf, ROOT.RooNSBIPdf):
+        found = f"a {pdf.ClassName()} '{pdf.GetName()}'" if pdf else "nothing"
+        raise ValueError(f"{path}: workspace '{model.workspace.GetName()}' holds no NSBI channel (its RooNSBIPdf "
+                         f"'{PDF_NAME.format(name=model.name)}' is {found}); read a combination with "
+                         "roonsbi.combine([path]), a parametrized channel with "
+                         "roonsbi.models.parametrized.load_parametrized_model(path)")
+    return model

@@ -26,6 +26,14 @@ class WorkspaceModel:
     workspace: Any
     name: str
 
+    def __post_init__(self) -> None:
+        # A parametrized channel's observable is that of one mu'; RooFit's NLL of it compiles only where the
+        # fixed observable was accepted: here, in roonsbi, whose scans know it (parametrized_scan); a workspace
+        # read by a standard tool elsewhere refuses, pointing to that scan (RooNSBIParamHistPdf.h).
+        for pdf in self.workspace.allPdfs():
+            if isinstance(pdf, ROOT.RooNSBIParamHistPdf):
+                pdf.acceptFixedObservable(True)
+
     def _owned(self, obj: Any) -> Any:
         """``obj`` (a workspace object) keeping this model, and so the workspace, alive: the
         objects the properties return stay valid even if the model itself is not kept."""
