@@ -52,7 +52,7 @@ def _write(path: Path, arrays: dict[str, np.ndarray]) -> Path:
     import uproot
 
     with uproot.recreate(str(path)) as f:
-        f.mktree("events", {k: np.float64 for k in arrays})
+        f.mktree("events", dict.fromkeys(arrays, np.float64))
         f["events"].extend(arrays)
     return path
 

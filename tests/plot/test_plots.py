@@ -14,8 +14,8 @@ from scipy import stats
 pytest.importorskip("matplotlib")
 pytest.importorskip("mplhep")
 
-from roonsbi.naming import nuisance_of_alpha
 from roonsbi.infer import CLsResult, FitResult, Impact, ImpactResult, Pull, Scan2DResult, ScanResult, UpperLimit
+from roonsbi.naming import nuisance_of_alpha
 from roonsbi.plot import (
     ChannelYields,
     channel_yields,
@@ -228,7 +228,7 @@ def test_plot_limit_bands_fills_between_the_expected_bands(tmp_path: Path) -> No
         inside = (v[:, 0] > mus[0] + 1e-9) & (v[:, 0] < mus[-1] - 1e-9)
         lower = np.interp(v[inside, 0], mus, np.exp(-mus / lo))
         upper = np.interp(v[inside, 0], mus, np.exp(-mus / hi))
-        assert np.all((np.isclose(v[inside, 1], lower) | np.isclose(v[inside, 1], upper)))
+        assert np.all(np.isclose(v[inside, 1], lower) | np.isclose(v[inside, 1], upper))
         assert np.isclose(v[inside, 1], lower).any() and np.isclose(v[inside, 1], upper).any()
     # the limits as vertical lines: observed and expected median
     verticals = [line.get_xdata()[0] for line in ax.get_lines()[3:]]

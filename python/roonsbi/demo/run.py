@@ -49,7 +49,7 @@ from ..library import load
 from ..models.combined import channels_of, combine
 from ..models.parametrized import build_parametrized_model
 from ..models.unbinned import build_model
-from ..naming import MODELCONFIG_NAME, WEIGHT_NAME
+from ..naming import WEIGHT_NAME
 from ..plot import (
     ChannelYields,
     channel_yields,

@@ -36,7 +36,15 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_folder, atomic_path, refuse_existing
-from ..naming import COLUMNS_METADATA, SPREAD_SUFFIX, WEIGHT_NAME, parse_shape_column, process_of_ratio, ratio_column, shape_columns
+from ..naming import (
+    COLUMNS_METADATA,
+    SPREAD_SUFFIX,
+    WEIGHT_NAME,
+    parse_shape_column,
+    process_of_ratio,
+    ratio_column,
+    shape_columns,
+)
 from ..optional import optional_module
 from ..spec import PathLike
 from .events import MissingFeatureError, Source, iter_events

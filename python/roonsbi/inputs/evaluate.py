@@ -1,4 +1,4 @@
-"""``roonsbi evaluate``: a configuration file -> a columns file (the diagnostics: :mod:`roonsbi.cli.evaluate`).
+r"""``roonsbi evaluate``: a configuration file -> a columns file (the diagnostics: :mod:`roonsbi.cli.evaluate`).
 
 The configuration is TOML (``.toml``; Python's ``tomllib``) or JSON (``.json``), checked against
 the JSON schema :data:`CONFIG_SCHEMA` (jsonschema) before anything runs: an error names the file,
@@ -76,8 +76,8 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from ..optional import optional_module
 from ..naming import SPREAD_SUFFIX
+from ..optional import optional_module
 from .columns import ColumnSpec, iter_columns, write_columns
 from .diagnostics import calibration_factors, normalisation_closure
 from .events import read_events
@@ -151,6 +151,17 @@ def _location(path: Sequence[Any]) -> str:
     return f"[{section}]" + (f" {rest}" if rest else "")
 
 
+def _form(schema: Mapping[str, Any]) -> str:
+    """What a schema allows, in words: "a string or a list of strings", "a table"."""
+    if "oneOf" in schema:
+        return " or ".join(_form(s) for s in schema["oneOf"])
+    kind = {"object": "table", "array": "list", "string": "string", "integer": "integer", "number": "number",
+            "boolean": "boolean"}.get(str(schema.get("type")), str(schema.get("type")))
+    if kind == "list" and "items" in schema:
+        return f"a list of {_form(schema['items']).removeprefix('a ').removeprefix('an ')}s"
+    return f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+
+
 def _schema_message(error: Any) -> str:
     """One schema error as a sentence naming the key and what is allowed."""
     where = _location(list(error.absolute_path))
@@ -160,12 +171,12 @@ def _schema_message(error: Any) -> str:
         return f"{where}: unknown key(s) {unknown}; allowed: {sorted(schema['properties'])}"
     if error.validator == "required":
         return f"{where}: {error.message}"
-    if error.validator == "oneOf" and error.context:  # the closest alternative's complaint
-        best = min(error.context, key=lambda e: (len(e.path), e.validator == "type"))
-        if best.validator != "type":
-            return _schema_message(best) if best.absolute_path else f"{where}: {best.message}"
-        kinds = sorted({str(e.schema.get("type")) for e in error.context})
-        return f"{where}: {error.instance!r} is not one of the allowed forms ({', '.join(kinds)})"
+    if error.validator == "oneOf" and error.context:
+        # the complaint of the alternative of the right type (e.g. a table with a bad key), if any
+        matched = [e for e in error.context if e.validator not in ("type", "oneOf")]
+        if matched:
+            return _schema_message(max(matched, key=lambda e: len(e.absolute_path)))
+        return f"{where}: {error.instance!r} is not {_form(schema)}"
     return f"{where}: {error.message}"
 
 
@@ -282,7 +293,8 @@ def _calibration(spec: ColumnSpec, events: Mapping[str, Any], cal: Mapping[str, 
             "closure": closure.to_dict()}
 
 
-def _calibrated(stream: Iterator[dict[str, np.ndarray]], factors: Mapping[str, float]) -> Iterator[dict[str, np.ndarray]]:
+def _calibrated(stream: Iterator[dict[str, np.ndarray]],
+                factors: Mapping[str, float]) -> Iterator[dict[str, np.ndarray]]:
     """The chunks with each column (and its ensemble spread) multiplied by its factor."""
     for chunk in stream:
         for column, factor in factors.items():

@@ -15,17 +15,42 @@ a ``path``, writes it: the format from the suffix, or ``formats=("png", "pdf")``
 replaced only with ``overwrite=True``; each file is written atomically (:mod:`roonsbi.atomic`). The
 experiment label is off by default: ``label="ATLAS", label_text="Internal", lumi=140, energy=13``
 draws it (mplhep's ``exp_label``) and selects that experiment's mplhep style (ROOT's otherwise).
-The styles apply inside the call only (``matplotlib.rc_context``).
+The styles apply inside the call only (``matplotlib.rc_context``). The names load their module on
+first use: :func:`diagnose` (``roonsbi evaluate``) does not load ROOT.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: name -> the module that defines it (imported on first use)
+_LAZY = {
+    "ChannelYields": "data_model", "channel_yields": "data_model", "plot_data_vs_model": "data_model",
+    "diagnose": "diagnostics", "ExperimentLabel": "figure", "plot_limit_bands": "limits",
+    "plot_pulls": "pulls", "plot_ranking": "pulls", "plot_neyman": "scans", "plot_scan": "scans",
+    "plot_scan_2d": "scans",
+}
+
 __all__ = ["ChannelYields", "ExperimentLabel", "channel_yields", "diagnose", "plot_data_vs_model",
            "plot_limit_bands", "plot_neyman", "plot_pulls", "plot_ranking", "plot_scan", "plot_scan_2d"]
 
-from .data_model import ChannelYields, channel_yields, plot_data_vs_model
-from .diagnostics import diagnose
-from .figure import ExperimentLabel
-from .limits import plot_limit_bands
-from .pulls import plot_pulls, plot_ranking
-from .scans import plot_neyman, plot_scan, plot_scan_2d
+if TYPE_CHECKING:
+    from .data_model import ChannelYields, channel_yields, plot_data_vs_model
+    from .diagnostics import diagnose
+    from .figure import ExperimentLabel
+    from .limits import plot_limit_bands
+    from .pulls import plot_pulls, plot_ranking
+    from .scans import plot_neyman, plot_scan, plot_scan_2d
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

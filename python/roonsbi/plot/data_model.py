@@ -237,7 +237,7 @@ def plot_data_vs_model(
     chans = [channels] if isinstance(channels, ChannelYields) else list(channels)
     if not chans:
         raise ValueError("plot_data_vs_model needs at least one channel")
-    ranges = [ratio_range] * len(chans) if np.ndim(ratio_range) == 1 else list(ratio_range)  # type: ignore[list-item]
+    ranges = [ratio_range] * len(chans) if np.ndim(ratio_range) == 1 else list(ratio_range)
     with hep_style(label):
         fig = new_figure(5.6 * len(chans), 5.6)
         grid = fig.add_gridspec(2, len(chans), height_ratios=(3, 1))

@@ -62,7 +62,7 @@ def plot_limit_bands(
         (-1, +1) and (-2, +2) sigma (:data:`~roonsbi.infer.limits.BANDS`).
     """
     limit = scan if isinstance(scan, UpperLimit) else None
-    points = sorted(limit.points if limit is not None else scan, key=lambda r: r.mu)
+    points = sorted(scan.points if isinstance(scan, UpperLimit) else scan, key=lambda r: r.mu)
     if len(points) < 2:
         raise ValueError(f"plot_limit_bands needs a CLs scan of at least 2 points, got {len(points)}")
     cl = cl if cl is not None else (limit.cl if limit is not None else 0.95)

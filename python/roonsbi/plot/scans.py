@@ -157,11 +157,13 @@ def plot_scan_2d(
         handles = []
         levels = [Scan2DResult.level(cl) for cl in cls]
         styles = [_LINESTYLES[i % len(_LINESTYLES)] for i in range(len(cls))]
-        for (name, scan), color in zip(named.items(), colors * (1 + len(named) // len(colors))):
+        for k, (name, scan) in enumerate(named.items()):
+            color = colors[k % len(colors)]
             ax.contour(scan.x, scan.y, np.asarray(scan.t).T, levels=levels, colors=color, linestyles=styles)
             bx, by = (scan.best.values[p] for p in scan.params)
             ax.plot(bx, by, marker="*", ms=12, color=color, ls="none", label="_nolegend_")
-            handles.append(Line2D([], [], color=color, marker="*", ms=10, label=f"{name}{': ' if name else ''}best fit"))
+            handles.append(Line2D([], [], color=color, marker="*", ms=10,
+                                  label=f"{name}: best fit" if name else "best fit"))
         for cl, style in zip(cls, styles):
             handles.append(Line2D([], [], color="black", ls=style, label=_cl_name(cl)))
         if reference is not None:
