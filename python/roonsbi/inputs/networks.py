@@ -35,7 +35,9 @@ Classifiers exported by skl2onnx work as exported: their first output, the predi
 (skl2onnx's default ``zipmap=True``) a sequence of maps class -> probability, read in the order of
 the sorted classes (slower than ``zipmap=False``: one Python dict per event). With
 ``output="score"`` a two-class output gives :math:`s` = the probability of class 1 (the process
-sample), so :math:`r = s/(1-s)`; with more classes choose the column with ``output_index``.
+sample), so :math:`r = s/(1-s)` (only for a classifier: a network with a label output or a ZipMap;
+another two-column output needs ``output_index``); with more classes choose the column with
+``output_index``.
 """
 
 from __future__ import annotations
@@ -102,8 +104,8 @@ class RatioModel:
             so the class probabilities of a skl2onnx classifier, not its label output).
         output_index: column of a ``[N, k]`` output to use (e.g. 1 for the
             probability of class 1 of a two-class classifier); not needed for
-            ``[N]`` or ``[N, 1]`` outputs, nor with ``output="score"`` for a two-column
-            output (a two-class classifier's probabilities: column 1, the process class).
+            ``[N]`` or ``[N, 1]`` outputs, nor with ``output="score"`` for the probabilities of a
+            two-class classifier (a network with a label output, or a ZipMap): column 1, the process class.
         scale: constant factor :math:`c` applied to every member's ratio.
 
     Example::
@@ -227,7 +229,7 @@ class Network:
     output_name: str
     output_index: int | None
     zipmap: bool = False
-    score: bool = False
+    classifier_score: bool = False  #: a classifier's probabilities read as a score: 2 columns -> column 1
 
     def feeds(self, data: Mapping[str, np.ndarray], cache: dict) -> dict[str, np.ndarray]:
         """ONNX feeds for one chunk; the feature matrix is built once per chunk and layout."""
@@ -264,7 +266,7 @@ class Network:
             cache[key] = y
         n = len(data[self.features[0]]) if self.features else 0
         y = np.asarray(y)
-        if y.ndim == 2 and y.shape[1] == 2 and self.output_index is None and self.score:
+        if y.ndim == 2 and y.shape[1] == 2 and self.output_index is None and self.classifier_score:
             y = y[:, 1]  # a two-class classifier's probabilities: the process class (label 1) is the score
         if y.ndim == 2 and self.output_index is not None:
             if not 0 <= self.output_index < y.shape[1]:
@@ -376,7 +378,7 @@ class SessionCache:
             output_name=output_name,
             output_index=model.output_index,
             zipmap=zipmap,
-            score=model.output == "score",
+            classifier_score=model.output == "score" and (zipmap or _has_label_output(session.get_outputs())),
         )
 
 
@@ -440,6 +442,11 @@ def _is_zipmap(output: Any) -> bool:
     """A ZipMap output (skl2onnx's default for classifiers): a sequence of maps class -> probability."""
     return str(output.type).startswith("seq(map(") and ("tensor(float)" in output.type or
                                                           "tensor(double)" in output.type)
+
+
+def _has_label_output(outputs: Sequence[Any]) -> bool:
+    """An integer or string output: a classifier's predicted label (skl2onnx's ``output_label``)."""
+    return any(o.type in ("tensor(int64)", "tensor(int32)", "tensor(string)") for o in outputs)
 
 
 def _output_name(path: Path, outputs: Sequence[Any], wanted: str | None) -> tuple[str, bool]:
