@@ -16,7 +16,6 @@ Example (numbers only)::
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -149,7 +148,6 @@ def channel_yields(
     ("model"). The model's parameters are restored afterwards.
     """
     from ..infer.impacts import gaussian_constraints_of
-    from ..infer.state import saved_parameters
     from ..models.combined import channels_of
 
     channels = channels_of(model)
@@ -162,19 +160,23 @@ def channel_yields(
     ch = chosen[0]
     obs = _binned_observable(ch)
     values = getattr(postfit, "values", postfit)
-    has_params = hasattr(model, "set_parameters")
-    nominal = {k: v[0] for k, v in gaussian_constraints_of(model).items()} if has_params else {}
+    nominal = {k: v[0] for k, v in gaussian_constraints_of(model).items()} if hasattr(model, "global_observables") \
+        else {}
+    variables = {v.GetName(): v for v in ch.pdf.getVariables() if v.InheritsFrom("RooRealVar")}
+    start = {name: v.getVal() for name, v in variables.items()}
 
     def at(params: Mapping[str, float] | None) -> dict[str, np.ndarray]:
         for name, value in (params or {}).items():
-            var = ch.pdf.getVariables().find(name)
-            if var and var.InheritsFrom("RooRealVar"):
-                var.setVal(float(value))
+            if name in variables:
+                variables[name].setVal(float(value))
         return _sample_yields(ch, obs)
 
-    with saved_parameters(model) if has_params else nullcontext():
+    try:
         post = at(values)
         pre = at({**nominal, **(prefit or {})})
+    finally:
+        for name, value in start.items():
+            variables[name].setVal(value)
     title = str(obs.GetTitle()) or str(obs.GetName())
     edges = np.array([obs.getBinning().binLow(b) for b in range(obs.getBins())] + [obs.getMax()])
     return ChannelYields(ch.name, edges, _data_counts(ch, obs), pre, post, xlabel=xlabel or title)

@@ -7,7 +7,7 @@ Example (numbers only)::
     >>> best = FitResult({"mu": 1.1, "alpha_a": 0.3}, {"mu": 0.2, "alpha_a": 0.8}, 0.0, 0, 3)
     >>> result = ImpactResult("mu", best, [Pull("alpha_a", 0.3, 0.8, 0.0, 1.0)], [Impact("alpha_a", 0.05, -0.04)])
     >>> fig = plot_ranking(result)
-    >>> [round(b.get_width(), 2) for b in fig.axes[0].patches][-2:]  # post-fit up and down
+    >>> [round(float(b.get_width()), 2) for b in fig.axes[0].patches][-2:]  # post-fit up and down
     [0.05, -0.04]
 """
 

@@ -101,7 +101,8 @@ def plot_scan(
         thresholds = [chi2_threshold(cl) for cl in cls]
         for cl, thr in zip(cls, thresholds):
             ax.axhline(thr, color="grey", lw=0.9, ls=":", label="_nolegend_")
-            ax.text(hi, thr, _cl_name(cl), ha="right", va="bottom", color="grey", fontsize=9)
+            ax.annotate(_cl_name(cl), (1.0, thr), xycoords=("axes fraction", "data"), xytext=(-4, 2),
+                        textcoords="offset points", ha="right", va="bottom", color="grey", fontsize=9)
         first = next((s for s in named.values() if isinstance(s, ScanResult)), None)
         ax.set_xlabel(xlabel or (rf"${first.poi}$" if first is not None and len(first.poi) <= 3 else
                                  first.poi if first is not None else "parameter of interest"))
