@@ -52,25 +52,14 @@ os._exit(0)
 
 
 def histfactory_tutorial(base: Path) -> Path:
-    """ROOT's tutorial set-up, as `prepareHistFactory` makes it: config/example.xml,
-    config/example_channel.xml, the other examples in config/examples/ and the DTD from the ROOT
-    installation; the histogram files in data/ made by the tutorial's own makeExample.C.
-    Returns the directory to run from."""
-    tutorials = Path(str(ROOT.gROOT.GetTutorialDir())) / "roofit" / "histfactory"
-    etc = Path(str(ROOT.gROOT.GetEtcDir()))
-    if not (tutorials / "example.xml").exists():
-        pytest.skip("ROOT's HistFactory tutorial files are not installed")
-    (base / "config" / "examples").mkdir(parents=True, exist_ok=True)
-    (base / "data").mkdir(exist_ok=True)
-    for src in (tutorials / "example.xml", tutorials / "example_channel.xml", etc / "HistFactorySchema.dtd"):
-        shutil.copy(src, base / "config" / src.name)
-    for src in [*tutorials.glob("example_*.xml"), etc / "HistFactorySchema.dtd"]:
-        shutil.copy(src, base / "config" / "examples" / src.name)
-    script = f"import ROOT; ROOT.gROOT.ProcessLine('.L {tutorials / 'makeExample.C'}'); ROOT.makeExample()"
-    proc = subprocess.run([sys.executable, "-c", script], cwd=base / "data", capture_output=True, text=True,
-                          timeout=300)
-    assert proc.returncode == 0 and (base / "data" / "example.root").exists(), proc.stderr[-2000:]
-    return base
+    """ROOT's tutorial set-up (:func:`roonsbi.io.histfactory_tutorial`); the test is skipped when ROOT has
+    no tutorial files. Returns the directory to run from."""
+    from roonsbi.io import histfactory_tutorial as prepare
+
+    try:
+        return prepare(base)
+    except FileNotFoundError as err:
+        pytest.skip(str(err))
 
 
 def histfactory_workspace(tmp_path: Path, poi: str = "mu") -> tuple[object, float]:

@@ -18,6 +18,7 @@ from typing import Sequence
 
 __all__ = [
     "CATEGORY_NAME",
+    "COLUMNS_METADATA",
     "DATA_NAME",
     "EVENT_INDEX_NAME",
     "GAMMA_NAME",
@@ -72,6 +73,7 @@ CATEGORY_NAME = "channelCat"  #: its category
 # -- columns -----------------------------------------------------------------------------
 WEIGHT_NAME = "weight"  #: per-event weights (dataset weight variable, column files)
 SPREAD_SUFFIX = "_std"  #: spread of an ensemble of networks, ``<column>_std``
+COLUMNS_METADATA = "roonsbi_metadata"  #: the JSON metadata of a column file (a TObjString in ROOT files)
 LOG_PREFIX = "log:"  #: event-store columns stored as logarithms
 POOL_MEASURE = "pool_measure"  #: event-store column of the reference-pool measure m_k = u_k / sum_l u_l
 #: names roonsbi gives to fixed objects of every workspace (no user name may equal them)

@@ -2,7 +2,7 @@
 
 roonsbi's core needs only numpy (and ROOT for the RooFit models). Reading ROOT files (uproot),
 evaluating networks (onnxruntime), training them (scikit-learn, skl2onnx, onnx), progress bars
-(tqdm) and plots (matplotlib) are imported where they are used, through :func:`optional_module`
+(tqdm) and plots (matplotlib, mplhep) are imported where they are used, through :func:`optional_module`
 or the :func:`optional_modules` block, so that a missing package fails with
 
     ImportError: roonsbi: reading ROOT files needs uproot, which does not import (...);
@@ -29,11 +29,13 @@ INSTALL = {
     "uproot": "pip install 'roonsbi[io]'",
     "onnxruntime": "pip install 'roonsbi[io]'",
     "tomli": "pip install 'roonsbi[io]'",
+    "jsonschema": "pip install 'roonsbi[io]'",
     "onnx": "pip install 'roonsbi[train]'",
     "sklearn": "pip install 'roonsbi[train]'",
     "skl2onnx": "pip install 'roonsbi[train]'",
     "threadpoolctl": "pip install 'roonsbi[train]'",
     "matplotlib": "pip install matplotlib",
+    "mplhep": "pip install mplhep",
     "tqdm": "pip install tqdm",
 }
 

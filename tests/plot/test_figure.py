@@ -10,7 +10,7 @@ import pytest
 
 pytest.importorskip("matplotlib")
 
-from roonsbi.plot import plot_scans
+from roonsbi.plot import plot_scan
 from roonsbi.plot.figure import pyplot, write_figure
 
 
@@ -60,14 +60,14 @@ def test_a_failed_savefig_keeps_the_old_plot_and_closes_the_figure(tmp_path: Pat
 
 
 def test_plots_refuse_to_overwrite(tmp_path: Path) -> None:
-    """A plot function draws and writes only with overwrite=True onto an existing file, and closes its figure."""
+    """A plot function writes only with overwrite=True onto an existing file, and leaves no pyplot figure open."""
     grid = np.linspace(0.0, 2.0, 11)
-    scans = {"exact likelihood": (grid - 1.0) ** 2 / 0.25}
+    scans = {"exact likelihood": (grid, (grid - 1.0) ** 2 / 0.25)}
     path = tmp_path / "scan_mu.png"
     path.write_bytes(b"user plot")
     n_open = len(pyplot().get_fignums())
     with pytest.raises(FileExistsError, match="scan_mu.png exists"):
-        plot_scans(grid, scans, path)
+        plot_scan(scans, path)
     assert path.read_bytes() == b"user plot" and len(pyplot().get_fignums()) == n_open
-    plot_scans(grid, scans, path, overwrite=True)
+    plot_scan(scans, path, overwrite=True)
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and len(pyplot().get_fignums()) == n_open

@@ -27,12 +27,15 @@ def run_evaluate(
     threads: int | None = None,
     diagnostics: str | os.PathLike | None = None,
     formats: list[str] | None = None,
+    calibrate_on: list[str] | None = None,
     log: Any = print,
 ) -> dict[str, Any]:
     """Evaluate the columns of a configuration file, write them, and run the diagnostics.
 
-    Keyword arguments override the configuration. Returns a summary dict with ``output``,
-    ``entries``, ``columns``, ``seconds`` and, with diagnostics, ``diagnostics`` (the
+    Keyword arguments override the configuration (``calibrate_on``: the files of the calibration
+    sample, see :mod:`roonsbi.inputs.evaluate`). Returns a summary dict with ``output``,
+    ``entries``, ``columns``, ``seconds``, with a calibration ``calibration`` (files, entries,
+    closure, factors) and, with diagnostics, ``diagnostics`` (the
     :class:`~roonsbi.inputs.diagnostics.DiagnosticsReport`).
     """
     from ..inputs.evaluate import diagnostics_settings, evaluate_config, load_config, read_targets
@@ -49,7 +52,7 @@ def run_evaluate(
             refuse_existing(path, overwrite)
     evaluated = evaluate_config(config_path, config, output=output, dtype=dtype, chunk_size=chunk_size,
                                 overwrite=overwrite, progress=progress, threads=threads,
-                                keep_reference=bool(diag_cfg), log=log)
+                                keep_reference=bool(diag_cfg), calibrate_on=calibrate_on, log=log)
     summary = evaluated.summary
     if diag_cfg:
         from ..plot.diagnostics import diagnose
@@ -80,6 +83,9 @@ def add_arguments(ev: argparse.ArgumentParser) -> None:
     ev.add_argument("--diagnostics", metavar="DIR", help="run the diagnostics on the evaluated (reference) "
                     "sample and write them to DIR; overrides [diagnostics] output")
     ev.add_argument("--formats", help="plot formats, comma-separated (default: png)")
+    ev.add_argument("--calibrate-on", nargs="+", metavar="REFERENCE",
+                    help="ROOT file(s) of an independent reference sample: divide each column by its mean there "
+                    "(the normalisation closure), recorded in the output's metadata; overrides [calibration] files")
     ev.add_argument("--strict", action="store_true", help="exit with status 1 when a diagnostic is flagged")
 
 
@@ -90,9 +96,13 @@ def command(args: argparse.Namespace) -> int:
             args.config, output=args.output, dtype=args.dtype, chunk_size=args.chunk_size,
             overwrite=args.overwrite, progress=False if args.no_progress else None, threads=args.threads,
             diagnostics=args.diagnostics, formats=args.formats.split(",") if args.formats else None,
+            calibrate_on=args.calibrate_on,
         )
     except (ValueError, KeyError, OSError, ImportError) as err:
-        print(f"roonsbi evaluate: error: {err}", file=sys.stderr)
+        from ..atomic import OVERWRITE_HINT
+
+        message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
+        print(f"roonsbi evaluate: error: {str(message).replace(OVERWRITE_HINT, '--overwrite')}", file=sys.stderr)
         return 2
     report = summary.get("diagnostics")
     if args.strict and report is not None and not report.passed:

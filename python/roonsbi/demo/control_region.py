@@ -1,8 +1,8 @@
 r"""The demo's control region: a HistFactory channel of feature x0 in a background-dominated sample.
 
 :func:`control_region_spec` describes it in the format of :mod:`roonsbi.io.histfactory_build`
-(inline histograms), :func:`histfactory_workspace` builds it (HistFactory, in a subprocess) and
-:func:`histfactory_bin_yields` reads the expected yields per bin and sample back from the workspace.
+(inline histograms) and :func:`histfactory_workspace` builds it (HistFactory, in a subprocess);
+:func:`roonsbi.plot.channel_yields` reads its yields per bin and sample back.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from ..io.histfactory_build import build_histfactory_workspace
 from ..models.workspace import read_workspace
 
 __all__ = ["CHANNEL", "CR_EDGES", "CR_TILT", "CR_XSEC", "CR_YIELDS", "control_region_data", "control_region_spec",
-           "histfactory_bin_yields", "histfactory_workspace"]
+           "histfactory_workspace"]
 
 CHANNEL = "cr"
 CR_EDGES = np.linspace(-3.5, 0.0, 15)
@@ -99,27 +99,3 @@ def histfactory_workspace(spec: Mapping[str, Any], path: Path, overwrite: bool =
     build_histfactory_workspace(spec, path, what="the control region", overwrite=overwrite)
     ws, _ = read_workspace(path, "combined")
     return ws
-
-
-def histfactory_bin_yields(ws: Any, channel: str, values: Mapping[str, float]) -> dict[str, np.ndarray]:
-    """Expected yields per bin and sample of a HistFactory channel at ``values`` (parameters
-    not in the workspace are ignored): sum_i coef_i * func_i of the channel's RooRealSumPdf
-    at each bin centre, times the bin width."""
-    for name, value in values.items():
-        var = ws.var(name)
-        if var:
-            var.setVal(value)
-    pdf = ws.pdf(f"{channel}_model")
-    obs = ws.var(f"obs_x_{channel}")
-    if not pdf or not obs:
-        raise KeyError(f"no HistFactory channel '{channel}' (pdf '{channel}_model', observable 'obs_x_{channel}')")
-    binning = obs.getBinning()
-    out = {}
-    for func, coef in zip(pdf.funcList(), pdf.coefList()):
-        name = func.GetName().replace(f"_{channel}_shapes", "")
-        values_b = []
-        for b in range(binning.numBins()):
-            obs.setVal(binning.binCenter(b))
-            values_b.append(func.getVal() * coef.getVal() * binning.binWidth(b))
-        out[name] = np.array(values_b)
-    return out

@@ -49,23 +49,22 @@ from ..library import load
 from ..models.combined import channels_of, combine
 from ..models.parametrized import build_parametrized_model
 from ..models.unbinned import build_model
-from ..naming import MODELCONFIG_NAME, WEIGHT_NAME
+from ..naming import WEIGHT_NAME
 from ..plot import (
-    BinnedChannelYields,
-    ControlRegionYields,
+    ChannelYields,
+    channel_yields,
     plot_data_vs_model,
-    plot_impacts,
     plot_neyman,
     plot_pulls,
+    plot_ranking,
+    plot_scan,
     plot_scan_2d,
-    plot_scans,
 )
 from .control_region import (
     CHANNEL,
     CR_EDGES,
     control_region_data,
     control_region_spec,
-    histfactory_bin_yields,
     histfactory_workspace,
 )
 
@@ -328,9 +327,9 @@ def _rankings_and_2d(d: _Demo, combined: Any, fitter: Fitter) -> tuple[dict[str,
     return ranking, scans_2d
 
 
-def _binned_channel_yields(pnsbi: tuple[Any, Any, Any]) -> BinnedChannelYields:
+def _binned_channel_yields(pnsbi: tuple[Any, Any, Any]) -> ChannelYields:
     """The parametrized-NSBI channel at the grid point nearest its best fit: data, model at the best
-    fit and at mu = 1 (the model's parameters are restored)."""
+    fit ("post-fit") and at mu = 1 ("pre-fit"); the model's parameters are restored."""
     templates, model, scan = pnsbi
     k = int(np.argmin(np.abs(templates.grid - scan.best_value)))
     mu_prime = float(templates.grid[k])
@@ -341,35 +340,46 @@ def _binned_channel_yields(pnsbi: tuple[Any, Any, Any]) -> BinnedChannelYields:
     model.set_parameters({"mu": 1.0})
     at_one = model.bin_yields()
     model.set_parameters(start)
-    return BinnedChannelYields(mu_prime, scan.best.values["mu"], np.asarray(templates.data[k]), fitted, at_one)
+    counts = np.asarray(templates.data[k])
+    return ChannelYields(rf"parametrized NSBI at $\mu'$ = {mu_prime:.2f}", np.arange(counts.size + 1.0), counts,
+                         prefit={r"model at $\mu$ = 1": at_one},
+                         postfit={rf"model at $\hat\mu$ = {scan.best.values['mu']:.2f}": fitted},
+                         xlabel=r"bin of the optimal observable $O_{\mu'}$ (quantile bins)")
 
 
-def _control_region_yields(cr_spec: dict[str, Any], cr_ws: Any, best: Any) -> ControlRegionYields:
+def _control_region_yields(combined: Any, best: Any) -> ChannelYields:
     """The control region's data and its yields per sample pre-fit (mu = 1, alpha = 0) and post-fit."""
-    nuisances = [p.GetName() for p in cr_ws.obj(MODELCONFIG_NAME).GetNuisanceParameters()]
-    prefit = histfactory_bin_yields(cr_ws, CHANNEL, {"mu": 1.0, **dict.fromkeys(nuisances, 0.0)})
-    postfit = histfactory_bin_yields(cr_ws, CHANNEL, best.values)
-    edges, data = control_region_data(cr_spec)
-    return ControlRegionYields(np.asarray(edges), np.asarray(data), prefit, postfit, "bkg_cr", "sig_cr")
+    return channel_yields(combined, CHANNEL, best, prefit={"mu": 1.0}, xlabel=r"feature $x_0$ (control region)")
 
 
 def _outputs(d: _Demo, combined: Any, expected: dict[str, ScanResult], ranking: dict[str, ImpactResult],
              scans_2d: dict[str, Scan2DResult], neyman: dict[float, NeymanResult],
-             cr: tuple[dict[str, Any], Any, Any], pnsbi: tuple[Any, Any, Any]) -> ControlRegionYields:
+             cr: tuple[dict[str, Any], Any, Any], pnsbi: tuple[Any, Any, Any]) -> ChannelYields:
     """The workspaces and the plots; returns the control region's yields (``cr``: its spec, its
     workspace and the combined best fit)."""
     d.models[NSBI].save(d.out / "nsbi_workspace.root", overwrite=d.overwrite)
     combined.save(d.out / "combined_workspace.root", overwrite=d.overwrite)
     d.step(f"wrote the workspaces {d.out / 'nsbi_workspace.root'}, {d.out / 'combined_workspace.root'} and "
            f"{d.out / 'control_region.root'}")
-    plot_scans(d.grid, d.scans, d.out / "scan_mu.png", {k: (v.values, v.t) for k, v in expected.items()},
-               colors=COLORS, reference=EXACT, overwrite=d.overwrite)
+    curves: dict[str, Any] = {label: (d.grid, d.scans[label]) for label in sorted(d.scans, key=lambda k: k != EXACT)}
+    styles = {label: {"color": COLORS.get(label), **({"lw": 2.5, "ls": "-"} if label == EXACT else
+                                                      {"lw": 1.5, "ls": "--", "marker": "o", "ms": 3})}
+              for label in curves}
+    for label, scan in expected.items():
+        curves[f"{label}, expected (Asimov, $\\mu$ = 1)"] = scan
+        styles[f"{label}, expected (Asimov, $\\mu$ = 1)"] = {"color": COLORS.get(label), "lw": 1.2, "ls": ":"}
+    plot_scan(curves, d.out / "scan_mu.png", styles=styles, figsize=(10.5, 4.8), legend_outside=True,
+              xlabel=r"signal strength $\mu$", title="Off-shell toy: profile-likelihood scans on the same pseudo-data",
+              overwrite=d.overwrite)
     plot_pulls(ranking, d.out / "pulls.png", overwrite=d.overwrite)
-    plot_impacts(ranking[COMBINED], d.out / "impacts.png", COMBINED, overwrite=d.overwrite)
-    plot_scan_2d(scans_2d, d.out / "scan2d_mu_lumi.png", overwrite=d.overwrite)
-    control = _control_region_yields(*cr)
-    plot_data_vs_model(control, _binned_channel_yields(pnsbi), d.out / "data_vs_model.png", overwrite=d.overwrite)
-    plot_neyman(neyman, d.out / "neyman_mu.png", NSBI, overwrite=d.overwrite)
+    plot_ranking(ranking[COMBINED], d.out / "impacts.png", title=f"{COMBINED}: impacts on $\\mu$",
+                 overwrite=d.overwrite)
+    plot_scan_2d(scans_2d, d.out / "scan2d_mu_lumi.png", xlabel=r"signal strength $\mu$",
+                 ylabel=r"$\alpha_\mathrm{lumi}$", reference=(1.0, 0.0), overwrite=d.overwrite)
+    control = _control_region_yields(combined, cr[2])
+    plot_data_vs_model([control, _binned_channel_yields(pnsbi)], d.out / "data_vs_model.png",
+                       ratio_range=[(0.7, 1.3), (0.0, 2.0)], overwrite=d.overwrite)
+    plot_neyman(neyman, d.out / "neyman_mu.png", title=f"Neyman construction, {NSBI}", overwrite=d.overwrite)
     d.step(f"wrote the plots {', '.join(n for n in OUTPUTS if n.endswith('.png'))}")
     return control
 
@@ -379,7 +389,7 @@ def _row_summary(r: Row) -> dict[str, Any]:
             "interval68": [float(v) for v in r[3]], "interval95": [float(v) for v in r[4]]}
 
 
-def _summary(d: _Demo, control: ControlRegionYields, best: Any) -> dict[str, Any]:
+def _summary(d: _Demo, control: ChannelYields, best: Any) -> dict[str, Any]:
     """The summary written to ``summary.json``."""
     toy = d.toy
     summary = {

@@ -36,7 +36,15 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_folder, atomic_path, refuse_existing
-from ..naming import SPREAD_SUFFIX, WEIGHT_NAME, parse_shape_column, process_of_ratio, ratio_column, shape_columns
+from ..naming import (
+    COLUMNS_METADATA,
+    SPREAD_SUFFIX,
+    WEIGHT_NAME,
+    parse_shape_column,
+    process_of_ratio,
+    ratio_column,
+    shape_columns,
+)
 from ..optional import optional_module
 from ..spec import PathLike
 from .events import MissingFeatureError, Source, iter_events
@@ -50,6 +58,7 @@ __all__ = [
     "iter_columns",
     "processes_from_columns",
     "read_columns",
+    "read_metadata",
     "write_columns",
 ]
 
@@ -122,17 +131,29 @@ class ColumnSpec(Mapping[str, RatioModel]):
         return spec
 
     @classmethod
-    def from_dict(cls, config: Mapping[str, Any], base_dir: PathLike | None = None) -> ColumnSpec:
+    def from_dict(cls, config: Mapping[str, Any], base_dir: PathLike | None = None,
+                  defaults: Mapping[str, Any] | None = None) -> ColumnSpec:
         """Spec from a configuration mapping (TOML/JSON).
 
         Each value is a path, a list of paths, or a table with the keys ``models`` (path or
         list), ``output``, ``features``, ``output_name``, ``output_index``, ``scale``.
-        Relative paths are taken from ``base_dir``.
+        ``defaults`` (the ``[networks]`` section of ``roonsbi evaluate``) gives the same keys but
+        ``models`` for every column; a column's own keys win. Relative paths are taken from
+        ``base_dir``.
+
+        >>> spec = ColumnSpec.from_dict({"r_S": "S.onnx", "r_B": {"models": "B.onnx", "output": "ratio"}},
+        ...                             defaults={"output": "score", "features": ["x0", "x1"]})
+        >>> [(c, m.output, m.features) for c, m in spec.items()]
+        [('r_S', 'score', ('x0', 'x1')), ('r_B', 'ratio', ('x0', 'x1'))]
         """
         base = Path(base_dir) if base_dir is not None else None
+        defaults = dict(defaults or {})
+        unknown = sorted(set(defaults) - (_ENTRY_KEYS - {"models"}))
+        if unknown:
+            raise ValueError(f"unknown network default(s) {unknown}; allowed: {sorted(_ENTRY_KEYS - {'models'})}")
         spec = cls()
         for name, entry in config.items():
-            spec._add(name, _model_of_entry(name, entry, base))
+            spec._add(name, _model_of_entry(name, entry, base, defaults))
         return spec
 
     def __getitem__(self, name: str) -> RatioModel:
@@ -149,9 +170,9 @@ class ColumnSpec(Mapping[str, RatioModel]):
         return f"ColumnSpec({{{body}}})"
 
 
-def _model_of_entry(name: str, entry: Any, base: Path | None) -> RatioModel:
-    """The RatioModel of one configuration entry (a path, a list of paths or a table); relative
-    paths are taken from ``base``."""
+def _model_of_entry(name: str, entry: Any, base: Path | None, defaults: Mapping[str, Any] | None = None) -> RatioModel:
+    """The RatioModel of one configuration entry (a path, a list of paths or a table) over the
+    ``defaults``; relative paths are taken from ``base``."""
     if isinstance(entry, (str, list)):
         entry = {"models": entry}
     if not isinstance(entry, Mapping):
@@ -159,6 +180,7 @@ def _model_of_entry(name: str, entry: Any, base: Path | None) -> RatioModel:
     unknown = sorted(set(entry) - _ENTRY_KEYS)
     if unknown:
         raise ValueError(f"column {name!r}: unknown key(s) {unknown}; allowed: {sorted(_ENTRY_KEYS)}")
+    entry = {**(defaults or {}), **entry}
     if "models" not in entry:
         raise ValueError(f"column {name!r}: 'models' (ONNX file or list of files) is missing")
     models = entry["models"]
@@ -409,8 +431,9 @@ def _npy_header(dtype: np.dtype, n: int) -> bytes:
 class _NpyFolderWriter:
     """One .npy per column, appended chunk by chunk (fixed-size header patched at the end)."""
 
-    def __init__(self, folder: Path, dtype: np.dtype) -> None:
+    def __init__(self, folder: Path, dtype: np.dtype, metadata: Mapping[str, Any] | None = None) -> None:
         self.folder, self.dtype = folder, dtype  # an empty folder
+        self.metadata = dict(metadata or {})
         self.files: dict[str, Any] = {}
         self.n = 0
 
@@ -436,6 +459,8 @@ class _NpyFolderWriter:
             fh.close()
         index = {"format": "roonsbi-columns", "version": 1, "columns": list(self.files),
                  "dtype": self.dtype.name, "entries": self.n}
+        if self.metadata:
+            index[COLUMNS_METADATA] = self.metadata
         (self.folder / INDEX_FILE).write_text(json.dumps(index, indent=1) + "\n")
 
     def abort(self) -> None:
@@ -446,10 +471,12 @@ class _NpyFolderWriter:
 class _RootWriter:
     """A TTree written with uproot, one basket per chunk."""
 
-    def __init__(self, path: Path, tree: str, dtype: np.dtype) -> None:
+    def __init__(self, path: Path, tree: str, dtype: np.dtype, metadata: Mapping[str, Any] | None = None) -> None:
         uproot = optional_module("uproot", "writing ROOT files")
         self.path, self.tree_name, self.dtype = path, tree, dtype
         self.file = uproot.recreate(str(path))
+        if metadata:
+            self.file[COLUMNS_METADATA] = json.dumps(metadata)  # a TObjString
         self.tree: Any = None
         self.names: list[str] = []
 
@@ -486,6 +513,7 @@ def write_columns(
     format: str | None = None,
     tree: str = "columns",
     overwrite: bool = False,
+    metadata: Mapping[str, Any] | None = None,
 ) -> Path:
     """Write columns to ``path``: a ROOT TTree, an ``.npz`` or a folder of ``.npy`` files.
 
@@ -499,6 +527,10 @@ def write_columns(
         format: ``"root"``, ``"npz"`` or ``"npy"`` (default: from the suffix).
         tree: TTree name for ROOT files.
         overwrite: replace an existing file (or a folder written by roonsbi).
+        metadata: a JSON-serialisable mapping stored with the columns (e.g. the calibration of
+            ``roonsbi evaluate --calibrate-on``): in a ROOT file the TObjString ``roonsbi_metadata``,
+            in a folder the index ``columns.json``, in an ``.npz`` the zip comment; read it back with
+            :func:`read_metadata`.
 
     The output appears only when complete (:mod:`roonsbi.atomic`): it is written under a
     temporary name next to ``path`` and renamed at the end; an error while streaming leaves no
@@ -516,16 +548,16 @@ def write_columns(
     chunks: Iterable[Mapping[str, np.ndarray]] = [columns] if isinstance(columns, Mapping) else columns
     if fmt == "root":
         with atomic_path(path, overwrite) as tmp:
-            _stream(_RootWriter(tmp, tree, dtype), chunks)
+            _stream(_RootWriter(tmp, tree, dtype, metadata), chunks)
     elif fmt == "npy":
         with atomic_folder(path, overwrite) as folder:
-            _stream(_NpyFolderWriter(folder, dtype), chunks)
+            _stream(_NpyFolderWriter(folder, dtype, metadata), chunks)
     else:  # npz: .npy files in a scratch folder next to path, then stored in the zip
         with atomic_path(path, overwrite) as tmp, \
                 tempfile.TemporaryDirectory(prefix=f".{path.name}.", suffix=".d", dir=path.parent) as scratch:
             writer = _NpyFolderWriter(Path(scratch), dtype)
             _stream(writer, chunks)
-            _zip_folder(Path(scratch), list(writer.files), tmp)
+            _zip_folder(Path(scratch), list(writer.files), tmp, metadata)
     return path
 
 
@@ -542,11 +574,17 @@ def _stream(writer: Any, chunks: Iterable[Mapping[str, np.ndarray]]) -> None:
         raise
 
 
-def _zip_folder(folder: Path, names: Sequence[str], target: Path) -> None:
-    """Store the ``.npy`` files of ``folder`` uncompressed in the ``.npz`` ``target``."""
+def _zip_folder(folder: Path, names: Sequence[str], target: Path, metadata: Mapping[str, Any] | None = None) -> None:
+    """Store the ``.npy`` files of ``folder`` uncompressed in the ``.npz`` ``target`` (``metadata``
+    as JSON in the zip comment, which numpy ignores)."""
     with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as zf:
         for name in names:
             zf.write(folder / f"{name}.npy", arcname=f"{name}.npy")
+        if metadata:
+            comment = json.dumps({COLUMNS_METADATA: metadata}).encode()
+            if len(comment) > 65535:
+                raise ValueError(f"the metadata of {target} is {len(comment)} bytes as JSON; an .npz holds 65535")
+            zf.comment = comment
 
 
 # -- reading ------------------------------------------------------------------------------
@@ -588,6 +626,23 @@ def read_columns(
         available = sorted(p.stem for p in path.glob("*.npy"))
     _check_wanted(path, wanted, available)
     return {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None) for name in (wanted or available)}
+
+
+def read_metadata(path: PathLike) -> dict[str, Any]:
+    """The metadata :func:`write_columns` stored with the columns of ``path`` (empty if none)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist")
+    fmt = "npy" if path.is_dir() else _infer_format(path, None)
+    if fmt == "root":
+        uproot = optional_module("uproot", "reading ROOT files")
+        with uproot.open(str(path)) as f:
+            return dict(json.loads(str(f[COLUMNS_METADATA]))) if COLUMNS_METADATA in f else {}
+    if fmt == "npz":
+        with zipfile.ZipFile(path) as zf:
+            return dict(json.loads(zf.comment.decode()).get(COLUMNS_METADATA, {})) if zf.comment else {}
+    index = path / INDEX_FILE
+    return dict(json.loads(index.read_text()).get(COLUMNS_METADATA, {})) if index.is_file() else {}
 
 
 def _read_root_columns(path: Path, wanted: list[str] | None, tree: str | None) -> dict[str, np.ndarray]:

@@ -44,6 +44,7 @@ __all__ = [
     "FeatureComparison",
     "ReweightingCheck",
     "base_columns",
+    "calibration_factors",
     "chi2_pvalue",
     "column_length",
     "compute_diagnostics",
@@ -232,6 +233,28 @@ def normalisation_closure(
             if owner == p:
                 results.append(result(gcol, p, variation, r * np.asarray(columns[gcol], dtype=np.float64)))
     return ClosureReport(results, float(n_sigma), float(tolerance))
+
+
+def calibration_factors(report: ClosureReport) -> dict[str, float]:
+    r"""The factors that make the normalisation closure of ``report`` exact: per process
+    :math:`c_J = 1/m_J` for :math:`r_J`, and per shape variation :math:`c_{Jm} = m_J/m_{Jm}` for
+    :math:`g_{Jm}` (:math:`m_{Jm}` the mean of :math:`r_J\,g_{Jm}`), so that on the reference sample
+    :math:`\sum_i w_i c_J r_J / \sum_i w_i = 1` and :math:`\sum_i w_i c_J r_J\,c_{Jm} g_{Jm}/\sum_i w_i = 1`.
+    The calibration of ``roonsbi evaluate --calibrate-on`` (the demo's networks: ``1/mean``).
+
+    >>> import numpy as np
+    >>> report = normalisation_closure({"r_S": np.array([1.0, 1.5]), "g_S_jes_hi": np.array([1.0, 2.0])})
+    >>> calibration_factors(report)  # m_S = 1.25, m_S,jes = (1 + 3) / 2 = 2
+    {'r_S': 0.8, 'g_S_jes_hi': 0.625}
+    """
+    means = {r.process: r.mean for r in report.results if r.variation is None}
+    out = {}
+    for r in report.results:
+        if not (math.isfinite(r.mean) and r.mean > 0):
+            raise ValueError(f"column '{r.column}': its mean on the calibration sample is {r.mean}; "
+                             "cannot calibrate it (is the sample the reference one?)")
+        out[r.column] = 1.0 / r.mean if r.variation is None else means[r.process] / r.mean
+    return out
 
 
 # -- ratio distributions ------------------------------------------------------------------------

@@ -29,6 +29,15 @@ Inputs. A network takes either
   names.
 
 Both layouts accept float32 or float64 inputs; the batch dimension must be dynamic.
+
+Classifiers exported by skl2onnx work as exported: their first output, the predicted label
+(integers), is skipped for the first float output, the class probabilities, a ``[N, k]`` tensor or
+(skl2onnx's default ``zipmap=True``) a sequence of maps class -> probability, read in the order of
+the sorted classes (slower than ``zipmap=False``: one Python dict per event). With
+``output="score"`` a two-class output gives :math:`s` = the probability of class 1 (the process
+sample), so :math:`r = s/(1-s)` (only for a classifier: a network with a label output or a ZipMap;
+another two-column output needs ``output_index``); with more classes choose the column with
+``output_index``.
 """
 
 from __future__ import annotations
@@ -91,10 +100,12 @@ class RatioModel:
             expects them (matrix input). Checked against the ONNX metadata
             ``feature_names`` when the file has it; required when it has not.
             For networks with one input per feature, the input names (any order).
-        output_name: name of the ONNX output to use (default: the first output).
+        output_name: name of the ONNX output to use (default: the first float output,
+            so the class probabilities of a skl2onnx classifier, not its label output).
         output_index: column of a ``[N, k]`` output to use (e.g. 1 for the
             probability of class 1 of a two-class classifier); not needed for
-            ``[N]`` or ``[N, 1]`` outputs.
+            ``[N]`` or ``[N, 1]`` outputs, nor with ``output="score"`` for the probabilities of a
+            two-class classifier (a network with a label output, or a ZipMap): column 1, the process class.
         scale: constant factor :math:`c` applied to every member's ratio.
 
     Example::
@@ -217,6 +228,8 @@ class Network:
     input_ranks: list[int]
     output_name: str
     output_index: int | None
+    zipmap: bool = False
+    classifier_score: bool = False  #: a classifier's probabilities read as a score: 2 columns -> column 1
 
     def feeds(self, data: Mapping[str, np.ndarray], cache: dict) -> dict[str, np.ndarray]:
         """ONNX feeds for one chunk; the feature matrix is built once per chunk and layout."""
@@ -247,9 +260,14 @@ class Network:
         y = cache.get(key)
         if y is None:
             y = self.session.run([self.output_name], self.feeds(data, cache))[0]
+            if self.zipmap:  # a list of {class: probability}: columns in the order of the sorted classes
+                classes = sorted(y[0]) if len(y) else []
+                y = np.array([[row[c] for c in classes] for row in y], dtype=np.float64).reshape(len(y), len(classes))
             cache[key] = y
         n = len(data[self.features[0]]) if self.features else 0
         y = np.asarray(y)
+        if y.ndim == 2 and y.shape[1] == 2 and self.output_index is None and self.classifier_score:
+            y = y[:, 1]  # a two-class classifier's probabilities: the process class (label 1) is the score
         if y.ndim == 2 and self.output_index is not None:
             if not 0 <= self.output_index < y.shape[1]:
                 raise ValueError(
@@ -348,6 +366,7 @@ class SessionCache:
                 f"network {path}: unsupported inputs {_fmt_inputs(inputs)}; expected one [N, d] matrix "
                 f"or one [N] / [N, 1] input per feature"
             )
+        output_name, zipmap = _output_name(path, list(session.get_outputs()), model.output_name)
         return Network(
             path=Path(path),
             session=session,
@@ -356,8 +375,10 @@ class SessionCache:
             input_names=[i.name for i in inputs],
             input_dtypes=dtypes,
             input_ranks=ranks,
-            output_name=_output_name(path, list(session.get_outputs()), model.output_name),
+            output_name=output_name,
             output_index=model.output_index,
+            zipmap=zipmap,
+            classifier_score=model.output == "score" and (zipmap or _has_label_output(session.get_outputs())),
         )
 
 
@@ -417,19 +438,40 @@ def _column_features(path: Path, inputs: Sequence[Any], given: Sequence[str] | N
     return names
 
 
-def _output_name(path: Path, outputs: Sequence[Any], wanted: str | None) -> str:
-    """The tensor output used: ``wanted`` or the first."""
+def _is_zipmap(output: Any) -> bool:
+    """A ZipMap output (skl2onnx's default for classifiers): a sequence of maps class -> probability."""
+    return str(output.type).startswith("seq(map(") and ("tensor(float)" in output.type or
+                                                          "tensor(double)" in output.type)
+
+
+def _has_label_output(outputs: Sequence[Any]) -> bool:
+    """An integer or string output: a classifier's predicted label (skl2onnx's ``output_label``)."""
+    return any(o.type in ("tensor(int64)", "tensor(int32)", "tensor(string)") for o in outputs)
+
+
+def _output_name(path: Path, outputs: Sequence[Any], wanted: str | None) -> tuple[str, bool]:
+    """The output used and whether it is a ZipMap: ``wanted``, or the first float output.
+
+    A scikit-learn classifier exported by skl2onnx has the outputs ``output_label`` (the predicted
+    class, integers) then ``output_probability`` (the class probabilities, a tensor [N, k] or, with
+    ZipMap, a sequence of maps): without ``output_name`` the probabilities are taken, never the label."""
     out_names = [o.name for o in outputs]
-    output_name = wanted or out_names[0]
-    if output_name not in out_names:
-        raise ValueError(f"network {path} has no output '{output_name}' (outputs: {out_names})")
-    out = outputs[out_names.index(output_name)]
-    if not out.type.startswith("tensor("):
-        raise ValueError(
-            f"network {path}: output '{output_name}' is {out.type}, not a tensor "
-            f"(for scikit-learn classifiers export with zipmap=False)"
-        )
-    return output_name
+    floats = [o for o in outputs if o.type in _ONNX_FLOAT_TYPES or _is_zipmap(o)]
+    if wanted is None:
+        if not floats:
+            raise ValueError(f"network {path} has no float output (outputs: "
+                             f"{', '.join(f'{o.name} {o.type}' for o in outputs)}); roonsbi needs the ratio, its "
+                             "logarithm or a classifier's probabilities")
+        wanted = floats[0].name
+    if wanted not in out_names:
+        raise ValueError(f"network {path} has no output '{wanted}' (outputs: {out_names})")
+    out = outputs[out_names.index(wanted)]
+    if out not in floats:
+        hint = (f"; the class probabilities are '{floats[0].name}' (output_name = \"{floats[0].name}\", or leave "
+                "output_name out)" if floats else "")
+        raise ValueError(f"network {path}: output '{wanted}' is {out.type}, not a float tensor (a classifier's "
+                         f"predicted label?){hint}")
+    return wanted, _is_zipmap(out)
 
 
 @dataclass

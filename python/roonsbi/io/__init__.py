@@ -4,7 +4,7 @@ file (:func:`read_source`)."""
 
 from __future__ import annotations
 
-from .histfactory_xml import from_histfactory_xml, read_histfactory_xml
+from .histfactory_xml import from_histfactory_xml, histfactory_tutorial, read_histfactory_xml
 from .pyhf_json import (
     PyhfExportError,
     PyhfModel,
@@ -26,6 +26,7 @@ __all__ = [
     "PyhfScan",
     "from_histfactory_xml",
     "from_pyhf",
+    "histfactory_tutorial",
     "poi_relation",
     "pyhf_parameters",
     "pyhf_profile_scan",

@@ -11,6 +11,9 @@ objects are not reliable at interpreter teardown), as MakeCombinedModel does, by
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -19,7 +22,7 @@ from typing import Any, Sequence
 from ..models.workspace import read_workspace
 from .histfactory_build import build_histfactory_workspace
 
-__all__ = ["from_histfactory_xml", "read_histfactory_xml"]
+__all__ = ["from_histfactory_xml", "histfactory_tutorial", "read_histfactory_xml"]
 
 _TRUE_FALSE = {"True": True, "true": True, "False": False, "false": False}
 
@@ -223,3 +226,38 @@ def from_histfactory_xml(xml_path: str | os.PathLike, measurement: str | None = 
     with tempfile.TemporaryDirectory(prefix="roonsbi_hf_") as tmp:
         out = build_histfactory_workspace(spec, Path(tmp) / "histfactory.root", what=str(xml_path))
         return read_workspace(out, "combined")[0]
+
+
+def histfactory_tutorial(folder: str | os.PathLike) -> Path:
+    """Set up ROOT's HistFactory tutorial in ``folder`` (created) as its ``prepareHistFactory`` does:
+    ``config/example.xml``, ``config/example_channel.xml``, the other examples in
+    ``config/examples/`` and the DTD from the ROOT installation, and the histogram file
+    ``data/example.root`` made by the tutorial's own ``makeExample.C`` (in a subprocess). Returns
+    ``folder``; then ``from_histfactory_xml(folder / "config/example.xml", "GaussExample",
+    base_dir=folder)`` is the tutorial's model (POI ``SigXsecOverSM`` in [0, 3]).
+
+    Raises:
+        FileNotFoundError: the ROOT installation has no HistFactory tutorial files.
+        RuntimeError: makeExample.C failed (with the end of its error output).
+    """
+    from ..library import load
+
+    ROOT = load()
+    base = Path(folder)
+    tutorials = Path(str(ROOT.gROOT.GetTutorialDir())) / "roofit" / "histfactory"
+    etc = Path(str(ROOT.gROOT.GetEtcDir()))
+    if not (tutorials / "example.xml").exists():
+        raise FileNotFoundError(f"ROOT's HistFactory tutorial files are not installed (no {tutorials / 'example.xml'})")
+    (base / "config" / "examples").mkdir(parents=True, exist_ok=True)
+    (base / "data").mkdir(exist_ok=True)
+    for src in (tutorials / "example.xml", tutorials / "example_channel.xml", etc / "HistFactorySchema.dtd"):
+        shutil.copy(src, base / "config" / src.name)
+    for src in [*tutorials.glob("example_*.xml"), etc / "HistFactorySchema.dtd"]:
+        shutil.copy(src, base / "config" / "examples" / src.name)
+    script = (f"import ROOT; ROOT.gROOT.SetBatch(True); ROOT.gROOT.ProcessLine('.L {tutorials / 'makeExample.C'}'); "
+              "ROOT.makeExample()")
+    proc = subprocess.run([sys.executable, "-c", script], cwd=base / "data", capture_output=True, text=True,
+                          timeout=600)
+    if proc.returncode != 0 or not (base / "data" / "example.root").exists():
+        raise RuntimeError(f"ROOT's makeExample.C failed in {base / 'data'}: {proc.stderr[-2000:]}")
+    return base

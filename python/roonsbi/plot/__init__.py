@@ -1,19 +1,56 @@
-"""Plots of roonsbi results (matplotlib, Agg backend): they take plain numbers and roonsbi's
-result containers (:class:`~roonsbi.infer.scan.Scan2DResult`, :class:`~roonsbi.infer.impacts.ImpactResult`,
-:class:`~roonsbi.infer.toys.NeymanResult`) and never build models.
+"""roonsbi's plots: public functions that take roonsbi's result containers (:mod:`roonsbi.infer.results`)
+and draw them in a HEP style (mplhep), written as PNG and/or PDF.
 
-:mod:`~roonsbi.plot.scans` (1-D scans, 2-D contours, Neyman belts), :mod:`~roonsbi.plot.pulls`
-(pulls and impact ranking), :mod:`~roonsbi.plot.data_model` (data against model), :mod:`~roonsbi.plot.diagnostics` (the
-diagnostics of ratio columns); :func:`pyplot` (:mod:`~roonsbi.plot.figure`) is how they get matplotlib.
+* :func:`plot_scan`: 1-D profile-likelihood scans (several curves, 68% / 95% CL lines);
+* :func:`plot_scan_2d`: 2-D confidence-region contours;
+* :func:`plot_pulls`: nuisance-parameter pulls; :func:`plot_ranking`: the impact ranking;
+* :func:`plot_data_vs_model`: binned channels, data against pre-/post-fit model with a ratio
+  panel (:func:`channel_yields` reads any binned channel of a model into a :class:`ChannelYields`);
+* :func:`plot_limit_bands`: the "Brazil" plot of a CLs scan;
+* :func:`plot_neyman`: a Neyman construction (toy critical values);
+* :func:`diagnose` and the diagnostics of ratio columns (:mod:`roonsbi.plot.diagnostics`).
+
+Every plot function returns its matplotlib ``Figure`` (outside pyplot: nothing to close) and, given
+a ``path``, writes it: the format from the suffix, or ``formats=("png", "pdf")``; an existing file is
+replaced only with ``overwrite=True``; each file is written atomically (:mod:`roonsbi.atomic`). The
+experiment label is off by default: ``label="ATLAS", label_text="Internal", lumi=140, energy=13``
+draws it (mplhep's ``exp_label``) and selects that experiment's mplhep style (ROOT's otherwise).
+The styles apply inside the call only (``matplotlib.rc_context``). The names load their module on
+first use: :func:`diagnose` (``roonsbi evaluate``) does not load ROOT.
 """
 
 from __future__ import annotations
 
-__all__ = ["BinnedChannelYields", "ControlRegionYields", "plot_data_vs_model", "plot_impacts", "plot_neyman",
-           "plot_pulls", "plot_scan_2d", "plot_scans", "pyplot"]
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+#: name -> the module that defines it (imported on first use)
+_LAZY = {
+    "ChannelYields": "data_model", "channel_yields": "data_model", "plot_data_vs_model": "data_model",
+    "diagnose": "diagnostics", "ExperimentLabel": "figure", "plot_limit_bands": "limits",
+    "plot_pulls": "pulls", "plot_ranking": "pulls", "plot_neyman": "scans", "plot_scan": "scans",
+    "plot_scan_2d": "scans",
+}
+
+__all__ = ["ChannelYields", "ExperimentLabel", "channel_yields", "diagnose", "plot_data_vs_model",
+           "plot_limit_bands", "plot_neyman", "plot_pulls", "plot_ranking", "plot_scan", "plot_scan_2d"]
+
+if TYPE_CHECKING:
+    from .data_model import ChannelYields, channel_yields, plot_data_vs_model
+    from .diagnostics import diagnose
+    from .figure import ExperimentLabel
+    from .limits import plot_limit_bands
+    from .pulls import plot_pulls, plot_ranking
+    from .scans import plot_neyman, plot_scan, plot_scan_2d
 
 
-from .data_model import BinnedChannelYields, ControlRegionYields, plot_data_vs_model
-from .figure import pyplot
-from .pulls import plot_impacts, plot_pulls
-from .scans import plot_neyman, plot_scan_2d, plot_scans
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module '{__name__}' has no attribute '{name}'")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

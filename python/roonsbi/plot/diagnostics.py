@@ -26,10 +26,9 @@ from ..inputs.diagnostics import (
 )
 from ..optional import optional_module
 from ..spec import ArrayLike, PathLike
-from .figure import write_figure
+from .figure import figure_paths, save_figure
 
-__all__ = ["diagnose", "diagnostics_files", "figure_paths", "plot_closure", "plot_ratio_distributions",
-           "plot_reweighting", "save_figure"]
+__all__ = ["diagnose", "diagnostics_files", "plot_closure", "plot_ratio_distributions", "plot_reweighting"]
 
 
 
@@ -38,28 +37,6 @@ __all__ = ["diagnose", "diagnostics_files", "figure_paths", "plot_closure", "plo
 def _figure(width: float, height: float) -> Any:
     Figure = optional_module("matplotlib.figure", "drawing the diagnostic plots").Figure
     return Figure(figsize=(width, height), layout="constrained")
-
-
-def figure_paths(path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:
-    """The files :func:`save_figure` writes for ``path``: ``path`` itself (format from its suffix)
-    or, without suffix or with ``formats``, ``path.<fmt>`` per format (default PNG)."""
-    path = Path(path)
-    if path.suffix and formats is None:
-        return [path]
-    stem = path.with_suffix("") if path.suffix.lower() in (".png", ".pdf", ".svg") else path
-    return [stem.with_name(f"{stem.name}.{fmt.lstrip('.')}") for fmt in (formats or ("png",))]
-
-
-def save_figure(fig: Any, path: PathLike, formats: Sequence[str] | None = None, overwrite: bool = False) -> list[Path]:
-    """Save ``fig`` as the files of :func:`figure_paths` (creating their folder); an existing file is
-    replaced only with ``overwrite`` (all are checked before any is written), each atomically."""
-    targets = figure_paths(path, formats)
-    for target in targets:
-        refuse_existing(target, overwrite)
-    targets[0].parent.mkdir(parents=True, exist_ok=True)
-    for target in targets:
-        write_figure(fig, target, overwrite=overwrite, dpi=120)
-    return targets
 
 
 def plot_closure(report: ClosureReport, path: PathLike, formats: Sequence[str] | None = None,

@@ -1,16 +1,36 @@
-"""The one way roonsbi's plots get matplotlib (``pyplot`` with the non-interactive Agg backend)
-and are written to files (:func:`write_figure`: atomic, no overwrite without asking)."""
+r"""How roonsbi's plots get matplotlib, their HEP style and experiment label, and how they are written.
+
+* :func:`new_figure`: a ``matplotlib.figure.Figure`` (no pyplot state, Agg renderer, constrained
+  layout); :func:`hep_style`: the mplhep style the figures are drawn and written in (ROOT's by
+  default, the experiment's with ``label="ATLAS"``, ``"CMS"``, ``"LHCb"``, ``"ALICE"``), applied
+  with ``matplotlib.rc_context`` so that the caller's settings stay untouched;
+* :class:`ExperimentLabel`: the optional experiment label (``label="ATLAS"``,
+  ``label_text="Internal"``, ``lumi`` in fb^-1, ``energy`` in TeV), drawn by mplhep's ``exp_label``;
+  off by default;
+* :func:`save_figure`: the files of :func:`figure_paths` (PNG and/or PDF, from the suffix or
+  ``formats``), each written atomically and never over an existing file without ``overwrite``
+  (:func:`write_figure`, :mod:`roonsbi.atomic`).
+
+matplotlib and mplhep are imported when a figure is drawn, not with this module.
+"""
 
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator, Sequence
 
-from ..atomic import atomic_path
+from ..atomic import atomic_path, refuse_existing
 from ..optional import optional_module
 from ..spec import PathLike
 
-__all__ = ["pyplot", "write_figure"]
+__all__ = ["ExperimentLabel", "figure_paths", "hep_style", "new_figure", "pyplot", "save_figure", "write_figure"]
+
+#: mplhep style per experiment label (upper case); every other label (or none) gets ROOT's style
+_STYLES = {"ATLAS": "ATLAS", "CMS": "CMS", "LHCB": "LHCb2", "ALICE": "ALICE"}
+_FORMATS = (".png", ".pdf", ".svg")
 
 
 def pyplot() -> Any:
@@ -19,6 +39,91 @@ def pyplot() -> Any:
     matplotlib = optional_module("matplotlib", "drawing roonsbi's plots")
     matplotlib.use("Agg")
     return optional_module("matplotlib.pyplot", "drawing roonsbi's plots")
+
+
+class _NoMathtextNoise(logging.Filter):
+    """Drops matplotlib's "No TeX to Unicode mapping" messages, which mplhep's sqrt(s) label triggers
+    with the experiments' fonts (the symbol is drawn all the same)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "No TeX to Unicode mapping" not in record.getMessage()
+
+
+@contextmanager
+def hep_style(label: str | None = None) -> Iterator[None]:
+    """Draw (and write) inside this block in the mplhep style of the experiment ``label`` (ROOT's
+    style without one): ``matplotlib.rc_context``, so nothing changes outside the block."""
+    matplotlib = optional_module("matplotlib", "drawing roonsbi's plots")
+    mplhep = optional_module("mplhep", "roonsbi's plot style")
+    style = getattr(mplhep.style, _STYLES.get((label or "").upper(), "ROOT"))
+    noise = _NoMathtextNoise()
+    logger = logging.getLogger("matplotlib.mathtext")
+    logger.addFilter(noise)
+    try:
+        with matplotlib.rc_context(style):
+            # the styles are made for 10 x 10 inch figures; roonsbi's are smaller
+            matplotlib.rcParams.update({"font.size": 11, "axes.labelsize": 12, "legend.fontsize": 9,
+                                        "xtick.labelsize": 10, "ytick.labelsize": 10, "axes.titlesize": 11})
+            yield
+    finally:
+        logger.removeFilter(noise)
+
+
+def new_figure(width: float, height: float) -> Any:
+    """A matplotlib ``Figure`` of ``width`` x ``height`` inches with constrained layout, outside pyplot
+    (nothing to close; it is freed with its last reference)."""
+    Figure = optional_module("matplotlib.figure", "drawing roonsbi's plots").Figure
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+@dataclass(frozen=True)
+class ExperimentLabel:
+    r"""The experiment label of a plot: ``name`` in bold (e.g. ``"ATLAS"``), ``text`` in italics
+    (``"Internal"``, ``"Preliminary"``), and :math:`\sqrt{s}` = ``energy`` TeV, ``lumi``
+    :math:`\mathrm{fb}^{-1}` when given. ``name`` None: no label (the default of every plot)."""
+
+    name: str | None = None
+    text: str = ""
+    lumi: float | str | None = None
+    energy: float | str | None = None
+
+    def draw(self, ax: Any) -> None:
+        """Draw the label in the top left corner of ``ax`` (nothing without :attr:`name`)."""
+        if not self.name:
+            return
+        mplhep = optional_module("mplhep", "the experiment label of roonsbi's plots")
+        mplhep.label.exp_label(exp=self.name, text=self.text, lumi=self.lumi, com=self.energy, data=True,
+                               loc=4 if self.name.upper() == "ATLAS" else 0, ax=ax)
+
+
+def figure_paths(path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:
+    """The files :func:`save_figure` writes for ``path``: ``path`` itself (format from its suffix)
+    or, without suffix or with ``formats``, ``path.<fmt>`` per format (default PNG).
+
+    >>> [p.name for p in figure_paths("scan.png")], [p.name for p in figure_paths("scan", ["png", "pdf"])]
+    (['scan.png'], ['scan.png', 'scan.pdf'])
+    """
+    path = Path(path)
+    if path.suffix and formats is None:
+        return [path]
+    stem = path.with_suffix("") if path.suffix.lower() in _FORMATS else path
+    return [stem.with_name(f"{stem.name}.{fmt.lstrip('.')}") for fmt in (formats or ("png",))]
+
+
+def save_figure(fig: Any, path: PathLike | None, formats: Sequence[str] | None = None, overwrite: bool = False,
+                dpi: float = 120) -> list[Path]:
+    """Save ``fig`` as the files of :func:`figure_paths` (creating their folder; none if ``path`` is
+    None); an existing file is replaced only with ``overwrite`` (all are checked before any is
+    written), each atomically."""
+    if path is None:
+        return []
+    targets = figure_paths(path, formats)
+    for target in targets:
+        refuse_existing(target, overwrite)
+    targets[0].parent.mkdir(parents=True, exist_ok=True)
+    for target in targets:
+        write_figure(fig, target, overwrite=overwrite, dpi=dpi)
+    return targets
 
 
 def write_figure(fig: Any, path: PathLike, *, overwrite: bool = False, dpi: float = 120, close: bool = False) -> Path:
