@@ -30,7 +30,9 @@ __all__ = [
 def real_var(name: str, value: float = 0.0, lo: float | None = None, hi: float | None = None) -> Any:
     """A RooRealVar ``name`` with ``value`` and the range [lo, hi] (infinite where None)."""
     inf = ROOT.RooNumber.infinity()
-    return ROOT.RooRealVar(name, name, value, -inf if lo is None else lo, inf if hi is None else hi)
+    var = ROOT.RooRealVar(name, name, value, -inf if lo is None else lo, inf if hi is None else hi)
+    var.setStringAttribute(naming.INITIAL_ATTR, repr(float(value)))  # the declared start (exports read it)
+    return var
 
 
 def gaussian_parts(constraint: Any, param: str) -> tuple[Any, float] | None:
