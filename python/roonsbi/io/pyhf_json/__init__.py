@@ -90,17 +90,22 @@ from __future__ import annotations
 
 from .errors import PyhfExportError
 from .export import poi_relation, to_pyhf, write_json
+from .expression import EXPRESSION_TYPE, expression_modifier_set, load_pyhf_model
 from .names import pyhf_parameters, roofit_names
 from .patchset import to_patchset
 from .read import PyhfModel, from_pyhf
-from .recipe import PyhfScan, pyhf_profile_scan
+from .recipe import PyhfScan, pyhf_expression_scan, pyhf_profile_scan
 
 __all__ = [
+    "EXPRESSION_TYPE",
     "PyhfExportError",
     "PyhfModel",
     "PyhfScan",
+    "expression_modifier_set",
     "from_pyhf",
+    "load_pyhf_model",
     "poi_relation",
+    "pyhf_expression_scan",
     "pyhf_parameters",
     "pyhf_profile_scan",
     "roofit_names",
