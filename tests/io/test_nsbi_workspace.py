@@ -73,7 +73,8 @@ def _workspace(tmp_path: Path, errordef: str = "LIKELIHOOD") -> tuple[Path, dict
         {"name": p, "data": [yields[p]], "ratios": f"r_{p}.npy", "modifiers": [
             coefficient[p],
             {"name": "JES", "type": "normplusshape", "data": {
-                "hi_data": norm[p][0], "lo_data": norm[p][1], "hi_ratio": f"g_{p}_up.npy", "lo_ratio": f"g_{p}_dn.npy"}}]}
+                "hi_data": norm[p][0], "lo_data": norm[p][1],
+                "hi_ratio": f"g_{p}_up.npy", "lo_ratio": f"g_{p}_dn.npy"}}]}
         for p in ("S", "I", "B")]}
     cr = {"name": "CR", "type": "binned", "samples": [
         {"name": "S", "data": [3.0, 2.0, 1.0, 0.5], "modifiers": [coefficient["S"]]},
@@ -166,7 +167,8 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
         from_nsbi_workspace(path)
     path, ref = _workspace(tmp_path)
     np.save(tmp_path / "r_B.npy", np.ones(N_EVENTS - 1))
-    with pytest.raises(ValueError, match=r"sample 'B' of channel 'SR' ratios .*r_B\.npy' has 299 entries, expected 300"):
+    with pytest.raises(ValueError, match=r"sample 'B' of channel 'SR' ratios .*r_B\.npy' has 299 entries, "
+                                         r"expected 300"):
         from_nsbi_workspace(path)
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")

@@ -154,7 +154,7 @@ class _Reader:
         return " * ".join(terms) if terms else "1"
 
 
-def _parameters(spec: Mapping, where: str, measurement: str | None) -> tuple[str, dict[str, _Param], str | None]:
+def _parameters(spec: Mapping, where: str, measurement: str | None) -> tuple[str | None, dict[str, _Param], Any]:
     """(POI, the measurement's parameters by name, errordef) of the chosen measurement."""
     measurements = spec.get("measurements") or []
     names = [m.get("name") for m in measurements]
@@ -220,8 +220,8 @@ def _unbinned(r: _Reader, ch: Mapping, width: float, form: str) -> Any:
             shapesys[m["name"]] = ShapeSys(r.npy(d["lo_ratio"], f"{at} lo_ratio", weights.size),
                                            r.npy(d["hi_ratio"], f"{at} hi_ratio", weights.size), _SHAPE_CODE)
         used |= {m["name"] for m in mods if m["type"] != "normplusshape"}
-        processes.append(Process(s["name"], float(np.sum(s["data"])), r.npy(s["ratios"], f"{what} ratios", weights.size),
-                                 r.coefficient(mods), normsys, shapesys))
+        ratios = r.npy(s["ratios"], f"{what} ratios", weights.size)
+        processes.append(Process(s["name"], float(np.sum(s["data"])), ratios, r.coefficient(mods), normsys, shapesys))
     pois = {p: (r.params[p].init, *r.params[p].bounds) for p in sorted(used)}
     model = build_model(processes, pois or None, weights=weights, name=name, form=form)
     nps = sorted({n for p in processes for n in p.normsys})
@@ -271,7 +271,7 @@ class _Binned:
         if nominal.shape != (n,) or not np.all(np.isfinite(nominal)):
             raise ValueError(f"{self.r.where}: {what} has data of shape {nominal.shape} (channel: {n} bins) or "
                              "non-finite entries")
-        keep = _hist_func(f"{s['name']}_{c}_nominal", obs, nominal)
+        keep = _hist_func(f"{s['name']}_{c}_nominal", obs, nominal.tolist())
         self.keep += keep
         func, mods = keep[1], self.r.modifiers(c, s)
         shapes = [m for m in mods if m["type"] == "normplusshape"]
@@ -284,7 +284,7 @@ class _Binned:
                     if ratio.shape != (n,) or not np.all(ratio > 0) or not np.all(nominal > 0):
                         raise ValueError(f"{self.r.where}: {what}, normplusshape '{m['name']}': {key} must be {n} "
                                          "positive ratios and the nominal positive (the interpolation is in log)")
-                    h = _hist_func(f"{s['name']}_{c}_{m['name']}_{side}", obs, ratio * nominal)
+                    h = _hist_func(f"{s['name']}_{c}_{m['name']}_{side}", obs, (ratio * nominal).tolist())
                     self.keep += h
                     target.add(h[1])
                 alphas.add(self.var(m["name"]))

@@ -20,8 +20,7 @@ from ...atomic import write_text
 from ...library import load
 from ...models.combined import channels_of
 from ...models.workspace import WorkspaceModel
-from ...naming import MODELCONFIG_NAME, SIM_NAME
-from ...naming import INITIAL_ATTR
+from ...naming import INITIAL_ATTR, MODELCONFIG_NAME, SIM_NAME
 from ...spec import evaluate_formula
 from .channels import _counts, _Export, _histfactory_channel, _observable, _Param, _pnsbi_channel, _proportional
 from .errors import PyhfExportError, _pyhf_invalid
@@ -264,7 +263,7 @@ def _reparametrisations(ex: _Export) -> list[str]:
     """The non-linear f_J that all other f_J are proportional to (each a reparametrisation kappa = f_J(mu)
     that makes every coefficient linear in kappa)."""
     out = []
-    for formula, poi, _, _ in ex.relation.values():
+    for formula, _, _, _ in ex.relation.values():
         if all(_proportional(coef, p, formula) is not None for _, p, coef, _ in ex.relation.values()) and \
                 not any(p.GetName() in ex.params for p in ex.pois):
             out.append(formula)

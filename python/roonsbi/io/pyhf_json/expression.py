@@ -70,7 +70,8 @@ class _Builder:
         self.expressions: dict[str, str] = {}
         self.required_parsets: dict[str, list] = {}
 
-    def append(self, key: str, channel: str, sample: str, thismod: Mapping | None, defined_samp: Mapping | None) -> None:
+    def append(self, key: str, channel: str, sample: str, thismod: Mapping | None,
+               defined_samp: Mapping | None) -> None:
         n = len(defined_samp["data"]) if defined_samp else self.config.channel_nbins[channel]
         entry = self.masks.setdefault(key, {}).setdefault(sample, {"data": {"mask": []}})
         entry["data"]["mask"] += [bool(thismod)] * n
