@@ -53,6 +53,7 @@ __all__ = [
     "check_shape_code",
     "checked_formula",
     "evaluate_formula",
+    "formula_parameters",
 ]
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
@@ -202,6 +203,15 @@ def evaluate_formula(formula: str, values: Mapping[str, float]) -> float:
         return float(eval(expr, {"__builtins__": {}}, names))
     except (SyntaxError, TypeError, ZeroDivisionError) as err:
         raise ValueError(f"'{formula}' is not a valid formula of the parameters {sorted(values)}: {err}") from None
+
+
+def formula_parameters(formula: str) -> list[str]:
+    """The parameter names a coefficient formula uses (its names other than the functions).
+
+    >>> formula_parameters("mu - sqrt(mu) + 2*k^2")
+    ['k', 'mu']
+    """
+    return sorted(set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", formula)) - set(_FORMULA_FUNCTIONS))
 
 
 def checked_formula(formula: str, parameters: Iterable[str]) -> str:

@@ -31,16 +31,14 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from ...spec import _FORMULA_FUNCTIONS, checked_formula
+from ...spec import checked_formula, formula_parameters
 
 __all__ = ["EXPRESSION_TYPE", "expression_modifier_set", "load_pyhf_model", "python_formula"]
 
 EXPRESSION_TYPE = "roonsbi_expression"  #: the modifier type of a factor f(parameters)
-_NAME = re.compile(r"(?<![\w.])[A-Za-z_]\w*")
 _TENSOR_FUNCTIONS = {"sqrt": "sqrt", "exp": "exp", "log": "log", "pow": "power", "abs": "abs"}
 
 
@@ -50,7 +48,7 @@ def python_formula(formula: str) -> str:
 
 
 def _parameters_of(expr: str) -> list[str]:
-    return sorted(set(_NAME.findall(expr)) - set(_FORMULA_FUNCTIONS))
+    return formula_parameters(expr)
 
 
 def _unconstrained_parset() -> dict:
