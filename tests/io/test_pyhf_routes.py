@@ -81,18 +81,18 @@ def test_interference_basis_routes_a_and_b(tmp_path: Path) -> None:
     model.set_mu_prime(1.0)
 
 
-def _linear_channel() -> Any:
-    """A parametrized channel linear in mu (S: mu, B: 1), with normsys, histosys and staterror."""
+def _linear_channel(signal: str = "mu", name: str = "linear") -> Any:
+    """A parametrized channel linear in mu (S: ``signal``, B: 1), with normsys, histosys and staterror."""
     from roonsbi.binned.templates import Quantiles, build_templates
     from roonsbi.models.parametrized import build_parametrized_model
 
-    procs = [BinnedProcess("S", 40.0, "mu", {"lumi": NormSys(0.97, 1.03, 4)}, {"jes": 4}),
+    procs = [BinnedProcess("S", 40.0, signal, {"lumi": NormSys(0.97, 1.03, 4)}, {"jes": 4}),
              BinnedProcess("B", 400.0, "1", {"lumi": NormSys(0.97, 1.03, 4), "xs_B": NormSys(0.93, 1.05, 4)},
                            {"jes": 4, "res": 4})]
     rng = np.random.default_rng(17)
     t = build_templates(events(6000, rng), procs, PYHF_GRID, Quantiles(6), progress=False)
     counts = rng.poisson(t.expected(0.6)).astype(float)
-    return build_parametrized_model(t, data=counts, name="linear")
+    return build_parametrized_model(t, data=counts, name=name)
 
 
 def _prefit_yields(model: Any) -> np.ndarray:
@@ -134,3 +134,24 @@ def test_linear_channel_in_pyhf_cli_and_cabinetry(tmp_path: Path) -> None:
     assert limit.observed_limit == pytest.approx(ours_limit.observed, rel=1e-3)
     assert limit.expected_limit[2] == pytest.approx(ours_limit.median, rel=1e-3)
     model.set_mu_prime(1.0)
+
+
+def test_reparametrisation_is_offered_and_exact() -> None:
+    """S: 3 sqrt(mu), B: 1 is linear in kappa = sqrt(mu): the refusal says so, and the export with
+    reparametrize=("kappa", "sqrt(mu)") has pyhf's kappa-hat^2 = RooFit's mu-hat (1e-3)."""
+    import pyhf
+
+    model = _linear_channel("3*sqrt(mu)", name="sqrtmu")
+    model.set_mu_prime(1.0)
+    with pytest.raises(PyhfExportError, match=r"proportional to 3\*sqrt\(mu\): reparametrize=\('kappa', '3\*sqrt"):
+        to_pyhf(model)
+    spec = to_pyhf(model, reparametrize=("kappa", "sqrt(mu)"))
+    config = spec["measurements"][0]["config"]
+    assert config["poi"] == "kappa"
+    assert [p for p in config["parameters"] if p["name"] == "kappa"] == [
+        {"name": "kappa", "inits": [1.0], "bounds": [[0.0, pytest.approx(np.sqrt(10.0))]]}]
+    ws = pyhf.Workspace(spec)
+    pm = ws.model()
+    kappa = pyhf.infer.mle.fit(ws.data(pm), pm)[pm.config.poi_index]
+    mu_hat = Fitter(model, tolerance=1e-8).fit(hesse=False).values["mu"]
+    assert float(kappa) ** 2 == pytest.approx(mu_hat, abs=1e-3)

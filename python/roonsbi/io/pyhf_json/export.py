@@ -253,9 +253,10 @@ def _measurement_poi(ex: _Export) -> str:
         return next(iter(ex.reparam_used))
     if ex.relation_or_at:
         return ""
-    for p in ex.pois:
-        if p.GetName() in ex.params:
-            return p.GetName()
+    for poi in ex.pois:  # the pyhf parameter whose one RooFit variable is the POI (mu, alpha_X, a gamma)
+        for p in ex.params.values():
+            if [v.GetName() for v in p.vars] == [poi.GetName()]:
+                return p.name
     return ""
 
 
