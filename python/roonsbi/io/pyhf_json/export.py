@@ -2,9 +2,10 @@
 
 :func:`to_pyhf` walks the channels (:mod:`.channels`), then writes the measurement: its POI and
 one parameter configuration per parameter that differs from pyhf's defaults (or that an
-imported workspace listed). A non-linear coefficient f_J(mu) becomes a fixed normfactor at
-f_J(mu_0) with bounds [f_min - s, f_max + s], s = max(1, f_max - f_min), over the POI range;
-:func:`poi_relation` returns the relations f_J(mu).
+imported workspace listed), with the declared starting values as ``inits``. A non-linear
+coefficient f_J(mu) is refused, or (``nonlinear=``) becomes a ``roonsbi_expression`` modifier or,
+in the model at fixed POIs, a fixed normfactor at f_J(mu) with bounds [f_min - s, f_max + s],
+s = max(1, f_max - f_min), over the POI range; :func:`poi_relation` returns the relations f_J(mu).
 """
 
 from __future__ import annotations
