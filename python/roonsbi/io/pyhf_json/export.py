@@ -329,6 +329,8 @@ def to_pyhf(source: Any, channels: Iterable[str] | None = None, mu_prime: float 
     ex, _, meas_name = _collect(source, channels, mu_prime, nonlinear, at, reparametrize)
     if ex.relation and nonlinear == "refuse":
         _refuse_nonlinear(ex)
+    if ex.relation and nonlinear == "fixed" and not ex.at:  # every POI at its declared start
+        ex.at = {p.GetName(): _initial(ex, p, "normfactor") for p in ex.pois}
     poi = _measurement_poi(ex)
     spec = {
         "channels": ex.channels,
