@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Sequence
 
 __all__ = [
+    "INITIAL_ATTR",
     "CATEGORY_NAME",
     "COLUMNS_METADATA",
     "DATA_NAME",
@@ -77,6 +78,8 @@ COLUMNS_METADATA = "roonsbi_metadata"  #: the JSON metadata of a column file (a 
 LOG_PREFIX = "log:"  #: event-store columns stored as logarithms
 POOL_MEASURE = "pool_measure"  #: event-store column of the reference-pool measure m_k = u_k / sum_l u_l
 #: names roonsbi gives to fixed objects of every workspace (no user name may equal them)
+#: string attribute of a RooRealVar: the value it was built with (the declared start; exports read it)
+INITIAL_ATTR = "roonsbi:initial"
 RESERVED_NAMES = (WEIGHT_NAME, DATA_NAME, MODELCONFIG_NAME, SIM_NAME, CATEGORY_NAME)
 
 

@@ -28,7 +28,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence, Union
+from typing import Any, Iterable, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -51,7 +51,9 @@ __all__ = [
     "check_column",
     "check_normsys",
     "check_shape_code",
+    "checked_formula",
     "evaluate_formula",
+    "formula_parameters",
 ]
 
 ArrayLike = Union[np.ndarray, Sequence[float]]
@@ -194,16 +196,37 @@ def evaluate_formula(formula: str, values: Mapping[str, float]) -> float:
     ...
     ValueError: formula 'k^2' uses unknown names ['k'] (parameters ['mu'], functions [...])
     """
-    expr = formula.replace("^", "**")
-    if re.search(r"[^\w\s.+\-*/(),]", expr) or "__" in expr:
-        raise ValueError(f"formula '{formula}' has characters outside arithmetic")
+    expr = checked_formula(formula, values)
     names: dict[str, Any] = dict(_FORMULA_FUNCTIONS)
     names.update({k: float(v) for k, v in values.items()})
-    unknown = set(re.findall(r"[A-Za-z_]\w*", expr)) - set(names)
-    if unknown:
-        raise ValueError(f"formula '{formula}' uses unknown names {sorted(unknown)} (parameters {sorted(values)}, "
-                         f"functions {sorted(_FORMULA_FUNCTIONS)})")
     try:
         return float(eval(expr, {"__builtins__": {}}, names))
     except (SyntaxError, TypeError, ZeroDivisionError) as err:
         raise ValueError(f"'{formula}' is not a valid formula of the parameters {sorted(values)}: {err}") from None
+
+
+def formula_parameters(formula: str) -> list[str]:
+    """The parameter names a coefficient formula uses (its names other than the functions).
+
+    >>> formula_parameters("mu - sqrt(mu) + 2*k^2")
+    ['k', 'mu']
+    """
+    return sorted(set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", formula)) - set(_FORMULA_FUNCTIONS))
+
+
+def checked_formula(formula: str, parameters: Iterable[str]) -> str:
+    """The Python expression of a coefficient formula (``^`` -> ``**``), checked to hold only
+    arithmetic, the functions of :func:`evaluate_formula` and the names ``parameters``.
+
+    >>> checked_formula("mu^2 - sqrt(mu)", ["mu"])
+    'mu**2 - sqrt(mu)'
+    """
+    expr = formula.replace("^", "**")
+    if re.search(r"[^\w\s.+\-*/(),]", expr) or "__" in expr:
+        raise ValueError(f"formula '{formula}' has characters outside arithmetic")
+    parameters = sorted(parameters)
+    unknown = set(re.findall(r"(?<![\w.])[A-Za-z_]\w*", expr)) - set(parameters) - set(_FORMULA_FUNCTIONS)
+    if unknown:
+        raise ValueError(f"formula '{formula}' uses unknown names {sorted(unknown)} (parameters {parameters}, "
+                         f"functions {sorted(_FORMULA_FUNCTIONS)})")
+    return expr

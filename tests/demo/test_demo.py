@@ -12,6 +12,7 @@ import pyhf
 import pytest
 
 from roonsbi import library
+from roonsbi.io.pyhf_json import load_pyhf_model
 
 
 def _roonsbi(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -61,9 +62,15 @@ def test_demo_writes_outputs_and_table(tmp_path: Path) -> None:
     assert abs(sum(neyman["critical68"]) / len(neyman["critical68"]) - 1.0) < 0.3
     assert methods["NSBI (with systematics), Neyman"]["interval68"] == pytest.approx(syst["interval68"], abs=0.15)
 
-    # the binned channels as pyhf JSON: valid for pyhf, with the demo's data, f_J(mu) recorded
+    # the binned channels as pyhf JSON: f_J(mu) as expression modifiers, so plain pyhf refuses the
+    # file (never a wrong mu-hat); pyhf's model with them (load_pyhf_model) gives RooFit's mu-hat
     spec = json.loads((out / "binned_pyhf.json").read_text())
-    pyhf.Workspace(spec, validate=True).model()
+    with pytest.raises(pyhf.exceptions.InvalidSpecification):
+        pyhf.Workspace(spec, validate=True)
+    model, data = load_pyhf_model(out / "binned_pyhf.json")
+    best = pyhf.infer.mle.fit(data, model)
+    assert float(best[model.config.poi_index]) == pytest.approx(summary["pyhf"]["scan_check"]["mu_hat_roofit"],
+                                                                abs=1e-3)
     observed = {o["name"]: o["data"] for o in spec["observations"]}
     assert observed["cr"] == pytest.approx(summary["control_region"]["data"], abs=0)
     assert sum(observed["pnsbi"]) == summary["events"]

@@ -200,10 +200,10 @@ def test_parametrized_channel_nll_equals_pyhf(pnsbi) -> None:
     1e-8, after removing the truncation of the Gaussian constraints)."""
     for mp in (GRID[0], GRID[2]):
         pnsbi.set_mu_prime(mp)
-        spec = to_pyhf(pnsbi)
+        spec = to_pyhf(pnsbi, nonlinear="fixed")  # the model at mu = 1 (POI-less), f_J set below
         relation = poi_relation(pnsbi)
         assert relation == {"poi": "mu", "normfactors": {"f_I_pnsbi": "sqrt(mu)", "f_B_pnsbi": "1 - 0.1*sqrt(mu)"},
-                            "pyhf_poi": "mu"}
+                            "pyhf_poi": ""}
         k = int(np.flatnonzero(mp == GRID)[0])
         nominal = np.array(list(pnsbi.pdf.templates().nominal)).reshape(GRID.size, 3, 6)
         assert spec["channels"][0]["samples"][0]["data"] == list(nominal[k, 0])
@@ -231,7 +231,7 @@ def test_parametrized_channel_nll_equals_pyhf(pnsbi) -> None:
 
 def test_patchset_over_the_grid(pnsbi) -> None:
     """pyhf.PatchSet accepts the patchset (schema), verifies it against the workspace (digest)
-    and applies each patch to give exactly the export at that grid point."""
+    and applies each patch to give exactly the export at that grid point, the model at mu = mu'."""
     base, patchset = to_patchset(pnsbi, hepdata="ins0000000")
     ps = pyhf.PatchSet(patchset)
     ps.verify(pyhf.Workspace(base))
@@ -240,12 +240,12 @@ def test_patchset_over_the_grid(pnsbi) -> None:
                                                                    "f_B_pnsbi": "1 - 0.1*sqrt(mu)"}
     for v in GRID:
         applied = ps.apply(pyhf.Workspace(base), [float(v)])
-        assert dict(applied) == to_pyhf(pnsbi, mu_prime=float(v))
+        assert dict(applied) == to_pyhf(pnsbi, mu_prime=float(v), nonlinear="fixed", at={"mu": float(v)})
     with pytest.raises(ValueError, match="INSPIRE"):
         to_patchset(pnsbi, hepdata="1234567")
     # import of the workspace with a patch = import of the export at that grid point
     patched = from_pyhf(base, patches=[patchset["patches"][2]["patch"]])
-    direct = from_pyhf(to_pyhf(pnsbi, mu_prime=float(GRID[2])))
+    direct = from_pyhf(to_pyhf(pnsbi, mu_prime=float(GRID[2]), nonlinear="fixed", at={"mu": float(GRID[2])}))
     values = {"mu": 1.4, "alpha_jes": 0.3, "alpha_xs_B": -0.6, "gamma_stat_pnsbi_bin_2": 1.02}
     assert patched.nll(values) == pytest.approx(direct.nll(values), rel=1e-14)
 
@@ -298,7 +298,9 @@ def test_combination_exports_its_binned_channels(pnsbi) -> None:
     comb = combine([pnsbi, binned, nsbi])
     with pytest.raises(PyhfExportError, match="'unbinned' is an unbinned NSBI channel"):
         to_pyhf(comb)
-    spec = to_pyhf(comb, channels=["pnsbi", "singlechannel"])
+    with pytest.raises(PyhfExportError, match="f_I_pnsbi.*not linear.*nonlinear='expression'.*to_patchset"):
+        to_pyhf(comb, channels=["pnsbi", "singlechannel"])
+    spec = to_pyhf(comb, channels=["pnsbi", "singlechannel"], nonlinear="fixed")
     assert [c["name"] for c in spec["channels"]] == ["pnsbi", "singlechannel"]
     assert spec["channels"][1] == _load("2-bin_1-channel.json")["channels"][0]
     relation = poi_relation(comb, channels=["pnsbi", "singlechannel"])

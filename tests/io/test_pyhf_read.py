@@ -11,6 +11,7 @@ Test workspaces: ``tests/data/pyhf`` (three from pyhf's repository, see the READ
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -80,6 +81,39 @@ def test_import_best_fit_equals_pyhf(name: str) -> None:
     theirs, min_nll = _pyhf_fit(spec)
     _assert_same_fit(ours.values, theirs)
     assert ours.min_nll - const == pytest.approx(min_nll, abs=1e-7)
+
+
+def test_poi_less_and_non_normfactor_pois(tmp_path: Path) -> None:
+    """As pyhf: a POI-less measurement ("poi": "") and POIs that are not normfactors (a one-bin
+    shapesys, a normsys) import, with the RooFit NLL equal to pyhf's -logpdf (5 random points,
+    1e-8) and the same JSON back; a POI pyhf refuses is refused with pyhf's reason."""
+    one_bin = {"channels": [{"name": "c", "samples": [
+        {"name": "s", "data": [10.0], "modifiers": [{"name": "sys", "type": "shapesys", "data": [2.0]},
+                                                    {"name": "xs", "type": "normsys", "data": {"hi": 1.1, "lo": 0.9}}]},
+        {"name": "b", "data": [50.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}],
+        "observations": [{"name": "c", "data": [62.0]}],
+        "measurements": [{"name": "m", "config": {"poi": "sys", "parameters": []}}], "version": "1.0.0"}
+    cases = {"": None, "sys": "gamma_sys_bin_0", "xs": "alpha_xs", "mu": "mu"}
+    rng = np.random.default_rng(8)
+    for poi, roofit in cases.items():
+        spec = json.loads(json.dumps(one_bin))
+        spec["measurements"][0]["config"]["poi"] = poi
+        model = from_pyhf(spec)
+        assert [p.GetName() for p in model.pois] == ([roofit] if roofit else [])
+        assert to_pyhf(model) == spec
+        ws = pyhf.Workspace(spec)
+        pm = ws.model()
+        assert pm.config.poi_name == (poi or None)
+        params = list(model.pois) + list(model.nuisance_parameters)
+        cons, globs = _constraints(model.model_config), model.global_observables
+        for _ in range(5):
+            values = _random_point(params, rng)
+            assert model.nll(values) - _gauss_truncation(cons, globs) == pytest.approx(
+                -float(pm.logpdf(pyhf_parameters(pm, values), ws.data(pm))[0]), abs=1e-8)
+    two_bins = _load("2-bin_1-channel.json")
+    two_bins["measurements"][0]["config"]["poi"] = "uncorr_bkguncrt"
+    with pytest.raises(ValueError, match="not a valid pyhf workspace.*multiple components"):
+        from_pyhf(two_bins)
 
 
 def test_imported_workspace_combines_with_an_nsbi_channel(tmp_path: Path) -> None:

@@ -28,11 +28,11 @@ def test_parametrized_profile_scan_reproduced_in_pyhf(pnsbi, basis: str) -> None
     if basis == "off-shell":
         pnsbi = _offshell_pnsbi()
     pnsbi.set_mu_prime(1.6)
-    spec = to_pyhf(pnsbi)
+    spec = to_pyhf(pnsbi, nonlinear="fixed")  # the model at mu = 1: POI-less, the f_J fixed normfactors
     relation = poi_relation(pnsbi)
     if basis == "off-shell":
         assert relation["normfactors"] == {f"f_{p}_offshell": c for p, c in COEFFICIENTS.items()}
-        assert relation["pyhf_poi"] == "f_SBI_offshell"  # the schema needs a POI; mu is not a pyhf parameter
+        assert relation["pyhf_poi"] == ""  # no pyhf parameter means mu: the measurement is POI-less
     values = np.linspace(0.6, 2.4, 7)
     theirs = pyhf_profile_scan(spec, relation, values, poi_bounds=(0.0, 10.0))
     fitter = Fitter(pnsbi, tolerance=1e-8)

@@ -44,7 +44,7 @@ from ..infer.scan import (
 )
 from ..infer.toys import NeymanResult, ToyGenerator, neyman_construction
 from ..inputs.toy import COEFFICIENTS, OffShellToy
-from ..io.pyhf_json import poi_relation, pyhf_profile_scan, to_pyhf, write_json
+from ..io.pyhf_json import poi_relation, pyhf_expression_scan, to_pyhf, write_json
 from ..library import load
 from ..models.combined import channels_of, combine
 from ..models.parametrized import build_parametrized_model
@@ -234,26 +234,28 @@ def _control_region(d: _Demo) -> tuple[dict[str, Any], Any]:
 
 def _pyhf_export(d: _Demo, pnsbi: tuple[Any, Any, Any], cr_ws: Any) -> None:
     """The binned parts as one pyhf workspace: the control region and the parametrized-NSBI channel at
-    the grid point mu' nearest its best fit, with its coefficients f_J(mu) as fixed normfactors
-    (relation in summary.json); pyhf's own scan of the JSON against RooFit's."""
+    the grid point mu' nearest its best fit, its coefficients f_J(mu) as ``roonsbi_expression``
+    modifiers that pyhf evaluates (route (a): ``load_pyhf_model``; plain ``pyhf fit`` refuses the
+    file rather than fit another model); pyhf's own scan of it against RooFit's."""
     pnsbi_model = pnsbi[1]
     mu_prime = float(pnsbi_model.grid[np.argmin(np.abs(pnsbi_model.grid - pnsbi[2].best_value))])
     pnsbi_model.set_mu_prime(mu_prime)
     binned_parts = combine([pnsbi_model, cr_ws], name="binned")
-    pyhf_spec = to_pyhf(binned_parts, mu_prime=mu_prime)
+    pyhf_spec = to_pyhf(binned_parts, mu_prime=mu_prime, nonlinear="expression")
     write_json(d.out / "binned_pyhf.json", pyhf_spec, overwrite=d.overwrite)
     relation = poi_relation(binned_parts, mu_prime=mu_prime)
     pyhf_grid = d.grid[(d.grid >= 0.2) & (d.grid <= 2.0)][:: 1 if d.quick else 3]
-    pyhf_scan = pyhf_profile_scan(pyhf_spec, relation, pyhf_grid)
+    pyhf_scan = pyhf_expression_scan(pyhf_spec, pyhf_grid)
     roofit_binned = profile_scan(binned_parts, "mu", pyhf_grid)
     check = {"mu": pyhf_grid.tolist(), "t_pyhf": pyhf_scan.t.tolist(), "t_roofit": roofit_binned.t.tolist(),
              "mu_hat_pyhf": pyhf_scan.best_value, "mu_hat_roofit": roofit_binned.best.values["mu"],
              "max_abs_t_difference": float(np.max(np.abs(pyhf_scan.t - roofit_binned.t)))}
     d.extras["pyhf"] = {"file": "binned_pyhf.json", "mu_prime": mu_prime, "poi_relation": relation,
-                        "scan_check": check}
-    d.step(f"wrote the binned channels as pyhf JSON (parametrized NSBI at mu' = {mu_prime:g}, control region); "
-           f"pyhf's scan of it equals RooFit's: mu-hat {check['mu_hat_pyhf']:.4f} vs "
-           f"{check['mu_hat_roofit']:.4f}, max |t difference| {check['max_abs_t_difference']:.1e}")
+                        "loader": "roonsbi.io.pyhf_json.load_pyhf_model", "scan_check": check}
+    d.step(f"wrote the binned channels as pyhf JSON (parametrized NSBI at mu' = {mu_prime:g} with f_J(mu) as "
+           f"pyhf expression modifiers, control region); pyhf's scan of it (load_pyhf_model) equals RooFit's: "
+           f"mu-hat {check['mu_hat_pyhf']:.4f} vs {check['mu_hat_roofit']:.4f}, max |t difference| "
+           f"{check['max_abs_t_difference']:.1e}")
 
 
 def _combination(d: _Demo, cr_ws: Any) -> tuple[Any, Fitter, Any]:

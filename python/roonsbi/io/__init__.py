@@ -1,16 +1,19 @@
 """Reading and writing models in other formats: pyhf JSON (:mod:`.pyhf_json`: export, import, the
-non-linear-POI recipe, patchsets), HistFactory XML (:mod:`.histfactory_xml`) and any supported
-file (:func:`read_source`)."""
+non-linear-POI routes, patchsets), HistFactory XML (:mod:`.histfactory_xml`), nsbi-common-utils
+workspaces (:mod:`.nsbi_workspace`) and any supported file (:func:`read_source`)."""
 
 from __future__ import annotations
 
 from .histfactory_xml import from_histfactory_xml, histfactory_tutorial, read_histfactory_xml
+from .nsbi_workspace import from_nsbi_workspace
 from .pyhf_json import (
     PyhfExportError,
     PyhfModel,
     PyhfScan,
     from_pyhf,
+    load_pyhf_model,
     poi_relation,
+    pyhf_expression_scan,
     pyhf_parameters,
     pyhf_profile_scan,
     roofit_names,
@@ -25,9 +28,12 @@ __all__ = [
     "PyhfModel",
     "PyhfScan",
     "from_histfactory_xml",
+    "from_nsbi_workspace",
     "from_pyhf",
     "histfactory_tutorial",
+    "load_pyhf_model",
     "poi_relation",
+    "pyhf_expression_scan",
     "pyhf_parameters",
     "pyhf_profile_scan",
     "read_histfactory_xml",

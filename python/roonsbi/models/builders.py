@@ -28,9 +28,14 @@ __all__ = [
 
 
 def real_var(name: str, value: float = 0.0, lo: float | None = None, hi: float | None = None) -> Any:
-    """A RooRealVar ``name`` with ``value`` and the range [lo, hi] (infinite where None)."""
+    """A RooRealVar ``name`` with ``value`` and the range [lo, hi] (infinite where None); a ranged
+    one (a parameter) keeps ``value`` as its declared start (:data:`~roonsbi.naming.INITIAL_ATTR`,
+    what exports write as initial values, whatever a fit did since)."""
     inf = ROOT.RooNumber.infinity()
-    return ROOT.RooRealVar(name, name, value, -inf if lo is None else lo, inf if hi is None else hi)
+    var = ROOT.RooRealVar(name, name, value, -inf if lo is None else lo, inf if hi is None else hi)
+    if lo is not None or hi is not None:
+        var.setStringAttribute(naming.INITIAL_ATTR, repr(float(value)))
+    return var
 
 
 def gaussian_parts(constraint: Any, param: str) -> tuple[Any, float] | None:

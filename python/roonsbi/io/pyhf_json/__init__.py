@@ -1,8 +1,9 @@
 r"""pyhf JSON (schema 1.0.0): export of binned channels, patchsets over the mu' grid, import.
 
 Modules: :mod:`.export` (RooFit -> pyhf), :mod:`.channels` (the walk over one channel's RooFit
-objects), :mod:`.read` (pyhf -> RooFit), :mod:`.names` (RooFit <-> pyhf names), :mod:`.recipe`
-(the non-linear-POI recipe in pyhf), :mod:`.patchset` (patchsets over the mu' grid).
+objects), :mod:`.read` (pyhf -> RooFit), :mod:`.names` (RooFit <-> pyhf names), :mod:`.expression`
+(the pyhf modifier of route (a) and its loader), :mod:`.recipe` (scans of non-linear POIs in
+pyhf), :mod:`.patchset` (patchsets over mu or the mu' grid).
 
 **Export** (:func:`to_pyhf`): every binned channel of a roonsbi model becomes a pyhf channel:
 
@@ -49,22 +50,29 @@ hold); it is written as per-sample uncertainties proportional to the sample cont
 (below the threshold) get delta = 0, which pyhf fixes.
 
 **Non-linear POI dependence.** pyhf has only linear normalisation factors. A process whose
-coefficient is the POI itself gets the normfactor named like the POI; a constant coefficient
-scales the sample data; any other coefficient f_J(mu) (``sqrt(mu)``, ``mu - sqrt(mu)``) becomes
-a normfactor of its own, named like the RooFit coefficient (``f_<process>_<channel>``), fixed
-(``"fixed": true``) at f_J of the POI's initial value, with bounds covering f_J over the POI range.
-The relation f_J(mu) cannot be stored in a pyhf workspace (the schema allows no extra keys);
-:func:`poi_relation` returns it (``{"poi": "mu", "normfactors": {"f_S_pnsbi": "mu - sqrt(mu)"},
-...}``) and :func:`to_patchset` stores it in the patchset metadata. **Recipe** (what
-:func:`pyhf_profile_scan` does, with pyhf only): for each mu, set the f normfactors to f_J(mu)
-(``init_pars``), keep them fixed (``fixed_params``) and fit the other parameters with
-``pyhf.infer.mle.fit``; -2 log L(mu) minus its minimum over mu is the profile-likelihood ratio
-t(mu) of the roonsbi channel. The measurement's POI is then the first such normfactor (the
-schema needs one), which is meaningless for pyhf's own hypothesis tests.
+coefficient is proportional to the POI (``mu``, ``2*mu``) gets the normfactor named like the POI
+(the factor scales the data); a constant coefficient scales the sample data; any other
+coefficient f_J(mu) (``sqrt(mu)``, ``mu - sqrt(mu)``) makes the plain :func:`to_pyhf` raise,
+naming the coefficients and the exact routes (a workspace whose POI means something else is
+never written):
 
-**Patchsets** (:func:`to_patchset`): the parametrized channel over its whole mu' grid, one JSON
-patch per grid point replacing the sample, modifier and observation data of that point in the
-workspace of the first grid point.
+* (a) ``nonlinear="expression"``: a ``roonsbi_expression`` modifier ``{"expr": "mu - sqrt(mu)"}``
+  per such sample (:mod:`.expression`), evaluated by pyhf's custom-modifier mechanism;
+  :func:`load_pyhf_model` is the one-line loader, :func:`pyhf_expression_scan` the scan;
+* (b) ``nonlinear="fixed"`` (``at={"mu": value}``): the model at fixed POIs, every f_J a fixed
+  normfactor named like the RooFit coefficient (``f_<process>_<channel>``) at f_J(mu), bounded by
+  f_J over the POI range, POI-less measurement; :func:`to_patchset` with ``mu=[...]`` writes one
+  such workspace per mu as a patchset, and :func:`pyhf_profile_scan` is the same recipe in Python
+  (``init_pars`` / ``fixed_params`` per mu, -2 log L(mu) minus its minimum is t(mu));
+* ``reparametrize=(kappa, g)``: where every coefficient is b_J g(mu), normfactors of the new POI
+  kappa = g(mu) (the refusal says when this is possible).
+
+:func:`poi_relation` returns the relations f_J(mu) (``{"poi": "mu", "normfactors":
+{"f_S_pnsbi": "mu - sqrt(mu)"}, ...}``); the patchset metadata hold them.
+
+**Patchsets** (:func:`to_patchset`): the model over values of mu (route (b)), or a parametrized
+channel over its whole mu' grid, one JSON patch per point replacing the data that differ from
+the workspace of the first point.
 
 **Import** (:func:`from_pyhf`): a pyhf workspace becomes a RooFit model with HistFactory's
 structure and names (``RooRealSumPdf`` ``<c>_model`` of ``RooProduct`` samples,
@@ -82,25 +90,31 @@ channel the RooFit NLL equals pyhf's ``-logpdf`` up to these truncation terms (a
 of several channels adds a parameter-independent constant). Exporting an imported
 workspace gives back the same JSON (the modifier order and the keys of the measurement's
 parameter configurations are kept as string attributes of the RooFit objects), for one
-measurement and observations listed in the order of the channels. Refused on import (pyhf
-accepts them, HistFactory cannot hold them): a staterror shared by several channels; channel
-names that are not identifiers.
+measurement and observations listed in the order of the channels. As in pyhf, the POI may be
+any one-parameter modifier (a normsys ``X`` -> ``alpha_X``, a one-bin shapesys -> its gamma) or
+none (``"poi": ""``). Refused on import (pyhf accepts them, HistFactory cannot hold them): a
+staterror shared by several channels; channel names that are not identifiers.
 """
 from __future__ import annotations
 
 from .errors import PyhfExportError
 from .export import poi_relation, to_pyhf, write_json
+from .expression import EXPRESSION_TYPE, expression_modifier_set, load_pyhf_model
 from .names import pyhf_parameters, roofit_names
 from .patchset import to_patchset
 from .read import PyhfModel, from_pyhf
-from .recipe import PyhfScan, pyhf_profile_scan
+from .recipe import PyhfScan, pyhf_expression_scan, pyhf_profile_scan
 
 __all__ = [
+    "EXPRESSION_TYPE",
     "PyhfExportError",
     "PyhfModel",
     "PyhfScan",
+    "expression_modifier_set",
     "from_pyhf",
+    "load_pyhf_model",
     "poi_relation",
+    "pyhf_expression_scan",
     "pyhf_parameters",
     "pyhf_profile_scan",
     "roofit_names",

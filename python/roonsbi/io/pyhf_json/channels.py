@@ -21,8 +21,9 @@ import numpy as np
 from ...library import load
 from ...models.builders import gaussian_parts
 from ...naming import alpha as alpha_name
-from ...spec import PYHF_HISTOSYS_CODE, PYHF_NORMSYS_CODES
+from ...spec import PYHF_HISTOSYS_CODE, PYHF_NORMSYS_CODES, evaluate_formula
 from .errors import PyhfExportError
+from .expression import EXPRESSION_TYPE, python_formula
 from .names import _ATTR_DATA, _ATTR_MODIFIERS, LUMI_NAME, modifier_of_alpha, pyhf_gamma_name
 
 __all__: list[str] = []
@@ -49,8 +50,19 @@ class _Export:
     params: dict = field(default_factory=dict)  # pyhf name -> _Param
     relation: dict = field(default_factory=dict)  # normfactor -> (formula, POI, coefficient, (f min, f max))
     pois: list = field(default_factory=list)
-    initial: dict = field(default_factory=dict)  # initial parameter values (ModelConfig snapshot)
+    initial: dict = field(default_factory=dict)  # declared starting values (see export._declared_initial)
     unused_configs: list = field(default_factory=list)  # [position, config] of imported configs without parameter
+    #: how non-linear coefficients are written: "fixed" (normfactors fixed at f_J(at)), "expression"
+    #: (roonsbi_expression modifiers, :mod:`.expression`) or "refuse" (recorded, refused by to_pyhf)
+    mode: str = "fixed"
+    at: dict = field(default_factory=dict)  # POI values of the "fixed" mode (default: declared starts)
+    reparam: tuple | None = None  # (new POI, formula g(POI)) of to_pyhf(reparametrize=...)
+    reparam_used: dict = field(default_factory=dict)  # new POI -> (POI variable, (g min, g max))
+
+    @property
+    def relation_or_at(self) -> bool:
+        """The export is the model at fixed POIs (the "fixed" form with f_J, or explicit ``at``)."""
+        return bool(self.at) or (bool(self.relation) and self.mode == "fixed")
 
     def add_param(self, name: str, kind: str, variables: Sequence[Any],
                   lumi: tuple[float, float] | None = None) -> None:
@@ -125,18 +137,35 @@ def _formula_of(coef: Any) -> str:
                           "dependence on the POIs cannot be recorded")
 
 
-def _poi_range_values(poi: Any, coef: Any) -> np.ndarray:
-    """f(mu) on a dense grid over the POI range (for the bounds of the fixed normfactor)."""
+def _poi_range_values(poi: Any, coef: Any, formula: str | None = None, n: int = 1001) -> np.ndarray:
+    """f(mu) on a dense grid over the POI range: the RooFit coefficient ``coef``, or ``formula`` of the POI."""
+    grid = np.linspace(poi.getMin(), poi.getMax(), n)
+    if formula is not None:
+        return np.array([evaluate_formula(formula, {poi.GetName(): float(v)}) for v in grid])
     start = poi.getVal()
-    lo, hi = poi.getMin(), poi.getMax()
     out = []
     try:
-        for v in np.linspace(lo, hi, 1001):
+        for v in grid:
             poi.setVal(float(v))
             out.append(coef.getVal())
     finally:
         poi.setVal(start)
     return np.array(out)
+
+
+def _proportional(coef: Any, poi: Any, formula: str) -> float | None:
+    """b if the coefficient is b * g(mu) over the POI range (g = ``formula``; 201 points, 1e-10), else None."""
+    f = _poi_range_values(poi, coef, n=201)
+    try:
+        g = _poi_range_values(poi, None, formula, n=201)
+    except ValueError:
+        return None
+    k = int(np.argmax(np.abs(g)))
+    if not np.all(np.isfinite(f)) or not np.all(np.isfinite(g)) or g[k] == 0.0:
+        return None
+    slope = float(f[k] / g[k])
+    tol = 1e-10 * max(float(np.max(np.abs(f))), 1e-300)
+    return slope if np.all(np.abs(f - slope * g) <= tol) else None
 
 
 def _check_histosys_code(code: int, alpha: Any, what: str, channel: str) -> None:
@@ -231,10 +260,25 @@ class _SampleBuilder:
         if len(pois) > 1:
             raise PyhfExportError(f"coefficient '{coef.GetName()}' depends on several POIs "
                                   f"{[p.GetName() for p in pois]}")
-        if _formula_of(coef).replace(" ", "") == pois[0].GetName():
-            self.variable(pois[0])
+        poi = pois[0]
+        slope = _proportional(coef, poi, poi.GetName())
+        if slope is not None:  # f_J = b mu: the POI's normfactor, b scales the data
+            self.scale *= slope
+            self.variable(poi)
             return
-        self._nonlinear(coef, pois[0])
+        if self.ex.reparam is not None:
+            new_poi, g = self.ex.reparam
+            slope = _proportional(coef, poi, g)
+            if slope is not None:  # f_J = b g(mu): normfactor of the new POI kappa = g(mu)
+                values = _poi_range_values(poi, None, g)
+                self.ex.reparam_used[new_poi] = (poi, (float(values.min()), float(values.max())))
+                self.scale *= slope
+                self.modifiers.append({"name": new_poi, "type": "normfactor", "data": None})
+                return
+            raise PyhfExportError(f"coefficient '{coef.GetName()}' = {_formula_of(coef)} of sample '{self.sample}' "
+                                  f"is not proportional to {g}: the reparametrisation {new_poi} = {g} does not make "
+                                  "it linear")
+        self._nonlinear(coef, poi)
 
     def _nonlinear(self, coef: Any, poi: Any) -> None:
         """A fixed normfactor named like the coefficient, bounded by f over the POI range; the relation recorded."""
@@ -244,6 +288,11 @@ class _SampleBuilder:
             raise PyhfExportError(f"coefficient '{name}' = {_formula_of(coef)} is not finite over the range of "
                                   f"'{poi.GetName()}'")
         self.ex.relation[name] = (_formula_of(coef), poi, coef, (float(values.min()), float(values.max())))
+        if self.ex.mode == "expression":  # pyhf evaluates f_J(mu) itself (:mod:`.expression`)
+            self.ex.add_param(poi.GetName(), "normfactor", [poi])
+            self.modifiers.append({"name": name, "type": EXPRESSION_TYPE,
+                                   "data": {"expr": python_formula(_formula_of(coef))}})
+            return
         self.ex.add_param(name, "normfactor", [coef])
         self.modifiers.append({"name": name, "type": "normfactor", "data": None})
 

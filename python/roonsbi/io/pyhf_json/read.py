@@ -432,15 +432,30 @@ class _Builder:
             raise RuntimeError(f"from_pyhf: the dataset kept {data.numEntries()} of {arrays[WEIGHT_NAME].size} bins")
         return data
 
+    def _poi_var(self) -> str | None:
+        """RooFit name of the measurement's POI, as pyhf reads it: ``""`` is no POI (pyhf's POI-less
+        model); any one-parameter modifier can be the POI (a normfactor ``X`` -> ``X``, normsys /
+        histosys ``X`` -> ``alpha_X``, lumi -> ``Lumi``, a one-bin shapesys / staterror /
+        shapefactor -> its gamma)."""
+        poi = self.meas["config"]["poi"]
+        if poi == "":
+            return None
+        if poi not in self.params:
+            raise ValueError(f"the POI '{poi}' of measurement '{self.meas['name']}' is not a parameter of the model "
+                             f"(parameters: {sorted(self.params)})")
+        variables = self.params[poi]
+        if len(variables) != 1:
+            raise ValueError(f"the POI '{poi}' of measurement '{self.meas['name']}' has {len(variables)} parameters "
+                             "(one per bin); pyhf refuses multi-parameter POIs as well")
+        return str(variables[0].GetName())
+
     def _model_config(self, obs_vars: list) -> Any:
         """ModelConfig: the measurement's POI, the free parameters, observables, global observables, pyhf's inits."""
         ws = self.ws
         mc = ROOT.RooStats.ModelConfig(MODELCONFIG_NAME, ws)
         mc.SetPdf(ws.pdf(SIM_NAME))
-        poi = self.meas["config"]["poi"]
-        if not ws.var(poi):
-            raise ValueError(f"the POI '{poi}' is not a parameter of the model")
-        mc.SetParametersOfInterest(ROOT.RooArgSet(ws.var(poi)))
+        poi = self._poi_var()
+        mc.SetParametersOfInterest(ROOT.RooArgSet(ws.var(poi)) if poi else ROOT.RooArgSet())
         nps = ROOT.RooArgSet()
         for vs in self.params.values():
             for v in vs:

@@ -1,6 +1,10 @@
-r"""The pyhf recipe for a non-linear POI dependence, in pyhf alone.
+r"""Profile scans of non-linear POI dependences in pyhf alone.
 
-The exported normfactors f_J of a coefficient f_J(mu) are fixed; for each mu they are set to
+:func:`pyhf_expression_scan` (route (a)): the workspace with ``roonsbi_expression`` modifiers
+(:mod:`.expression`), where mu is pyhf's POI: ``pyhf.infer.mle.fit`` and ``fixed_poi_fit``.
+
+:func:`pyhf_profile_scan` (the fixed form, route (b) in Python): the exported normfactors f_J of
+a coefficient f_J(mu) are fixed; for each mu they are set to
 f_J(mu) (``init_pars``, kept fixed with ``fixed_params``) and the other parameters are fitted with
 ``pyhf.infer.mle.fit``:
 
@@ -19,7 +23,7 @@ import numpy as np
 
 from ...spec import evaluate_formula
 
-__all__ = ["PyhfScan", "pyhf_profile_scan"]
+__all__ = ["PyhfScan", "pyhf_expression_scan", "pyhf_profile_scan"]
 
 
 @dataclass
@@ -95,3 +99,23 @@ def pyhf_profile_scan(spec: Mapping, relation: Mapping, values: Iterable[float],
     else:
         best_value = float(res.x)
     return PyhfScan(values, nll, best_value, best_nll, [f[1] for f in fits], best_fit, list(model.config.par_names))
+
+
+def pyhf_expression_scan(spec: Mapping, values: Iterable[float], measurement: str | None = None,
+                         tolerance: float = 1e-10) -> PyhfScan:
+    """Profile scan of a route-(a) workspace (``to_pyhf(..., nonlinear="expression")``) in pyhf:
+    mu-hat from ``pyhf.infer.mle.fit``, -log L(mu) from ``pyhf.infer.mle.fixed_poi_fit`` at ``values``
+    (pyhf's model, read with :func:`~roonsbi.io.pyhf_json.load_pyhf_model`; ``tolerance``: scipy's)."""
+    import pyhf
+
+    from .expression import load_pyhf_model
+
+    model, data = load_pyhf_model(spec, measurement)
+    best, twice_min = pyhf.infer.mle.fit(data, model, return_fitted_val=True, tolerance=tolerance)
+    values = np.asarray(list(values), dtype=float)
+    fits = [pyhf.infer.mle.fixed_poi_fit(float(v), data, model, return_fitted_val=True, tolerance=tolerance)
+            for v in values]
+    nll = np.array([float(f[1]) / 2.0 for f in fits])
+    best = np.asarray(best)
+    return PyhfScan(values, nll, float(best[model.config.poi_index]), float(twice_min) / 2.0,
+                    [np.asarray(f[0]) for f in fits], best, list(model.config.par_names))
