@@ -26,6 +26,7 @@
 #include <RooFit/Detail/JSONInterface.h>
 #include <RooFitHS3/JSONIO.h>
 #include <RooFitHS3/RooJSONFactoryWSTool.h>
+#include <RooRealVar.h>
 #include <RooSimultaneous.h>
 #include <RooStats/HistFactory/FlexibleInterpVar.h>
 #include <RooStats/ModelConfig.h>
@@ -55,6 +56,7 @@ const std::string legacyNsbiKey = "roonsbi_nsbi_dist"; // files written before t
 const std::string paramHistKey = "roonsbi::param_hist_dist";
 const std::string gridFuncKey = "roonsbi::grid_function";
 const std::string paramDataKey = "param_data_hists"; // in misc.roonsbi
+const std::string externalDataKey = "roonsbi::unbinned_npy"; // unbinned data in .npy side files (roonsbi.io.hs3)
 
 std::vector<double> readDoubles(const JSONNode &node, const char *key, const std::string &owner)
 {
@@ -185,6 +187,9 @@ public:
                                      "K * (number of scales) * B = " + std::to_string(K * scales.size() * B) +
                                      " \"nominal\" values (has " + std::to_string(nominal.size()) + ")");
       }
+      // the bin index: RooFit creates the variable before it reads the binning of the binned data
+      if (auto *obs = dynamic_cast<RooRealVar *>(x); obs && obs->getMin() == 0. && obs->getMax() == nBins)
+         obs->setBins(nBins);
       auto &pdf = tool->wsEmplace<RooNSBIParamHistPdf>(name, *x, *muPrime, grid, nBins, scales, nominal);
       if (p.has_child("shape_code")) {
          RooArgList params = tool->requestArgList<RooAbsReal>(p, "shape_params");
@@ -550,10 +555,21 @@ bool exportJSON(RooWorkspace &ws, const std::string &path, const std::string &la
 
 bool importJSONfromString(RooWorkspace &ws, const std::string &text)
 {
-   if (!RooJSONFactoryWSTool(ws).importJSONfromString(text))
-      return false;
    std::istringstream in(text);
    std::unique_ptr<RooFit::Detail::JSONTree> tree = RooFit::Detail::JSONTree::create(in);
+   if (auto *data = tree->rootnode().find("data")) {
+      for (auto const &d : data->children()) {
+         if (d.has_child("type") && d["type"].val() == externalDataKey) {
+            const std::string file = d.has_child("entries_file") ? d["entries_file"].val() : "?";
+            throw std::invalid_argument(
+               "RooNSBI::importJSON: the data '" + RooJSONFactoryWSTool::name(d) + "' are in the side file '" + file +
+               "' (type " + externalDataKey + ", written by roonsbi.io.write_hs3): read the file with "
+               "roonsbi.io.read_hs3(path), which checks the sha256 of the side files and imports the whole document");
+         }
+      }
+   }
+   if (!RooJSONFactoryWSTool(ws).importJSONfromString(text))
+      return false;
    const JSONNode *hists = tree->rootnode().find("misc", "roonsbi", paramDataKey);
    if (!hists)
       return true;
