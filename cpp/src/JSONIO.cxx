@@ -511,6 +511,15 @@ namespace RooNSBI {
 
 std::string exportJSONtoString(RooWorkspace &ws, const std::string &label)
 {
+   for (RooAbsArg *arg : ws.allPdfs()) {
+      auto *pdf = dynamic_cast<RooNSBIPdf *>(arg);
+      if (pdf && pdf->usesStore()) { // the exporter refuses it too, with RooFit's runtime_error
+         throw std::invalid_argument("RooNSBI::exportJSON: RooNSBIPdf '" + std::string(pdf->GetName()) +
+                                     "' keeps its columns in an event store (store form): HS3 JSON can hold only "
+                                     "the column form, whose columns are observables (build the channel with "
+                                     "roonsbi.build_model(..., form='columns') to export it)");
+      }
+   }
    std::unique_ptr<RooWorkspace> single;
    RooWorkspace *source = &ws;
    const std::vector<std::string> bare = nonSimultaneousModelConfigs(ws);
