@@ -368,7 +368,7 @@ void addConstant(JSONNode &root, std::set<std::string> &names, const std::string
    par["const"] << true;
 }
 
-/// FlexibleInterpVar, which ROOT writes as `interpolation0d` (no HS3 type), as the HS3
+/// FlexibleInterpVar, which ROOT writes as `interpolation0d` (unknown to other HS3 readers), as
 /// `interpolation` (ROOT's PiecewiseInterpolation, pyhs3's InterpolationFunction) of constant
 /// parameters `<G>_nominal`, `<G>_<alpha>_low/high`: the same arithmetic for boundary 1
 /// (FlexibleInterpVar evaluates its code 4 as PiecewiseInterpolation's code 5), positive
