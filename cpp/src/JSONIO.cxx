@@ -308,6 +308,36 @@ void setFiniteAxes(JSONNode &data)
    }
 }
 
+/// The parameters that RooFit writes with `"min": null, "max": null` in parameter points (the
+/// columns: observables without a range) get the range of their axis in the unbinned data.
+void setFiniteParameterRanges(JSONNode &root)
+{
+   if (!root.has_child("data") || !root.has_child("parameter_points"))
+      return;
+   std::map<std::string, std::pair<double, double>> ranges;
+   for (auto const &data : root["data"].children()) {
+      if (data.has_child("axes")) {
+         for (auto const &axis : data["axes"].children()) {
+            if (isFinite(axis, "min") && isFinite(axis, "max"))
+               ranges[RooJSONFactoryWSTool::name(axis)] = {axis["min"].val_double(), axis["max"].val_double()};
+         }
+      }
+   }
+   for (auto &point : root["parameter_points"].children()) {
+      if (!point.has_child("parameters"))
+         continue;
+      for (auto &par : point["parameters"].children()) {
+         auto found = ranges.find(RooJSONFactoryWSTool::name(par));
+         if (found == ranges.end())
+            continue;
+         if (par.has_child("min") && !isFinite(par, "min"))
+            par["min"] << found->second.first;
+         if (par.has_child("max") && !isFinite(par, "max"))
+            par["max"] << found->second.second;
+      }
+   }
+}
+
 /// roonsbi (with its version) in metadata.packages, next to ROOT.
 void addPackage(JSONNode &root)
 {
@@ -543,6 +573,7 @@ std::string exportJSONtoString(RooWorkspace &ws, const std::string &label)
       for (auto &data : root["data"].children())
          setFiniteAxes(data);
    }
+   setFiniteParameterRanges(root);
    standardInterpolations(root, *source);
    constraintWidthRanges(root);
    addReaderNote(root);

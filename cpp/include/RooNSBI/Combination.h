@@ -99,7 +99,7 @@ std::map<std::string, std::string> parseRenames(const std::string &spec);
 /// HS3 JSON of a workspace, by RooJSONFactoryWSTool plus what HS3 readers need (JSONIO.cxx):
 /// roonsbi and its version in metadata.packages (and a note for readers in misc.roonsbi),
 /// numeric "min"/"max" for the axes of unbinned data that RooFit writes as null (the smallest
-/// and largest value of the column), FlexibleInterpVars as the HS3 `interpolation` (ROOT writes
+/// and largest value of the column; also for the columns in the parameter points), FlexibleInterpVars as the HS3 `interpolation` (ROOT writes
 /// `interpolation0d`, which no HS3 reader knows), the range [sigma, sigma] for constant widths of
 /// Gaussian constraints, and the RooNSBIParamDataHists in misc.roonsbi.param_data_hists.
 /// A workspace whose ModelConfig `ModelConfig` has a pdf that is not a RooSimultaneous (a
