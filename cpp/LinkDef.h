@@ -20,6 +20,8 @@
 #pragma link C++ function RooNSBI::parseRenames;
 #pragma link C++ function RooNSBI::exportJSON;
 #pragma link C++ function RooNSBI::exportJSONtoString;
+#pragma link C++ function RooNSBI::importJSON;
+#pragma link C++ function RooNSBI::importJSONfromString;
 #pragma link C++ function RooNSBI::version;
 #pragma link C++ struct RooNSBI::StoreManifest+;
 #pragma link C++ function RooNSBI::writeStore;

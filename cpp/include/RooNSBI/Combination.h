@@ -97,8 +97,11 @@ std::unique_ptr<RooWorkspace> combine(const std::vector<WorkspaceChannel> &chann
 std::map<std::string, std::string> parseRenames(const std::string &spec);
 
 /// HS3 JSON of a workspace, by RooJSONFactoryWSTool plus what HS3 readers need (JSONIO.cxx):
-/// roonsbi and its version in metadata.packages, and numeric "min"/"max" for the axes of
-/// unbinned data that RooFit writes as null (the smallest and largest value of the column).
+/// roonsbi and its version in metadata.packages (and a note for readers in misc.roonsbi),
+/// numeric "min"/"max" for the axes of unbinned data that RooFit writes as null (the smallest
+/// and largest value of the column; also for the columns in the parameter points), FlexibleInterpVars as the HS3 `interpolation` (ROOT writes
+/// `interpolation0d`, which no HS3 reader knows), the range [sigma, sigma] for constant widths of
+/// Gaussian constraints, and the RooNSBIParamDataHists in misc.roonsbi.param_data_hists.
 /// A workspace whose ModelConfig `ModelConfig` has a pdf that is not a RooSimultaneous (a
 /// single roonsbi model), on which RooJSONFactoryWSTool::exportJSON crashes in ROOT 6.40, is
 /// exported as its one-channel combination (`simPdf` over `channelCat` with the one state
@@ -106,6 +109,11 @@ std::map<std::string, std::string> parseRenames(const std::string &spec);
 std::string exportJSONtoString(RooWorkspace &ws, const std::string &label = "");
 /// exportJSONtoString written to the file `path`.
 bool exportJSON(RooWorkspace &ws, const std::string &path, const std::string &label = "");
+/// RooJSONFactoryWSTool::importJSONfromString, then the RooNSBIParamDataHists of
+/// misc.roonsbi.param_data_hists as generic objects of `ws`. Errors throw std::invalid_argument.
+bool importJSONfromString(RooWorkspace &ws, const std::string &text);
+/// importJSONfromString of the file `path`.
+bool importJSON(RooWorkspace &ws, const std::string &path);
 /// The roonsbi version compiled into the library (written to HS3 metadata.packages).
 const char *version();
 

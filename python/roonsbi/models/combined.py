@@ -110,10 +110,11 @@ def read_roofit_file(path: str | os.PathLike) -> Any:
     if kind == "pyhf":
         raise ValueError(f"{path} is a pyhf workspace: read it with roonsbi.from_pyhf(path) (or "
                          "roonsbi.io.read_source) and pass the model")
-    if kind == "hs3":
+    if kind == "hs3":  # RooNSBI::importJSON: also the per-mu' data of parametrized channels
         ws = ROOT.RooWorkspace(path.stem, str(path))
-        if not ROOT.RooJSONFactoryWSTool(ws).importJSON(str(path)):
-            raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
+        with cpp_errors():
+            if not ROOT.RooNSBI.importJSON(ws, str(path)):
+                raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
         return ws
     return read_workspace(path)[0]
 
