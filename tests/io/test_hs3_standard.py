@@ -52,6 +52,9 @@ roonsbi.library.load()
 out = {}
 for path, values, mu_primes in json.loads(sys.argv[1]):
     ws = read_hs3(path)
+    for pdf in ws.allPdfs():  # the per-mu' NLLs by hand: a parametrized channel's fixed observable accepted
+        if isinstance(pdf, ROOT.RooNSBIParamHistPdf):
+            pdf.acceptFixedObservable()
     mc = ws.obj("ModelConfig")
     def nll(pdf, data):
         for name, value in values.items():
