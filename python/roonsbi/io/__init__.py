@@ -1,6 +1,6 @@
 """Reading and writing models in other formats: pyhf JSON (:mod:`.pyhf_json`: export, import, the
 non-linear-POI recipe, patchsets), HistFactory XML (:mod:`.histfactory_xml`) and any supported
-file (:func:`read_source`)."""
+file (:func:`read_source`; :func:`open_model` gives the fit model of any saved file)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ from .pyhf_json import (
     to_pyhf,
     write_json,
 )
-from .sources import read_source
+from .sources import model_of_workspace, open_model, read_source
 
 __all__ = [
     "PyhfExportError",
@@ -26,6 +26,8 @@ __all__ = [
     "PyhfScan",
     "from_histfactory_xml",
     "from_pyhf",
+    "model_of_workspace",
+    "open_model",
     "poi_relation",
     "pyhf_parameters",
     "pyhf_profile_scan",
