@@ -72,8 +72,8 @@ def _print_fit(out: Out, result: Any) -> None:
 
 
 def _fit(args: argparse.Namespace, out: Out) -> Any:
-    model = _open(args)
     fixed = parse_assignments(args.fixed, "--fixed")
+    model = _open(args)
     for name in fixed:
         model.parameter(name)  # KeyError naming the parameter
     result = _fitter(model, args).fit(fixed)
