@@ -111,7 +111,7 @@ def test_help_lists_the_verbs() -> None:
 def test_inspect_nsbi_and_pyhf(files: dict[str, Path], capsys: pytest.CaptureFixture) -> None:
     info = run_json("inspect", files["nsbi"])
     (channel,) = info["channels"]
-    nu = OffShellToy().basis_yields()  # at mu = 1: f_SBI = sqrt(mu) = 1, f_S = mu - sqrt(mu) = 0, f_B = 1 - sqrt(mu) = 0
+    nu = OffShellToy().basis_yields()  # mu = 1: f_SBI = sqrt(mu) = 1, f_S = mu - sqrt(mu) = 0, f_B = 1 - sqrt(mu) = 0
     assert channel["entries"] == len(np.load(files["x"]))
     assert channel["processes"] == pytest.approx({"SBI": nu["SBI"], "S": 0.0, "B": 0.0}, abs=1e-9)
     assert channel["expected"] == pytest.approx(nu["SBI"], rel=1e-12)

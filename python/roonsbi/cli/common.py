@@ -20,7 +20,8 @@ from typing import Any, Callable, Sequence
 
 from ..atomic import OVERWRITE_HINT
 
-__all__ = ["CLI_WORDS", "USER_ERRORS", "Verb", "add_common", "as_json", "parse_assignments", "register", "silence_root_import"]
+__all__ = ["CLI_WORDS", "USER_ERRORS", "Verb", "add_common", "as_json", "parse_assignments", "register",
+           "silence_root_import"]
 
 #: The Python API's words in error messages -> the command line's.
 CLI_WORDS = {OVERWRITE_HINT: "--overwrite", "overwrite=True": "--overwrite", "bracket=(lo, hi)": "--bracket LO HI",
@@ -108,7 +109,7 @@ def _one_line_warnings(verb: str) -> None:
              line: str | None = None) -> None:
         print(f"roonsbi {verb}: warning: {message}", file=sys.stderr)
 
-    warnings.showwarning = show  # type: ignore[assignment]
+    warnings.showwarning = show
     silence_root_import()
 
 

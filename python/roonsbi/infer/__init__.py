@@ -4,8 +4,8 @@ toys and the Neyman construction, asymptotic CLs limits and discovery significan
 Modules: :mod:`.fit` (Minuit2 fits), :mod:`.scan` (1-D, 2-D and parametrized scans),
 :mod:`.impacts`, :mod:`.toys`, :mod:`.limits` (CLs, upper limits, significance),
 :mod:`.intervals` (chi2 thresholds and crossings),
-:mod:`.results` (every result container), :mod:`.progress` (progress of loops of fits) and :mod:`.state` (parameters restored after a loop
-of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
+:mod:`.results` (every result container), :mod:`.progress` (progress of loops of fits) and
+:mod:`.state` (parameters restored after a loop of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 """
 
 from .fit import FitStatusWarning, Fitter, ParameterAtBoundWarning, fit

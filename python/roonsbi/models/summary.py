@@ -55,8 +55,9 @@ def describe(model: FitModel) -> dict[str, Any]:
     for ch in channels_of(model):
         pdf_obs = ch.observables
         expected = float(ch.pdf.expectedEvents(pdf_obs)) if ch.pdf.canBeExtended() else math.nan
-        channels.append({"name": ch.name, "entries": int(ch.data.numEntries()), "sum_weights": float(ch.data.sumEntries()),
-                         "expected": expected, "processes": _processes(ch.pdf, pdf_obs)})
+        channels.append({"name": ch.name, "entries": int(ch.data.numEntries()),
+                         "sum_weights": float(ch.data.sumEntries()), "expected": expected,
+                         "processes": _processes(ch.pdf, pdf_obs)})
     return {
         "pois": {p.GetName(): describe_parameter(p) for p in model.pois},
         "nuisance_parameters": {p.GetName(): describe_parameter(p) for p in model.nuisance_parameters},
