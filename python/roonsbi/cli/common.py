@@ -20,12 +20,23 @@ from typing import Any, Callable, Sequence
 
 from ..atomic import OVERWRITE_HINT
 
-__all__ = ["CLI_WORDS", "USER_ERRORS", "Verb", "add_common", "as_json", "parse_assignments", "register",
+__all__ = ["CLI_WORDS", "USER_ERRORS", "Verb", "add_common", "as_json", "cli_words", "parse_assignments", "register",
            "silence_root_import"]
 
 #: The Python API's words in error messages -> the command line's.
 CLI_WORDS = {OVERWRITE_HINT: "--overwrite", "overwrite=True": "--overwrite", "bracket=(lo, hi)": "--bracket LO HI",
              "pass poi=": "pass --poi"}
+
+def cli_words(message: str) -> str:
+    """``message`` with the Python API's words replaced by the command line's (:data:`CLI_WORDS`).
+
+    >>> cli_words("x.root exists; pass overwrite=True (on the command line: --overwrite) to replace it")
+    'x.root exists; pass --overwrite to replace it'
+    """
+    for python, cli in CLI_WORDS.items():
+        message = message.replace(python, cli)
+    return message
+
 
 #: The exceptions that are the user's (a bad file, argument or model): one line, exit status 2.
 USER_ERRORS = (ValueError, KeyError, OSError, TypeError, ImportError)
@@ -128,9 +139,7 @@ def _command(verb: Verb) -> Callable[[argparse.Namespace], int]:
             _quiet_root(args.verbose, args.quiet)
             payload = verb.run(args, out)
         except USER_ERRORS as err:
-            message = str(err).strip()
-            for python, cli in CLI_WORDS.items():
-                message = message.replace(python, cli)
+            message = cli_words(str(err).strip())
             if isinstance(err, KeyError) and message.startswith("'") and message.endswith("'"):
                 message = message[1:-1]
             print(f"roonsbi {verb.name}: error: {message}", file=sys.stderr)

@@ -12,7 +12,7 @@ import argparse
 import sys
 
 from . import evaluate, fits, workspaces
-from .common import register, silence_root_import
+from .common import cli_words, register, silence_root_import
 
 __all__ = ["main", "parser"]
 
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run(args.out, quick=args.quick, seed=args.seed, networks=args.networks, overwrite=args.overwrite)
         except FileExistsError as err:
-            print(f"roonsbi demo: error: {err}", file=sys.stderr)
+            print(f"roonsbi demo: error: {cli_words(str(err))}", file=sys.stderr)
             return 2
         return 0
     if args.command == "evaluate":
