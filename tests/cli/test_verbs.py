@@ -148,7 +148,7 @@ def test_scan_1d_and_2d(files: dict[str, Path], capsys: pytest.CaptureFixture) -
     s = json.loads(proc.stdout)  # stdout: the JSON alone; progress lines (not a terminal) on stderr
     lines = [line for line in proc.stderr.splitlines() if line.startswith("roonsbi: scan of mu:")]
     assert [line.split(":")[2].split()[0] for line in lines] == [f"{k}/5" for k in range(1, 6)]
-    assert "68% CL" in proc.stderr
+    assert "68% CL" in proc.stderr and f"roonsbi: reading {files['nsbi']}: done" in proc.stderr
     ref = profile_scan(open_model(files["nsbi"]), "mu", np.linspace(0.5, 2.5, 5))
     np.testing.assert_allclose(s["values"], ref.values)
     np.testing.assert_allclose(s["t"], ref.t, atol=1e-6)

@@ -27,9 +27,11 @@ def _model_arguments(parser: argparse.ArgumentParser, poi: bool = True) -> None:
 
 
 def _open(args: argparse.Namespace) -> Any:
+    from ..infer.progress import step
     from ..io.sources import open_model
 
-    return open_model(args.model, args.workspace)
+    with step(f"reading {args.model}"):
+        return open_model(args.model, args.workspace)
 
 
 def _bounds_lines(out: Out, flagged: dict[str, float], where: str = "") -> None:
@@ -177,9 +179,11 @@ def _limit_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _limit(args: argparse.Namespace, out: Out) -> Any:
     from ..infer.limits import upper_limit
+    from ..infer.progress import step
 
     model = _open(args)
-    limit = upper_limit(model, cl=args.cl, poi=args.poi, bracket=tuple(args.bracket) if args.bracket else None)
+    with step("asymptotic CLs upper limit"):
+        limit = upper_limit(model, cl=args.cl, poi=args.poi, bracket=tuple(args.bracket) if args.bracket else None)
     band = ", ".join(f"{v:.4g}" for v in limit.expected)
     out(f"{limit.poi} < {limit.observed:.6g} at {100 * args.cl:g}% CL (asymptotic CLs); expected {limit.median:.6g}, "
         f"band -2..+2 sigma [{band}]")
@@ -194,9 +198,11 @@ def _significance_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _significance(args: argparse.Namespace, out: Out) -> Any:
     from ..infer.limits import discovery_significance
+    from ..infer.progress import step
 
     model = _open(args)
-    z = discovery_significance(model, poi=args.poi, mu_signal=args.mu_signal)
+    with step("discovery significance"):
+        z = discovery_significance(model, poi=args.poi, mu_signal=args.mu_signal)
     out(f"{z.poi}-hat = {z.mu_hat:.6g}: q0 = {z.q0:.6g}, Z0 = {z.z0:.4f} sigma, p0 = {z.p0:.4g}; expected "
         f"(Asimov, {z.poi} = {args.mu_signal:g}) Z0 = {z.expected_z0:.4f}, p0 = {z.expected_p0:.4g}")
     return z.to_dict()

@@ -28,10 +28,12 @@ def _inspect_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _inspect(args: argparse.Namespace, out: Out) -> Any:
+    from ..infer.progress import step
     from ..io.sources import open_model
     from ..models.summary import describe
 
-    model = open_model(args.model, args.workspace)
+    with step(f"reading {args.model}"):
+        model = open_model(args.model, args.workspace)
     info = {"file": str(args.model), "kind": type(model).__name__, **describe(model)}
     out(f"{args.model}: {info['kind']} '{model.name}', {len(info['channels'])} channel(s)")
     for kind in ("pois", "nuisance_parameters"):
@@ -76,12 +78,14 @@ def _write_workspace(model: Any, path: Path, overwrite: bool) -> None:
 
 def _combine(args: argparse.Namespace, out: Out) -> Any:
     from ..atomic import refuse_existing
+    from ..infer.progress import step
     from ..io.sources import open_model
     from ..models.combined import combine
     from ..models.summary import describe_parameter
 
     output = refuse_existing(args.output, args.overwrite)  # before the work
-    sources = [open_model(path) for path in args.inputs]
+    with step(f"reading {len(args.inputs)} files"):
+        sources = [open_model(path) for path in args.inputs]
     rename = parse_assignments(args.rename, "--rename", number=False)
     comb = combine(sources, name=args.name, rename=rename, poi_range=tuple(args.poi_range) if args.poi_range else None)
     for note in comb.notes:
@@ -108,11 +112,13 @@ def _export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _export(args: argparse.Namespace, out: Out) -> Any:
     from ..atomic import refuse_existing
+    from ..infer.progress import step
     from ..io.pyhf_json import to_pyhf, write_json
     from ..io.sources import open_model
 
     output = refuse_existing(args.output, args.overwrite)
-    model = open_model(args.model, args.workspace)
+    with step(f"reading {args.model}"):
+        model = open_model(args.model, args.workspace)
     if args.to == "pyhf":
         spec = to_pyhf(model, channels=args.channels)
         write_json(output, spec, args.overwrite)

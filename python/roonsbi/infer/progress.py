@@ -7,7 +7,9 @@ every 10 s by default), such as::
 
     roonsbi: scan of mu: 7/21 (33%), 12.0 s, about 24 s left
 
-``show=True`` always draws the bar, ``show=False`` never reports.
+``show=True`` always draws the bar, ``show=False`` never reports. :func:`step` reports a step
+without items (reading a large workspace, a limit's root finding) in the same log mode: a line
+when it starts and one when it ends.
 
 >>> list(progress(range(3), desc="doc", show=False))
 [0, 1, 2]
@@ -17,9 +19,10 @@ from __future__ import annotations
 
 import sys
 import time
+from contextlib import contextmanager
 from typing import Any, Iterable, Iterator, TypeVar
 
-__all__ = ["progress", "report_lines"]
+__all__ = ["progress", "report_lines", "step"]
 
 T = TypeVar("T")
 
@@ -61,3 +64,16 @@ def progress(iterable: Iterable[T], *, desc: str, show: bool | None = None) -> I
         return iter(iterable)
     bar: Any = tqdm(list(iterable), desc=desc, leave=False)
     return iter(bar)
+
+
+@contextmanager
+def step(desc: str) -> Iterator[None]:
+    """Report the start and the end (with its duration) of the block, when one-line reports are on
+    and stderr is not a terminal (see the module doc); otherwise nothing."""
+    if _interval is None or sys.stderr.isatty():
+        yield
+        return
+    start = time.monotonic()
+    print(f"roonsbi: {desc} ...", file=sys.stderr, flush=True)
+    yield
+    print(f"roonsbi: {desc}: done, {time.monotonic() - start:.1f} s", file=sys.stderr, flush=True)
