@@ -154,7 +154,8 @@ def _command(verb: Verb) -> Callable[[argparse.Namespace], int]:
 def register(sub: Any, verbs: Sequence[Verb]) -> None:
     """Add ``verbs`` to the subparsers ``sub`` of ``roonsbi`` (``args.handler`` runs the verb)."""
     for verb in verbs:
-        parser = sub.add_parser(verb.name, help=verb.help, description=verb.description or verb.help)
+        parser = sub.add_parser(verb.name, help=verb.help,
+                                description=verb.description or verb.help.replace("%%", "%"))
         verb.arguments(parser)
         add_common(parser)
         parser.set_defaults(handler=_command(verb))
