@@ -38,8 +38,9 @@ def cli_words(message: str) -> str:
     return message
 
 
-#: The exceptions that are the user's (a bad file, argument or model): one line, exit status 2.
-USER_ERRORS = (ValueError, KeyError, OSError, TypeError, ImportError)
+#: The exceptions that are the user's (a bad file, argument or model; a fit that fails on it): one line, exit
+#: status 2. Others (a bug) keep their traceback.
+USER_ERRORS = (ValueError, KeyError, OSError, TypeError, ImportError, RuntimeError)
 
 
 @dataclass(frozen=True)
