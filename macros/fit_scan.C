@@ -2,12 +2,16 @@
 // its first POI with the profile likelihood, in a plain ROOT session.
 //
 //   root -l -b -q 'macros/fit_scan.C("combined.root", "combined", "libRooNSBI.so", "scan.png")'
+//   root -l -b -q 'macros/fit_scan.C("combined.json", "", "libRooNSBI.so", "scan.png")'
 //
+// The file is a ROOT file holding the workspace `workspace`, or HS3 JSON (a name ending in
+// ".json", read with RooJSONFactoryWSTool; `workspace` then only names the imported workspace).
 // The library path is what `roonsbi --library` prints (its headers: `roonsbi --incdir`). The
 // macro prints the fit result, "t(mu) = ..." per scan point and the 68% interval, a parseable
 // "RESULT ..." line (see fitScanWorkspace), and draws t(mu) to the output file (PNG or PDF by
 // its extension). macros/combine_fit_scan.C uses fitScanWorkspace on a combination.
 
+#include <RooFitHS3/RooJSONFactoryWSTool.h>
 #include <RooAbsPdf.h>
 #include <RooAbsReal.h>
 #include <RooArgSet.h>
@@ -26,6 +30,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <string>
 #include <vector>
 
 namespace {
@@ -143,6 +148,15 @@ int fit_scan(const char *file, const char *workspace, const char *library, const
       return 1;
    }
    RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);
+   const std::string path = file;
+   if (path.size() > 5 && path.compare(path.size() - 5, 5, ".json") == 0) {
+      RooWorkspace imported(workspace && *workspace ? workspace : "workspace");
+      if (!RooJSONFactoryWSTool(imported).importJSON(path)) {
+         std::printf("fit_scan: RooJSONFactoryWSTool could not import the HS3 JSON file '%s'\n", file);
+         return 1;
+      }
+      return fitScanWorkspace(imported, plot, nPoints, lo, hi);
+   }
    std::unique_ptr<TFile> f{TFile::Open(file)};
    auto *ws = f ? f->Get<RooWorkspace>(workspace) : nullptr;
    if (!ws) {

@@ -1,4 +1,4 @@
-"""The macros in a plain `root -l -b -q` session: fit_scan.C on a combined workspace, and
+"""The macros in a plain `root -l -b -q` session: fit_scan.C on a combined workspace and on HS3 JSON, and
 combine_fit_scan.C combining an NSBI workspace with ROOT's HistFactory tutorial model (from its
 XML) with RooNSBI::combine, compared with the Python path (roonsbi.models.combined + profile_scan)."""
 
@@ -17,9 +17,10 @@ from roonsbi.infer.fit import fit
 from roonsbi.infer.scan import profile_scan
 from roonsbi.inputs.toy import OffShellToy
 from roonsbi.io.histfactory_xml import from_histfactory_xml
+from roonsbi.io.pyhf_json import from_pyhf
 from roonsbi.models.combined import combine
 from roonsbi.models.unbinned import build_model
-from support import histfactory_tutorial, histfactory_workspace, root_executable
+from support import histfactory_tutorial, histfactory_workspace, load_pyhf, root_executable
 
 MACROS = Path(__file__).resolve().parents[2] / "macros"
 MACRO = MACROS / "fit_scan.C"
@@ -52,6 +53,26 @@ def test_fit_scan_macro_reproduces_the_python_scan(tmp_path: Path) -> None:
     assert match, proc.stdout[-2000:]
     assert [float(match.group(1)), float(match.group(2))] == pytest.approx(list(scan.interval(0.6827)), abs=2e-3)
     assert plot.stat().st_size > 1000
+
+
+def test_fit_scan_macro_reads_hs3_json(tmp_path: Path) -> None:
+    """fit_scan.C on an HS3 JSON file (pyhf's 2-bin example with an excess, exported by
+    RooNSBI::exportJSON): the same best fit and t(mu) as roonsbi's scan of the pyhf model."""
+    root = _root()
+    spec = load_pyhf("2-bin_1-channel.json")
+    spec["observations"][0]["data"] = [1.4 * v for v in spec["observations"][0]["data"]]  # mu-hat inside its range
+    model = from_pyhf(spec)
+    hs3 = tmp_path / "model.json"
+    assert ROOT.RooNSBI.exportJSON(model.workspace, str(hs3))
+    grid = np.linspace(0.0, 3.0, 7)
+    scan = profile_scan(model, "mu", grid)
+    call = f'{MACRO}("{hs3}", "", "{library.LIBRARY}", "{tmp_path / "scan.png"}", 7, 0.0, 3.0)'
+    proc = subprocess.run([str(root), "-l", "-b", "-q", call], capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    result, t = _parse(proc.stdout)
+    assert float(result["value"]) == pytest.approx(scan.best.values["mu"], abs=1e-3)
+    assert float(result["minNLL"]) == pytest.approx(scan.best.min_nll, abs=1e-5)
+    np.testing.assert_allclose(t[:, 1], scan.t, atol=2e-3)
 
 
 def _combine_macro(root: Path, *args: object) -> subprocess.CompletedProcess:

@@ -319,6 +319,40 @@ def test_nsbi_with_the_histfactory_tutorial(tutorial: Path) -> None:
         combine([nsbi, hws], rename={"alpha_syst1": "alpha_eff"})
 
 
+def test_poi_ranges_of_the_histfactory_tutorial_and_an_nsbi_channel(tutorial: Path) -> None:
+    """The tutorial's POI SigXsecOverSM in [0, 3] renamed to the NSBI channel's mu in [0, 10]: the
+    union [0, 10] with a POIRangeWarning naming both, or the poi_range given; the combined NLL is
+    still the channels' NLLs (with the tutorial's POI at the same value) + sum_c N_c log 2; the sources
+    keep their ranges; a poi_range that excludes a channel's value, or names no POI, is an error."""
+    from roonsbi.models.combined import POIRangeWarning
+
+    hws = from_histfactory_xml(tutorial / "config" / "example.xml", "GaussExample", base_dir=tutorial)
+    toy = OffShellToy()
+    x = toy.generate(1.0, np.random.default_rng(6))[:500]
+    nsbi = build_model(toy.processes(x, systematics=False))
+    rename = {"SigXsecOverSM": "mu"}
+    assert (hws.var("SigXsecOverSM").getMin(), hws.var("SigXsecOverSM").getMax()) == (0.0, 3.0)
+    with pytest.warns(POIRangeWarning, match=r"\[0, 10\] in 'nsbi', \[0, 3\] in 'channel1'.*union \[0, 10\]"):
+        combined = combine([nsbi, hws], rename=rename)
+    assert (combined.parameter("mu").getMin(), combined.parameter("mu").getMax()) == (0.0, 10.0)
+    assert hws.var("SigXsecOverSM").getMax() == 3.0 and nsbi.parameter("mu").getMax() == 10.0
+    assert "union [0, 10]" in combined.notes[0]
+
+    mc = hws.obj("ModelConfig")
+    binned_nll = _nll(mc.GetPdf(), hws.data("obsData"), mc.GetGlobalObservables())
+    hws.var("SigXsecOverSM").setVal(1.7)
+    expected = nsbi.nll({"mu": 1.7}) + binned_nll.getVal() + (len(x) + 122 + 112) * np.log(2.0)
+    assert combined.nll({"mu": 1.7}) == pytest.approx(expected, rel=1e-10)
+
+    narrower = combine([nsbi, hws], rename=rename, poi_range=(0.0, 5.0))
+    assert narrower.parameter("mu").getMax() == 5.0 and "set to [0, 5] (poi_range)" in narrower.notes[0]
+    assert combine([nsbi, hws], rename=rename, poi_range={"mu": (0.0, 4.0)}).parameter("mu").getMax() == 4.0
+    with pytest.raises(ValueError, match="excludes its value 1.7 in channel 'nsbi'"):
+        combine([nsbi, hws], rename=rename, poi_range=(0.0, 1.0))
+    with pytest.raises(ValueError, match="'nope', which is not a POI"):
+        combine([nsbi, hws], rename=rename, poi_range={"nope": (0.0, 1.0)})
+
+
 def test_parametrized_channel_in_a_combination(tmp_path: Path) -> None:
     """A parametrized-NSBI channel (binned, data at its current mu') with a HistFactory
     workspace: combined NLL = the channels' NLLs + sum_c N_c log 2 (no shared constraint)."""

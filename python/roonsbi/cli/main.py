@@ -1,7 +1,9 @@
-"""The ``roonsbi`` command line: ``roonsbi demo``, ``roonsbi evaluate``, ``roonsbi env``, ``roonsbi --libdir``.
+"""The ``roonsbi`` command line: one verb per stage on saved models (``inspect``, ``fit``, ``scan``,
+``impacts``, ``limit``, ``significance``, ``combine``, ``export``: :mod:`.fits`, :mod:`.workspaces`,
+sharing :mod:`.common`), plus ``demo``, ``evaluate``, ``env`` and ``--libdir``.
 
-A thin argparse shell: the commands' modules (and ROOT, numpy, onnxruntime ...) are imported only
-when a command runs, so ``roonsbi --help`` and ``roonsbi --libdir`` work without them.
+A thin argparse shell: ROOT (and onnxruntime ...) is imported only when a command runs, so
+``roonsbi --help`` and ``roonsbi --libdir`` work without it.
 """
 
 from __future__ import annotations
@@ -9,18 +11,22 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate
+from . import evaluate, fits, workspaces
+from .common import cli_words, register, silence_root_import
 
 __all__ = ["main", "parser"]
 
 
 def parser() -> argparse.ArgumentParser:
     """The argument parser of ``roonsbi``."""
-    top = argparse.ArgumentParser(prog="roonsbi", description="NSBI in RooFit")
+    top = argparse.ArgumentParser(prog="roonsbi", description="NSBI in RooFit. Every model verb takes a model file "
+                                  "(ROOT, HS3 JSON, pyhf JSON, HistFactory XML), --json, --quiet and --verbose; "
+                                  "see roonsbi VERB --help.")
     top.add_argument("--libdir", action="store_true", help="print the directory of libRooNSBI and exit")
     top.add_argument("--incdir", action="store_true", help="print the include directory and exit")
     top.add_argument("--library", action="store_true", help="print the path of libRooNSBI and exit")
-    sub = top.add_subparsers(dest="command")
+    sub = top.add_subparsers(dest="command", metavar="VERB")
+    register(sub, workspaces.VERBS[:1] + fits.VERBS + workspaces.VERBS[1:])
     sub.add_parser("env", help="print the shell lines with which ROOT finds roonsbi by itself: "
                    'eval "$(roonsbi env)"',
                    description="Print export lines for LD_LIBRARY_PATH (libRooNSBI and its rootmap: ROOT then loads "
@@ -46,6 +52,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run ``roonsbi`` with the arguments ``argv`` (default: the command line); returns the exit status."""
+    silence_root_import()
     top = parser()
     args = top.parse_args(argv)
     if args.libdir or args.incdir or args.library:
@@ -66,11 +73,13 @@ def main(argv: list[str] | None = None) -> int:
         try:
             run(args.out, quick=args.quick, seed=args.seed, networks=args.networks, overwrite=args.overwrite)
         except FileExistsError as err:
-            print(f"roonsbi demo: error: {err}", file=sys.stderr)
+            print(f"roonsbi demo: error: {cli_words(str(err))}", file=sys.stderr)
             return 2
         return 0
     if args.command == "evaluate":
         return evaluate.command(args)
+    if getattr(args, "handler", None) is not None:
+        return int(args.handler(args))
     top.print_help()
     return 1
 

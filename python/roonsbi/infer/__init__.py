@@ -4,11 +4,11 @@ toys and the Neyman construction, asymptotic CLs limits and discovery significan
 Modules: :mod:`.fit` (Minuit2 fits), :mod:`.scan` (1-D, 2-D and parametrized scans),
 :mod:`.impacts`, :mod:`.toys`, :mod:`.limits` (CLs, upper limits, significance),
 :mod:`.intervals` (chi2 thresholds and crossings),
-:mod:`.results` (every result container) and :mod:`.state` (parameters restored after a loop
-of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
+:mod:`.results` (every result container), :mod:`.progress` (progress of loops of fits) and
+:mod:`.state` (parameters restored after a loop of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 """
 
-from .fit import FitStatusWarning, Fitter, fit
+from .fit import FitStatusWarning, Fitter, ParameterAtBoundWarning, fit
 from .impacts import impacts, pulls
 from .intervals import chi2_threshold, crossing_interval
 from .limits import (
@@ -47,6 +47,7 @@ __all__ = [
     "Impact",
     "ImpactResult",
     "NeymanResult",
+    "ParameterAtBoundWarning",
     "ParametrizedScanResult",
     "Pull",
     "Scan2DResult",

@@ -44,13 +44,20 @@ it is.
 :func:`true_value`), so that ``2 * (fixed.min_nll - free.min_nll)`` is :math:`t(\mu)` for fits of
 one Fitter or of different ones (scans, impacts, limits and toys rely on it). A fit that ends with
 a non-zero status warns once per Fitter (:class:`FitStatusWarning`, with what to try).
+
+**Bounds.** A floating parameter that ends within :data:`BOUND_FRACTION` (1%) of its range's width
+from a bound, :math:`\min(\hat\theta - \theta_\mathrm{min}, \theta_\mathrm{max} - \hat\theta)
+\le 0.01\,(\theta_\mathrm{max} - \theta_\mathrm{min})`, is listed in :attr:`FitResult.at_bound`
+(name -> the bound) and warned about once per Fitter and parameter (:class:`ParameterAtBoundWarning`):
+the minimum may be the bound's, not the likelihood's (e.g. a learned shape systematic pushed to
+-5 puts a kink into t(mu)). Parameters held fixed in the fit are not checked.
 """
 
 from __future__ import annotations
 
 import math
 import warnings
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import numpy as np
 
@@ -60,8 +67,8 @@ from .results import FitResult
 
 ROOT = load()
 
-__all__ = ["HESSE_STATUS", "LEVEL", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning", "Fitter", "fit",
-           "single_poi", "true_value"]
+__all__ = ["BOUND_FRACTION", "HESSE_STATUS", "LEVEL", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning",
+           "Fitter", "ParameterAtBoundWarning", "at_bound", "fit", "single_poi", "true_value"]
 
 #: The default Minuit2 tolerance of roonsbi's fits: MIGRAD stops at EDM < 0.002 * TOLERANCE * UP (1e-8).
 TOLERANCE = 1e-5
@@ -94,8 +101,41 @@ _ADVICE = {
 }
 
 
+#: A fitted parameter within this fraction of its range's width from a bound is flagged (module doc).
+BOUND_FRACTION = 0.01
+
+
 class FitStatusWarning(RuntimeWarning):
     """A Minuit2 fit ended with a non-zero status (see :data:`MINUIT_STATUS`)."""
+
+
+class ParameterAtBoundWarning(RuntimeWarning):
+    """A fitted parameter ended within :data:`BOUND_FRACTION` of a bound of its range (module doc)."""
+
+
+def at_bound(params: Any, fixed: Mapping[str, float] | None = None,
+             fraction: float = BOUND_FRACTION) -> dict[str, float]:
+    r"""Name -> bound of the RooRealVars in ``params`` (not in ``fixed``, not constant) whose value
+    is within ``fraction`` of their range's width from a finite bound.
+
+    >>> import ROOT
+    >>> a = ROOT.RooRealVar("a_doc", "", -4.97, -5, 5)
+    >>> b = ROOT.RooRealVar("b_doc", "", 0.3, -5, 5)
+    >>> at_bound([a, b])
+    {'a_doc': -5.0}
+    """
+    out: dict[str, float] = {}
+    for p in params:
+        name = p.GetName()
+        if name in (fixed or {}) or p.isConstant() or not (p.hasMin() and p.hasMax()):
+            continue
+        lo, hi, value = float(p.getMin()), float(p.getMax()), float(p.getVal())
+        margin = fraction * (hi - lo)
+        if value - lo <= margin:
+            out[name] = lo
+        elif hi - value <= margin:
+            out[name] = hi
+    return out
 
 
 def _floating(model: FitModel) -> list[Any]:
@@ -129,12 +169,14 @@ class Fitter:
     plus a pedestal, see the module doc; this enables RooFit's offsetting on the NLL object, whose
     ``getVal`` still hides it). ``print_level`` is Minuit's (-1: quiet). A fit that ends with a
     non-zero status warns once per Fitter (:class:`FitStatusWarning`, with what to try); every
-    result carries its ``status`` and ``edm``.
+    result carries its ``status`` and ``edm``. A parameter left within 1% of a bound warns once per
+    Fitter (:class:`ParameterAtBoundWarning`), except those in ``quiet_bounds`` (e.g. a POI whose
+    lower bound 0 is expected in a limit); all are in :attr:`FitResult.at_bound`.
     """
 
     def __init__(self, model: FitModel, *, data: Any = None, backend: str = "cpu", strategy: int = 1,
                  print_level: int = -1, fast: bool = False, nll: Any = None, tolerance: float = TOLERANCE,
-                 offset: bool = True):
+                 offset: bool = True, quiet_bounds: Iterable[str] = ()):
         # First in __dict__, so freed before the NLL they sum (CPython frees attributes in order).
         self._function: Any = None
         self._pedestal: Any = None
@@ -166,6 +208,7 @@ class Fitter:
         self.strategy = strategy
         self.print_level = print_level
         self._warned = False
+        self._warned_bounds: set[str] = set(quiet_bounds)  # flagged in the results, never warned about
         self.migrad_runs = 0  # MIGRAD runs of the last fit: 2 when it ran again, levelled (module doc)
         # What Minuit minimises: the NLL or, offset (and without an analytic gradient, which a sum
         # would hide), the offset NLL plus a constant pedestal (see the module doc).
@@ -206,10 +249,27 @@ class Fitter:
             raise RuntimeError(f"fit ended with a non-finite NLL ({min_nll}); check the model and data")
         values = {p.GetName(): p.getVal() for p in self.params}
         errors = {p.GetName(): (0.0 if p.GetName() in fixed else p.getError()) for p in self.params}
-        out = FitResult(values, errors, min_nll, status, int(result.covQual()), fixed, result, float(result.edm()))
+        out = FitResult(values, errors, min_nll, status, int(result.covQual()), fixed, result, float(result.edm()),
+                        at_bound(self.params, fixed))
         if status != 0:
             self._warn(step, out)
+        if out.at_bound:
+            self._warn_bounds(out)
         return out
+
+    def _warn_bounds(self, result: FitResult) -> None:
+        """A ParameterAtBoundWarning for the parameters of ``result.at_bound`` not yet warned about."""
+        new = {k: v for k, v in result.at_bound.items() if k not in self._warned_bounds}
+        if not new:
+            return
+        self._warned_bounds.update(new)
+        which = "the unconditional fit" if not result.fixed else \
+            "the fit with " + ", ".join(f"{k} = {v:.6g}" for k, v in result.fixed.items())
+        listed = ", ".join(f"'{k}' = {result.values[k]:.6g} (bound {b:g})" for k, b in new.items())
+        warnings.warn(f"{which} ended with parameters within {BOUND_FRACTION:.0%} of a bound of their range: "
+                      f"{listed}; the minimum may be the bound's: widen the range or check the model. Flagged in "
+                      "FitResult.at_bound; each parameter is warned about once per Fitter.",
+                      ParameterAtBoundWarning, stacklevel=3)
 
     def _warn(self, step: str, result: FitResult) -> None:
         """The first non-zero status of this Fitter: a FitStatusWarning saying what to try."""

@@ -28,6 +28,7 @@ from typing import Any, Sequence
 from ..models.builders import gaussian_parts
 from ..models.protocol import FitModel
 from .fit import Fitter, single_poi
+from .progress import progress as progress_of
 from .results import FitResult, Impact, ImpactResult, Pull
 from .state import saved_parameters
 
@@ -63,38 +64,46 @@ def pulls(model: FitModel, best: FitResult, *, nuisance_parameters: Sequence[str
     return out
 
 
-def _shift(model: FitModel, fitter: Fitter, best: FitResult, poi: str, name: str, value: float) -> float:
+def _shift(model: FitModel, fitter: Fitter, best: FitResult, poi: str, name: str, value: float,
+           flagged: dict[str, float]) -> float:
     r""":math:`\hat{\hat\mu}(\theta = \mathrm{value}) - \hat\mu`: the fit with ``name`` fixed at
-    ``value``, started from the best fit."""
+    ``value``, started from the best fit; the parameters it leaves at a bound go into ``flagged``."""
     var = model.parameter(name)
     if not var.getMin() <= value <= var.getMax():
         raise ValueError(f"impact of '{name}': {value:.6g} is outside its range [{var.getMin()}, "
                          f"{var.getMax()}] (widen the range)")
     model.set_parameters(best.values)
-    return fitter.fit({name: value}, hesse=False).values[poi] - best.values[poi]
+    result = fitter.fit({name: value}, hesse=False)
+    flagged.update(result.at_bound)
+    return result.values[poi] - best.values[poi]
 
 
 def _impact(model: FitModel, fitter: Fitter, best: FitResult, poi: str, pull: Pull, prefit: bool) -> Impact:
     """Post-fit (and with ``prefit``, pre-fit) impact of one nuisance parameter."""
     if not (pull.error > 0 and math.isfinite(pull.error)):
         raise ValueError(f"the fit gives no valid error for '{pull.name}' ({pull.error}); impacts need HESSE errors")
-    impact = Impact(pull.name, _shift(model, fitter, best, poi, pull.name, pull.value + pull.error),
-                    _shift(model, fitter, best, poi, pull.name, pull.value - pull.error))
+    flagged: dict[str, float] = {}
+    impact = Impact(pull.name, _shift(model, fitter, best, poi, pull.name, pull.value + pull.error, flagged),
+                    _shift(model, fitter, best, poi, pull.name, pull.value - pull.error, flagged))
     if prefit and math.isfinite(pull.prefit_error):
-        impact.prefit_up = _shift(model, fitter, best, poi, pull.name, pull.value + pull.prefit_error)
-        impact.prefit_down = _shift(model, fitter, best, poi, pull.name, pull.value - pull.prefit_error)
+        impact.prefit_up = _shift(model, fitter, best, poi, pull.name, pull.value + pull.prefit_error, flagged)
+        impact.prefit_down = _shift(model, fitter, best, poi, pull.name, pull.value - pull.prefit_error, flagged)
+    impact.at_bound = flagged
     return impact
 
 
 def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
             nuisance_parameters: Sequence[str] | None = None, prefit: bool = True, fitter: Fitter | None = None,
-            backend: str = "cpu") -> ImpactResult:
+            backend: str = "cpu", progress: bool | None = None) -> ImpactResult:
     r"""Pulls and ranked impacts of the nuisance parameters on ``poi`` (see the module doc).
 
     One unconditional fit (MIGRAD + HESSE), then per nuisance parameter two fits with it fixed
     at :math:`\hat\theta \pm \hat\sigma` and, with ``prefit``, two at
-    :math:`\hat\theta \pm \sigma_0`; each conditional fit starts from the best fit. The model's
+    :math:`\hat\theta \pm \sigma_0`; each conditional fit starts from the best fit (parameters
+    that a fit leaves within 1% of a bound: ``best.at_bound`` and each :attr:`Impact.at_bound`). The model's
     parameters (values and constant flags) are restored afterwards, also on an exception.
+    ``progress``: a tqdm bar over the nuisance parameters (default: when stderr is a terminal;
+    see :mod:`roonsbi.infer.progress`).
 
     Raises:
         ValueError: ``poi`` not given for a model with several POIs, the best fit has no
@@ -106,6 +115,7 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         result_pulls = pulls(model, best, nuisance_parameters=nuisance_parameters)
-        out = [_impact(model, fitter, best, poi, p, prefit) for p in result_pulls]
+        out = [_impact(model, fitter, best, poi, p, prefit)
+               for p in progress_of(result_pulls, desc=f"impacts on {poi}", show=progress)]
     out.sort(key=lambda i: i.size, reverse=True)
     return ImpactResult(poi, best, result_pulls, out)

@@ -172,7 +172,7 @@ def _side(model: FitModel, poi: str, data: Any, globs: Mapping[str, float], prob
     The NLL need not be convex in the POI (e.g. :math:`\sqrt\mu` terms of NSBI models): if a
     conditional fit at one of ``probes`` (0 and the Asimov value) is lower, it is the minimum."""
     set_global_observables(model, globs)
-    fitter = Fitter(model, data=data)
+    fitter = Fitter(model, data=data, quiet_bounds=(poi,))  # mu-hat at its bound 0 is expected here
     free = fitter.fit(hesse=False)
     side = _Side(fitter, dict(globs), dict(free.values), free.values[poi], free.min_nll, data)
     lo = float(model.parameter(poi).getMin())

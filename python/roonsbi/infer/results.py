@@ -33,7 +33,10 @@ class FitResult:
     fits are :math:`t/2`); ``status``: Minuit2's (0: converged, see
     :data:`~roonsbi.infer.fit.MINUIT_STATUS`); ``cov_quality``: Minuit's covariance quality
     (3: full and accurate, -1: no fit); ``edm``: the estimated distance to the minimum at the end
-    (MIGRAD stops below :math:`0.002\cdot\mathrm{tolerance}\cdot\tfrac12`)."""
+    (MIGRAD stops below :math:`0.002\cdot\mathrm{tolerance}\cdot\tfrac12`); ``at_bound``: the
+    floating parameters that ended within :data:`~roonsbi.infer.fit.BOUND_FRACTION` (1%) of their
+    range's width from a bound, name -> that bound (the fit then warns,
+    :class:`~roonsbi.infer.fit.ParameterAtBoundWarning`)."""
 
     values: dict[str, float]
     errors: dict[str, float]
@@ -43,16 +46,25 @@ class FitResult:
     fixed: dict[str, float] = field(default_factory=dict)
     roofit_result: Any = None
     edm: float = math.nan
+    at_bound: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The numbers (no RooFitResult), for JSON."""
+        return {"values": dict(self.values), "errors": dict(self.errors), "min_nll": self.min_nll,
+                "status": self.status, "cov_quality": self.cov_quality, "edm": self.edm, "fixed": dict(self.fixed),
+                "at_bound": dict(self.at_bound)}
 
 
 @dataclass
 class ScanResult:
-    """A 1-D profile-likelihood scan."""
+    """A 1-D profile-likelihood scan; ``at_bound``: index of a scan point -> the parameters its
+    fit left within 1% of a range bound (name -> bound; see :attr:`FitResult.at_bound`)."""
 
     poi: str
     values: np.ndarray
     nll: np.ndarray
     best: FitResult
+    at_bound: dict[int, dict[str, float]] = field(default_factory=dict)
 
     @property
     def t(self) -> np.ndarray:
@@ -73,13 +85,15 @@ class Scan2DResult:
     .. math:: t(x, y) = 2\,[\mathrm{NLL}(x, y, \hat{\hat\theta}) - \mathrm{NLL}(\hat x, \hat y, \hat\theta)].
 
     The asymptotic confidence region at CL is :math:`\{t < F^{-1}_{\chi^2_2}(\mathrm{CL})\}`
-    (2.30 at 68.27%, 5.99 at 95%)."""
+    (2.30 at 68.27%, 5.99 at 95%). ``at_bound``: (i, j) -> the parameters the fit of that grid
+    point left within 1% of a range bound (name -> bound)."""
 
     params: tuple[str, str]
     x: np.ndarray
     y: np.ndarray
     nll: np.ndarray
     best: FitResult
+    at_bound: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
 
     @property
     def t(self) -> np.ndarray:
@@ -157,6 +171,7 @@ class Impact:
     postfit_down: float  # mu-hat-hat(theta-hat - sigma-hat) - mu-hat
     prefit_up: float = math.nan  # mu-hat-hat(theta-hat + sigma_0) - mu-hat
     prefit_down: float = math.nan
+    at_bound: dict[str, float] = field(default_factory=dict)  # parameters its fits left at a bound
 
     @property
     def size(self) -> float:
@@ -178,6 +193,7 @@ class ImpactResult:
             "poi": self.poi,
             "poi_hat": self.best.values[self.poi],
             "poi_error": self.best.errors[self.poi],
+            "at_bound": dict(self.best.at_bound),
             "pulls": [{**asdict(p), "pull": p.pull, "pull_error": p.pull_error} for p in self.pulls],
             "impacts": [{**asdict(i), "size": i.size} for i in self.impacts],
         }

@@ -9,8 +9,7 @@ also on an exception (:func:`roonsbi.infer.state.saved_parameters`).
 
 from __future__ import annotations
 
-import sys
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 
@@ -18,6 +17,7 @@ from ..models.parametrized import ParametrizedModel, as_param_data
 from ..models.protocol import FitModel
 from .fit import Fitter, single_poi
 from .intervals import chi2_threshold, crossing_interval
+from .progress import progress as progress_of
 from .results import FitResult, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
 
@@ -25,24 +25,25 @@ __all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_thresho
            "parametrized_scan", "profile_scan", "profile_scan_2d"]
 
 
-def _show_progress(progress: bool | None) -> bool:
-    """tqdm bars: as asked, or by default when stderr is a terminal."""
-    return sys.stderr.isatty() if progress is None else bool(progress)
-
-
 def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None, backend: str = "cpu",
-                 fitter: Fitter | None = None, fast: bool = False) -> ScanResult:
+                 fitter: Fitter | None = None, fast: bool = False, progress: bool | None = None) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
-    fixed at each value (nuisance parameters profiled, warm-started from the best fit)."""
+    fixed at each value (nuisance parameters profiled, warm-started from the best fit).
+    Points whose fit leaves a parameter at a bound are in :attr:`ScanResult.at_bound`.
+    ``progress``: tqdm bar (default: when stderr is a terminal)."""
     fitter = fitter or Fitter(model, data=data, backend=backend, fast=fast)
     values = np.asarray(list(values), dtype=float)
     nll = np.empty_like(values)
+    flagged: dict[int, dict[str, float]] = {}
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
-        for k, v in enumerate(values):
+        for k, v in progress_of(list(enumerate(values)), desc=f"scan of {poi}", show=progress):
             model.set_parameters(best.values)
-            nll[k] = fitter.fit({poi: v}, hesse=False).min_nll
-    return ScanResult(poi, values, nll, best)
+            point = fitter.fit({poi: v}, hesse=False)
+            nll[k] = point.min_nll
+            if point.at_bound:
+                flagged[k] = point.at_bound
+    return ScanResult(poi, values, nll, best, flagged)
 
 
 def _check_scan_2d(model: FitModel, fitter: Fitter, params: tuple[str, str],
@@ -73,19 +74,18 @@ def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable
     ys = np.asarray(list(y_values), dtype=float)
     _check_scan_2d(model, fitter, params, (xs, ys))
     px, py = params
-    from tqdm.auto import tqdm
-
     nll = np.empty((xs.size, ys.size))
+    flagged: dict[tuple[int, int], dict[str, float]] = {}
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
-        with tqdm(total=nll.size, desc=f"2-D scan of ({px}, {py})", disable=not _show_progress(progress),
-                  leave=False) as bar:
-            for i, vx in enumerate(xs):
-                for j, vy in enumerate(ys):
-                    model.set_parameters(best.values)
-                    nll[i, j] = fitter.fit({px: vx, py: vy}, hesse=False).min_nll
-                    bar.update(1)
-    return Scan2DResult((px, py), xs, ys, nll, best)
+        grid = [(i, j) for i in range(xs.size) for j in range(ys.size)]
+        for i, j in progress_of(grid, desc=f"2-D scan of ({px}, {py})", show=progress):
+            model.set_parameters(best.values)
+            point = fitter.fit({px: xs[i], py: ys[j]}, hesse=False)
+            nll[i, j] = point.min_nll
+            if point.at_bound:
+                flagged[(i, j)] = point.at_bound
+    return Scan2DResult((px, py), xs, ys, nll, best, flagged)
 
 
 def _parametrized_point(fitter: Fitter, model: ParametrizedModel, poi: str, value: float,
@@ -104,17 +104,8 @@ def _parametrized_point(fitter: Fitter, model: ParametrizedModel, poi: str, valu
         free = again if again.min_nll < free.min_nll else free
     if free.min_nll > fixed.min_nll:
         free = FitResult(dict(fixed.values), dict(fixed.errors), fixed.min_nll, free.status,
-                         free.cov_quality, {}, free.roofit_result, free.edm)
+                         free.cov_quality, {}, free.roofit_result, free.edm, dict(fixed.at_bound))
     return free, fixed
-
-
-def _progress(values: np.ndarray, poi: str, show: bool) -> Iterator[tuple[int, float]]:
-    try:
-        from tqdm.auto import tqdm
-
-        return iter(tqdm(list(enumerate(values)), desc=f"scan of {poi}", disable=not show, leave=False))
-    except ImportError:  # pragma: no cover
-        return enumerate(values)
 
 
 def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[float] | None = None, *,
@@ -149,7 +140,7 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
     source = None if data is None else as_param_data(data, model.grid, model.pdf.numBins(), model.name)
     with saved_parameters(model):
         warm = model.parameters()
-        for i, v in _progress(grid, poi, _show_progress(progress)):
+        for i, v in progress_of(list(enumerate(grid)), desc=f"scan of {poi}", show=progress):
             model.set_mu_prime(v)
             fitter = Fitter(model, data=model.data_at(v, interpolate, source), backend=backend, strategy=strategy)
             free, fixed = _parametrized_point(fitter, model, poi, v, warm)
@@ -158,4 +149,7 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
             fixed_fits.append(fixed)
             warm = dict(free.values)
     best = free_fits[int(np.argmin(2.0 * (nll_fixed - nll_free)))]
-    return ParametrizedScanResult(poi, grid, nll_fixed, best, nll_free, free_fits, fixed_fits)
+    flagged = {i: {**free.at_bound, **fixed.at_bound} for i, (free, fixed) in enumerate(zip(free_fits, fixed_fits))
+               if free.at_bound or fixed.at_bound}
+    return ParametrizedScanResult(poi, grid, nll_fixed, best, flagged, nll_free=nll_free, free_fits=free_fits,
+                                  fixed_fits=fixed_fits)

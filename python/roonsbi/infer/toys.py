@@ -175,7 +175,7 @@ def t_statistic(model: FitModel, poi: str, value: float, *, data: Any = None,
     with saved_parameters(model, restore_on_success=False):
         if start:
             model.set_parameters(start)
-        fitter = Fitter(model, data=data)
+        fitter = Fitter(model, data=data, quiet_bounds=(poi,))  # a toy's mu-hat at its bound is expected
         free = fitter.fit(hesse=False)
         model.set_parameters(free.values)
         fixed = fitter.fit({poi: value}, hesse=False)

@@ -1,7 +1,7 @@
 """Reading and writing models in other formats: pyhf JSON (:mod:`.pyhf_json`: export, import, the
 non-linear-POI routes, patchsets), HistFactory XML (:mod:`.histfactory_xml`), nsbi-common-utils
 workspaces (:mod:`.nsbi_workspace`), HS3 JSON with side files for large per-event data (:mod:`.hs3`)
-and any supported file (:func:`read_source`)."""
+and any supported file (:func:`read_source`; :func:`open_model` gives the fit model of any saved file)."""
 
 from __future__ import annotations
 
@@ -23,7 +23,7 @@ from .pyhf_json import (
     to_pyhf,
     write_json,
 )
-from .sources import read_source
+from .sources import model_of_workspace, open_model, read_source
 
 __all__ = [
     "PyhfExportError",
@@ -34,6 +34,8 @@ __all__ = [
     "from_pyhf",
     "histfactory_tutorial",
     "load_pyhf_model",
+    "model_of_workspace",
+    "open_model",
     "poi_relation",
     "pyhf_expression_scan",
     "pyhf_parameters",
