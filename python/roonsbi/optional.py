@@ -35,6 +35,10 @@ INSTALL = {
     "threadpoolctl": "pip install 'roonsbi[train]'",
     "matplotlib": "pip install matplotlib",
     "tqdm": "pip install tqdm",
+    "dask": "pip install 'roonsbi[dask]'",
+    "distributed": "pip install 'roonsbi[dask]'",
+    "dask_jobqueue": "pip install dask-jobqueue",
+    "iminuit": "pip install 'roonsbi[dask]'",
 }
 
 

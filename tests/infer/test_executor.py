@@ -1,0 +1,215 @@
+"""Toys, Neyman belts, toy CLs and the sharded likelihood on a Dask LocalCluster (2 worker
+processes, one thread each) against the in-process runs: bit-identical toys, resumable results,
+the sharded NLL against the single-process RooNSBINLL, and toy CLs against the asymptotic CLs."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import textwrap
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+from support import run_killable
+
+from roonsbi import NormSys, Process
+from roonsbi.infer.limits import cls_scan, toy_cls
+from roonsbi.infer.records import ToyLog, merge_records
+from roonsbi.infer.sharded import LocalNLL, ShardedNLL, write_shards
+from roonsbi.infer.toys import coverage, neyman_construction
+from roonsbi.inputs.toy import OffShellToy
+from roonsbi.models.fast import store_from_model
+from roonsbi.models.unbinned import build_model, load_model
+
+distributed = pytest.importorskip("distributed")
+
+GRID = [0.6, 1.4]
+N_TOYS = 6
+SEED = 20261201
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) \
+            as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+@pytest.fixture(scope="module")
+def saved_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small store-form channel with systematics and a reference pool, saved."""
+    rng = np.random.default_rng(11)
+    toy = OffShellToy(nu_s=30.0, nu_b=300.0)
+    model = build_model(toy.processes(toy.generate(1.0, rng), systematics=True), name="obs",
+                        pool=toy.processes(toy.sample_ref(4000, rng), systematics=True))
+    path = tmp_path_factory.mktemp("model") / "obs.root"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def reference_belt(saved_model: Path):
+    """The in-process construction (the model in memory, no executor)."""
+    return neyman_construction(load_model(saved_model), None, "mu", GRID, n_toys=N_TOYS, seed=SEED)
+
+
+def _same_toys(a, b) -> None:
+    assert len(a.toys) == len(b.toys)
+    for x, y in zip(a.toys, b.toys):
+        np.testing.assert_array_equal(x, y)  # bit-identical
+    np.testing.assert_array_equal(a.critical, b.critical)
+    np.testing.assert_array_equal(a.t_observed, b.t_observed)
+
+
+def test_neyman_on_a_cluster_is_bit_identical(saved_model: Path, reference_belt, client, tmp_path: Path) -> None:
+    """The same construction on 2 Dask workers (the model saved to a temporary file) gives the same
+    toys, bit for bit; the toys are real fits (t >= 0, not all equal) and the chunk files hold one
+    record per toy with its seed."""
+    model = load_model(saved_model)
+    on_cluster = neyman_construction(model, None, "mu", GRID, n_toys=N_TOYS, seed=SEED, executor=client,
+                                     results=tmp_path / "toys", chunk_size=4)
+    _same_toys(reference_belt, on_cluster)
+    assert all(np.all(ts >= 0) and np.unique(ts).size == N_TOYS for ts in on_cluster.toys)
+    records = merge_records([tmp_path / "toys"])
+    assert sorted(r["seed"]["spawn_key"] for r in records.values()) == [[j, k] for j in range(2) for k in range(N_TOYS)]
+
+
+def test_coverage_on_a_cluster_is_bit_identical(saved_model: Path, client) -> None:
+    """A coverage study: the same t(mu_true) per toy in-process, on the cluster and on a
+    concurrent.futures process pool (the saved model file); split into two jobs (first_toy) its
+    toys are those of the whole study."""
+    model = load_model(saved_model)
+    truth = {"mu": 1.0, "alpha_eff": 0.0, "alpha_lumi": 0.0}
+    here = coverage(model, "mu", truth, n_toys=8, seed=5)
+    there = coverage(model, "mu", truth, n_toys=8, seed=5, executor=client)
+    np.testing.assert_array_equal(here.t, there.t)
+    with ProcessPoolExecutor(1) as pool:
+        pooled = coverage(model, "mu", truth, n_toys=8, seed=5, executor=pool, model_file=saved_model)
+    np.testing.assert_array_equal(here.t, pooled.t)
+    halves = [coverage(model, "mu", truth, n_toys=4, seed=5, first_toy=f, executor=client).t for f in (0, 4)]
+    np.testing.assert_array_equal(np.concatenate(halves), here.t)
+    assert 0.0 <= here.coverage <= 1.0 and np.all(here.t >= 0)
+
+
+_KILLED = """
+import os, signal
+import ROOT
+from roonsbi.infer import records
+from roonsbi.infer.toys import neyman_construction
+from roonsbi.models.unbinned import load_model
+
+flush = records.ToyLog.flush
+def killing_flush(self):
+    flush(self)
+    if self._chunks == 2:  # SIGKILL after the second chunk file: no clean-up, no last chunk
+        os.kill(os.getpid(), signal.SIGKILL)
+records.ToyLog.flush = killing_flush
+neyman_construction(load_model({model!r}), None, "mu", {grid!r}, n_toys={n}, seed={seed}, results={out!r},
+                    chunk_size=3)
+"""
+
+
+def test_killed_construction_resumes_to_the_same_belt(saved_model: Path, reference_belt, tmp_path: Path) -> None:
+    """A construction killed (SIGKILL) after two chunks of 3 toys resumes from its results folder:
+    it keeps the 6 toys written, runs the others, and gives the belt of the uninterrupted run."""
+    out = tmp_path / "toys"
+    script = textwrap.dedent(_KILLED.format(model=str(saved_model), grid=GRID, n=N_TOYS, seed=SEED, out=str(out)))
+    proc = run_killable([sys.executable, "-c", script], timeout=120)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr[-2000:]
+    assert len(merge_records([out])) == 6
+    resumed = neyman_construction(load_model(saved_model), None, "mu", GRID, n_toys=N_TOYS, seed=SEED, results=out)
+    _same_toys(reference_belt, resumed)
+    assert len(merge_records([out])) == 2 * N_TOYS
+    with pytest.raises(ValueError, match="another study"):  # the folder refuses toys of another study
+        neyman_construction(load_model(saved_model), None, "mu", [0.7, 1.4], n_toys=N_TOYS, seed=SEED, results=out)
+
+
+def test_records_merge_and_conflicts(tmp_path: Path) -> None:
+    """Two jobs' folders merge; the same toy with another result is an error naming both files."""
+    base = {"kind": "t", "poi": "mu", "mu": 1.0, "parameters": {"mu": 1.0}}
+    for folder, ks in (("a", (0, 1)), ("b", (1, 2))):
+        with ToyLog(tmp_path / folder) as log:
+            for k in ks:
+                log.add({**base, "seed": {"entropy": 3, "spawn_key": [0, k]}, "t": float(k)})
+    assert sorted(r["t"] for r in merge_records([tmp_path / "a", tmp_path / "b"]).values()) == [0.0, 1.0, 2.0]
+    with ToyLog(tmp_path / "c") as log:
+        log.add({**base, "seed": {"entropy": 3, "spawn_key": [0, 1]}, "t": 9.0})
+    with pytest.raises(ValueError, match="differs between"):
+        merge_records([tmp_path / "a", tmp_path / "c"])
+
+
+@pytest.fixture(scope="module")
+def sharded(tmp_path_factory: pytest.TempPathFactory):
+    """A column-form channel (systematics: normsys and per-event shapes), its store in 3 shards."""
+    rng = np.random.default_rng(5)
+    toy = OffShellToy(nu_s=60.0, nu_b=600.0)
+    model = build_model(toy.processes(toy.generate(1.0, rng), systematics=True), name="obs", form="columns")
+    folder = tmp_path_factory.mktemp("shards")
+    model.save(folder / "model.root")
+    store = store_from_model(model)
+    return model, store, folder / "model.root", write_shards(store, folder, 3)
+
+
+def test_sharded_nll_equals_the_single_process_one(sharded, client) -> None:
+    """At two points: value and gradient of the sharded NLL (3 shards on 2 workers, and in-process)
+    equal the single-process RooNSBINLL on the whole store to 1e-12 relative; the Hessian to 1e-9."""
+    model, store, path, shards = sharded
+    local = LocalNLL(model, store, threads=1)
+    for nll in (ShardedNLL(path, shards, client=client), ShardedNLL(path, shards)):
+        for x in ([1.0, 0.1, -0.2], [1.7, -0.6, 0.5]):
+            value, gradient = nll.value_and_gradient(x)
+            ref_value, ref_gradient = local.value_and_gradient(x)
+            assert value == pytest.approx(ref_value, rel=1e-12)
+            np.testing.assert_allclose(gradient, ref_gradient, rtol=1e-12, atol=1e-12 * np.abs(ref_gradient).max())
+            np.testing.assert_allclose(nll.hessian(x), local.hessian(x), rtol=1e-9, atol=1e-9)
+
+
+def test_sharded_fit_equals_the_single_process_fit(sharded, client) -> None:
+    """MIGRAD on the sharded NLL (2 workers) and on the single-process RooNSBINLL (same iminuit
+    settings): mu-hat and every parameter to 1e-8, the errors (inverse Hessian at the minimum) of
+    mu to 1e-8 and of the nuisance parameters to 1e-6 (the yields' numerical derivatives in the
+    Hessian); and the same minimum as roonsbi's RooMinimizer fit (Fitter(fast=True))."""
+    from roonsbi.infer.fit import Fitter
+
+    model, store, path, shards = sharded
+    start = model.parameters()
+    local = LocalNLL(model, store, threads=1).fit()
+    model.set_parameters(start)
+    nll = ShardedNLL(path, shards, client=client)
+    fit = nll.fit()
+    assert fit.status == 0 and local.status == 0
+    for name, value in local.values.items():
+        assert fit.values[name] == pytest.approx(value, abs=1e-8), name
+    assert fit.errors["mu"] == pytest.approx(local.errors["mu"], rel=1e-8)
+    for name, error in local.errors.items():
+        assert fit.errors[name] == pytest.approx(error, rel=1e-6), name
+    model.set_parameters(start)
+    standard = Fitter(model, fast=True).fit()
+    for name, value in standard.values.items():
+        assert fit.values[name] == pytest.approx(value, abs=1e-3 * standard.errors[name]), name
+
+
+def test_toy_cls_agrees_with_the_asymptotic_cls(client) -> None:
+    """High counts (5000 background events, a linear signal mu S with a luminosity normsys): at the
+    POI value where the asymptotic CLs is about 0.15, CLs from 200 + 200 toys (on the cluster)
+    equals it within 3 toy sigma, and so does CL_b; the toy statistics are those of q-tilde
+    (0 for toys with mu-hat above mu)."""
+    rng = np.random.default_rng(17)
+
+    def processes(x: np.ndarray) -> list[Process]:
+        return [Process("S", 100.0, 2 * x, "mu"), Process("B", 5000.0, np.ones_like(x), normsys={"lumi": NormSys(0.98, 1.02)})]
+
+    observed = rng.uniform(0, 1, rng.poisson(5000.0))  # background only
+    model = build_model(processes(observed), name="cls", pool=processes(rng.uniform(0, 1, 20000)))
+    grid = [0.8, 1.2, 1.6, 2.0]
+    asymptotic = cls_scan(model, grid)
+    best = min(asymptotic, key=lambda r: abs(r.cls - 0.15))
+    result = toy_cls(model, [best.mu], n_toys=200, seed=3, executor=client)[0]
+    print(f"mu {best.mu}: asymptotic CLs {best.cls:.4f} CLb {best.clb:.4f}; toys CLs {result.cls:.4f} "
+          f"+- {result.cls_error:.4f}, CLb {result.clb:.4f} +- {result.clb_error:.4f}; expected {result.expected}")
+    assert result.q_mu == pytest.approx(best.q_mu, rel=1e-9)
+    assert abs(result.cls - best.cls) < 3 * result.cls_error
+    assert abs(result.clb - best.clb) < 3 * result.clb_error
+    assert np.mean(result.q_sb == 0) == pytest.approx(0.5, abs=0.15)  # q-tilde: half the s+b toys have mu-hat > mu
