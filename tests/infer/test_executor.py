@@ -192,24 +192,61 @@ def test_sharded_fit_equals_the_single_process_fit(sharded, client) -> None:
 
 
 def test_toy_cls_agrees_with_the_asymptotic_cls(client) -> None:
-    """High counts (5000 background events, a linear signal mu S with a luminosity normsys): at the
-    POI value where the asymptotic CLs is about 0.15, CLs from 200 + 200 toys (on the cluster)
+    """High counts (2000 background events, a linear signal mu S with a luminosity normsys): at the
+    POI value where the asymptotic CLs is about 0.15, CLs from 150 + 150 toys (on the cluster)
     equals it within 3 toy sigma, and so does CL_b; the toy statistics are those of q-tilde
     (0 for toys with mu-hat above mu)."""
     rng = np.random.default_rng(17)
 
     def processes(x: np.ndarray) -> list[Process]:
-        return [Process("S", 100.0, 2 * x, "mu"), Process("B", 5000.0, np.ones_like(x), normsys={"lumi": NormSys(0.98, 1.02)})]
+        return [Process("S", 60.0, 2 * x, "mu"), Process("B", 2000.0, np.ones_like(x), normsys={"lumi": NormSys(0.98, 1.02)})]
 
-    observed = rng.uniform(0, 1, rng.poisson(5000.0))  # background only
-    model = build_model(processes(observed), name="cls", pool=processes(rng.uniform(0, 1, 20000)))
+    observed = rng.uniform(0, 1, rng.poisson(2000.0))  # background only
+    # the pool: a uniform grid, on which every ratio has mean 1 exactly (a random pool's mean of r_S off
+    # by its MC error of ~0.6% would bias mu-hat of the toys by ~0.2 sigma at this signal-to-background)
+    pool = (np.arange(10_000) + 0.5) / 10_000
+    model = build_model(processes(observed), name="cls", pool=processes(pool))
     grid = [0.8, 1.2, 1.6, 2.0]
     asymptotic = cls_scan(model, grid)
     best = min(asymptotic, key=lambda r: abs(r.cls - 0.15))
-    result = toy_cls(model, [best.mu], n_toys=200, seed=3, executor=client)[0]
+    result = toy_cls(model, [best.mu], n_toys=150, seed=3, executor=client)[0]
     print(f"mu {best.mu}: asymptotic CLs {best.cls:.4f} CLb {best.clb:.4f}; toys CLs {result.cls:.4f} "
           f"+- {result.cls_error:.4f}, CLb {result.clb:.4f} +- {result.clb_error:.4f}; expected {result.expected}")
     assert result.q_mu == pytest.approx(best.q_mu, rel=1e-9)
     assert abs(result.cls - best.cls) < 3 * result.cls_error
     assert abs(result.clb - best.clb) < 3 * result.clb_error
     assert np.mean(result.q_sb == 0) == pytest.approx(0.5, abs=0.15)  # q-tilde: half the s+b toys have mu-hat > mu
+
+
+def _cli(*args: str) -> object:
+    import json
+
+    proc = run_killable([sys.executable, "-m", "roonsbi", *args, "--json"], timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return json.loads(proc.stdout)
+
+
+def test_cli_neyman_and_toys(saved_model: Path, reference_belt, client, tmp_path: Path,
+                             capsys: pytest.CaptureFixture) -> None:
+    """``roonsbi neyman`` (a subprocess, in-process toys) gives the belt of the Python API bit for
+    bit, and ``roonsbi toys --scheduler ADDRESS`` (the test cluster) the coverage study's t values;
+    a bad option is an error naming it."""
+    import json
+
+    from roonsbi.cli.main import main
+
+    out = _cli("neyman", str(saved_model), "--grid", ",".join(map(str, GRID)), "--n-toys", str(N_TOYS),
+               "--seed", str(SEED), "--results", str(tmp_path / "belt"))
+    assert out["critical"] == reference_belt.critical.tolist()
+    assert out["t_observed"] == reference_belt.t_observed.tolist()
+    assert len(merge_records([tmp_path / "belt"])) == 2 * N_TOYS
+    truth = {"mu": 1.0, "alpha_eff": 0.0, "alpha_lumi": 0.0}
+    here = coverage(load_model(saved_model), "mu", truth, n_toys=3, seed=9)
+    capsys.readouterr()
+    assert main(["toys", str(saved_model), "--truth", "mu=1,alpha_eff=0,alpha_lumi=0", "--n-toys", "3", "--seed", "9",
+                 "--scheduler", client.scheduler.address, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["t"] == here.t.tolist() and out["coverage"] == here.coverage
+    assert main(["toys", str(saved_model), "--truth", "mu:1", "--n-toys", "2", "--seed", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "--truth" in err and "mu:1" in err

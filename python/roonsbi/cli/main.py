@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate
+from . import cls_toys, evaluate, neyman, toys
 
 __all__ = ["main", "parser"]
 
@@ -41,6 +41,8 @@ def parser() -> argparse.ArgumentParser:
         "write the per-event ratio columns (r_<proc>, g_<proc>_<np>_lo/_hi, <column>_std, weight) to a ROOT "
         "file, an .npz or a folder of .npy files. See roonsbi.inputs.evaluate for the configuration format.",
     ))
+    for verb in (toys, neyman, cls_toys):  # each module adds its sub-command (run=its command)
+        verb.register(sub)
     return top
 
 
@@ -71,6 +73,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "evaluate":
         return evaluate.command(args)
+    if getattr(args, "run", None) is not None:
+        try:
+            return int(args.run(args))
+        except (ValueError, FileNotFoundError, FileExistsError) as err:
+            print(f"roonsbi {args.command}: error: {err}", file=sys.stderr)
+            return 2
     top.print_help()
     return 1
 
