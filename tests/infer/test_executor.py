@@ -12,7 +12,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from support import run_killable
 
 from roonsbi import NormSys, Process
 from roonsbi.infer.limits import cls_scan, toy_cls
@@ -22,6 +21,7 @@ from roonsbi.infer.toys import coverage, neyman_construction
 from roonsbi.inputs.toy import OffShellToy
 from roonsbi.models.fast import store_from_model
 from roonsbi.models.unbinned import build_model, load_model
+from support import run_killable
 
 distributed = pytest.importorskip("distributed")
 
@@ -199,7 +199,8 @@ def test_toy_cls_agrees_with_the_asymptotic_cls(client) -> None:
     rng = np.random.default_rng(17)
 
     def processes(x: np.ndarray) -> list[Process]:
-        return [Process("S", 60.0, 2 * x, "mu"), Process("B", 2000.0, np.ones_like(x), normsys={"lumi": NormSys(0.98, 1.02)})]
+        lumi = {"lumi": NormSys(0.98, 1.02)}
+        return [Process("S", 60.0, 2 * x, "mu"), Process("B", 2000.0, np.ones_like(x), normsys=lumi)]
 
     observed = rng.uniform(0, 1, rng.poisson(2000.0))  # background only
     # the pool: a uniform grid, on which every ratio has mean 1 exactly (a random pool's mean of r_S off

@@ -95,9 +95,10 @@ def open_source(source: ModelSource) -> Any:
 
 
 @contextmanager
-def model_source(model: FitModel, executor: Any = None, model_file: str | os.PathLike | None = None,
+def model_source(model: Any, executor: Any = None, model_file: str | os.PathLike | None = None,
                  extra: Any = None) -> Iterator[ModelSource]:
-    """The source of ``model`` for the units of one loop.
+    """The source of ``model`` (a roonsbi model: a :class:`~roonsbi.models.workspace.WorkspaceModel`)
+    for the units of one loop.
 
     In-process (``executor`` None, no ``model_file``): the model itself, registered under a
     ``memory:`` source for the duration of the block (``extra``, e.g. the ToyGenerator of a

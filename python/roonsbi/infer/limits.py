@@ -65,9 +65,9 @@ from ..library import load
 from ..models.protocol import FitModel
 from ..models.unbinned import NSBIModel
 from ..optional import optional_module
+from .executor import capture_state, model_source
 from .fit import Fitter, single_poi
 from .intervals import normal_sf
-from .executor import capture_state, model_source
 from .results import CLsResult, Significance, Toy, ToyCLsResult, UpperLimit
 from .state import saved_parameters
 from .toys import ToyGenerator, ToyUnit, draw_toy, run_toys, set_global_observables

@@ -22,8 +22,9 @@ import numpy as np
 
 from .intervals import chi2_threshold, crossing_interval, normal_sf
 
-__all__ = ["CLsResult", "CoverageResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult",
-           "Pull", "Scan2DResult", "ScanResult", "Significance", "Toy", "ToyCLsResult", "UpperLimit"]
+__all__ = ["CLsResult", "CoverageResult", "FitResult", "Impact", "ImpactResult", "NeymanResult",
+           "ParametrizedScanResult", "Pull", "Scan2DResult", "ScanResult", "Significance", "Toy", "ToyCLsResult",
+           "UpperLimit"]
 
 
 @dataclass

@@ -45,8 +45,16 @@ from ..models.builders import real_var
 from ..models.protocol import FitModel
 from ..models.unbinned import NSBIModel
 from ..naming import DATA_NAME, WEIGHT_NAME, global_observable
-from .executor import ModelSource, capture_state, model_source, open_source, restore_state, run_units, \
-    source_extra, toy_seed
+from .executor import (
+    ModelSource,
+    capture_state,
+    model_source,
+    open_source,
+    restore_state,
+    run_units,
+    source_extra,
+    toy_seed,
+)
 from .fit import Fitter
 from .intervals import chi2_threshold
 from .records import ToyLog
