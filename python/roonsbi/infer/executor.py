@@ -44,7 +44,7 @@ from ..optional import optional_module
 from .state import ParameterState, model_variables
 
 __all__ = ["ModelSource", "capture_state", "is_dask_client", "local_client", "model_source", "open_source",
-           "restore_state", "run_units", "source_extra", "toy_seed"]
+           "quiet_call", "restore_state", "run_units", "source_extra", "toy_seed"]
 
 U = TypeVar("U")
 R = TypeVar("R")
@@ -165,21 +165,46 @@ def is_dask_client(executor: Any) -> bool:
     return type(executor).__module__.split(".")[0] == "distributed" and hasattr(executor, "scheduler_info")
 
 
-def run_units(function: Callable[[U], R], units: Sequence[U], executor: Any = None) -> Iterator[tuple[int, R]]:
+def quiet_call(function: Callable[[U], R], units: Sequence[U]) -> list[R]:
+    """``function`` on each of ``units`` (one task) in a worker process, with RooFit's messages
+    below WARNING silenced there (a fit prints a few INFO lines; thousands of toys would flood the
+    workers' logs)."""
+    from ..library import load
+
+    ROOT = load()
+    ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
+    return [function(unit) for unit in units]
+
+
+def _workers(executor: Any) -> int:
+    if is_dask_client(executor):
+        return max(1, len(executor.scheduler_info().get("workers", {})))
+    return max(1, int(getattr(executor, "_max_workers", 1) or 1))
+
+
+def run_units(function: Callable[[U], R], units: Sequence[U], executor: Any = None, *,
+              batch: int | None = None) -> Iterator[tuple[int, R]]:
     """Run ``function`` on every unit; yields (index of the unit, result) as units finish (in order
-    in-process). ``function`` must be a module-level function (workers import it by name).
-    An exception of a unit propagates (the remaining units of an executor are cancelled)."""
+    in-process). ``function`` must be a module-level function (workers import it by name). On an
+    executor the units go in tasks of ``batch`` units (default: enough for about 8 tasks per
+    worker, at most 16 units a task; a task's overhead is paid once per batch) through
+    :func:`quiet_call`. An exception of a unit propagates (the remaining tasks are cancelled)."""
     if executor is None:
         for i, unit in enumerate(units):
             yield i, function(unit)
         return
+    n = len(units)
+    size = int(batch) if batch else min(16, max(1, -(-n // (8 * _workers(executor)))))
+    starts = list(range(0, n, size))
+    batches = [list(units[a:a + size]) for a in starts]
     if is_dask_client(executor):
         distributed = optional_module("distributed", "running roonsbi units on a Dask cluster")
-        futures = executor.map(function, list(units), pure=False)
-        index = {f.key: i for i, f in enumerate(futures)}
+        futures = executor.map(quiet_call, [function] * len(batches), batches, pure=False)
+        first = {f.key: a for a, f in zip(starts, futures)}
         try:
-            for future, result in distributed.as_completed(futures, with_results=True):
-                yield index[future.key], result
+            for future, results in distributed.as_completed(futures, with_results=True):
+                for k, result in enumerate(results):
+                    yield first[future.key] + k, result
         finally:
             executor.cancel(futures)
         return
@@ -188,10 +213,11 @@ def run_units(function: Callable[[U], R], units: Sequence[U], executor: Any = No
                         f"got {type(executor).__name__}")
     import concurrent.futures
 
-    pending = {executor.submit(function, unit): i for i, unit in enumerate(units)}
+    pending = {executor.submit(quiet_call, function, b): a for a, b in zip(starts, batches)}
     try:
         for future in concurrent.futures.as_completed(pending):
-            yield pending[future], future.result()
+            for k, result in enumerate(future.result()):
+                yield pending[future] + k, result
     finally:
         for future in pending:
             future.cancel()
