@@ -251,3 +251,32 @@ def test_cli_neyman_and_toys(saved_model: Path, reference_belt, client, tmp_path
     assert main(["toys", str(saved_model), "--truth", "mu:1", "--n-toys", "2", "--seed", "1"]) == 2
     err = capsys.readouterr().err
     assert "--truth" in err and "mu:1" in err
+
+
+def test_scans_and_impacts_on_the_cluster(saved_model: Path, client, tmp_path: Path) -> None:
+    """The fits of a 1-D scan, a 2-D scan, the impacts and a parametrized scan run on the workers
+    (fresh Fitters from the best fit's state) and give the in-process results to the fit
+    tolerance (t to 1e-4, impacts to 1e-3 of the POI's error)."""
+    from support import offshell_pnsbi
+
+    from roonsbi.infer.impacts import impacts
+    from roonsbi.infer.scan import parametrized_scan, profile_scan, profile_scan_2d
+
+    model = load_model(saved_model)
+    grid = [0.5, 1.0, 2.0]
+    here, there = (profile_scan(model, "mu", grid, executor=e) for e in (None, client))
+    np.testing.assert_allclose(there.t, here.t, atol=1e-4)
+    here2, there2 = (profile_scan_2d(model, ("mu", "alpha_lumi"), [0.6, 1.5], [-1.0, 1.0], executor=e)
+                     for e in (None, client))
+    np.testing.assert_allclose(there2.t, here2.t, atol=1e-4)
+    ranked_here, ranked_there = (impacts(model, executor=e) for e in (None, client))
+    sigma = ranked_here.best.errors["mu"]
+    for a, b in zip(ranked_here.impacts, ranked_there.impacts):
+        assert a.name == b.name
+        for side in ("postfit_up", "postfit_down", "prefit_up", "prefit_down"):
+            assert getattr(b, side) == pytest.approx(getattr(a, side), abs=1e-3 * sigma), (a.name, side)
+    pnsbi = offshell_pnsbi()
+    pnsbi.save(tmp_path / "pnsbi.root")
+    p_here = parametrized_scan(pnsbi, "mu", progress=False)
+    p_there = parametrized_scan(pnsbi, "mu", executor=client, model_file=tmp_path / "pnsbi.root")
+    np.testing.assert_allclose(p_there.t, p_here.t, atol=1e-4)
