@@ -43,14 +43,18 @@ from ..models.protocol import FitModel
 from ..optional import optional_module
 from .state import ParameterState, model_variables
 
-__all__ = ["ModelSource", "capture_state", "is_dask_client", "local_client", "model_source", "open_source",
-           "quiet_call", "restore_state", "run_units", "source_extra", "toy_seed"]
+__all__ = ["MAX_OPEN", "ModelSource", "capture_state", "is_dask_client", "is_open", "local_client", "model_source",
+           "open_source", "quiet_call", "restore_state", "run_units", "source_extra", "toy_seed"]
 
 U = TypeVar("U")
 R = TypeVar("R")
 
 #: per process: the models opened from files (or registered in memory), by source
 _OPEN: dict[ModelSource, Any] = {}
+
+#: models opened from files kept per process (the oldest is dropped beyond: each study without
+#: ``model_file=`` saves the model to a new temporary file)
+MAX_OPEN = 4
 
 
 @dataclass(frozen=True)
@@ -90,8 +94,16 @@ def open_source(source: ModelSource) -> Any:
         from ..models.workspace import read_workspace
 
         model = _model_class(source.kind)(*read_workspace(source.path, source.workspace))
+        files = [s for s in _OPEN if not s.in_memory]
+        for old in files[:max(0, len(files) + 1 - MAX_OPEN)]:
+            del _OPEN[old]
         _OPEN[source] = model
     return model
+
+
+def is_open(source: ModelSource) -> bool:
+    """Whether this process keeps the model of ``source`` (caches keyed by source drop theirs otherwise)."""
+    return source in _OPEN
 
 
 @contextmanager

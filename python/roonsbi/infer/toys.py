@@ -48,6 +48,7 @@ from ..naming import DATA_NAME, WEIGHT_NAME, global_observable
 from .executor import (
     ModelSource,
     capture_state,
+    is_open,
     model_source,
     open_source,
     restore_state,
@@ -359,6 +360,8 @@ def draw_toy(unit: ToyUnit) -> tuple[NSBIModel, Toy]:
         if unit.source.in_memory:
             generator = ToyGenerator(model)
         else:
+            for old in [s for s in _GENERATORS if not is_open(s)]:  # their models were dropped
+                del _GENERATORS[old]
             generator = _GENERATORS.get(unit.source)
             if generator is None:
                 generator = _GENERATORS[unit.source] = ToyGenerator(model)
