@@ -227,8 +227,8 @@ def _cli(*args: str) -> object:
 def test_cli_neyman_and_toys(saved_model: Path, reference_belt, client, tmp_path: Path,
                              capsys: pytest.CaptureFixture) -> None:
     """``roonsbi neyman`` (a subprocess, in-process toys) gives the belt of the Python API bit for
-    bit, and ``roonsbi toys --scheduler ADDRESS`` (the test cluster) the coverage study's t values;
-    a bad option is an error naming it."""
+    bit, ``roonsbi toys --scheduler ADDRESS`` (the test cluster) the coverage study's t values and
+    ``roonsbi cls-toys`` the toy CLs; a bad option is an error naming it."""
     import json
 
     from roonsbi.cli.main import main
@@ -245,6 +245,10 @@ def test_cli_neyman_and_toys(saved_model: Path, reference_belt, client, tmp_path
                  "--scheduler", client.scheduler.address, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["t"] == here.t.tolist() and out["coverage"] == here.coverage
+    cls = toy_cls(load_model(saved_model), [1.5], n_toys=3, seed=4)[0]
+    assert main(["cls-toys", str(saved_model), "--mu", "1.5", "--n-toys", "3", "--seed", "4", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert [out[0][k] for k in ("q_mu", "clsb", "clb")] == [cls.q_mu, cls.clsb, cls.clb]
     assert main(["toys", str(saved_model), "--truth", "mu:1", "--n-toys", "2", "--seed", "1"]) == 2
     err = capsys.readouterr().err
     assert "--truth" in err and "mu:1" in err

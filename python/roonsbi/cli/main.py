@@ -1,4 +1,5 @@
-"""The ``roonsbi`` command line: ``roonsbi demo``, ``roonsbi evaluate``, ``roonsbi env``, ``roonsbi --libdir``.
+"""The ``roonsbi`` command line: ``roonsbi demo``, ``roonsbi evaluate``, ``roonsbi env``, ``roonsbi --libdir``;
+the toy verbs ``toys``, ``neyman``, ``cls-toys`` (each module registers its own sub-command).
 
 A thin argparse shell: the commands' modules (and ROOT, numpy, onnxruntime ...) are imported only
 when a command runs, so ``roonsbi --help`` and ``roonsbi --libdir`` work without them.
