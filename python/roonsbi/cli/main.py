@@ -1,5 +1,4 @@
-"""The ``roonsbi`` command line: ``roonsbi demo``, ``roonsbi evaluate``, ``roonsbi env``, ``roonsbi --libdir``;
-the toy verbs ``toys``, ``neyman``, ``cls-toys`` (each module registers its own sub-command).
+"""The ``roonsbi`` command line: ``roonsbi demo``, ``roonsbi evaluate``, ``roonsbi env``, ``roonsbi --libdir``.
 
 A thin argparse shell: the commands' modules (and ROOT, numpy, onnxruntime ...) are imported only
 when a command runs, so ``roonsbi --help`` and ``roonsbi --libdir`` work without them.
