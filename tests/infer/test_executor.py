@@ -280,3 +280,10 @@ def test_scans_and_impacts_on_the_cluster(saved_model: Path, client, tmp_path: P
     p_here = parametrized_scan(pnsbi, "mu", progress=False)
     p_there = parametrized_scan(pnsbi, "mu", executor=client, model_file=tmp_path / "pnsbi.root")
     np.testing.assert_allclose(p_there.t, p_here.t, atol=1e-4)
+
+
+def test_column_form_toys_stay_in_process(sharded) -> None:
+    """A column-form model's pool lives in the process: toys on an executor are an error saying what to build."""
+    model = sharded[0]
+    with pytest.raises(ValueError, match="store-form model with a reference pool"):
+        coverage(model, "mu", {"mu": 1.0}, n_toys=2, seed=1, executor=object())

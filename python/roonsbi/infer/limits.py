@@ -70,7 +70,7 @@ from .fit import Fitter, single_poi
 from .intervals import normal_sf
 from .results import CLsResult, Significance, Toy, ToyCLsResult, UpperLimit
 from .state import saved_parameters
-from .toys import ToyGenerator, ToyUnit, draw_toy, run_toys, set_global_observables
+from .toys import ToyGenerator, ToyUnit, check_distributable, draw_toy, run_toys, set_global_observables
 
 ROOT = load()
 
@@ -375,6 +375,7 @@ def toy_cls(model: NSBIModel, values: Iterable[float], *, n_toys: int, seed: int
     if bad:
         raise ValueError(f"tested POI values must be finite and > 0, got {bad[0]}")
     n_b = n_toys if n_toys_b is None else int(n_toys_b)
+    check_distributable(model, executor, model_file)
     with saved_parameters(model):
         state = capture_state(model)
         observed = _side(model, poi, data, _global_values(model))

@@ -64,8 +64,8 @@ from .state import saved_parameters
 
 ROOT = load()
 
-__all__ = ["CoverageResult", "NeymanResult", "Toy", "ToyGenerator", "ToyUnit", "coverage", "draw_toy",
-           "neyman_construction", "run_toys", "set_global_observables", "t_statistic", "toy_t"]
+__all__ = ["CoverageResult", "NeymanResult", "Toy", "ToyGenerator", "ToyUnit", "check_distributable", "coverage",
+           "draw_toy", "neyman_construction", "run_toys", "set_global_observables", "t_statistic", "toy_t"]
 
 
 class ToyGenerator:
@@ -288,6 +288,7 @@ def neyman_construction(model: NSBIModel, generator: ToyGenerator | None, poi: s
                     for mu, cond in zip(values, conditionals)]
         else:
             assert seed is not None
+            check_distributable(model, executor, model_file)
             with model_source(model, executor, model_file, extra=generator) as source:
                 units = [ToyUnit(source, "t", poi, float(mu), cond, cond, state, int(seed), (j, k), fast)
                          for j, (mu, cond) in enumerate(zip(values, conditionals))
@@ -311,6 +312,7 @@ def coverage(model: NSBIModel, poi: str, truth: Mapping[str, float], *, n_toys: 
     truth. Toy k uses ``SeedSequence(seed, spawn_key=(0, k))``; ``executor``, ``results``,
     ``first_toy``, ``chunk_size``, ``model_file``, ``fast`` and ``generator`` as in
     :func:`neyman_construction`. The model's parameters are restored."""
+    check_distributable(model, executor, model_file)
     with saved_parameters(model):
         state = capture_state(model)
         params = {**model.parameters(), **{k: float(v) for k, v in truth.items()}}
@@ -319,6 +321,14 @@ def coverage(model: NSBIModel, poi: str, truth: Mapping[str, float], *, n_toys: 
                      for k in range(first_toy, first_toy + n_toys)]
             records = run_toys(toy_t, units, executor, results=results, chunk_size=chunk_size)
     return CoverageResult(poi, float(params[poi]), cl, np.array([r["t"] for r in records]), chi2_threshold(cl))
+
+
+def check_distributable(model: NSBIModel, executor: Any, model_file: Any) -> None:
+    """Toys on workers draw from the pool the model file keeps: a store-form model with a pool."""
+    if (executor is not None or model_file is not None) and not (model.pdf.usesStore() and model.pdf.numPoolRows()):
+        raise ValueError(f"toys of model '{model.name}' on an executor (or from model_file=) need a store-form model "
+                         "with a reference pool, which the saved file keeps: build it with build_model(..., pool=..., "
+                         "pool_weights=...); a column-form model's pool (generator=) lives in this process only")
 
 
 @dataclass(frozen=True)
