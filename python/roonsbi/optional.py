@@ -37,6 +37,10 @@ INSTALL = {
     "matplotlib": "pip install matplotlib",
     "mplhep": "pip install mplhep",
     "tqdm": "pip install tqdm",
+    "dask": "pip install 'roonsbi[dask]'",
+    "distributed": "pip install 'roonsbi[dask]'",
+    "dask_jobqueue": "pip install dask-jobqueue",
+    "iminuit": "pip install 'roonsbi[dask]'",
 }
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import evaluate, fits, workspaces
+from . import cls_toys, evaluate, fits, neyman, toys, workspaces
 from .common import cli_words, register, silence_root_import
 
 __all__ = ["main", "parser"]
@@ -47,6 +47,8 @@ def parser() -> argparse.ArgumentParser:
         "write the per-event ratio columns (r_<proc>, g_<proc>_<np>_lo/_hi, <column>_std, weight) to a ROOT "
         "file, an .npz or a folder of .npy files. See roonsbi.inputs.evaluate for the configuration format.",
     ))
+    for verb in (toys, neyman, cls_toys):  # each module adds its sub-command (run=its command)
+        verb.register(sub)
     return top
 
 
@@ -80,6 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate.command(args)
     if getattr(args, "handler", None) is not None:
         return int(args.handler(args))
+    if getattr(args, "run", None) is not None:
+        try:
+            return int(args.run(args))
+        except (ValueError, FileNotFoundError, FileExistsError) as err:
+            print(f"roonsbi {args.command}: error: {cli_words(str(err))}", file=sys.stderr)
+            return 2
     top.print_help()
     return 1
 

@@ -1,5 +1,6 @@
 """Statistical inference on roonsbi models: fits, profile-likelihood scans, pulls and impacts,
-toys and the Neyman construction, asymptotic CLs limits and discovery significance.
+toys, the Neyman construction and coverage studies, asymptotic and toy CLs limits and discovery
+significance, on one process or many (:mod:`.executor`, :mod:`.records`, :mod:`.sharded`).
 
 Modules: :mod:`.fit` (Minuit2 fits), :mod:`.scan` (1-D, 2-D and parametrized scans),
 :mod:`.impacts`, :mod:`.toys`, :mod:`.limits` (CLs, upper limits, significance),
@@ -18,10 +19,12 @@ from .limits import (
     cls_scan,
     discovery_significance,
     hypotest,
+    toy_cls,
     upper_limit,
 )
 from .results import (
     CLsResult,
+    CoverageResult,
     FitResult,
     Impact,
     ImpactResult,
@@ -32,15 +35,17 @@ from .results import (
     ScanResult,
     Significance,
     Toy,
+    ToyCLsResult,
     UpperLimit,
 )
 from .scan import parametrized_scan, profile_scan, profile_scan_2d
 from .state import saved_parameters
-from .toys import ToyGenerator, neyman_construction, t_statistic
+from .toys import ToyGenerator, coverage, neyman_construction, t_statistic
 
 __all__ = [
     "BANDS",
     "CLsResult",
+    "CoverageResult",
     "FitResult",
     "FitStatusWarning",
     "Fitter",
@@ -54,12 +59,14 @@ __all__ = [
     "ScanResult",
     "Significance",
     "Toy",
+    "ToyCLsResult",
     "ToyGenerator",
     "UpperLimit",
     "asimov_dataset",
     "asymptotic_cls",
     "chi2_threshold",
     "cls_scan",
+    "coverage",
     "crossing_interval",
     "discovery_significance",
     "fit",
@@ -72,5 +79,6 @@ __all__ = [
     "pulls",
     "saved_parameters",
     "t_statistic",
+    "toy_cls",
     "upper_limit",
 ]

@@ -23,11 +23,13 @@ and :class:`~roonsbi.models.parametrized.ParametrizedModel`, which is fitted at 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, Sequence
 
 from ..models.builders import gaussian_parts
 from ..models.protocol import FitModel
 from .fit import Fitter, single_poi
+from .fits import run_fits
 from .progress import progress as progress_of
 from .results import FitResult, Impact, ImpactResult, Pull
 from .state import saved_parameters
@@ -92,9 +94,37 @@ def _impact(model: FitModel, fitter: Fitter, best: FitResult, poi: str, pull: Pu
     return impact
 
 
+def _distributed_impacts(model: FitModel, best: FitResult, poi: str, result_pulls: list[Pull], prefit: bool,
+                         executor: Any, model_file: str | os.PathLike | None, backend: str) -> list[Impact]:
+    """The shifted fits of :func:`impacts` as work units on ``executor`` (:mod:`roonsbi.infer.fits`)."""
+    points: list[tuple[dict[str, float], dict[str, float]]] = []
+    for p in result_pulls:
+        if not (p.error > 0 and math.isfinite(p.error)):
+            raise ValueError(f"the fit gives no valid error for '{p.name}' ({p.error}); impacts need HESSE errors")
+        shifts = [p.error, -p.error] + ([p.prefit_error, -p.prefit_error] if prefit and
+                                        math.isfinite(p.prefit_error) else [])
+        for s in shifts:
+            var = model.parameter(p.name)
+            value = p.value + s
+            if not var.getMin() <= value <= var.getMax():
+                raise ValueError(f"impact of '{p.name}': {value:.6g} is outside its range [{var.getMin()}, "
+                                 f"{var.getMax()}] (widen the range)")
+            points.append(({p.name: value}, best.values))
+    fits = iter(run_fits(model, points, executor, model_file=model_file, backend=backend))
+    out = []
+    for p in result_pulls:
+        impact = Impact(p.name, next(fits).values[poi] - best.values[poi], next(fits).values[poi] - best.values[poi])
+        if prefit and math.isfinite(p.prefit_error):
+            impact.prefit_up = next(fits).values[poi] - best.values[poi]
+            impact.prefit_down = next(fits).values[poi] - best.values[poi]
+        out.append(impact)
+    return out
+
+
 def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
             nuisance_parameters: Sequence[str] | None = None, prefit: bool = True, fitter: Fitter | None = None,
-            backend: str = "cpu", progress: bool | None = None) -> ImpactResult:
+            backend: str = "cpu", progress: bool | None = None, executor: Any = None,
+            model_file: str | os.PathLike | None = None) -> ImpactResult:
     r"""Pulls and ranked impacts of the nuisance parameters on ``poi`` (see the module doc).
 
     One unconditional fit (MIGRAD + HESSE), then per nuisance parameter two fits with it fixed
@@ -103,7 +133,8 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
     that a fit leaves within 1% of a bound: ``best.at_bound`` and each :attr:`Impact.at_bound`). The model's
     parameters (values and constant flags) are restored afterwards, also on an exception.
     ``progress``: a tqdm bar over the nuisance parameters (default: when stderr is a terminal;
-    see :mod:`roonsbi.infer.progress`).
+    see :mod:`roonsbi.infer.progress`). With ``executor`` (and ``model_file``) the conditional fits
+    run as work units on it (:mod:`roonsbi.infer.fits`; the model's own dataset only).
 
     Raises:
         ValueError: ``poi`` not given for a model with several POIs, the best fit has no
@@ -111,11 +142,17 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
             parameter's range.
     """
     poi = single_poi(model, poi, hint="name the one whose impacts to compute")
+    if executor is not None and (data is not None or fitter is not None):
+        raise ValueError("with executor= the impacts fit the model's own dataset on the workers: data= and fitter= "
+                         "must be None")
     fitter = fitter or Fitter(model, data=data, backend=backend)
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         result_pulls = pulls(model, best, nuisance_parameters=nuisance_parameters)
-        out = [_impact(model, fitter, best, poi, p, prefit)
-               for p in progress_of(result_pulls, desc=f"impacts on {poi}", show=progress)]
+        if executor is not None:
+            out = _distributed_impacts(model, best, poi, result_pulls, prefit, executor, model_file, backend)
+        else:
+            out = [_impact(model, fitter, best, poi, p, prefit)
+                   for p in progress_of(result_pulls, desc=f"impacts on {poi}", show=progress)]
     out.sort(key=lambda i: i.size, reverse=True)
     return ImpactResult(poi, best, result_pulls, out)

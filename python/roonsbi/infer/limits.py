@@ -40,11 +40,22 @@ its expected events, :math:`m_k F_k`, the same weights as ``ToyGenerator.asimov`
 with a column-form channel needs ``asimov``.
 Every function restores the model's parameters and global observables when it ends
 (:func:`~roonsbi.infer.state.saved_parameters`).
+
+**CLs from toys** (:func:`toy_cls`, RooStats' ``FrequentistCalculator`` and pyhf's
+``ToyCalculator``): at each tested :math:`\mu`, toys are generated under signal + background at
+:math:`(\mu, \hat{\hat\theta}(\mu))` and under background only at :math:`(0, \hat{\hat\theta}(0))`
+(conditional fits to the observed data; global observables drawn), and :math:`\tilde q_\mu` of
+each toy is computed as the observed one (the same fits); then
+:math:`\mathrm{CL}_{s+b} = P(\tilde q_\mu \ge \tilde q_{\mu,\mathrm{obs}} \mid s+b)`,
+:math:`\mathrm{CL}_b = P(\tilde q_\mu \ge \tilde q_{\mu,\mathrm{obs}} \mid b)` and
+:math:`\mathrm{CL}_s = \mathrm{CL}_{s+b}/\mathrm{CL}_b` (:class:`~roonsbi.infer.results.ToyCLsResult`).
+Toys run as the seeded studies of :mod:`roonsbi.infer.toys` (any executor, resumable results).
 """
 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
@@ -54,16 +65,17 @@ from ..library import load
 from ..models.protocol import FitModel
 from ..models.unbinned import NSBIModel
 from ..optional import optional_module
+from .executor import capture_state, model_source
 from .fit import Fitter, single_poi
 from .intervals import normal_sf
-from .results import CLsResult, Significance, Toy, UpperLimit
+from .results import CLsResult, Significance, Toy, ToyCLsResult, UpperLimit
 from .state import saved_parameters
-from .toys import ToyGenerator, set_global_observables
+from .toys import ToyGenerator, ToyUnit, check_distributable, draw_toy, run_toys, set_global_observables
 
 ROOT = load()
 
-__all__ = ["BANDS", "CLsResult", "Significance", "UpperLimit", "asimov_dataset", "asymptotic_cls", "cls_scan",
-           "discovery_significance", "hypotest", "upper_limit"]
+__all__ = ["BANDS", "CLsResult", "Significance", "ToyCLsResult", "UpperLimit", "asimov_dataset", "asymptotic_cls",
+           "cls_scan", "discovery_significance", "hypotest", "toy_cls", "toy_q_tilde", "upper_limit"]
 
 BANDS = (-2, -1, 0, 1, 2)
 """The expected bands, in standard deviations of the limit (-2: the lowest expected limit)."""
@@ -316,3 +328,75 @@ def discovery_significance(model: FitModel, *, poi: str | None = None, data: Any
         q0_a = calc.asimov.q0(model, poi)
         mu_hat = calc.observed.mu_hat
     return Significance(poi, float(mu_hat), q0, q0_a)
+
+
+def toy_q_tilde(unit: ToyUnit) -> dict[str, Any]:
+    r"""The work of one toy of :func:`toy_cls`: :math:`\tilde q_\mu` on the toy, with the fits of the
+    observed one (:func:`_side`: unconditional fit, checked against the fit at 0); its record."""
+    model, toy = draw_toy(unit)
+    globs = _global_values(model)
+    model.set_parameters(unit.start)
+    side = _side(model, unit.poi, toy.data, globs)
+    return unit.record(side.q_tilde(model, unit.poi, unit.mu), toy.data.numEntries())
+
+
+def _tail(q: np.ndarray, q_obs: float) -> tuple[float, float]:
+    """P(q >= q_obs) over the toys and its binomial error."""
+    p = float(np.mean(q >= q_obs))
+    return p, math.sqrt(max(p * (1 - p), 1.0 / q.size) / q.size)
+
+
+def _toy_result(poi: str, mu: float, q_obs: float, q_sb: np.ndarray, q_b: np.ndarray) -> ToyCLsResult:
+    clsb, clsb_error = _tail(q_sb, q_obs)
+    clb, clb_error = _tail(q_b, q_obs)
+    cls = clsb / clb if clb > 0 else math.nan
+    cls_error = cls * math.hypot(clsb_error / clsb, clb_error / clb) if clsb > 0 and clb > 0 else math.nan
+    # pyhf's expected band: CL_s at every background-only toy, its quantiles Phi(k)
+    sb_sorted, b_sorted = np.sort(q_sb), np.sort(q_b)
+    p_sb = 1.0 - np.searchsorted(sb_sorted, q_b, side="left") / q_sb.size
+    p_b = 1.0 - np.searchsorted(b_sorted, q_b, side="left") / q_b.size
+    expected = np.percentile(p_sb / p_b, [100 * (1 - normal_sf(k)) for k in BANDS])
+    return ToyCLsResult(poi, mu, q_obs, q_sb, q_b, clsb, clb, cls, clsb_error, clb_error, cls_error, expected)
+
+
+def toy_cls(model: NSBIModel, values: Iterable[float], *, n_toys: int, seed: int, poi: str | None = None,
+            n_toys_b: int | None = None, data: Any = None, generator: ToyGenerator | None = None,
+            executor: Any = None, results: str | os.PathLike | None = None, first_toy: int = 0,
+            chunk_size: int = 100, model_file: str | os.PathLike | None = None) -> list[ToyCLsResult]:
+    r"""CLs from toys at each POI value (see the module doc): ``n_toys`` toys under signal +
+    background and ``n_toys_b`` (default ``n_toys``) under background only per value. Toy k of
+    value j uses ``SeedSequence(seed, spawn_key=(j, 0, k))`` (s+b) and ``(j, 1, k)`` (b);
+    ``executor``, ``results``, ``first_toy``, ``chunk_size``, ``model_file`` and ``generator``
+    as in :func:`~roonsbi.infer.toys.neyman_construction`; ``data``: the observed dataset
+    (default: the model's own). The model's parameters are restored."""
+    poi = _only_poi(model, poi)
+    values = [float(v) for v in values]
+    bad = [v for v in values if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise ValueError(f"tested POI values must be finite and > 0, got {bad[0]}")
+    n_b = n_toys if n_toys_b is None else int(n_toys_b)
+    check_distributable(model, executor, model_file)
+    with saved_parameters(model):
+        state = capture_state(model)
+        observed = _side(model, poi, data, _global_values(model))
+        q_obs = [observed.q_tilde(model, poi, mu) for mu in values]
+
+        def conditional(mu: float) -> dict[str, float]:
+            set_global_observables(model, observed.globs)
+            model.set_parameters(observed.start)
+            return observed.fitter.fit({poi: mu}, hesse=False).values
+
+        background = conditional(0.0)
+        units = []
+        with model_source(model, executor, model_file, extra=generator) as source:
+            for j, mu in enumerate(values):
+                signal = conditional(mu)
+                for h, params, n in ((0, signal, n_toys), (1, background, n_b)):
+                    units += [ToyUnit(source, "qtilde", poi, mu, params, params, state, int(seed), (j, h, k))
+                              for k in range(first_toy, first_toy + n)]
+            records = run_toys(toy_q_tilde, units, executor, results=results, chunk_size=chunk_size)
+    out = []
+    for j, mu in enumerate(values):
+        q = {h: np.array([r["t"] for r in records if r["seed"]["spawn_key"][:2] == [j, h]]) for h in (0, 1)}
+        out.append(_toy_result(poi, mu, q_obs[j], q[0], q[1]))
+    return out

@@ -6,9 +6,10 @@ impacts, toys and the Neyman construction). They hold numbers only and do no fit
   on a 1-D grid; :class:`ParametrizedScanResult`: the same with one observable per point;
   :class:`Scan2DResult`: a 2-D grid;
 * :class:`Pull`, :class:`Impact`, :class:`ImpactResult`: nuisance-parameter pulls and ranked impacts;
-* :class:`Toy`, :class:`NeymanResult`: pseudo-experiments and the toy confidence belt;
+* :class:`Toy`, :class:`NeymanResult`, :class:`CoverageResult`: pseudo-experiments, the toy
+  confidence belt and the coverage of the asymptotic interval;
 * :class:`CLsResult`, :class:`UpperLimit`, :class:`Significance`: asymptotic CLs, upper limits
-  and discovery significance (:mod:`roonsbi.infer.limits`).
+  and discovery significance (:mod:`roonsbi.infer.limits`); :class:`ToyCLsResult`: CLs from toys.
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ import numpy as np
 
 from .intervals import chi2_threshold, crossing_interval, normal_sf
 
-__all__ = ["CLsResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult", "Pull",
-           "Scan2DResult", "ScanResult", "Significance", "Toy", "UpperLimit"]
+__all__ = ["CLsResult", "CoverageResult", "FitResult", "Impact", "ImpactResult", "NeymanResult",
+           "ParametrizedScanResult", "Pull", "Scan2DResult", "ScanResult", "Significance", "Toy", "ToyCLsResult",
+           "UpperLimit"]
 
 
 @dataclass
@@ -226,6 +228,65 @@ class NeymanResult:
 
         best = float(self.values[int(np.argmin(self.t_observed - self.critical))])
         return crossing_interval(self.values, self.t_observed - self.critical, 0.0, best)
+
+
+@dataclass
+class CoverageResult:
+    r"""A coverage study: t(mu_true) of toys generated at the truth; the asymptotic interval at
+    ``cl`` covers the truth in a toy where :math:`t < F^{-1}_{\chi^2_1}(\mathrm{cl})` (``threshold``)."""
+
+    poi: str
+    value: float
+    cl: float
+    t: np.ndarray
+    threshold: float
+
+    @property
+    def coverage(self) -> float:
+        """The fraction of toys whose interval contains the truth."""
+        return float(np.mean(self.t < self.threshold))
+
+    @property
+    def error(self) -> float:
+        """The binomial error of :attr:`coverage` at the nominal ``cl``: sqrt(cl (1 - cl) / n)."""
+        return math.sqrt(self.cl * (1 - self.cl) / self.t.size)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"poi": self.poi, "value": self.value, "cl": self.cl, "n_toys": int(self.t.size),
+                "coverage": self.coverage, "error": self.error, "threshold": self.threshold,
+                "t": [float(v) for v in self.t]}
+
+
+@dataclass
+class ToyCLsResult:
+    r"""CLs at one POI value from toys (:func:`roonsbi.infer.limits.toy_cls`): the observed
+    :math:`\tilde q_\mu`, the toy :math:`\tilde q_\mu` under signal + background (``q_sb``) and
+    background only (``q_b``),
+
+    .. math:: \mathrm{CL}_{s+b} = P(\tilde q \ge \tilde q_\mathrm{obs} \mid s+b),\quad
+              \mathrm{CL}_b = P(\tilde q \ge \tilde q_\mathrm{obs} \mid b),\quad
+              \mathrm{CL}_s = \mathrm{CL}_{s+b}/\mathrm{CL}_b,
+
+    their binomial errors, and the expected CL_s of the bands (-2, -1, 0, 1, 2) sigma: the
+    quantiles :math:`\Phi(k)` of CL_s evaluated at each background-only toy (pyhf's ``ToyCalculator``)."""
+
+    poi: str
+    mu: float
+    q_mu: float
+    q_sb: np.ndarray
+    q_b: np.ndarray
+    clsb: float
+    clb: float
+    cls: float
+    clsb_error: float
+    clb_error: float
+    cls_error: float
+    expected: np.ndarray
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: v for k, v in asdict(self).items() if k not in ("q_sb", "q_b", "expected")}
+        return {**out, "n_toys_sb": int(self.q_sb.size), "n_toys_b": int(self.q_b.size),
+                "expected": [float(v) for v in self.expected]}
 
 
 @dataclass

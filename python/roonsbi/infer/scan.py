@@ -4,39 +4,59 @@ observable per scan point).
 A scan point fixes the scanned parameters and profiles the others:
 :math:`t(\mu) = 2\,[\mathrm{NLL}(\mu, \hat{\hat\alpha}) - \mathrm{NLL}(\hat\mu, \hat\alpha)]`.
 Every scan restores the model's parameters (values and constant flags, and mu') when it ends,
-also on an exception (:func:`roonsbi.infer.state.saved_parameters`).
+also on an exception (:func:`roonsbi.infer.state.saved_parameters`). With ``executor=`` (a
+``concurrent.futures`` executor or a ``dask.distributed.Client``) the fits of the scan points run
+as work units on it (:mod:`roonsbi.infer.fits`; the model's own dataset only), each from the state
+of the best fit (a parametrized scan: each from the model's starting values).
 """
 
 from __future__ import annotations
 
+import os
 from typing import Any, Iterable, Sequence
 
 import numpy as np
 
 from ..models.parametrized import ParametrizedModel, as_param_data
 from ..models.protocol import FitModel
+from .executor import open_source, restore_state
 from .fit import Fitter, single_poi
+from .fits import FitUnit, as_dict, as_result, run_fits
 from .intervals import chi2_threshold, crossing_interval
 from .progress import progress as progress_of
 from .results import FitResult, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
 
 __all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_threshold", "crossing_interval",
-           "parametrized_scan", "profile_scan", "profile_scan_2d"]
+           "parametrized_point", "parametrized_scan", "profile_scan", "profile_scan_2d"]
+
+
+def _check_executor(executor: Any, data: Any, fitter: Fitter | None) -> None:
+    if executor is not None and (data is not None or fitter is not None):
+        raise ValueError("with executor= the scan fits the model's own dataset on the workers: data= and fitter= "
+                         "must be None (save a model with the data to fit)")
 
 
 def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None, backend: str = "cpu",
-                 fitter: Fitter | None = None, fast: bool = False, progress: bool | None = None) -> ScanResult:
+                 fitter: Fitter | None = None, fast: bool = False, progress: bool | None = None,
+                 executor: Any = None, model_file: str | os.PathLike | None = None) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
     fixed at each value (nuisance parameters profiled, warm-started from the best fit).
     Points whose fit leaves a parameter at a bound are in :attr:`ScanResult.at_bound`.
-    ``progress``: tqdm bar (default: when stderr is a terminal)."""
+    ``progress``: tqdm bar (default: when stderr is a terminal). ``executor``, ``model_file``: the
+    fits of the points as work units (see the module doc)."""
+    _check_executor(executor, data, fitter)
     fitter = fitter or Fitter(model, data=data, backend=backend, fast=fast)
     values = np.asarray(list(values), dtype=float)
     nll = np.empty_like(values)
     flagged: dict[int, dict[str, float]] = {}
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
+        if executor is not None:
+            fits = run_fits(model, [({poi: v}, best.values) for v in values], executor, model_file=model_file,
+                            fast=fast, backend=backend)
+            return ScanResult(poi, values, np.array([f.min_nll for f in fits]), best,
+                              {k: f.at_bound for k, f in enumerate(fits) if f.at_bound})
         for k, v in progress_of(list(enumerate(values)), desc=f"scan of {poi}", show=progress):
             model.set_parameters(best.values)
             point = fitter.fit({poi: v}, hesse=False)
@@ -63,12 +83,15 @@ def _check_scan_2d(model: FitModel, fitter: Fitter, params: tuple[str, str],
 
 def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable[float], y_values: Iterable[float],
                     *, data: Any = None, backend: str = "cpu", fitter: Fitter | None = None, fast: bool = False,
-                    progress: bool | None = None) -> Scan2DResult:
+                    progress: bool | None = None, executor: Any = None,
+                    model_file: str | os.PathLike | None = None) -> Scan2DResult:
     """2-D profile-likelihood scan of ``params`` (POIs or nuisance parameters): one
     unconditional fit, then one fit per grid point with both fixed (the rest profiled,
-    warm-started from the best fit). ``progress``: tqdm bar (default: when stderr is a terminal)."""
+    warm-started from the best fit). ``progress``: tqdm bar (default: when stderr is a terminal).
+    ``executor``, ``model_file``: the fits of the points as work units (see the module doc)."""
     if params[0] == params[1]:  # before building the NLL
         raise ValueError(f"a 2-D scan needs two different parameters, got '{params[0]}' twice")
+    _check_executor(executor, data, fitter)
     fitter = fitter or Fitter(model, data=data, backend=backend, fast=fast)
     xs = np.asarray(list(x_values), dtype=float)
     ys = np.asarray(list(y_values), dtype=float)
@@ -79,6 +102,11 @@ def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         grid = [(i, j) for i in range(xs.size) for j in range(ys.size)]
+        if executor is not None:
+            points = [({px: xs[i], py: ys[j]}, best.values) for i, j in grid]
+            fits = run_fits(model, points, executor, model_file=model_file, fast=fast, backend=backend)
+            return Scan2DResult((px, py), xs, ys, np.array([f.min_nll for f in fits]).reshape(nll.shape), best,
+                                {ij: f.at_bound for ij, f in zip(grid, fits) if f.at_bound})
         for i, j in progress_of(grid, desc=f"2-D scan of ({px}, {py})", show=progress):
             model.set_parameters(best.values)
             point = fitter.fit({px: xs[i], py: ys[j]}, hesse=False)
@@ -108,9 +136,24 @@ def _parametrized_point(fitter: Fitter, model: ParametrizedModel, poi: str, valu
     return free, fixed
 
 
+def parametrized_point(unit: FitUnit) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The work of one point of a parametrized scan on an executor: mu' = ``unit.options["mu_prime"]``,
+    the (free, fixed) fits of :func:`_parametrized_point` warm-started at ``unit.start``, as dicts."""
+    model = open_source(unit.source)
+    restore_state(model, unit.state)
+    v = float(unit.options["mu_prime"])
+    model.set_mu_prime(v)
+    fitter = Fitter(model, data=model.data_at(v, bool(unit.options["interpolate"])), backend=unit.backend,
+                    strategy=int(unit.options["strategy"]))
+    poi = next(iter(unit.fixed))
+    free, fixed = _parametrized_point(fitter, model, poi, v, unit.start)
+    return as_dict(free), as_dict(fixed)
+
+
 def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[float] | None = None, *,
                       data: Any = None, backend: str = "cpu", interpolate: bool = False, strategy: int = 1,
-                      progress: bool | None = None) -> ScanResult:
+                      progress: bool | None = None, executor: Any = None,
+                      model_file: str | os.PathLike | None = None) -> ScanResult:
     r"""Profile-likelihood scan with the observable of each scan point.
 
     For a :class:`ParametrizedModel`: at each value v, mu' = v, the data binned in O_v
@@ -127,12 +170,15 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
             unbinned model, a RooAbsData.
         interpolate: allow scan points between grid points (data and templates interpolated).
         progress: tqdm progress bar (default: when stderr is a terminal).
+        executor, model_file: the points' fits as work units (see the module doc); each point then
+            starts from the model's values (in-process: from the previous point's free fit).
     """
     poi = single_poi(model, poi, hint="name the one to scan")
     if not isinstance(model, ParametrizedModel):
         if values is None:
             raise ValueError("an unbinned model needs the scan values")
-        return profile_scan(model, poi, values, data=data, backend=backend)
+        return profile_scan(model, poi, values, data=data, backend=backend, executor=executor, model_file=model_file)
+    _check_executor(executor, data, None)
     grid = model.grid if values is None else np.asarray(list(values), dtype=float)
     nll_fixed, nll_free = np.empty(grid.size), np.empty(grid.size)
     free_fits: list[FitResult] = []
@@ -140,14 +186,24 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
     source = None if data is None else as_param_data(data, model.grid, model.pdf.numBins(), model.name)
     with saved_parameters(model):
         warm = model.parameters()
-        for i, v in progress_of(list(enumerate(grid)), desc=f"scan of {poi}", show=progress):
-            model.set_mu_prime(v)
-            fitter = Fitter(model, data=model.data_at(v, interpolate, source), backend=backend, strategy=strategy)
-            free, fixed = _parametrized_point(fitter, model, poi, v, warm)
-            nll_fixed[i], nll_free[i] = fixed.min_nll, free.min_nll
-            free_fits.append(free)
-            fixed_fits.append(fixed)
-            warm = dict(free.values)
+        if executor is not None:
+            options = [{"mu_prime": float(v), "interpolate": interpolate, "strategy": strategy} for v in grid]
+            pairs = run_fits(model, [({poi: float(v)}, warm) for v in grid], executor, model_file=model_file,
+                             backend=backend, function=parametrized_point, options=options)
+            free_fits = [as_result(free) for free, _ in pairs]
+            fixed_fits = [as_result(fixed) for _, fixed in pairs]
+            nll_fixed = np.array([f.min_nll for f in fixed_fits])
+            nll_free = np.array([f.min_nll for f in free_fits])
+        else:
+            for i, v in progress_of(list(enumerate(grid)), desc=f"scan of {poi}", show=progress):
+                model.set_mu_prime(v)
+                fitter = Fitter(model, data=model.data_at(v, interpolate, source), backend=backend,
+                                strategy=strategy)
+                free, fixed = _parametrized_point(fitter, model, poi, v, warm)
+                nll_fixed[i], nll_free[i] = fixed.min_nll, free.min_nll
+                free_fits.append(free)
+                fixed_fits.append(fixed)
+                warm = dict(free.values)
     best = free_fits[int(np.argmin(2.0 * (nll_fixed - nll_free)))]
     flagged = {i: {**free.at_bound, **fixed.at_bound} for i, (free, fixed) in enumerate(zip(free_fits, fixed_fits))
                if free.at_bound or fixed.at_bound}

@@ -21,11 +21,22 @@ and global observables equal to the nuisance parameters, ``nom_alpha_X`` = :math
 Generation leaves the model at the toy's parameters; on an exception it restores the model's
 parameters (:func:`roonsbi.infer.state.saved_parameters`), as do :func:`t_statistic` and
 :func:`neyman_construction` (which also restores them when it ends).
+
+**Seeded studies on any executor.** With ``seed=`` (instead of a ``numpy.random.Generator``
+``rng``), :func:`neyman_construction` and :func:`coverage` make one work unit per toy
+(:class:`ToyUnit`: the model's source, the toy's parameters, the model's state and the toy's own
+``SeedSequence``, :mod:`roonsbi.infer.executor`) and run them in-process or on ``executor=`` (a
+``concurrent.futures`` executor or a ``dask.distributed.Client``): the results are bit-identical
+whatever runs them. With ``results=FOLDER`` the toys are written as JSON lines in chunks
+(:mod:`roonsbi.infer.records`): a study run again with the same folder resumes, and the chunks of
+several jobs (``first_toy=``) merge.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+import os
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -34,13 +45,27 @@ from ..models.builders import real_var
 from ..models.protocol import FitModel
 from ..models.unbinned import NSBIModel
 from ..naming import DATA_NAME, WEIGHT_NAME, global_observable
+from .executor import (
+    ModelSource,
+    capture_state,
+    is_open,
+    model_source,
+    open_source,
+    restore_state,
+    run_units,
+    source_extra,
+    toy_seed,
+)
 from .fit import Fitter
-from .results import NeymanResult, Toy
+from .intervals import chi2_threshold
+from .records import ToyLog
+from .results import CoverageResult, NeymanResult, Toy
 from .state import saved_parameters
 
 ROOT = load()
 
-__all__ = ["NeymanResult", "Toy", "ToyGenerator", "neyman_construction", "set_global_observables", "t_statistic"]
+__all__ = ["CoverageResult", "NeymanResult", "Toy", "ToyGenerator", "ToyUnit", "check_distributable", "coverage",
+           "draw_toy", "neyman_construction", "run_toys", "set_global_observables", "t_statistic", "toy_t"]
 
 
 class ToyGenerator:
@@ -165,17 +190,19 @@ def set_global_observables(model: FitModel, values: Mapping[str, float]) -> dict
 
 
 def t_statistic(model: FitModel, poi: str, value: float, *, data: Any = None,
-                start: Mapping[str, float] | None = None, one_sided: bool = False) -> tuple[float, dict[str, float]]:
+                start: Mapping[str, float] | None = None, one_sided: bool = False,
+                fast: bool = False) -> tuple[float, dict[str, float]]:
     r"""t(value) = 2 [NLL(value, profiled) - NLL(free)] on ``data``, and the conditional
     (profiled) parameter values. With ``one_sided`` the upper-limit statistic
     :math:`q_\mu` (:math:`\tilde q_\mu` for a POI bounded below at 0): 0 where the free fit has
     :math:`\hat\mu >` ``value``, as RooStats' ``ProfileLikelihoodTestStat::SetOneSided(true)``
     (which reports half of it, :math:`-\log\lambda`). The model is left at the conditional fit;
-    on an exception its parameters are restored."""
+    on an exception its parameters are restored. ``fast``: the fits use the RooNSBINLL
+    (:class:`~roonsbi.infer.fit.Fitter`)."""
     with saved_parameters(model, restore_on_success=False):
         if start:
             model.set_parameters(start)
-        fitter = Fitter(model, data=data, quiet_bounds=(poi,))  # a toy's mu-hat at its bound is expected
+        fitter = Fitter(model, data=data, fast=fast, quiet_bounds=(poi,))  # a toy's mu-hat at its bound is expected
         free = fitter.fit(hesse=False)
         model.set_parameters(free.values)
         fixed = fitter.fit({poi: value}, hesse=False)
@@ -208,24 +235,179 @@ def _critical_value(ts: np.ndarray, cl: float) -> tuple[float, float]:
     return c, 0.5 * float(hi - lo)
 
 
-def neyman_construction(model: NSBIModel, generator: ToyGenerator, poi: str, values: Iterable[float], *,
-                        n_toys: int, rng: np.random.Generator, cl: float = 0.6827) -> NeymanResult:
+def neyman_construction(model: NSBIModel, generator: ToyGenerator | None, poi: str, values: Iterable[float], *,
+                        n_toys: int, rng: np.random.Generator | None = None, seed: int | None = None,
+                        cl: float = 0.6827, executor: Any = None, results: str | os.PathLike | None = None,
+                        first_toy: int = 0, chunk_size: int = 100, model_file: str | os.PathLike | None = None,
+                        fast: bool = False) -> NeymanResult:
     r"""Neyman construction with the profile-likelihood ratio t(mu) (as in the ATLAS off-shell
     analysis): at each grid value mu_k, toys are generated with the nuisance parameters at their
     conditional fit to the observed data (and global observables drawn around them); the critical
     value is the ``cl`` quantile of t(mu_k) over the toys. Its error is the binomial error of the
     quantile, propagated through the empirical density of t. The model's parameters and global
-    observables are restored at the end, also on an exception."""
+    observables are restored at the end, also on an exception.
+
+    Randomness: ``rng`` (a ``numpy.random.Generator``, drawn from in order, in-process only) or
+    ``seed`` (an integer: toy k of grid point j uses ``SeedSequence(seed, spawn_key=(j, k))``, see
+    the module doc), which allows ``executor`` (a ``concurrent.futures`` executor or a
+    ``dask.distributed.Client``), ``results`` (a folder of JSON-lines chunks: resume and merge),
+    ``first_toy`` (this job runs toys ``first_toy .. first_toy + n_toys - 1``), ``chunk_size``
+    (toys per chunk file), ``model_file`` (the model saved where the workers read it; default: a
+    temporary file) and ``fast`` (the toys' fits on the RooNSBINLL). ``generator``: the reference
+    pool of a column-form model (in-process only); None for a store-form model (its own pool).
+
+    >>> import numpy as np
+    >>> from roonsbi import Process, build_model
+    >>> x = np.random.default_rng(1).uniform(0.0, 2.0, 400)  # ratios of mean 1 over the pool
+    >>> m = build_model([Process("S", 40.0, 0.5 + 0.5 * x, "mu"), Process("B", 400.0, 1.5 - 0.5 * x)],
+    ...                 pool_weights=np.ones(400))
+    >>> belt = neyman_construction(m, None, "mu", [0.5, 1.5], n_toys=4, seed=7)
+    >>> belt.critical.shape, len(belt.toys[0])
+    ((2,), 4)
+    """
     values = np.asarray(list(values), dtype=float)
+    if (rng is None) == (seed is None):
+        raise ValueError("neyman_construction needs exactly one of rng= (a numpy Generator, in-process) or seed= "
+                         "(an integer: one SeedSequence per toy, any executor)")
+    if rng is not None and (executor is not None or results is not None or first_toy):
+        raise ValueError("executor=, results= and first_toy= need seed= (an integer) instead of rng=")
+    if generator is None and rng is not None:
+        generator = ToyGenerator(model)
     critical, errors, t_obs, toys = [], [], [], []
     with saved_parameters(model):
+        state = capture_state(model)
         start = model.parameters()
+        conditionals = []
         for mu in values:
             t0, conditional = t_statistic(model, poi, mu, start=start)
             t_obs.append(t0)
-            ts = _toy_distribution(model, generator, poi, mu, conditional, n_toys, rng)
+            conditionals.append(conditional)
+        if rng is not None:
+            assert generator is not None
+            toys = [_toy_distribution(model, generator, poi, mu, cond, n_toys, rng)
+                    for mu, cond in zip(values, conditionals)]
+        else:
+            assert seed is not None
+            check_distributable(model, executor, model_file)
+            with model_source(model, executor, model_file, extra=generator) as source:
+                units = [ToyUnit(source, "t", poi, float(mu), cond, cond, state, int(seed), (j, k), fast)
+                         for j, (mu, cond) in enumerate(zip(values, conditionals))
+                         for k in range(first_toy, first_toy + n_toys)]
+                records = run_toys(toy_t, units, executor, results=results, chunk_size=chunk_size)
+            toys = [np.sort([r["t"] for r in records[j * n_toys:(j + 1) * n_toys]]) for j in range(len(values))]
+        for ts in toys:
             c, error = _critical_value(ts, cl)
             critical.append(c)
             errors.append(error)
-            toys.append(ts)
     return NeymanResult(poi, values, np.array(critical), np.array(errors), np.array(t_obs), toys, cl)
+
+
+def coverage(model: NSBIModel, poi: str, truth: Mapping[str, float], *, n_toys: int, seed: int,
+             cl: float = 0.6827, generator: ToyGenerator | None = None, executor: Any = None,
+             results: str | os.PathLike | None = None, first_toy: int = 0, chunk_size: int = 100,
+             model_file: str | os.PathLike | None = None, fast: bool = False) -> CoverageResult:
+    r"""Coverage of the asymptotic interval :math:`\{\mu: t(\mu) < F^{-1}_{\chi^2_1}(\mathrm{cl})\}`:
+    ``n_toys`` toys at ``truth`` (every POI and nuisance parameter not given keeps its current
+    value; global observables drawn), each with :math:`t(\mu_\mathrm{true})` fitted from the
+    truth. Toy k uses ``SeedSequence(seed, spawn_key=(0, k))``; ``executor``, ``results``,
+    ``first_toy``, ``chunk_size``, ``model_file``, ``fast`` and ``generator`` as in
+    :func:`neyman_construction`. The model's parameters are restored."""
+    check_distributable(model, executor, model_file)
+    with saved_parameters(model):
+        state = capture_state(model)
+        params = {**model.parameters(), **{k: float(v) for k, v in truth.items()}}
+        with model_source(model, executor, model_file, extra=generator) as source:
+            units = [ToyUnit(source, "t", poi, float(params[poi]), params, params, state, int(seed), (0, k), fast)
+                     for k in range(first_toy, first_toy + n_toys)]
+            records = run_toys(toy_t, units, executor, results=results, chunk_size=chunk_size)
+    return CoverageResult(poi, float(params[poi]), cl, np.array([r["t"] for r in records]), chi2_threshold(cl))
+
+
+def check_distributable(model: NSBIModel, executor: Any, model_file: Any) -> None:
+    """Toys on workers draw from the pool the model file keeps: a store-form model with a pool."""
+    if (executor is not None or model_file is not None) and not (model.pdf.usesStore() and model.pdf.numPoolRows()):
+        raise ValueError(f"toys of model '{model.name}' on an executor (or from model_file=) need a store-form model "
+                         "with a reference pool, which the saved file keeps: build it with build_model(..., pool=..., "
+                         "pool_weights=...); a column-form model's pool (generator=) lives in this process only")
+
+
+@dataclass(frozen=True)
+class ToyUnit:
+    """One toy of a seeded study (picklable; no ROOT object): generated at ``parameters`` from the
+    model of ``source`` (its variables first put back to ``state``) with the seed sequence
+    ``SeedSequence(entropy, spawn_key=key)``, then its test statistic ``kind`` at ``poi`` =
+    ``mu``, the fits started at ``start``."""
+
+    source: ModelSource
+    kind: str
+    poi: str
+    mu: float
+    parameters: dict[str, float]
+    start: dict[str, float]
+    state: dict[str, tuple[float, float, bool]]
+    entropy: int
+    key: tuple[int, ...]
+    fast: bool = False
+
+    def record(self, t: float, n_events: int) -> dict[str, Any]:
+        """The JSON record of this toy's result (:mod:`roonsbi.infer.records`)."""
+        return {"kind": self.kind, "poi": self.poi, "mu": self.mu, "parameters": dict(self.parameters),
+                "seed": {"entropy": self.entropy, "spawn_key": list(self.key)}, "t": float(t),
+                "n_events": int(n_events)}
+
+
+#: per process: the ToyGenerator of each file source
+_GENERATORS: dict[ModelSource, ToyGenerator] = {}
+
+
+def draw_toy(unit: ToyUnit) -> tuple[NSBIModel, Toy]:
+    """The model of ``unit`` (opened once per process) put back to the unit's state, and the
+    unit's toy; the model is left with the toy's global observables."""
+    model = open_source(unit.source)
+    restore_state(model, unit.state)
+    generator = source_extra(unit.source)
+    if generator is None:
+        if unit.source.in_memory:
+            generator = ToyGenerator(model)
+        else:
+            for old in [s for s in _GENERATORS if not is_open(s)]:  # their models were dropped
+                del _GENERATORS[old]
+            generator = _GENERATORS.get(unit.source)
+            if generator is None:
+                generator = _GENERATORS[unit.source] = ToyGenerator(model)
+    toy = generator.generate(unit.parameters, np.random.default_rng(toy_seed(unit.entropy, unit.key)))
+    set_global_observables(model, toy.global_observables)
+    return model, toy
+
+
+def toy_t(unit: ToyUnit) -> dict[str, Any]:
+    """The work of one toy of :func:`neyman_construction` and :func:`coverage`: t(mu) on the toy
+    (:func:`t_statistic`, fits started at ``unit.start``); returns its record."""
+    model, toy = draw_toy(unit)
+    t, _ = t_statistic(model, unit.poi, unit.mu, data=toy.data, start=unit.start, fast=unit.fast)
+    return unit.record(t, toy.data.numEntries())
+
+
+def run_toys(function: Callable[[ToyUnit], dict[str, Any]], units: Sequence[ToyUnit], executor: Any = None, *,
+             results: str | os.PathLike | None = None, chunk_size: int = 100) -> list[dict[str, Any]]:
+    """The records of ``units`` (in their order): read from ``results`` (a folder of chunk files,
+    :class:`~roonsbi.infer.records.ToyLog`) where it holds them, the others computed by
+    ``function`` on ``executor`` (:func:`~roonsbi.infer.executor.run_units`) and added to it."""
+    out: list[dict[str, Any] | None] = [None] * len(units)
+    log = ToyLog(results, chunk_size) if results is not None else None
+    todo = []
+    for i, unit in enumerate(units):
+        old = log.lookup(unit.record(0.0, 0)) if log is not None else None
+        if old is not None:
+            out[i] = old
+        else:
+            todo.append(i)
+    try:
+        for i, record in run_units(function, [units[i] for i in todo], executor):
+            out[todo[i]] = record
+            if log is not None:
+                log.add(record)
+    finally:
+        if log is not None:
+            log.flush()
+    return [r for r in out if r is not None]
