@@ -36,7 +36,8 @@ def store_from_model(model: NSBIModel) -> Any:
     values for the additive ones), weights."""
     if model.pdf.usesStore():
         return model.pdf.store()  # the store form's own store (its rows; weights are in the dataset)
-    arrays = model.data.to_numpy()
+    data = model.own_data()
+    arrays = data.to_numpy()
     pdf = model.pdf
     columns = {r.GetName(): arrays[r.GetName()] for r in pdf.ratios()}
     logs = {}
@@ -47,7 +48,7 @@ def store_from_model(model: NSBIModel) -> Any:
                 columns[name] = arrays[name]
             else:
                 logs[name] = arrays[name]
-    weights = arrays.get(WEIGHT_NAME) if model.data.isWeighted() else None
+    weights = arrays.get(WEIGHT_NAME) if data.isWeighted() else None
     return make_store(columns, logs, weights)
 
 
@@ -97,7 +98,7 @@ def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None
         arglist.add(t)
     name = f"fastnll_{model.name}"
     if model.pdf.usesStore() and store is None:
-        data = model.data if data is None else data
+        data = model.own_data() if data is None else data
         with cpp_errors():
             ROOT.RooNSBINLL.checkData(name, model.pdf, data, arglist)
         nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, data, arglist)
