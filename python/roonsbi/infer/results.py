@@ -53,6 +53,8 @@ class ScanResult:
     values: np.ndarray
     nll: np.ndarray
     best: FitResult
+    #: index of a point whose NLL is undefined (NaN in ``nll``, e.g. nu <= 0 there) -> why
+    undefined: dict = field(default_factory=dict)
 
     @property
     def t(self) -> np.ndarray:
@@ -80,6 +82,8 @@ class Scan2DResult:
     y: np.ndarray
     nll: np.ndarray
     best: FitResult
+    #: (i, j) of a grid point whose NLL is undefined (NaN in ``nll``) -> why
+    undefined: dict = field(default_factory=dict)
 
     @property
     def t(self) -> np.ndarray:
@@ -96,7 +100,7 @@ class Scan2DResult:
 
     def grid_minimum(self) -> tuple[float, float, float]:
         """(x, y, t) of the smallest t on the grid."""
-        i, j = np.unravel_index(int(np.argmin(self.t)), self.t.shape)
+        i, j = np.unravel_index(int(np.nanargmin(self.t)), self.t.shape)
         return float(self.x[i]), float(self.y[j]), float(self.t[i, j])
 
 

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..models.parametrized import ParametrizedModel, as_param_data
 from ..models.protocol import FitModel
-from .fit import Fitter, single_poi
+from .fit import Fitter, UndefinedNLL, single_poi
 from .intervals import chi2_threshold, crossing_interval
 from .results import FitResult, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
@@ -35,14 +35,50 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
     fixed at each value (nuisance parameters profiled, warm-started from the best fit)."""
     fitter = fitter or Fitter(model, data=data, backend=backend, fast=fast)
-    values = np.asarray(list(values), dtype=float)
+    values = _scan_values(model, fitter, poi, values)
     nll = np.empty_like(values)
+    undefined: dict = {}
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         for k, v in enumerate(values):
             model.set_parameters(best.values)
-            nll[k] = fitter.fit({poi: v}, hesse=False).min_nll
-    return ScanResult(poi, values, nll, best)
+            nll[k] = _point(fitter, {poi: v}, undefined, k)
+    return ScanResult(poi, values, nll, best, undefined)
+
+
+def _point(fitter: Fitter, fixed: dict[str, float], undefined: dict, key: Any) -> float:
+    """The profiled NLL at ``fixed``, or NaN with the reason in ``undefined[key]`` where it is undefined."""
+    try:
+        return fitter.fit(fixed, hesse=False).min_nll
+    except UndefinedNLL as err:
+        undefined[key] = str(err)
+        return float("nan")
+
+
+def _scan_values(model: FitModel, fitter: Fitter, name: str, values: Iterable[float]) -> np.ndarray:
+    """The scan values of the floating parameter ``name``: a non-empty 1-D array of finite numbers inside
+    its range (ValueError naming the first bad entry)."""
+    floating = {p.GetName() for p in fitter.params}
+    if name not in floating:
+        raise ValueError(f"'{name}' is not a floating parameter of the model (have {sorted(floating)})")
+    try:
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"scan values of '{name}' must be a 1-D sequence of numbers ({err})") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"scan values of '{name}' must be numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"scan values of '{name}' must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"scan values of '{name}' are empty: give at least one value")
+    arr = arr.astype(float)
+    var = model.parameter(name)
+    bad = ~(np.isfinite(arr) & (arr >= var.getMin()) & (arr <= var.getMax()))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"scan values of '{name}' must be finite and inside its range [{var.getMin():g}, "
+                         f"{var.getMax():g}]: entry {i} = {arr[i]:g} is not (it is outside the range or NaN/inf)")
+    return arr
 
 
 def _check_scan_2d(model: FitModel, fitter: Fitter, params: tuple[str, str],
@@ -76,6 +112,7 @@ def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable
     from tqdm.auto import tqdm
 
     nll = np.empty((xs.size, ys.size))
+    undefined: dict = {}
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         with tqdm(total=nll.size, desc=f"2-D scan of ({px}, {py})", disable=not _show_progress(progress),
@@ -83,9 +120,9 @@ def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable
             for i, vx in enumerate(xs):
                 for j, vy in enumerate(ys):
                     model.set_parameters(best.values)
-                    nll[i, j] = fitter.fit({px: vx, py: vy}, hesse=False).min_nll
+                    nll[i, j] = _point(fitter, {px: vx, py: vy}, undefined, (i, j))
                     bar.update(1)
-    return Scan2DResult((px, py), xs, ys, nll, best)
+    return Scan2DResult((px, py), xs, ys, nll, best, undefined)
 
 
 def _parametrized_point(fitter: Fitter, model: ParametrizedModel, poi: str, value: float,
@@ -158,4 +195,5 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
             fixed_fits.append(fixed)
             warm = dict(free.values)
     best = free_fits[int(np.argmin(2.0 * (nll_fixed - nll_free)))]
-    return ParametrizedScanResult(poi, grid, nll_fixed, best, nll_free, free_fits, fixed_fits)
+    return ParametrizedScanResult(poi, grid, nll_fixed, best, nll_free=nll_free, free_fits=free_fits,
+                                  fixed_fits=fixed_fits)
