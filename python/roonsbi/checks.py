@@ -16,6 +16,7 @@ Every error names the argument, the object, the first bad entry and what to do:
   :math:`lo < 0 < hi` of the nuisance parameters;
 * :func:`check_density`: every event has :math:`r_J(x_i) > 0` for some process J (else
   :math:`\log F_i = -\infty` at every parameter point);
+* :func:`check_file`: a file to read exists and is a regular file (a FIFO would block the reader);
 * :func:`check_formula_names`: a coefficient formula names only POIs and functions (ROOT's TFormula
   reads other names as its constants: ``k`` is Boltzmann's constant, ``e``, ``c``, ``g``, ``h``, ...).
 
@@ -29,7 +30,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
+import stat
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -41,6 +45,7 @@ __all__ = [
     "as_column",
     "check_alpha_range",
     "check_density",
+    "check_file",
     "check_formula_names",
     "check_name",
     "check_number",
@@ -283,3 +288,20 @@ def check_formula_names(expression: str, pois: Iterable[str], process: str) -> N
             raise ValueError(f"coefficient '{expression}' of process '{process}' names '{name}', which is not a POI "
                              f"(POIs {pois}): ROOT's TFormula would read it as its own constant or variable; add it "
                              "to pois, or write the number")
+
+
+def check_file(path: Any, what: str = "file", *, folder: bool = False) -> Path:
+    """``path`` as a Path of an existing regular file (or, with ``folder``, a folder too); FileNotFoundError if
+    nothing is there, ValueError naming it if it is something else (a FIFO or a device, which would block or
+    never end a read, or a folder)."""
+    path = Path(os.fspath(path))
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    if stat.S_ISREG(mode) or (folder and stat.S_ISDIR(mode)):
+        return path
+    kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else \
+        "a socket" if stat.S_ISSOCK(mode) else "a device"
+    raise ValueError(f"{what} {path} is {kind}, not a regular file: give the path of the file itself (a pipe or a "
+                     "device cannot be read as one)")

@@ -207,6 +207,10 @@ class Fitter:
                 return FitResult(values, dict.fromkeys(values, 0.0), min_nll, 0, -1, fixed, edm=0.0)
             step, status, result = self._minimize(hesse)
             min_nll = true_value(self.nll)
+            if getattr(self, "_fast", None) is not None:
+                from ..models.fast import check_mapped
+
+                check_mapped(self._fast.store)  # a mapped store file changed during the fit: OSError
         finally:
             for p in self.params:
                 p.setConstant(was_constant[p.GetName()])

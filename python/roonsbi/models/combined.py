@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from ..checks import check_file
 from ..library import cpp_errors, load
 from ..naming import DATA_NAME, MODELCONFIG_NAME, SIM_NAME
 from .workspace import WorkspaceModel, read_workspace
@@ -89,10 +90,12 @@ def source_format(path: str | os.PathLike) -> str:
         return "xml"
     if path.suffix != ".json":
         return "root"
-    if not path.is_file():
-        raise FileNotFoundError(path)
-    with open(path) as f:
-        spec = json.load(f)
+    check_file(path, "model file")
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"model file {path} is not valid JSON ({err}): truncated or damaged?") from None
     if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
         return "pyhf"
     return "hs3"

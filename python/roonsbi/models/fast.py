@@ -29,7 +29,7 @@ from .unbinned import NSBIModel
 
 ROOT = load()
 
-__all__ = ["FastNLL", "check_store_values", "constraint_terms", "fast_nll", "store_from_model"]
+__all__ = ["FastNLL", "check_mapped", "check_store_values", "constraint_terms", "fast_nll", "store_from_model"]
 
 
 def store_from_model(model: NSBIModel) -> Any:
@@ -84,6 +84,15 @@ def check_store_values(pdf: Any, store: Any) -> None:
     check_density(ratios, weights)
 
 
+def check_mapped(store: Any) -> None:
+    """OSError naming the file if ``store`` is mapped from a file that changed since (values read since then
+    are not the file's: ``EventStore::changedOnDisk``)."""
+    if store.isMapped():
+        why = str(store.changedOnDisk())
+        if why:
+            raise OSError(why)
+
+
 @dataclass
 class FastNLL:
     """A RooNSBINLL with the objects it needs kept alive (store, constraint terms)."""
@@ -93,7 +102,9 @@ class FastNLL:
     extra: list[Any] = field(default_factory=list)
 
     def getVal(self) -> float:
-        return self.nll.getVal()
+        value = self.nll.getVal()
+        check_mapped(self.store)
+        return value
 
     def gradient(self) -> dict[str, float]:
         """Analytic gradient: parameter name -> dNLL/dparameter (floating parameters)."""

@@ -10,12 +10,11 @@ fast likelihood reads one (:mod:`roonsbi.models.fast`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
-from ..checks import as_column
+from ..checks import as_column, check_file
 from ..library import cpp_errors, load
 from ..naming import LOG_PREFIX, WEIGHT_NAME
 
@@ -77,10 +76,9 @@ def _contiguous(values: np.ndarray) -> np.ndarray:
 
 def open_store(path: str | os.PathLike) -> Any:
     """Map an EventStore file written by ``store.write(path)``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(path)
-    return ROOT.RooNSBI.EventStore.open(str(path))
+    path = check_file(path, "event store file")
+    with cpp_errors():
+        return ROOT.RooNSBI.EventStore.open(str(path))
 
 
 def dequantized_columns(store: Any) -> dict[str, np.ndarray]:
