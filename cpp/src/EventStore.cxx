@@ -317,7 +317,7 @@ void EventStore::writeFile(const std::string &path) const
 
 std::shared_ptr<EventStore> EventStore::open(const std::string &path)
 {
-   const int fd = ::open(path.c_str(), O_RDONLY);
+   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK); // a FIFO does not block: it is refused below
    if (fd < 0)
       throw std::runtime_error("EventStore: cannot open '" + path + "'");
    struct stat st;
@@ -325,16 +325,16 @@ std::shared_ptr<EventStore> EventStore::open(const std::string &path)
       ::close(fd);
       throw std::runtime_error("EventStore: cannot stat '" + path + "'");
    }
+   if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw std::invalid_argument("EventStore: '" + path + "' is not a regular file (a folder, a FIFO or a device); "
+                                  "give the path of a store file written by EventStore::write");
+   }
    const std::size_t fileSize = st.st_size;
    if (fileSize < sizeof(magic) + sizeof(std::uint64_t)) {
       ::close(fd);
       throw std::invalid_argument("EventStore: '" + path + "' is not a roonsbi event store (" +
                                   std::to_string(fileSize) + " bytes, shorter than the 16-byte preamble)");
-   }
-   if (!S_ISREG(st.st_mode)) {
-      ::close(fd);
-      throw std::invalid_argument("EventStore: '" + path + "' is not a regular file (a folder, a FIFO or a device); "
-                                  "give the path of a store file written by EventStore::write");
    }
    void *map = mmap(nullptr, fileSize, PROT_READ, MAP_SHARED, fd, 0);
    if (map == MAP_FAILED) {

@@ -11,7 +11,7 @@ compares with an independent reference (returning what differs, or None). The ou
 * ``unclear-error``: another error type or message (the message is kept);
 * ``wrong``: a result the reference contradicts, or no error where one was expected;
 * ``crash``: the worker died (signal or exit code) during the case;
-* ``timeout``: the case ran longer than :data:`CASE_TIMEOUT` seconds.
+* ``timeout``: the case ran longer than :data:`CASE_TIMEOUT` seconds (the worker is killed).
 
 Run one kind by hand: ``PYTHONPATH=python python tests/fuzz/harness.py cases_builders``.
 """
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 HERE = Path(__file__).resolve().parent
-#: seconds a case may run before the worker is killed (SIGALRM) and the case counted as a time-out
+#: seconds a case may run before the worker is killed and the case counted as a time-out
 CASE_TIMEOUT = 60
 GOOD = ("clear-error", "ok")
 
@@ -132,10 +132,8 @@ def worker(module: str, results: str, ids: Sequence[str]) -> None:
             out.write(json.dumps({"id": case_id, "start": True}) + "\n")
             out.flush()
             os.fsync(out.fileno())
-            signal.alarm(CASE_TIMEOUT)  # default action of SIGALRM: the worker ends (a hang in C++ too)
             with tempfile.TemporaryDirectory(prefix=f"fuzz-{case_id[:40]}-") as tmp:
                 line = {"id": case_id, **_outcome(cases[case_id], Path(tmp))}
-            signal.alarm(0)
             out.write(json.dumps(line) + "\n")
             out.flush()
 
@@ -152,8 +150,8 @@ def case_ids(module: str) -> list[str]:
 
 
 def run_batch(module: str, ids: Sequence[str], python: str = sys.executable) -> dict[str, dict[str, Any]]:
-    """Run the cases ``ids`` of ``module`` in worker processes: one, restarted after each crash with the
-    cases not yet run. Returns id -> {"kind", "detail"}."""
+    """Run the cases ``ids`` of ``module`` in worker processes: one, restarted after each crash or time-out
+    with the cases not yet run. Returns id -> {"kind", "detail"}."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(_package_root()),
                                                                     os.environ.get("PYTHONPATH", "")) if p)}
     outcomes: dict[str, dict[str, Any]] = {}
@@ -163,9 +161,12 @@ def run_batch(module: str, ids: Sequence[str], python: str = sys.executable) -> 
             if not remaining:
                 break
             results = Path(folder) / f"{module}.{attempt}.jsonl"
-            proc = subprocess.run([python, str(Path(__file__)), "--worker", module, str(results), *remaining],
-                                  env=env, cwd=folder, capture_output=True, text=True,
-                                  timeout=CASE_TIMEOUT * len(remaining) + 60)
+            stderr = Path(folder) / f"{module}.{attempt}.stderr"
+            with open(stderr, "w") as err:
+                proc = subprocess.Popen([python, str(Path(__file__)), "--worker", module, str(results), *remaining],
+                                        env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=err,
+                                        start_new_session=True)
+                timed_out = _watch(proc, results)
             started = None
             if results.exists():
                 for line in results.read_text().splitlines():
@@ -175,14 +176,34 @@ def run_batch(module: str, ids: Sequence[str], python: str = sys.executable) -> 
                     else:
                         outcomes[record["id"]] = {"kind": record["kind"], "detail": record["detail"]}
                         started = None
-            if started is not None:  # the worker died in this case
+            tail = stderr.read_text()[-1500:]
+            if started is not None:  # the worker died (or was killed) in this case
                 how = f"signal {-proc.returncode}" if proc.returncode < 0 else f"exit code {proc.returncode}"
-                kind = "timeout" if proc.returncode == -signal.SIGALRM else "crash"
-                outcomes[started] = {"kind": kind, "detail": f"worker ended with {how}: {proc.stderr[-1500:]}"}
+                kind = "timeout" if timed_out else "crash"
+                outcomes[started] = {"kind": kind, "detail": f"worker ended with {how}: {tail}"}
             elif proc.returncode != 0 and not outcomes:
-                raise RuntimeError(f"the fuzz worker of {module} failed before any case: {proc.stderr[-3000:]}")
+                raise RuntimeError(f"the fuzz worker of {module} failed before any case: {tail}")
+            elif proc.returncode != 0:
+                raise RuntimeError(f"the fuzz worker of {module} failed between cases: {tail}")
             remaining = [i for i in remaining if i not in outcomes]
     return outcomes
+
+
+def _watch(proc: subprocess.Popen, results: Path) -> bool:
+    """Wait for the worker; kill its process group if a case runs longer than CASE_TIMEOUT (True then)."""
+    import time
+
+    lines, since = -1, time.monotonic()
+    while proc.poll() is None:
+        time.sleep(0.2)
+        count = len(results.read_text().splitlines()) if results.exists() else 0
+        if count != lines:
+            lines, since = count, time.monotonic()
+        elif time.monotonic() - since > CASE_TIMEOUT:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return True
+    return False
 
 
 def _package_root() -> Path:
@@ -200,7 +221,9 @@ def main(argv: Sequence[str]) -> int:
     bad = 0
     for module in argv:
         ids = case_ids(module)
-        for case_id, out in run_batch(module, ids).items():
+        outcomes = run_batch(module, ids)
+        for case_id in ids:
+            out = outcomes.get(case_id, {"kind": "missing", "detail": "no outcome reported"})
             if out["kind"] not in GOOD or "-v" in os.environ.get("FUZZ_VERBOSE", ""):
                 bad += out["kind"] not in GOOD
                 print(f"{module}::{case_id}: {out['kind']}: {out['detail'][:600]}")

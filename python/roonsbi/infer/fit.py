@@ -152,7 +152,10 @@ class Fitter:
         self.model = model
         self.tolerance = float(tolerance)
         self.offset = bool(offset)
-        if nll is not None:  # a prebuilt NLL, e.g. a RooNSBINLL on an EventStore
+        if nll is not None and hasattr(nll, "store") and hasattr(nll, "nll"):  # a FastNLL (fast_nll(model, store))
+            self._fast = nll
+            self.nll = nll.nll
+        elif nll is not None:  # a prebuilt NLL, e.g. a RooNSBINLL on an EventStore
             self.nll = nll
         elif fast:
             from ..models.fast import fast_nll

@@ -115,7 +115,14 @@ def read_roofit_file(path: str | os.PathLike) -> Any:
                          "roonsbi.io.read_source) and pass the model")
     if kind == "hs3":
         ws = ROOT.RooWorkspace(path.stem, str(path))
-        if not ROOT.RooJSONFactoryWSTool(ws).importJSON(str(path)):
+        try:
+            imported = ROOT.RooJSONFactoryWSTool(ws).importJSON(str(path))
+        except (ROOT.std.exception, TypeError) as err:  # RooJSONFactoryWSTool throws std::runtime_error
+            what = getattr(err, "what", None)
+            text = what() if callable(what) else str(err)
+            raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}: "
+                             f"{text.decode() if isinstance(text, bytes) else text}") from None
+        if not imported:
             raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
         return ws
     return read_workspace(path)[0]

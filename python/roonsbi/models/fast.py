@@ -165,4 +165,5 @@ def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None
         nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, store, arglist)
     if threads:
         nll.setNumThreads(threads)
+    nll._roonsbi_keep = (store, terms, arglist)  # the RooNSBINLL alone (e.g. Fitter(nll=...)) keeps them alive
     return FastNLL(nll, store, terms)

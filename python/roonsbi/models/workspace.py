@@ -125,7 +125,10 @@ def read_workspace(path: str | os.PathLike, workspace: str | None = None) -> tup
     """The RooWorkspace in a ROOT file (the only one, or the one named) and its channel name
     (the workspace name without the ``ws_`` prefix)."""
     path = check_file(path, "workspace file")
-    f = ROOT.TFile.Open(str(path))
+    try:
+        f = ROOT.TFile.Open(str(path))
+    except OSError:  # PyROOT raises for a file ROOT cannot open
+        f = None
     if not f or f.IsZombie():
         raise OSError(f"cannot open {path} as a ROOT file (not a ROOT file, or truncated or damaged)")
     if workspace is None:
