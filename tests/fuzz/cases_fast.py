@@ -274,3 +274,20 @@ for nps in (False, True):
         label = f"{'nps' if nps else 'no-nps'}-{form}"
         add(result(f"scan-undefined-{label}", undefined_scan(nps, form=form), undefined_check))
     add(result(f"scan-undefined-fast-{'nps' if nps else 'no-nps'}", undefined_scan(nps, fast=True), undefined_check))
+
+
+def temporary_model(form: str):
+    """fast_nll of a model that is not kept: the NLL keeps the model (its pdf, dataset, workspace) alive."""
+    def run(tmp: Path) -> float:
+        import gc
+
+        nll = fast_nll(build_model(channel(), form=form))
+        gc.collect()
+        nll.nll.setValueDirty()
+        return nll.getVal()
+    return run
+
+
+for form in ("store", "columns"):
+    add(result(f"fast-temporary-model-{form}", temporary_model(form),
+               nll_matches(ref_processes(), {"mu": 1.0}, {"lumi": 0.0}, rtol=1e-6)))

@@ -165,5 +165,6 @@ def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None
         nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, store, arglist)
     if threads:
         nll.setNumThreads(threads)
-    nll._roonsbi_keep = (store, terms, arglist)  # the RooNSBINLL alone (e.g. Fitter(nll=...)) keeps them alive
+    # the RooNSBINLL alone (e.g. Fitter(nll=...), fast_nll(build_model(...))) keeps what it reads alive
+    nll._roonsbi_keep = (model, store, terms, arglist)
     return FastNLL(nll, store, terms)
