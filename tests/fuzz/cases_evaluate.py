@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from harness import Case, error, result
 
 CASES: list[Case] = []
@@ -30,8 +29,11 @@ def setup(tmp: Path, activation: str | None = "Exp", bias: float = B) -> dict[st
 
 
 def config(**changes: Any) -> dict[str, Any]:
-    cfg: dict[str, Any] = {"events": {"files": ["events.root"], "tree": "events", "chunk_size": 100},
-                           "columns": {"r_S": "net.onnx"}, "output": {"path": "out.npz", "dtype": "float64"}}
+    cfg: dict[str, Any] = {
+        "events": {"files": ["events.root"], "tree": "events", "chunk_size": 100},
+        "columns": {"r_S": "net.onnx"},
+        "output": {"path": "out.npz", "dtype": "float64"},
+    }
     for key, value in changes.items():
         section, _, name = key.partition("__")
         if name:
@@ -46,8 +48,9 @@ def config(**changes: Any) -> dict[str, Any]:
     return cfg
 
 
-def evaluate(cfg: dict[str, Any] | str, activation: str | None = "Exp", bias: float = B, suffix: str = ".json",
-             **kwargs: Any):
+def evaluate(
+    cfg: dict[str, Any] | str, activation: str | None = "Exp", bias: float = B, suffix: str = ".json", **kwargs: Any
+):
     def run(tmp: Path) -> Any:
         from roonsbi.inputs.columns import read_columns
         from roonsbi.inputs.evaluate import evaluate_config, load_config
@@ -57,6 +60,7 @@ def evaluate(cfg: dict[str, Any] | str, activation: str | None = "Exp", bias: fl
         path.write_text(cfg if isinstance(cfg, str) else json.dumps(cfg))
         summary = evaluate_config(path, load_config(path), log=lambda *a: None, progress=False, **kwargs).summary
         return arrays, read_columns(summary["output"])
+
     return run
 
 
@@ -69,39 +73,59 @@ def exp_reference(v: tuple[dict, dict]) -> str | None:
 
 
 add(result("evaluate-good", evaluate(config()), exp_reference))
-add(result("evaluate-good-toml", evaluate('[events]\nfiles = ["events.root"]\ntree = "events"\n[columns]\n'
-                                          'r_S = "net.onnx"\n[output]\npath = "out.npz"\ndtype = "float64"\n',
-                                          suffix=".toml"), exp_reference))
+add(
+    result(
+        "evaluate-good-toml",
+        evaluate(
+            '[events]\nfiles = ["events.root"]\ntree = "events"\n[columns]\n'
+            'r_S = "net.onnx"\n[output]\npath = "out.npz"\ndtype = "float64"\n',
+            suffix=".toml",
+        ),
+        exp_reference,
+    )
+)
 add(result("evaluate-chunk-size-1", evaluate(config(events__chunk_size=1)), exp_reference))
 add(result("evaluate-chunk-argument", evaluate(config(), chunk_size=7), exp_reference))
-for i, (cfg, kwargs, words) in enumerate([
-    (config(), {"chunk_size": 0}, r"--chunk-size / chunk_size= must be a positive number of entries per chunk, got 0"),
-    (config(), {"chunk_size": -5}, r"must be a positive number of entries per chunk, got -5"),
-    (config(), {"chunk_size": 2.5}, r"must be a positive number of entries per chunk, got 2.5"),
-    (config(events__chunk_size=0), {}, r"\[events\] chunk_size of .*evaluate.json must be a positive number .* got 0"),
-    (config(events__chunk_size="100"), {}, r"\[events\] chunk_size .* got '100'"),
-    (config(events__chunk_size=True), {}, r"\[events\] chunk_size .* got True"),
-]):
+for i, (cfg, kwargs, words) in enumerate(
+    [
+        (
+            config(),
+            {"chunk_size": 0},
+            r"--chunk-size / chunk_size= must be a positive number of entries per chunk, got 0",
+        ),
+        (config(), {"chunk_size": -5}, r"must be a positive number of entries per chunk, got -5"),
+        (config(), {"chunk_size": 2.5}, r"must be a positive number of entries per chunk, got 2.5"),
+        (
+            config(events__chunk_size=0),
+            {},
+            r"\[events\] chunk_size of .*evaluate.json must be a positive number .* got 0",
+        ),
+        (config(events__chunk_size="100"), {}, r"\[events\] chunk_size .* got '100'"),
+        (config(events__chunk_size=True), {}, r"\[events\] chunk_size .* got True"),
+    ]
+):
     add(error(f"evaluate-chunk-{i}", evaluate(cfg, **kwargs), ValueError, words))
-for i, (cfg, kind, words) in enumerate([
-    (config(extra={}), ValueError, r"extra"),
-    (config(events__colour="red"), ValueError, r"colour"),
-    (config(events__files=None), (ValueError, KeyError), r"files"),
-    (config(events__files=["nothing_*.root"]), FileNotFoundError, r"no file matches .*nothing_\*.root"),
-    (config(events__files=["missing.root"]), FileNotFoundError, r"event file .*missing.root does not exist"),
-    (config(columns={}), ValueError, r"the column spec is empty"),
-    (config(columns={"weight": "net.onnx"}), ValueError, r"'weight' is reserved for the event weights"),
-    (config(columns={"r-S": "net.onnx"}), ValueError, r"column name 'r-S' is not an identifier"),
-    (config(columns={"r_S": "none.onnx"}), (FileNotFoundError, ValueError, OSError), r"none.onnx"),
-    (config(columns={"r_S": {"model": "net.onnx"}}), ValueError, r"column 'r_S': unknown key\(s\) \['model'\]"),
-    (config(columns={"r_S": 3}), ValueError, r"column 'r_S': expected a path, a list of paths or a table, got 3"),
-    (config(output__dtype="float16"), ValueError, r"columns are written as float32 or float64, not float16"),
-    (config(output__path="out.csv"), ValueError, r"out.csv|format"),
-    (config(output__path=None), ValueError, r"give the output file in \[output\] path"),
-    (config(events__features={"x0": "log(x0_missing)"}), Exception, r"x0_missing"),
-    (config(events__cut="x0 >"), ValueError, r"cut.*cannot parse 'x0 >'|x0 >"),
-    (config(events__tree="nope"), Exception, r"no TTree/RNTuple 'nope'"),
-]):
+for i, (cfg, kind, words) in enumerate(
+    [
+        (config(extra={}), ValueError, r"extra"),
+        (config(events__colour="red"), ValueError, r"colour"),
+        (config(events__files=None), (ValueError, KeyError), r"files"),
+        (config(events__files=["nothing_*.root"]), FileNotFoundError, r"no file matches .*nothing_\*.root"),
+        (config(events__files=["missing.root"]), FileNotFoundError, r"event file .*missing.root does not exist"),
+        (config(columns={}), ValueError, r"the column spec is empty"),
+        (config(columns={"weight": "net.onnx"}), ValueError, r"'weight' is reserved for the event weights"),
+        (config(columns={"r-S": "net.onnx"}), ValueError, r"column name 'r-S' is not an identifier"),
+        (config(columns={"r_S": "none.onnx"}), (FileNotFoundError, ValueError, OSError), r"none.onnx"),
+        (config(columns={"r_S": {"model": "net.onnx"}}), ValueError, r"column 'r_S': unknown key\(s\) \['model'\]"),
+        (config(columns={"r_S": 3}), ValueError, r"column 'r_S': expected a path, a list of paths or a table, got 3"),
+        (config(output__dtype="float16"), ValueError, r"columns are written as float32 or float64, not float16"),
+        (config(output__path="out.csv"), ValueError, r"out.csv|format"),
+        (config(output__path=None), ValueError, r"give the output file in \[output\] path"),
+        (config(events__features={"x0": "log(x0_missing)"}), Exception, r"x0_missing"),
+        (config(events__cut="x0 >"), ValueError, r"cut.*cannot parse 'x0 >'|x0 >"),
+        (config(events__tree="nope"), Exception, r"no TTree/RNTuple 'nope'"),
+    ]
+):
     add(error(f"evaluate-config-{i}", evaluate(cfg), kind, words))
 add(error("evaluate-not-json", evaluate("{ this is not json"), ValueError, r"evaluate.json"))
 add(error("evaluate-not-toml", evaluate("[events\nfiles = ", suffix=".toml"), ValueError, r"evaluate.toml"))

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-
-from common import N, RATIO, channel, nll_matches, ref_processes
+from common import RATIO, N, channel, nll_matches, ref_processes
 from harness import Case, error, result
+
 from roonsbi.models.fast import fast_nll
 from roonsbi.models.store import make_store, open_store
 from roonsbi.models.unbinned import build_model, load_model
@@ -24,12 +24,13 @@ AT = {"mu": 1.7, "alpha_lumi": 0.3}
 MAGIC = b"ROONSBI1"
 
 
-def store_bytes(n: int, names: list[str], header: str | None = None, length: int | None = None,
-                data_bytes: int | None = None) -> bytes:
+def store_bytes(
+    n: int, names: list[str], header: str | None = None, length: int | None = None, data_bytes: int | None = None
+) -> bytes:
     """A store file after the format of EventStore.h (written here byte by byte): magic, uint64 header
     length, header text, zero padding to 64, the columns of n float32 values each padded to 64."""
     text = (header if header is not None else f"n {n}\n" + "".join(f"{c}\n" for c in names)).encode()
-    pad = lambda k: (k + 63) // 64 * 64  # noqa: E731
+    pad = lambda k: (k + 63) // 64 * 64
     head = MAGIC + struct.pack("<Q", len(text) if length is None else length) + text
     head += b"\0" * (pad(len(head)) - len(head))
     column = np.arange(n, dtype=np.float32).tobytes()
@@ -42,6 +43,7 @@ def open_bytes(content: bytes, name: str = "s.store") -> Callable[[Path], Any]:
     def run(tmp: Path) -> Any:
         (tmp / name).write_bytes(content)
         return open_store(tmp / name)
+
     return run
 
 
@@ -51,8 +53,13 @@ def reference_file(tmp: Path) -> list:
     return [np.frombuffer(store.column(c), dtype=np.float32, count=5).tolist() for c in ("a", "b")]
 
 
-add(result("store-reference-format", reference_file,
-           lambda v: None if v == [list(range(5))] * 2 else f"columns {v} != [0..4] twice"))
+add(
+    result(
+        "store-reference-format",
+        reference_file,
+        lambda v: None if v == [list(range(5))] * 2 else f"columns {v} != [0..4] twice",
+    )
+)
 
 
 def round_trip(tmp: Path) -> float:
@@ -72,15 +79,33 @@ def write_twice(overwrite: bool):
         path.write_text("the user's own file")
         make_store({"r": RATIO}).write(str(path), overwrite)
         return sorted(p.name for p in tmp.iterdir()), path.read_bytes()[:8]
+
     return run
 
 
-add(error("store-write-refuses-existing", write_twice(False), Exception,
-          r"EventStore: '.*s.store' exists; pass overwrite=true to replace it"))
-add(result("store-write-overwrite", write_twice(True),
-           lambda v: None if v == (["s.store"], MAGIC) else f"files/magic {v}: expected only s.store, a store"))
-add(error("store-write-no-folder", lambda tmp: make_store({"r": RATIO}).write(str(tmp / "no" / "s.store")),
-          Exception, r"EventStore: cannot write '.*no/\..*s.store.*"))
+add(
+    error(
+        "store-write-refuses-existing",
+        write_twice(False),
+        Exception,
+        r"EventStore: '.*s.store' exists; pass overwrite=true to replace it",
+    )
+)
+add(
+    result(
+        "store-write-overwrite",
+        write_twice(True),
+        lambda v: None if v == (["s.store"], MAGIC) else f"files/magic {v}: expected only s.store, a store",
+    )
+)
+add(
+    error(
+        "store-write-no-folder",
+        lambda tmp: make_store({"r": RATIO}).write(str(tmp / "no" / "s.store")),
+        Exception,
+        r"EventStore: cannot write '.*no/\..*s.store.*",
+    )
+)
 
 
 def write_keeps_old_on_error(tmp: Path) -> Any:
@@ -92,8 +117,9 @@ def write_keeps_old_on_error(tmp: Path) -> Any:
     try:
         try:
             make_store({"r": np.ones(3)}).write(str(path), True)
-        except Exception as err:  # noqa: BLE001
-            message = str(getattr(err, "what", lambda: err)())
+        except Exception as err:
+            what = getattr(err, "what", None)
+            message = str(what() if callable(what) else err)
         else:
             message = "no error"
     finally:
@@ -101,9 +127,15 @@ def write_keeps_old_on_error(tmp: Path) -> Any:
     return message, path.read_bytes() == before, sorted(p.name for p in tmp.iterdir())
 
 
-add(result("store-write-failure-keeps-old", write_keeps_old_on_error,
-           lambda v: None if "cannot write" in v[0] and v[1] and v[2] == ["s.store"] else f"got {v}")
-    if os.geteuid() != 0 else result("store-write-failure-keeps-old", lambda tmp: None))
+add(
+    result(
+        "store-write-failure-keeps-old",
+        write_keeps_old_on_error,
+        lambda v: None if "cannot write" in v[0] and v[1] and v[2] == ["s.store"] else f"got {v}",
+    )
+    if os.geteuid() != 0
+    else result("store-write-failure-keeps-old", lambda tmp: None)
+)
 
 # -- broken store files ------------------------------------------------------------------------------------
 for label, content, words in [
@@ -112,15 +144,31 @@ for label, content, words in [
     ("no-magic", b"ROONSBI0" + store_bytes(4, ["a"])[8:], r"is not a roonsbi event store \(no ROONSBI1 magic\)"),
     ("text", b"hello, this is not a store at all\n" * 3, r"no ROONSBI1 magic"),
     ("header-length-huge", store_bytes(4, ["a"], length=2**63), r"has a header of 9223372036854775808 bytes but only"),
-    ("header-no-newline", store_bytes(4, ["a"], header="n 4\na"), r"malformed header \(empty, or not ending with a newline\)"),
+    (
+        "header-no-newline",
+        store_bytes(4, ["a"], header="n 4\na"),
+        r"malformed header \(empty, or not ending with a newline\)",
+    ),
     ("header-empty", store_bytes(4, [], header=""), r"malformed header"),
     ("n-negative", store_bytes(4, ["a"], header="n -5\na\n"), r"first line 'n -5' is not 'n <number of events>'"),
     ("n-not-number", store_bytes(4, ["a"], header="n four\na\n"), r"first line 'n four' is not"),
     ("n-hex", store_bytes(4, ["a"], header="n 0x10\na\n"), r"first line 'n 0x10'"),
-    ("n-2^62", store_bytes(4, ["a"], header=f"n {2**62}\na\n"), r"has an absurd number of events n = 4611686018427387904"),
+    (
+        "n-2^62",
+        store_bytes(4, ["a"], header=f"n {2**62}\na\n"),
+        r"has an absurd number of events n = 4611686018427387904",
+    ),
     ("n-2^64", store_bytes(4, ["a"], header="n 18446744073709551616\na\n"), r"first line 'n 18446744073709551616'"),
-    ("n-too-large-by-one", store_bytes(4, ["a"], header="n 17\na\n"), r"is 128 bytes long but its header \(n = 17, 1 columns\) says 192 bytes: it is truncated"),
-    ("n-smaller", store_bytes(40, ["a"], header="n 3\na\n"), r"header \(n = 3, 1 columns\) says 128 bytes: it is longer than a store"),
+    (
+        "n-too-large-by-one",
+        store_bytes(4, ["a"], header="n 17\na\n"),
+        r"is 128 bytes long but its header \(n = 17, 1 columns\) says 192 bytes: it is truncated",
+    ),
+    (
+        "n-smaller",
+        store_bytes(40, ["a"], header="n 3\na\n"),
+        r"header \(n = 3, 1 columns\) says 128 bytes: it is longer than a store",
+    ),
     ("duplicate-column", store_bytes(4, ["a", "b", "a"]), r"names column 'a' twice \(header lines 2 and 4\)"),
     ("empty-column-name", store_bytes(4, ["a", "", "b"]), r"has an empty column name \(header line 3\)"),
     ("truncated-data", store_bytes(64, ["a", "b"], data_bytes=300), r"it is truncated"),
@@ -129,20 +177,48 @@ for label, content, words in [
     ("n-space", store_bytes(4, ["a"], header="n  4\na\n"), r"first line 'n  4'"),
 ]:
     add(error(f"store-file-{label}", open_bytes(content), ValueError, rf"EventStore: '[^']*s.store' .*{words}"))
-add(error("store-file-missing", lambda tmp: open_store(tmp / "none.store"), FileNotFoundError,
-          r"event store file .*none.store does not exist"))
-add(error("store-file-folder", lambda tmp: open_store(tmp), ValueError, r"event store file .* is a folder, not a regular file"))
+add(
+    error(
+        "store-file-missing",
+        lambda tmp: open_store(tmp / "none.store"),
+        FileNotFoundError,
+        r"event store file .*none.store does not exist",
+    )
+)
+add(
+    error(
+        "store-file-folder",
+        lambda tmp: open_store(tmp),
+        ValueError,
+        r"event store file .* is a folder, not a regular file",
+    )
+)
 
 
 def fifo(name: str, opener: Callable[[Path], Any]):
     def run(tmp: Path) -> Any:
         os.mkfifo(tmp / name)
         return opener(tmp / name)
+
     return run
 
 
-add(error("store-file-fifo", fifo("s.store", open_store), ValueError, r"event store file .*s.store is a FIFO \(named pipe\)"))
-add(error("store-file-nan-values", lambda tmp: _nan_store_nll(tmp), ValueError, r"event store column 'r_S' .*entry 3 = nan"))
+add(
+    error(
+        "store-file-fifo",
+        fifo("s.store", open_store),
+        ValueError,
+        r"event store file .*s.store is a FIFO \(named pipe\)",
+    )
+)
+add(
+    error(
+        "store-file-nan-values",
+        lambda tmp: _nan_store_nll(tmp),
+        ValueError,
+        r"event store column 'r_S' .*entry 3 = nan",
+    )
+)
 
 
 def _nan_store_nll(tmp: Path) -> float:
@@ -157,6 +233,7 @@ def mapped(change: str):
     """Map a store, evaluate, change the file (truncate in place / rewrite in place / replace it by
     EventStore.write), evaluate again: no crash; a changed file gives an OSError naming it, a replaced one
     keeps the old values (the mapping holds the old file)."""
+
     def run(tmp: Path) -> tuple[float, float]:
         path = tmp / "s.store"
         model = build_model(channel(), form="columns")
@@ -178,11 +255,18 @@ def mapped(change: str):
         model.set_parameters(mu=1.7)
         nll.nll.setValueDirty()
         return first, nll.getVal()
+
     return run
 
 
-add(error("mapped-store-truncated", mapped("truncate"), OSError,
-          r"EventStore: '.*s.store' (was truncated while mapped|changed size while mapped \(192 -> 64 bytes\))"))
+add(
+    error(
+        "mapped-store-truncated",
+        mapped("truncate"),
+        OSError,
+        r"EventStore: '.*s.store' (was truncated while mapped|changed size while mapped \(192 -> 64 bytes\))",
+    )
+)
 
 
 def truncated_read(tmp: Path) -> Any:
@@ -197,12 +281,28 @@ def truncated_read(tmp: Path) -> Any:
     return float(values[-1000:].sum()), str(store.changedOnDisk())
 
 
-add(result("mapped-store-truncated-read", truncated_read,
-           lambda v: None if v[0] == 0.0 and "was truncated while mapped" in v[1] else f"got {v}"))
-add(error("mapped-store-rewritten", mapped("rewrite"), OSError,
-          r"EventStore: '.*s.store' was modified while mapped \(its modification time changed\)"))
-add(result("mapped-store-replaced", mapped("replace"),
-           lambda v: nll_matches(ref_processes(), {"mu": 1.7}, {"lumi": 0.3}, rtol=1e-6)(v[1])))
+add(
+    result(
+        "mapped-store-truncated-read",
+        truncated_read,
+        lambda v: None if v[0] == 0.0 and "was truncated while mapped" in v[1] else f"got {v}",
+    )
+)
+add(
+    error(
+        "mapped-store-rewritten",
+        mapped("rewrite"),
+        OSError,
+        r"EventStore: '.*s.store' was modified while mapped \(its modification time changed\)",
+    )
+)
+add(
+    result(
+        "mapped-store-replaced",
+        mapped("replace"),
+        lambda v: nll_matches(ref_processes(), {"mu": 1.7}, {"lumi": 0.3}, rtol=1e-6)(v[1]),
+    )
+)
 
 
 def mapped_fit_truncated(tmp: Path) -> Any:
@@ -241,8 +341,12 @@ def profiled_reference(v: float) -> str | None:
 
     import reference
 
-    ref = minimize_scalar(lambda a: reference.nll(ref_processes(), {"mu": 2.0}, {"lumi": a}), bounds=(-5, 5),
-                          method="bounded", options={"xatol": 1e-10}).fun
+    ref = minimize_scalar(
+        lambda a: reference.nll(ref_processes(), {"mu": 2.0}, {"lumi": a}),
+        bounds=(-5, 5),
+        method="bounded",
+        options={"xatol": 1e-10},
+    ).fun
     return None if abs(v - ref) < 1e-5 * abs(ref) else f"profiled NLL {v} != reference {ref}"
 
 
@@ -281,6 +385,7 @@ def columns_file(kind: str):
                 target.unlink()
                 os.mkfifo(target)
         return read_columns(path)
+
     return run
 
 
@@ -288,7 +393,11 @@ for kind, kind_error, words in [
     ("npz-truncated", ValueError, r"c.npz is not a readable .npz file .*truncated or damaged"),
     ("npz-empty-file", ValueError, r"c.npz is not a readable .npz file"),
     ("npz-strings", ValueError, r"column 'r_S' of .*c.npz is not a 1-D array of real numbers \(dtype <U1"),
-    ("npz-2d", ValueError, r"column 'r_S' of .*c.npz is not a 1-D array of real numbers \(dtype float64, shape \(12, 2\)\)"),
+    (
+        "npz-2d",
+        ValueError,
+        r"column 'r_S' of .*c.npz is not a 1-D array of real numbers \(dtype float64, shape \(12, 2\)\)",
+    ),
     ("npy-truncated", ValueError, r"column 'r_S' of .*cols cannot be read .*truncated or damaged"),
     ("npy-header-only", ValueError, r"column 'r_S' of .*cols cannot be read"),
     ("npy-object", ValueError, r"column 'r_S' of .*cols cannot be read"),
@@ -296,10 +405,20 @@ for kind, kind_error, words in [
     ("npy-fifo", ValueError, r"column file .*r_S.npy is a FIFO \(named pipe\)"),
 ]:
     add(error(f"columns-{kind}", columns_file(kind), kind_error, words))
-add(result("columns-npz-good", columns_file("npz"),  # float32 by default
-           lambda v: None if np.array_equal(v["r_S"], RATIO.astype(np.float32)) else "values differ"))
-add(result("columns-npy-good", columns_file("npy"),
-           lambda v: None if np.array_equal(v["r_S"], RATIO.astype(np.float32)) else "values differ"))
+add(
+    result(
+        "columns-npz-good",
+        columns_file("npz"),  # float32 by default
+        lambda v: None if np.array_equal(v["r_S"], RATIO.astype(np.float32)) else "values differ",
+    )
+)
+add(
+    result(
+        "columns-npy-good",
+        columns_file("npy"),
+        lambda v: None if np.array_equal(v["r_S"], RATIO.astype(np.float32)) else "values differ",
+    )
+)
 
 
 def read_columns_of(path_of: Callable[[Path], Path]):
@@ -308,10 +427,22 @@ def read_columns_of(path_of: Callable[[Path], Path]):
     return lambda tmp: read_columns(path_of(tmp))
 
 
-add(error("columns-missing", read_columns_of(lambda tmp: tmp / "none.npz"), FileNotFoundError,
-          r"columns file .*none.npz does not exist"))
-add(error("columns-fifo", fifo("c.npz", lambda p: read_columns_of(lambda tmp: p)(p)), ValueError,
-          r"columns file .*c.npz is a FIFO"))
+add(
+    error(
+        "columns-missing",
+        read_columns_of(lambda tmp: tmp / "none.npz"),
+        FileNotFoundError,
+        r"columns file .*none.npz does not exist",
+    )
+)
+add(
+    error(
+        "columns-fifo",
+        fifo("c.npz", lambda p: read_columns_of(lambda tmp: p)(p)),
+        ValueError,
+        r"columns file .*c.npz is a FIFO",
+    )
+)
 
 # -- event files (ROOT, uproot) -------------------------------------------------------------------------
 
@@ -340,8 +471,19 @@ def truncated_root(tmp: Path) -> Path:
     return path
 
 
-add(error("events-fifo", events_of(fifo_path), ValueError, r"event file .*ev.root is a FIFO \(named pipe\), not a regular"))
-add(error("events-missing", events_of(lambda tmp: tmp / "none.root"), FileNotFoundError, r"event file .*none.root does not exist"))
+add(
+    error(
+        "events-fifo", events_of(fifo_path), ValueError, r"event file .*ev.root is a FIFO \(named pipe\), not a regular"
+    )
+)
+add(
+    error(
+        "events-missing",
+        events_of(lambda tmp: tmp / "none.root"),
+        FileNotFoundError,
+        r"event file .*none.root does not exist",
+    )
+)
 add(error("events-folder", events_of(lambda tmp: tmp), ValueError, r"event file .* is a folder"))
 add(error("events-text", events_of(text_file), (ValueError, OSError), r"ev.root"))
 add(error("events-truncated", events_of(truncated_root), (ValueError, OSError), r"ev.root"))
@@ -373,6 +515,7 @@ def workspace_case(kind: str):
         elif kind == "good":
             build_model(channel()).save(path)
         return load_model(path, "ws_c" if kind == "wrong-name" else None)
+
     return run
 
 
@@ -385,5 +528,10 @@ for kind, kind_error, words in [
     ("missing", FileNotFoundError, r"workspace file .*w.root does not exist"),
 ]:
     add(error(f"workspace-{kind}", workspace_case(kind), kind_error, words))
-add(result("workspace-good", lambda tmp: workspace_case("good")(tmp).nll(AT),
-           nll_matches(ref_processes(), {"mu": 1.7}, {"lumi": 0.3}, rtol=1e-6)))
+add(
+    result(
+        "workspace-good",
+        lambda tmp: workspace_case("good")(tmp).nll(AT),
+        nll_matches(ref_processes(), {"mu": 1.7}, {"lumi": 0.3}, rtol=1e-6),
+    )
+)

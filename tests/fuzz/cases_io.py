@@ -4,7 +4,6 @@ reference), the sum of the channels' NLLs, or the NLL of an independent Poisson 
 
 from __future__ import annotations
 
-import copy
 import json
 import math
 import os
@@ -12,9 +11,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-
 from common import channel, nll_matches, ref_processes
 from harness import Case, close, error, result
+
 from roonsbi.models.unbinned import build_model
 
 CASES: list[Case] = []
@@ -38,6 +37,7 @@ def from_pyhf_of(s: Any, **kwargs: Any):
         from roonsbi.io.pyhf_json import from_pyhf
 
         return from_pyhf(s, **kwargs)
+
     return run
 
 
@@ -48,6 +48,7 @@ def pyhf_best_fit(s: dict):
         from roonsbi.io.pyhf_json import from_pyhf
 
         return fit(from_pyhf(s)).values, support.pyhf_fit(s)[0]
+
     return run
 
 
@@ -65,31 +66,59 @@ def _set(path: list, value: Any) -> Callable[[dict], None]:
         for k in path[:-1]:
             obj = obj[k]
         obj[path[-1]] = value
+
     return change
 
 
 add(result("pyhf-good-fit", pyhf_best_fit(spec()), same_fit))
-add(result("pyhf-good-fit-bounds", pyhf_best_fit(mutated(_set(["measurements", 0, "config", "parameters"],
-                                                               [{"name": "mu", "bounds": [[0.0, 5.0]], "inits": [2.0]}]))),
-           same_fit))
-for i, (change, words) in enumerate([
-    (_set(["observations", 0, "data"], [50.0]), r"observations of channel 'singlechannel' have 1 bins, its samples 2"),
-    (_set(["observations", 0, "data"], [50.0, -1.0]), r"observations of channel 'singlechannel' have the count -1.0 in bin 1"),
-    (_set(["observations", 0, "data"], [50.0, "x"]), r"'x'|not of type|number"),
-    (_set(["channels", 0, "samples", 0, "data"], [5.0]), r"signal|bins|2"),
-    (_set(["channels", 0, "samples", 0, "modifiers", 0, "type"], "normfactorx"), r"normfactorx"),
-    (_set(["measurements", 0, "config", "poi"], "nope"), r"nope"),
-    (_set(["measurements"], []), r"measurement"),
-    (_set(["channels", 0, "name"], "single channel"), r"single channel"),
-    (_set(["channels", 0, "samples", 1, "modifiers", 0, "data"], [5.0]), r"uncorr_bkguncrt|shapesys|2"),
-    (_set(["channels", 0, "samples", 0, "data"], [5.0, math.nan]),
-     r"sample 'signal' of channel 'singlechannel' has the non-finite content nan in bin 1"),
-    (_set(["measurements", 0, "config", "parameters"], [{"name": "mu", "bounds": [[5.0, 0.0]]}]),
-     r"parameter 'mu' of measurement 'Measurement' has the bounds \[5.0, 0.0\]"),
-    (_set(["measurements", 0, "config", "parameters"], [{"name": "mu", "inits": [20.0], "bounds": [[0.0, 10.0]]}]),
-     r"parameter 'mu' of measurement 'Measurement' starts at 20.0, outside its bounds \[0.0, 10.0\]"),
-    (_set(["version"], "9.9.9"), r"not a valid pyhf workspace: .*9.9.9"),
-]):
+add(
+    result(
+        "pyhf-good-fit-bounds",
+        pyhf_best_fit(
+            mutated(
+                _set(
+                    ["measurements", 0, "config", "parameters"],
+                    [{"name": "mu", "bounds": [[0.0, 5.0]], "inits": [2.0]}],
+                )
+            )
+        ),
+        same_fit,
+    )
+)
+for i, (change, words) in enumerate(
+    [
+        (
+            _set(["observations", 0, "data"], [50.0]),
+            r"observations of channel 'singlechannel' have 1 bins, its samples 2",
+        ),
+        (
+            _set(["observations", 0, "data"], [50.0, -1.0]),
+            r"observations of channel 'singlechannel' have the count -1.0 in bin 1",
+        ),
+        (_set(["observations", 0, "data"], [50.0, "x"]), r"'x'|not of type|number"),
+        (_set(["channels", 0, "samples", 0, "data"], [5.0]), r"signal|bins|2"),
+        (_set(["channels", 0, "samples", 0, "modifiers", 0, "type"], "normfactorx"), r"normfactorx"),
+        (_set(["measurements", 0, "config", "poi"], "nope"), r"nope"),
+        (_set(["measurements"], []), r"measurement"),
+        (_set(["channels", 0, "name"], "single channel"), r"single channel"),
+        (_set(["channels", 0, "samples", 1, "modifiers", 0, "data"], [5.0]), r"uncorr_bkguncrt|shapesys|2"),
+        (
+            _set(["channels", 0, "samples", 0, "data"], [5.0, math.nan]),
+            r"sample 'signal' of channel 'singlechannel' has the non-finite content nan in bin 1",
+        ),
+        (
+            _set(["measurements", 0, "config", "parameters"], [{"name": "mu", "bounds": [[5.0, 0.0]]}]),
+            r"parameter 'mu' of measurement 'Measurement' has the bounds \[5.0, 0.0\]",
+        ),
+        (
+            _set(
+                ["measurements", 0, "config", "parameters"], [{"name": "mu", "inits": [20.0], "bounds": [[0.0, 10.0]]}]
+            ),
+            r"parameter 'mu' of measurement 'Measurement' starts at 20.0, outside its bounds \[0.0, 10.0\]",
+        ),
+        (_set(["version"], "9.9.9"), r"not a valid pyhf workspace: .*9.9.9"),
+    ]
+):
     add(error(f"pyhf-invalid-{i}", from_pyhf_of(mutated(change)), ValueError, words))
 add(error("pyhf-not-mapping", from_pyhf_of([1, 2, 3]), (TypeError, ValueError), r"pyhf|workspace|mapping|dict"))
 add(error("pyhf-missing-file", lambda tmp: from_pyhf_of(tmp / "none.json")(tmp), FileNotFoundError, r"none.json"))
@@ -105,6 +134,7 @@ def pyhf_file(content: str | None, fifo: bool = False):
         else:
             path.write_text(content or "")
         return from_pyhf(path)
+
     return run
 
 
@@ -125,6 +155,7 @@ def hs3(content: Any, fifo: bool = False):
         else:
             path.write_text(content if isinstance(content, str) else json.dumps(content))
         return read_roofit_file(path)
+
     return run
 
 
@@ -132,12 +163,24 @@ HS3_BAD = [
     ("truncated", '{"distributions": [{"name": "x", "type": "gaussian_dist"', r"model.json is not valid JSON"),
     ("empty", "", r"model.json is not valid JSON"),
     ("list", [1, 2], r"could not import the HS3 JSON file .*model.json: .*HS3 version is missing"),
-    ("unknown-type", {"distributions": [{"name": "p", "type": "no_such_dist", "x": "x"}],
-                      "metadata": {"hs3_version": "0.2"}}, r"HS3 JSON file .*model.json: .*no_such_dist"),
-    ("nsbi-missing-fields", {"distributions": [{"name": "p", "type": "roonsbi::nsbi_dist"}],
-                             "metadata": {"hs3_version": "0.2"}}, r"HS3 JSON file .*model.json: .*no \"yields\" given in \"p\""),
-    ("nsbi-bad-fields", {"distributions": [{"name": "p", "type": "roonsbi::nsbi_dist", "yields": 3, "ratios": "r"}],
-                         "metadata": {"hs3_version": "0.2"}}, r"model.json: .*\"yields\" in \"p\" is not a sequence"),
+    (
+        "unknown-type",
+        {"distributions": [{"name": "p", "type": "no_such_dist", "x": "x"}], "metadata": {"hs3_version": "0.2"}},
+        r"HS3 JSON file .*model.json: .*no_such_dist",
+    ),
+    (
+        "nsbi-missing-fields",
+        {"distributions": [{"name": "p", "type": "roonsbi::nsbi_dist"}], "metadata": {"hs3_version": "0.2"}},
+        r"HS3 JSON file .*model.json: .*no \"yields\" given in \"p\"",
+    ),
+    (
+        "nsbi-bad-fields",
+        {
+            "distributions": [{"name": "p", "type": "roonsbi::nsbi_dist", "yields": 3, "ratios": "r"}],
+            "metadata": {"hs3_version": "0.2"},
+        },
+        r"model.json: .*\"yields\" in \"p\" is not a sequence",
+    ),
 ]
 for label, content, words in HS3_BAD:
     add(error(f"hs3-{label}", hs3(content), ValueError, words))
@@ -170,9 +213,12 @@ def hs3_round_trip(tmp: Path) -> float:
     ws.var("mu").setVal(1.7)
     ws.var("alpha_lumi").setVal(0.3)
     pdf = ws.obj("ModelConfig").GetPdf() if ws.obj("ModelConfig") else ws.pdf("model_nsbi")
-    nll = pdf.createNLL(ws.data("obsData"), ROOT.RooFit.Extended(True),
-                        ROOT.RooFit.GlobalObservables(ROOT.RooArgSet(ws.var("nom_alpha_lumi"))),
-                        ROOT.RooFit.Offset("none"))
+    nll = pdf.createNLL(
+        ws.data("obsData"),
+        ROOT.RooFit.Extended(True),
+        ROOT.RooFit.GlobalObservables(ROOT.RooArgSet(ws.var("nom_alpha_lumi"))),
+        ROOT.RooFit.Offset("none"),
+    )
     return float(nll.getVal())
 
 
@@ -201,6 +247,7 @@ def combine_case(sources: Callable[[Path], list], **kwargs: Any):
         from roonsbi.models.combined import combine
 
         return combine(sources(tmp), **kwargs)
+
     return run
 
 
@@ -218,23 +265,55 @@ def pair_reference(v: float) -> str | None:
 
     def one(mu: float, a: float) -> float:  # the data terms of one channel, the shared constraint once
         return reference.nll(ref_processes(), {"mu": mu}, {"lumi": a}) - 0.5 * a * a
-    ref = 2 * (one(1.3, 0.2) - one(0.6, -0.5)) + 0.5 * (0.2 ** 2 - 0.5 ** 2)
+
+    ref = 2 * (one(1.3, 0.2) - one(0.6, -0.5)) + 0.5 * (0.2**2 - 0.5**2)
     return close(v, ref, rtol=1e-6, atol=1e-7, what="combined NLL difference")
 
 
 add(result("combine-nsbi-pair", combined_pair, pair_reference))
 add(error("combine-empty", combine_case(lambda tmp: []), ValueError, r"no channel|empty|at least one"))
-add(error("combine-same-channel", combine_case(lambda tmp: [build_model(channel()), build_model(channel())]), ValueError,
-          r"nsbi"))
+add(
+    error(
+        "combine-same-channel",
+        combine_case(lambda tmp: [build_model(channel()), build_model(channel())]),
+        ValueError,
+        r"nsbi",
+    )
+)
 add(error("combine-not-a-model", combine_case(lambda tmp: [3]), (TypeError, ValueError), r"3|int|source"))
 add(error("combine-missing-file", combine_case(lambda tmp: [tmp / "none.root"]), FileNotFoundError, r"none.root"))
-add(error("combine-text-file", combine_case(lambda tmp: [(tmp / "x.root").write_text("x") and tmp / "x.root"]),
-          OSError, r"x.root"))
-add(error("combine-range-conflict", combine_case(lambda tmp: [build_model(channel(), name="a"),
-                                                              build_model(channel(), name="b", pois={"mu": (1.0, 0.0, 5.0)})]),
-          ValueError, r"mu"))
-add(error("combine-rename-collision", combine_case(lambda tmp: [build_model(channel(), name="a"), build_model(channel(), name="b")],
-                                                   rename={"alpha_lumi": "mu"}), ValueError, r"mu|alpha_lumi"))
+add(
+    error(
+        "combine-text-file",
+        combine_case(lambda tmp: [(tmp / "x.root").write_text("x") and tmp / "x.root"]),
+        OSError,
+        r"x.root",
+    )
+)
+add(
+    error(
+        "combine-range-conflict",
+        combine_case(
+            lambda tmp: [
+                build_model(channel(), name="a"),
+                build_model(channel(), name="b", pois={"mu": (1.0, 0.0, 5.0)}),
+            ]
+        ),
+        ValueError,
+        r"mu",
+    )
+)
+add(
+    error(
+        "combine-rename-collision",
+        combine_case(
+            lambda tmp: [build_model(channel(), name="a"), build_model(channel(), name="b")],
+            rename={"alpha_lumi": "mu"},
+        ),
+        ValueError,
+        r"mu|alpha_lumi",
+    )
+)
 
 # -- parametrized NSBI ---------------------------------------------------------------------------------
 
@@ -246,8 +325,21 @@ def templates() -> Any:
     procs = [BinnedProcess("S", 12.0, "mu"), BinnedProcess("B", 180.0, "1")]
     sumw2 = np.zeros((1, 2, 2, 3))
     sumw2[0, 0, 0], sumw2[0, 1, 1] = nom[0, 0] * 0.01, nom[0, 1] * 0.01
-    return Templates("mu", 1.0, {"mu": 1.0}, np.array([1.0]), np.array([[0.0, 1.0, 2.0, 3.0]]), procs, nom, {}, {},
-                     sumw2, np.full((1, 2), 100.0), np.ones(1), 200)
+    return Templates(
+        "mu",
+        1.0,
+        {"mu": 1.0},
+        np.array([1.0]),
+        np.array([[0.0, 1.0, 2.0, 3.0]]),
+        procs,
+        nom,
+        {},
+        {},
+        sumw2,
+        np.full((1, 2), 100.0),
+        np.ones(1),
+        200,
+    )
 
 
 def param(**kwargs: Any):
@@ -255,6 +347,7 @@ def param(**kwargs: Any):
         from roonsbi.models.parametrized import build_parametrized_model
 
         return build_parametrized_model(templates(), **kwargs)
+
     return run
 
 
@@ -275,23 +368,38 @@ def poisson_ref(v: tuple[float, float]) -> str | None:
     def nll(mu: float) -> float:
         nu = mu * nom[0] + nom[1]
         return float(np.sum(nu - n * np.log(nu)))
+
     return close(v[0], nll(2.0) - nll(0.5), rtol=1e-8, what="NLL(2) - NLL(0.5)")
 
 
 add(result("param-poisson-reference", poisson_nll, poisson_ref))
-for i, (kwargs, kind, words) in enumerate([
-    ({"data": np.array([[1.0, 2.0]])}, ValueError, r"data counts have shape \(1, 2\), expected \(1, 3\)"),
-    ({"data": np.array([[1.0, -2.0, 3.0]])}, ValueError, r"data counts must not be negative \(first: -2 at \(0, 1\)\)"),
-    ({"data": np.array([[1.0, np.nan, 3.0]])}, ValueError, r"data counts have 1 NaN or infinite entries \(first at \(0, 1\)\)"),
-    ({"data": np.array([["a", "b", "c"]])}, TypeError, r"data counts have dtype <U1"),
-    ({"pois": {"mu": (1.0, 10.0, 0.0)}}, ValueError, r"pois\['mu'\].*min 10 >= max 0"),
-    ({"pois": {"mu": (20.0, 0.0, 10.0)}}, ValueError, r"start 20 outside"),
-    ({"pois": {"mu": (1.0, 0.0, 10.0), "mu_prime": (1.0, 0.0, 2.0)}}, ValueError, r"scan parameter 'mu_prime'"),
-    ({"name": "a b"}, ValueError, r"channel name 'a b'"),
-    ({"stat_threshold": -1.0}, ValueError, r"stat_threshold must be >= 0"),
-    ({"stat_threshold": math.nan}, ValueError, r"stat_threshold is nan"),
-    ({"alpha_range": (5.0, -5.0)}, ValueError, r"alpha_range = \(5.0, -5.0\) must be \(min, max\) with min < 0 < max"),
-]):
+for i, (kwargs, kind, words) in enumerate(
+    [
+        ({"data": np.array([[1.0, 2.0]])}, ValueError, r"data counts have shape \(1, 2\), expected \(1, 3\)"),
+        (
+            {"data": np.array([[1.0, -2.0, 3.0]])},
+            ValueError,
+            r"data counts must not be negative \(first: -2 at \(0, 1\)\)",
+        ),
+        (
+            {"data": np.array([[1.0, np.nan, 3.0]])},
+            ValueError,
+            r"data counts have 1 NaN or infinite entries \(first at \(0, 1\)\)",
+        ),
+        ({"data": np.array([["a", "b", "c"]])}, TypeError, r"data counts have dtype <U1"),
+        ({"pois": {"mu": (1.0, 10.0, 0.0)}}, ValueError, r"pois\['mu'\].*min 10 >= max 0"),
+        ({"pois": {"mu": (20.0, 0.0, 10.0)}}, ValueError, r"start 20 outside"),
+        ({"pois": {"mu": (1.0, 0.0, 10.0), "mu_prime": (1.0, 0.0, 2.0)}}, ValueError, r"scan parameter 'mu_prime'"),
+        ({"name": "a b"}, ValueError, r"channel name 'a b'"),
+        ({"stat_threshold": -1.0}, ValueError, r"stat_threshold must be >= 0"),
+        ({"stat_threshold": math.nan}, ValueError, r"stat_threshold is nan"),
+        (
+            {"alpha_range": (5.0, -5.0)},
+            ValueError,
+            r"alpha_range = \(5.0, -5.0\) must be \(min, max\) with min < 0 < max",
+        ),
+    ]
+):
     add(error(f"param-bad-{i}", param(**kwargs), kind, words))
 
 
@@ -301,9 +409,15 @@ def param_scan(values: Any, **kwargs: Any):
         from roonsbi.infer.scan import parametrized_scan
 
         return parametrized_scan(support.pnsbi_channel(), "mu", values, **kwargs)
+
     return run
 
 
-for i, (values, words) in enumerate([([math.nan], r"nan|NaN|finite"), ([0.37], r"0.37.*grid|grid.*0.37|interpolate"),
-                                     ([1e6], r"1e\+06|1000000|range|grid")]):
+for i, (values, words) in enumerate(
+    [
+        ([math.nan], r"nan|NaN|finite"),
+        ([0.37], r"0.37.*grid|grid.*0.37|interpolate"),
+        ([1e6], r"1e\+06|1000000|range|grid"),
+    ]
+):
     add(error(f"param-scan-{i}", param_scan(values), ValueError, words))

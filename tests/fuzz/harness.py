@@ -77,7 +77,7 @@ _CRASH_TYPES = ("SegmentationViolation", "BusError", "IllegalInstruction", "Abor
 def _outcome(case: Case, tmp: Path) -> dict[str, Any]:
     try:
         value = case.run(tmp)
-    except BaseException as err:  # noqa: BLE001 - every outcome is classified
+    except BaseException as err:
         name = type(err).__name__
         text = _message(err)
         if name in _CRASH_TYPES:
@@ -89,12 +89,14 @@ def _outcome(case: Case, tmp: Path) -> dict[str, Any]:
             return {"kind": "clear-error", "detail": f"{name}: {text}"}
         return {"kind": "unclear-error", "detail": f"{name}: {text} (expected {kind} matching {words!r})"}
     if case.raises is not None:
-        return {"kind": "wrong", "detail": f"no error (expected {case.raises[0]} matching {case.raises[1]!r}); "
-                                            f"got {value!r}"[:2000]}
+        return {
+            "kind": "wrong",
+            "detail": f"no error (expected {case.raises[0]} matching {case.raises[1]!r}); got {value!r}"[:2000],
+        }
     assert case.check is not None
     try:
         wrong = case.check(value)
-    except BaseException as err:  # noqa: BLE001
+    except BaseException as err:
         wrong = f"the check raised {type(err).__name__}: {_message(err)}"
     return {"kind": "wrong", "detail": wrong} if wrong else {"kind": "ok", "detail": ""}
 
@@ -103,7 +105,7 @@ def _message(err: BaseException) -> str:
     what = getattr(err, "what", None)
     try:
         text = what() if callable(what) else str(err)
-    except Exception:  # noqa: BLE001
+    except Exception:
         text = str(err)
     return text.decode() if isinstance(text, bytes) else str(text)
 
@@ -140,6 +142,7 @@ def worker(module: str, results: str, ids: Sequence[str]) -> None:
 
 # -- parent ---------------------------------------------------------------------------------------
 
+
 def case_ids(module: str) -> list[str]:
     """The ids of the cases of ``module`` (unique)."""
     ids = [c.id for c in importlib.import_module(module).CASES]
@@ -152,8 +155,10 @@ def case_ids(module: str) -> list[str]:
 def run_batch(module: str, ids: Sequence[str], python: str = sys.executable) -> dict[str, dict[str, Any]]:
     """Run the cases ``ids`` of ``module`` in worker processes: one, restarted after each crash or time-out
     with the cases not yet run. Returns id -> {"kind", "detail"}."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in (str(_package_root()),
-                                                                    os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(p for p in (str(_package_root()), os.environ.get("PYTHONPATH", "")) if p),
+    }
     outcomes: dict[str, dict[str, Any]] = {}
     remaining = list(ids)
     with tempfile.TemporaryDirectory(prefix="fuzz-results-") as folder:
@@ -163,9 +168,14 @@ def run_batch(module: str, ids: Sequence[str], python: str = sys.executable) -> 
             results = Path(folder) / f"{module}.{attempt}.jsonl"
             stderr = Path(folder) / f"{module}.{attempt}.stderr"
             with open(stderr, "w") as err:
-                proc = subprocess.Popen([python, str(Path(__file__)), "--worker", module, str(results), *remaining],
-                                        env=env, cwd=folder, stdout=subprocess.DEVNULL, stderr=err,
-                                        start_new_session=True)
+                proc = subprocess.Popen(
+                    [python, str(Path(__file__)), "--worker", module, str(results), *remaining],
+                    env=env,
+                    cwd=folder,
+                    stdout=subprocess.DEVNULL,
+                    stderr=err,
+                    start_new_session=True,
+                )
                 timed_out = _watch(proc, results)
             started = None
             if results.exists():

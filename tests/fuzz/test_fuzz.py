@@ -7,9 +7,8 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-import pytest
-
 import harness  # tests/fuzz is on sys.path (conftest)
+import pytest
 
 KINDS = ("cases_builders", "cases_fast", "cases_files", "cases_evaluate", "cases_io")
 IDS = [(kind, case_id) for kind in KINDS for case_id in harness.case_ids(kind)]

@@ -580,7 +580,7 @@ def read_columns(
             with np.load(path) as z:
                 available = list(z.files)
                 _check_wanted(path, wanted, available)
-                return {name: _checked_column(path, name, lambda: z[name]) for name in (wanted or available)}
+                return {name: _checked_column(path, name, lambda name=name: z[name]) for name in (wanted or available)}
         except (zipfile.BadZipFile, EOFError) as err:
             raise ValueError(f"{path} is not a readable .npz file ({err}): truncated or damaged; write it again") \
                 from None
