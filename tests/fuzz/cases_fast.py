@@ -479,3 +479,23 @@ for form in ("store", "columns"):
             nll_matches(ref_processes(), {"mu": 1.0}, {"lumi": 0.0}, rtol=1e-6),
         )
     )
+
+
+def undefined_scan_2d(tmp: Path) -> Any:
+    """The model of undefined_scan on a (mu, alpha_lumi) grid: NaN with a reason where nu < 0, finite elsewhere."""
+    procs = [Process("S", 10.0, RATIO, "mu - 2"), Process("B", 40.0, np.ones(N), "-1"),
+             Process("C", 45.0, np.ones(N), normsys={"lumi": (0.9, 1.1)})]
+    model = build_model(procs, pois={"mu": (3.0, -10.0, 10.0)}, alpha_range=(-1.0, 1.0))
+    return profile_scan_2d(model, ("mu", "alpha_lumi"), [3.0, -2.0], [-0.5, 0.5], progress=False)
+
+
+def undefined_2d_check(scan: Any) -> str | None:
+    t = scan.t
+    if not (np.isfinite(t[0]).all() and np.isnan(t[1]).all()):
+        return f"t = {t}: expected finite at mu = 3 and NaN at mu = -2"
+    if set(scan.undefined) != {(1, 0), (1, 1)} or not all("nu = " in why for why in scan.undefined.values()):
+        return f"undefined points {scan.undefined}"
+    return None
+
+
+add(result("scan2d-undefined", undefined_scan_2d, undefined_2d_check))

@@ -125,7 +125,7 @@ class ParametrizedScanResult(ScanResult):
     @property
     def best_value(self) -> float:
         """The scan value with the smallest t (the estimate of the POI on the scan grid)."""
-        return float(self.values[int(np.argmin(self.t))])
+        return float(self.values[int(np.nanargmin(self.t))])
 
     def interval(self, cl: float = 0.6827) -> tuple[float, float]:
         return crossing_interval(self.values, self.t, chi2_threshold(cl), self.best_value)

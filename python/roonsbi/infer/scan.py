@@ -35,7 +35,7 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
     fixed at each value (nuisance parameters profiled, warm-started from the best fit)."""
     fitter = fitter or Fitter(model, data=data, backend=backend, fast=fast)
-    values = _scan_values(model, fitter, poi, values)
+    values = _scan_values(model, poi, values)
     nll = np.empty_like(values)
     undefined: dict = {}
     with saved_parameters(model):
@@ -55,10 +55,10 @@ def _point(fitter: Fitter, fixed: dict[str, float], undefined: dict, key: Any) -
         return float("nan")
 
 
-def _scan_values(model: FitModel, fitter: Fitter, name: str, values: Iterable[float]) -> np.ndarray:
-    """The scan values of the floating parameter ``name``: a non-empty 1-D array of finite numbers inside
-    its range (ValueError naming the first bad entry)."""
-    floating = {p.GetName() for p in fitter.params}
+def _scan_values(model: FitModel, name: str, values: Iterable[float]) -> np.ndarray:
+    """The scan values of the parameter ``name`` (a POI or nuisance parameter of the model): a non-empty 1-D
+    array of finite numbers inside its range (ValueError naming the first bad entry)."""
+    floating = {p.GetName() for c in (model.pois, model.nuisance_parameters) for p in c}
     if name not in floating:
         raise ValueError(f"'{name}' is not a floating parameter of the model (have {sorted(floating)})")
     try:
@@ -184,16 +184,27 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
     free_fits: list[FitResult] = []
     fixed_fits: list[FitResult] = []
     source = None if data is None else as_param_data(data, model.grid, model.pdf.numBins(), model.name)
+    grid = _scan_values(model, poi, grid)
+    undefined: dict = {}
     with saved_parameters(model):
         warm = model.parameters()
         for i, v in _progress(grid, poi, _show_progress(progress)):
             model.set_mu_prime(v)
             fitter = Fitter(model, data=model.data_at(v, interpolate, source), backend=backend, strategy=strategy)
-            free, fixed = _parametrized_point(fitter, model, poi, v, warm)
+            try:
+                free, fixed = _parametrized_point(fitter, model, poi, v, warm)
+            except UndefinedNLL as err:  # NaN with the reason; the scan goes on (free_fits/fixed_fits: None)
+                undefined[i] = str(err)
+                nll_fixed[i] = nll_free[i] = np.nan
+                free_fits.append(None)  # type: ignore[arg-type]
+                fixed_fits.append(None)  # type: ignore[arg-type]
+                continue
             nll_fixed[i], nll_free[i] = fixed.min_nll, free.min_nll
             free_fits.append(free)
             fixed_fits.append(fixed)
             warm = dict(free.values)
-    best = free_fits[int(np.argmin(2.0 * (nll_fixed - nll_free)))]
-    return ParametrizedScanResult(poi, grid, nll_fixed, best, nll_free=nll_free, free_fits=free_fits,
+    if len(undefined) == grid.size:
+        raise UndefinedNLL(f"every point of the scan of {poi} is undefined; the first: {undefined[0]}")
+    best = free_fits[int(np.nanargmin(2.0 * (nll_fixed - nll_free)))]
+    return ParametrizedScanResult(poi, grid, nll_fixed, best, undefined, nll_free=nll_free, free_fits=free_fits,
                                   fixed_fits=fixed_fits)
