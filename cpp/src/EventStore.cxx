@@ -6,6 +6,7 @@
 #include "Clones.h"
 
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
@@ -16,7 +17,12 @@
 #include <thread>
 #include <vector>
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <mutex>
+#include <random>
 
+#include <csignal>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,6 +31,67 @@
 namespace {
 
 constexpr std::size_t alignment = 64;
+
+// -- mapped files truncated under the mapping ------------------------------------------------------
+// A read of a page that a truncation removed raises SIGBUS. The handler below replaces the whole mapping
+// of that store by zero pages (so the read, and the pass over the events, complete), flags the store
+// (EventStore::changedOnDisk) and returns; a SIGBUS anywhere else goes to the handler that was there before.
+struct MappedRange {
+   std::atomic<char *> begin{nullptr};
+   std::atomic<std::size_t> length{0};
+   std::atomic<int> truncated{0};
+};
+constexpr int maxMapped = 256;
+MappedRange gMapped[maxMapped];
+struct sigaction gPrevious;
+std::once_flag gInstalled;
+
+void onSigbus(int sig, siginfo_t *info, void *context)
+{
+   char *address = static_cast<char *>(info->si_addr);
+   for (auto &range : gMapped) {
+      char *begin = range.begin.load();
+      if (begin && address >= begin && address < begin + range.length.load()) {
+         if (mmap(begin, range.length.load(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
+            range.truncated.store(1);
+            return;
+         }
+      }
+   }
+   if ((gPrevious.sa_flags & SA_SIGINFO) && gPrevious.sa_sigaction) {
+      gPrevious.sa_sigaction(sig, info, context);
+   } else if (!(gPrevious.sa_flags & SA_SIGINFO) && gPrevious.sa_handler != SIG_DFL && gPrevious.sa_handler != SIG_IGN) {
+      gPrevious.sa_handler(sig);
+   } else {
+      signal(SIGBUS, SIG_DFL); // the fault repeats and ends the process as without this handler
+   }
+}
+
+int registerMapped(void *map, std::size_t length)
+{
+   std::call_once(gInstalled, [] {
+      struct sigaction action {};
+      action.sa_sigaction = onSigbus;
+      action.sa_flags = SA_SIGINFO | SA_NODEFER;
+      sigemptyset(&action.sa_mask);
+      sigaction(SIGBUS, &action, &gPrevious);
+   });
+   for (int i = 0; i < maxMapped; ++i) {
+      char *expected = nullptr;
+      if (gMapped[i].begin.load() == nullptr && gMapped[i].length.exchange(0) == 0 &&
+          gMapped[i].begin.compare_exchange_strong(expected, static_cast<char *>(map))) {
+         gMapped[i].truncated.store(0);
+         gMapped[i].length.store(length);
+         return i;
+      }
+   }
+   return -1; // more than maxMapped stores mapped at once: the others are not protected
+}
+
+long long mtimeNs(const struct stat &st)
+{
+   return static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
+}
 constexpr char magic[8] = {'R', 'O', 'O', 'N', 'S', 'B', 'I', '1'};
 
 std::size_t padded(std::size_t bytes)
@@ -42,8 +109,34 @@ EventStore::~EventStore()
 {
    for (void *p : _owned)
       std::free(p);
+   if (_slot >= 0) {
+      gMapped[_slot].begin.store(nullptr);
+      gMapped[_slot].length.store(0);
+   }
    if (_map)
       munmap(_map, _mapLength);
+   if (_fd >= 0)
+      ::close(_fd);
+}
+
+std::string EventStore::changedOnDisk() const
+{
+   if (!_map)
+      return "";
+   const std::string advice = ": the values read since then are not the file's; discard the results and map the "
+                              "file again (replace a mapped store file by writing a new one and renaming it, as "
+                              "EventStore::write does, never in place)";
+   if (_slot >= 0 && gMapped[_slot].truncated.load())
+      return "EventStore: '" + _path + "' was truncated while mapped (its lost pages read as zeros)" + advice;
+   struct stat st;
+   if (_fd >= 0 && fstat(_fd, &st) == 0) {
+      if (static_cast<std::size_t>(st.st_size) != _mapLength)
+         return "EventStore: '" + _path + "' changed size while mapped (" + std::to_string(_mapLength) + " -> " +
+                std::to_string(st.st_size) + " bytes)" + advice;
+      if (mtimeNs(st) != _mtimeNs)
+         return "EventStore: '" + _path + "' was modified while mapped (its modification time changed)" + advice;
+   }
+   return "";
 }
 
 float *EventStore::newColumn(const std::string &name)
@@ -156,7 +249,39 @@ double EventStore::readAll(unsigned nThreads) const
    return total;
 }
 
-void EventStore::write(const std::string &path) const
+void EventStore::write(const std::string &path, bool overwrite) const
+{
+   struct stat existing;
+   if (!overwrite && lstat(path.c_str(), &existing) == 0)
+      throw std::invalid_argument("EventStore: '" + path + "' exists; pass overwrite=true to replace it");
+   const std::size_t slash = path.rfind('/');
+   const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+   const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+   std::random_device random;
+   char hex[9];
+   std::snprintf(hex, sizeof(hex), "%08x", static_cast<unsigned>(random()));
+   const std::string tmp = folder + "." + name.substr(0, 120) + "." + hex + ".tmp";
+   try {
+      writeFile(tmp);
+      if (overwrite) {
+         if (std::rename(tmp.c_str(), path.c_str()) != 0)
+            throw std::runtime_error("EventStore: cannot replace '" + path + "': " + std::strerror(errno));
+      } else {
+         if (::link(tmp.c_str(), path.c_str()) != 0) {
+            const int err = errno;
+            if (err == EEXIST)
+               throw std::invalid_argument("EventStore: '" + path + "' exists; pass overwrite=true to replace it");
+            throw std::runtime_error("EventStore: cannot write '" + path + "': " + std::strerror(err));
+         }
+         ::unlink(tmp.c_str());
+      }
+   } catch (...) {
+      ::unlink(tmp.c_str());
+      throw;
+   }
+}
+
+void EventStore::writeFile(const std::string &path) const
 {
    std::ostringstream header;
    header << "n " << _n << "\n";
@@ -178,19 +303,32 @@ void EventStore::write(const std::string &path) const
       out.write(reinterpret_cast<const char *>(col), _n * sizeof(float));
       pad(_n * sizeof(float));
    }
+   out.flush();
    if (!out)
       throw std::runtime_error("EventStore: error while writing '" + path + "'");
+   out.close();
+   const int fd = ::open(path.c_str(), O_RDONLY);
+   const bool synced = fd >= 0 && ::fsync(fd) == 0;
+   if (fd >= 0)
+      ::close(fd);
+   if (!synced)
+      throw std::runtime_error("EventStore: cannot flush '" + path + "' to disk");
 }
 
 std::shared_ptr<EventStore> EventStore::open(const std::string &path)
 {
-   const int fd = ::open(path.c_str(), O_RDONLY);
+   const int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK); // a FIFO does not block: it is refused below
    if (fd < 0)
       throw std::runtime_error("EventStore: cannot open '" + path + "'");
    struct stat st;
    if (fstat(fd, &st) != 0) {
       ::close(fd);
       throw std::runtime_error("EventStore: cannot stat '" + path + "'");
+   }
+   if (!S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw std::invalid_argument("EventStore: '" + path + "' is not a regular file (a folder, a FIFO or a device); "
+                                  "give the path of a store file written by EventStore::write");
    }
    const std::size_t fileSize = st.st_size;
    if (fileSize < sizeof(magic) + sizeof(std::uint64_t)) {
@@ -199,13 +337,18 @@ std::shared_ptr<EventStore> EventStore::open(const std::string &path)
                                   std::to_string(fileSize) + " bytes, shorter than the 16-byte preamble)");
    }
    void *map = mmap(nullptr, fileSize, PROT_READ, MAP_SHARED, fd, 0);
-   ::close(fd);
-   if (map == MAP_FAILED)
+   if (map == MAP_FAILED) {
+      ::close(fd);
       throw std::runtime_error("EventStore: cannot map '" + path + "'");
+   }
 
    auto store = std::make_shared<EventStore>(); // unmaps the file if a check below throws
    store->_map = map;
    store->_mapLength = fileSize;
+   store->_fd = fd;
+   store->_path = path;
+   store->_mtimeNs = mtimeNs(st);
+   store->_slot = registerMapped(map, fileSize);
    const char *bytes = static_cast<const char *>(map);
    const std::string advice = "; rewrite it with EventStore::write";
    auto corrupt = [&](const std::string &why) {

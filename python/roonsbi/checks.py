@@ -10,7 +10,15 @@ Every error names the argument, the object, the first bad entry and what to do:
   roonsbi generates from :mod:`roonsbi.naming`, and generated names against each other);
   :func:`unbinned_names` and :func:`parametrized_names` list the names of a model;
 * :func:`as_column` and :func:`check_weights`: per-event arrays are 1-D numbers of one length,
-  weights have a positive total :math:`\sum_i w_i > 0`.
+  weights have a positive total :math:`\sum_i w_i > 0`;
+* :func:`check_processes`, :func:`check_number` and :func:`check_alpha_range`: a sequence of
+  :class:`~roonsbi.spec.Process`, finite numbers (not booleans, arrays or strings), a range
+  :math:`lo < 0 < hi` of the nuisance parameters;
+* :func:`check_density`: every event has :math:`r_J(x_i) > 0` for some process J (else
+  :math:`\log F_i = -\infty` at every parameter point);
+* :func:`check_file`: a file to read exists and is a regular file (a FIFO would block the reader);
+* :func:`check_formula_names`: a coefficient formula names only POIs and functions (ROOT's TFormula
+  reads other names as its constants: ``k`` is Boltzmann's constant, ``e``, ``c``, ``g``, ``h``, ...).
 
 >>> check_pois({"mu": (1.0, 10.0, 0.0)})  # doctest: +ELLIPSIS
 Traceback (most recent call last):
@@ -22,7 +30,10 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
+import stat
+from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
@@ -32,7 +43,13 @@ from .spec import ArrayLike, Process
 
 __all__ = [
     "as_column",
+    "check_alpha_range",
+    "check_density",
+    "check_file",
+    "check_formula_names",
     "check_name",
+    "check_number",
+    "check_processes",
     "check_pois",
     "check_unique",
     "check_weights",
@@ -130,7 +147,7 @@ def unbinned_names(pois: Iterable[str], processes: Sequence[Process], channel: s
         out += [(naming.ratio_column(p.name), f"the ratio column '{naming.ratio_column(p.name)}' {of}"),
                 (naming.nominal_yield_name(p.name), f"the nominal yield '{naming.nominal_yield_name(p.name)}' {of}"),
                 (naming.yield_name(p.name), f"the yield '{naming.yield_name(p.name)}' {of}")]
-        if isinstance(p.coefficient, str):
+        if isinstance(p.coefficient, (str, numbers.Real)):
             out.append((naming.coefficient_name(p.name), f"the coefficient '{naming.coefficient_name(p.name)}' {of}"))
         if p.normsys:
             out.append((naming.normsys_name(p.name), f"the normsys factor '{naming.normsys_name(p.name)}' {of}"))
@@ -201,3 +218,90 @@ def check_weights(weights: ArrayLike, n_events: int, argument: str = "weights") 
         raise ValueError(f"{argument} sum to {total:g} (<= 0): the data need a positive total weight; check the "
                          "sign convention of the weights, or pass weights=None for unweighted events")
     return w
+
+
+def check_processes(processes: Any, argument: str = "processes") -> list[Process]:
+    """``processes`` as a list of :class:`~roonsbi.spec.Process`; TypeError naming the argument (and the
+    first entry that is not a Process) otherwise."""
+    if isinstance(processes, (str, bytes, Mapping, Process)) or not isinstance(processes, Sequence):
+        raise TypeError(f"{argument} must be a sequence of Process objects (e.g. [Process(...), ...]), got "
+                        f"{type(processes).__name__}")
+    for j, p in enumerate(processes):
+        if not isinstance(p, Process):
+            raise TypeError(f"{argument}[{j}] must be a roonsbi.Process, got {type(p).__name__}")
+        for kind in ("normsys", "shapesys"):
+            if not isinstance(getattr(p, kind), Mapping):
+                raise TypeError(f"{kind} of process '{p.name}' ({argument}[{j}]) must be a mapping nuisance-parameter "
+                                f"name -> systematic, got {type(getattr(p, kind)).__name__}")
+    return list(processes)
+
+
+def check_number(value: Any, what: str) -> float:
+    """``value`` as a finite float; TypeError unless it is a real number (not a bool, an array or a string),
+    ValueError if it is NaN or infinite."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{what} must be a number, got {type(value).__name__} ({value!r:.60})")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{what} is {float(value)}: give a finite number")
+    return float(value)
+
+
+def check_alpha_range(alpha_range: Any, argument: str = "alpha_range") -> tuple[float, float]:
+    """``alpha_range`` as (lo, hi) of finite numbers with lo < 0 < hi (nuisance parameters start at their
+    nominal value 0)."""
+    if isinstance(alpha_range, (str, bytes)) or not isinstance(alpha_range, Sequence) or len(alpha_range) != 2 \
+            or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in alpha_range):
+        raise TypeError(f"{argument} must be a pair (min, max) of numbers, e.g. (-5.0, 5.0), got {alpha_range!r}")
+    lo, hi = (float(v) for v in alpha_range)
+    if not (math.isfinite(lo) and math.isfinite(hi) and lo < 0.0 < hi):
+        raise ValueError(f"{argument} = {tuple(alpha_range)!r} must be (min, max) with min < 0 < max, finite: the "
+                         "nuisance parameters start at their nominal value 0")
+    return lo, hi
+
+
+def check_density(ratios: Mapping[str, np.ndarray], weights: np.ndarray | None = None) -> None:
+    r"""ValueError naming the first event with :math:`r_J(x_i) = 0` for every process (and a non-zero weight):
+    its density is 0 under every hypothesis, so :math:`\log F_i = -\infty` at every parameter point."""
+    if not ratios:
+        return
+    dead = np.logical_and.reduce([np.asarray(r) == 0 for r in ratios.values()])
+    if weights is not None:
+        dead &= np.asarray(weights) != 0
+    if dead.any():
+        i = int(np.argmax(dead))
+        raise ValueError(f"event {i} has r_J = 0 for every process ({', '.join(ratios)}; {int(dead.sum())} such "
+                         "events): its density is 0 under every hypothesis and log F_i = -inf; remove these events, "
+                         "or check the ratio columns (a network output of 0, a wrong column)")
+
+
+#: names a coefficient formula may use besides the POIs (not followed by '('): none. Calls are functions.
+_FORMULA_IDENTIFIER = re.compile(r"(?<![\w.:])([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)(?!\s*[\w(:])")
+
+
+def check_formula_names(expression: str, pois: Iterable[str], process: str) -> None:
+    """ValueError if the coefficient ``expression`` of ``process`` names something other than a POI or a
+    function call: ROOT's TFormula would read it silently as one of its constants (``k`` = 1.38e-23,
+    ``e``, ``c``, ``g``, ``h``, ``pi``, ...) or as a variable ``x``/``y``/``z``/``t``."""
+    pois = list(pois)
+    for name in _FORMULA_IDENTIFIER.findall(expression):
+        if name not in pois:
+            raise ValueError(f"coefficient '{expression}' of process '{process}' names '{name}', which is not a POI "
+                             f"(POIs {pois}): ROOT's TFormula would read it as its own constant or variable; add it "
+                             "to pois, or write the number")
+
+
+def check_file(path: Any, what: str = "file", *, folder: bool = False) -> Path:
+    """``path`` as a Path of an existing regular file (or, with ``folder``, a folder too); FileNotFoundError if
+    nothing is there, ValueError naming it if it is something else (a FIFO or a device, which would block or
+    never end a read, or a folder)."""
+    path = Path(os.fspath(path))
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{what} {path} does not exist") from None
+    if stat.S_ISREG(mode) or (folder and stat.S_ISDIR(mode)):
+        return path
+    kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else \
+        "a socket" if stat.S_ISSOCK(mode) else "a device"
+    raise ValueError(f"{what} {path} is {kind}, not a regular file: give the path of the file itself (a pipe or a "
+                     "device cannot be read as one)")

@@ -128,29 +128,50 @@ class Process:
     shapesys: Mapping[str, ShapeSys | tuple[ArrayLike, ArrayLike]] = field(default_factory=dict)
 
 
-def as_normsys(value: NormSys | tuple[float, float]) -> NormSys:
-    """``value`` as a :class:`NormSys` (a ``(lo, hi)`` pair gets the default code)."""
-    return value if isinstance(value, NormSys) else NormSys(*value)
+def _pair(value: Any, kind: type, where: str) -> Any:
+    """``value`` as a ``kind`` (itself, or a ``(lo, hi)`` pair with the default code); TypeError naming
+    ``where`` for anything else."""
+    if isinstance(value, kind):
+        return value
+    if isinstance(value, tuple) and len(value) == 2:
+        return kind(*value)
+    shown = f"tuple of {len(value)}" if isinstance(value, tuple) else type(value).__name__
+    raise TypeError(f"{where} must be a {kind.__name__} or a pair (lo, hi), got {shown}")
 
 
-def as_shapesys(value: ShapeSys | tuple[ArrayLike, ArrayLike]) -> ShapeSys:
-    """``value`` as a :class:`ShapeSys` (a ``(lo, hi)`` pair gets the default code)."""
-    return value if isinstance(value, ShapeSys) else ShapeSys(*value)
+def as_normsys(value: NormSys | tuple[float, float], where: str = "a normalisation systematic") -> NormSys:
+    """``value`` as a :class:`NormSys` (a ``(lo, hi)`` pair gets the default code); TypeError naming
+    ``where`` for anything else."""
+    return _pair(value, NormSys, where)
+
+
+def as_shapesys(value: ShapeSys | tuple[ArrayLike, ArrayLike], where: str = "a shape systematic") -> ShapeSys:
+    """``value`` as a :class:`ShapeSys` (a ``(lo, hi)`` pair gets the default code); TypeError naming
+    ``where`` for anything else."""
+    return _pair(value, ShapeSys, where)
+
+
+def _is_code(code: Any) -> bool:
+    return isinstance(code, (int, np.integer)) and not isinstance(code, (bool, np.bool_))
 
 
 def check_shape_code(kind: str, code: int, np_name: str, process: str) -> None:
     """ValueError unless ``code`` is a PiecewiseInterpolation code (per-event shapes, histosys)."""
-    if code not in SHAPESYS_CODES:
-        raise ValueError(f"unknown {kind} interpolation code {code} for '{np_name}' of process '{process}' "
+    if not _is_code(code) or code not in SHAPESYS_CODES:
+        raise ValueError(f"unknown {kind} interpolation code {code!r} for '{np_name}' of process '{process}' "
                          f"(PiecewiseInterpolation codes {tuple(SHAPESYS_CODES)})")
 
 
 def check_normsys(sys: NormSys, np_name: str, process: str) -> None:
     """ValueError unless the normalisation systematic has a FlexibleInterpVar code and positive
     finite factors."""
-    if sys.code not in NORMSYS_CODES:
-        raise ValueError(f"unknown normalisation interpolation code {sys.code} for '{np_name}' of process "
+    if not _is_code(sys.code) or sys.code not in NORMSYS_CODES:
+        raise ValueError(f"unknown normalisation interpolation code {sys.code!r} for '{np_name}' of process "
                          f"'{process}' (FlexibleInterpVar codes {tuple(NORMSYS_CODES)})")
+    if not all(isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+               for v in (sys.lo, sys.hi)):
+        raise TypeError(f"normalisation systematic '{np_name}' of process '{process}' needs numbers (lo, hi), got "
+                        f"lo={sys.lo!r}, hi={sys.hi!r}")
     if not (sys.lo > 0 and sys.hi > 0 and np.isfinite(sys.lo) and np.isfinite(sys.hi)):
         raise ValueError(f"normalisation systematic '{np_name}' of process '{process}' needs positive finite "
                          f"factors, got lo={sys.lo}, hi={sys.hi}")

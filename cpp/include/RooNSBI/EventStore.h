@@ -35,7 +35,10 @@ public:
    EventStore &operator=(const EventStore &) = delete;
 
    /// Map a file written by write(): the data stay in the page cache and are
-   /// read on demand, so a store can exceed the available memory. Throws
+   /// read on demand, so a store can exceed the available memory. The file must not be
+   /// rewritten in place while it is mapped (write() replaces it by a rename, which a mapped
+   /// store does not see: it keeps reading the old file); a file truncated under the mapping
+   /// does not crash the process (the lost pages read as zeros) and changedOnDisk() says so. Throws
    /// std::invalid_argument naming the file and the problem if it is not a store
    /// (magic), if its header is malformed (not "n <decimal digits>" then newline-terminated
    /// names, a header length beyond the file, an absurd n), names a column twice or has an
@@ -50,6 +53,10 @@ public:
    /// Bytes of column data (what a float64 RooDataSet would hold in twice the space).
    std::size_t bytes() const { return _names.size() * _n * sizeof(float); }
    bool isMapped() const { return _map != nullptr; }
+   /// For a mapped store: empty if the file is as it was when mapped; otherwise what changed (its size
+   /// or modification time, or a read of a page that a truncation removed), naming the file. Values
+   /// read since then are not the file's: results computed from them must be discarded.
+   std::string changedOnDisk() const;
 
    /// Add a column from n values (converted to float32). Throws std::invalid_argument if
    /// the name is empty, contains a newline (the file header is one name per line) or
@@ -71,11 +78,16 @@ public:
    /// bound of anything that reads the whole store.
    double readAll(unsigned nThreads = 1) const;
 
-   /// Write all columns to `path` in the mapped-file format.
-   void write(const std::string &path) const;
+   /// Write all columns to `path` in the mapped-file format, atomically: the bytes go to a temporary
+   /// file next to `path`, flushed to disk, which then takes its place (a rename; without `overwrite`
+   /// a hard link, which fails if `path` exists). An error leaves `path` as it was and no temporary.
+   /// Throws std::invalid_argument if `path` exists and `overwrite` is false, std::runtime_error if
+   /// the system cannot write it.
+   void write(const std::string &path, bool overwrite = false) const;
 
 private:
    float *newColumn(const std::string &name);
+   void writeFile(const std::string &path) const;
 
    std::size_t _n = 0;
    std::vector<std::string> _names;
@@ -84,6 +96,10 @@ private:
    std::vector<void *> _owned;      ///< aligned allocations, one per owned column
    void *_map = nullptr;            ///< mapped file region
    std::size_t _mapLength = 0;
+   std::string _path;               ///< the mapped file
+   int _fd = -1;                    ///< the mapped file, open to see changes (fstat)
+   long long _mtimeNs = 0;          ///< its modification time when mapped
+   int _slot = -1;                  ///< its entry in the table of the SIGBUS handler
 };
 
 } // namespace RooNSBI

@@ -68,7 +68,7 @@ from .results import FitResult
 ROOT = load()
 
 __all__ = ["BOUND_FRACTION", "HESSE_STATUS", "LEVEL", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning",
-           "Fitter", "ParameterAtBoundWarning", "at_bound", "fit", "single_poi", "true_value"]
+           "Fitter", "ParameterAtBoundWarning", "UndefinedNLL", "at_bound", "fit", "single_poi", "true_value"]
 
 #: The default Minuit2 tolerance of roonsbi's fits: MIGRAD stops at EDM < 0.002 * TOLERANCE * UP (1e-8).
 TOLERANCE = 1e-5
@@ -138,6 +138,11 @@ def at_bound(params: Any, fixed: Mapping[str, float] | None = None,
     return out
 
 
+class UndefinedNLL(RuntimeError):
+    """A fit ended with a non-finite NLL: the model is undefined there (e.g. nu <= 0 at the fixed
+    values). Scans record the point as NaN with this message and go on."""
+
+
 def _floating(model: FitModel) -> list[Any]:
     out = []
     for collection in (model.pois, model.nuisance_parameters):
@@ -189,7 +194,10 @@ class Fitter:
         self.model = model
         self.tolerance = float(tolerance)
         self.offset = bool(offset)
-        if nll is not None:  # a prebuilt NLL, e.g. a RooNSBINLL on an EventStore
+        if nll is not None and hasattr(nll, "store") and hasattr(nll, "nll"):  # a FastNLL (fast_nll(model, store))
+            self._fast = nll
+            self.nll = nll.nll
+        elif nll is not None:  # a prebuilt NLL, e.g. a RooNSBINLL on an EventStore
             self.nll = nll
         elif fast:
             from ..models.fast import fast_nll
@@ -230,23 +238,30 @@ class Fitter:
 
         ``status`` is MIGRAD's, or HESSE's if MIGRAD converged (:data:`MINUIT_STATUS`); the first
         non-zero status of this Fitter warns (:class:`FitStatusWarning`)."""
-        fixed = dict(fixed or {})
+        fixed = {name: self._fixed_value(name, value) for name, value in dict(fixed or {}).items()}
         was_constant = {p.GetName(): p.isConstant() for p in self.params}
         try:
             for name, value in fixed.items():
                 par = self.model.parameter(name)
-                par.setVal(float(value))
+                par.setVal(value)
                 par.setConstant(True)
             if all(p.isConstant() for p in self.params):
                 values = {p.GetName(): p.getVal() for p in self.params}
-                return FitResult(values, dict.fromkeys(values, 0.0), true_value(self.nll), 0, -1, fixed, edm=0.0)
+                min_nll = true_value(self.nll)
+                if not np.isfinite(min_nll):
+                    raise UndefinedNLL(self._undefined(min_nll, fixed))
+                return FitResult(values, dict.fromkeys(values, 0.0), min_nll, 0, -1, fixed, edm=0.0)
             step, status, result = self._minimize(hesse)
             min_nll = true_value(self.nll)
+            if getattr(self, "_fast", None) is not None:
+                from ..models.fast import check_mapped
+
+                check_mapped(self._fast.store)  # a mapped store file changed during the fit: OSError
         finally:
             for p in self.params:
                 p.setConstant(was_constant[p.GetName()])
         if not np.isfinite(min_nll):
-            raise RuntimeError(f"fit ended with a non-finite NLL ({min_nll}); check the model and data")
+            raise UndefinedNLL(self._undefined(min_nll, fixed))
         values = {p.GetName(): p.getVal() for p in self.params}
         errors = {p.GetName(): (0.0 if p.GetName() in fixed else p.getError()) for p in self.params}
         out = FitResult(values, errors, min_nll, status, int(result.covQual()), fixed, result, float(result.edm()),
@@ -270,6 +285,32 @@ class Fitter:
                       f"{listed}; the minimum may be the bound's: widen the range or check the model. Flagged in "
                       "FitResult.at_bound; each parameter is warned about once per Fitter.",
                       ParameterAtBoundWarning, stacklevel=3)
+
+    def _fixed_value(self, name: str, value: Any) -> float:
+        """``fixed[name]`` as a finite float inside the parameter's range (ValueError/TypeError naming it)."""
+        where = f"fixed[{name!r}] = {value!r}"
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{where} must be a number")
+        par = self.model.parameter(name)  # KeyError naming an unknown parameter
+        value = float(value)
+        if not math.isfinite(value):
+            raise ValueError(f"{where} is not a finite number")
+        if not par.getMin() <= value <= par.getMax():
+            raise ValueError(f"{where} is outside the range [{par.getMin():g}, {par.getMax():g}] of '{name}': choose a "
+                             "value inside it or widen the range")
+        return value
+
+    def _undefined(self, min_nll: float, fixed: Mapping[str, float]) -> str:
+        """Why the fit ended with a non-finite NLL, naming the point and nu there."""
+        at = ", ".join(f"{k} = {v:.6g}" for k, v in fixed.items()) or "the unconditional fit"
+        why = f"the NLL is {min_nll} at {at}"
+        if hasattr(self.model, "total_yield"):
+            nu = self.model.total_yield()
+            if not (nu > 0 and math.isfinite(nu)):
+                why += f" (nu = {nu:.6g} <= 0: the model is undefined there)"
+            else:
+                why += f" (nu = {nu:.6g} > 0 where the fit ended: some event has F_i <= 0 there)"
+        return why + "; check the model and data (e.g. coefficients f_J(mu) that keep nu > 0 and F_i > 0)"
 
     def _warn(self, step: str, result: FitResult) -> None:
         """The first non-zero status of this Fitter: a FitStatusWarning saying what to try."""
@@ -328,6 +369,12 @@ class Fitter:
         if self._pedestal is not None and (status != 0 or edm > 0.002 * self.tolerance * self.nll.defaultErrorLevel()):
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs = 2
+        if status != 0 and config.useHessian:
+            # MIGRAD seeded with RooNSBINLL's Hessian can stop at the start (status -1) when the minimum is
+            # at a limit of a parameter's range (e.g. mu-hat = 0): once more with Minuit's own seed
+            config.useHessian = False
+            minimizer, status, edm = self._migrad(config)
+            self.migrad_runs += 1
         step = "MIGRAD"
         if hesse and status == 0:
             step, status = "HESSE", int(minimizer.hesse())

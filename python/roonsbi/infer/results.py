@@ -67,6 +67,8 @@ class ScanResult:
     nll: np.ndarray
     best: FitResult
     at_bound: dict[int, dict[str, float]] = field(default_factory=dict)
+    #: index of a point whose NLL is undefined (NaN in ``nll``, e.g. nu <= 0 there) -> why
+    undefined: dict = field(default_factory=dict)
 
     @property
     def t(self) -> np.ndarray:
@@ -96,6 +98,8 @@ class Scan2DResult:
     nll: np.ndarray
     best: FitResult
     at_bound: dict[tuple[int, int], dict[str, float]] = field(default_factory=dict)
+    #: (i, j) of a grid point whose NLL is undefined (NaN in ``nll``) -> why
+    undefined: dict = field(default_factory=dict)
 
     @property
     def t(self) -> np.ndarray:
@@ -112,7 +116,7 @@ class Scan2DResult:
 
     def grid_minimum(self) -> tuple[float, float, float]:
         """(x, y, t) of the smallest t on the grid."""
-        i, j = np.unravel_index(int(np.argmin(self.t)), self.t.shape)
+        i, j = np.unravel_index(int(np.nanargmin(self.t)), self.t.shape)
         return float(self.x[i]), float(self.y[j]), float(self.t[i, j])
 
 
@@ -137,7 +141,7 @@ class ParametrizedScanResult(ScanResult):
     @property
     def best_value(self) -> float:
         """The scan value with the smallest t (the estimate of the POI on the scan grid)."""
-        return float(self.values[int(np.argmin(self.t))])
+        return float(self.values[int(np.nanargmin(self.t))])
 
     def interval(self, cl: float = 0.6827) -> tuple[float, float]:
         return crossing_interval(self.values, self.t, chi2_threshold(cl), self.best_value)

@@ -20,7 +20,7 @@ import numpy as np
 from ..models.parametrized import ParametrizedModel, as_param_data
 from ..models.protocol import FitModel
 from .executor import open_source, restore_state
-from .fit import Fitter, single_poi
+from .fit import Fitter, UndefinedNLL, single_poi
 from .fits import FitUnit, as_dict, as_result, run_fits
 from .intervals import chi2_threshold, crossing_interval
 from .progress import progress as progress_of
@@ -47,9 +47,10 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
     fits of the points as work units (see the module doc)."""
     _check_executor(executor, data, fitter)
     fitter = fitter or Fitter(model, data=data, backend=backend, fast=fast)
-    values = np.asarray(list(values), dtype=float)
+    values = _scan_values(model, poi, values)
     nll = np.empty_like(values)
     flagged: dict[int, dict[str, float]] = {}
+    undefined: dict = {}
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         if executor is not None:
@@ -59,11 +60,46 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
                               {k: f.at_bound for k, f in enumerate(fits) if f.at_bound})
         for k, v in progress_of(list(enumerate(values)), desc=f"scan of {poi}", show=progress):
             model.set_parameters(best.values)
-            point = fitter.fit({poi: v}, hesse=False)
-            nll[k] = point.min_nll
-            if point.at_bound:
+            point = _point(fitter, {poi: v}, undefined, k)
+            nll[k] = np.nan if point is None else point.min_nll
+            if point is not None and point.at_bound:
                 flagged[k] = point.at_bound
-    return ScanResult(poi, values, nll, best, flagged)
+    return ScanResult(poi, values, nll, best, at_bound=flagged, undefined=undefined)
+
+
+def _point(fitter: Fitter, fixed: dict[str, float], undefined: dict, key: Any) -> FitResult | None:
+    """The fit at ``fixed``, or None with the reason in ``undefined[key]`` where the NLL is undefined."""
+    try:
+        return fitter.fit(fixed, hesse=False)
+    except UndefinedNLL as err:
+        undefined[key] = str(err)
+        return None
+
+
+def _scan_values(model: FitModel, name: str, values: Iterable[float]) -> np.ndarray:
+    """The scan values of the parameter ``name`` (a POI or nuisance parameter of the model): a non-empty 1-D
+    array of finite numbers inside its range (ValueError naming the first bad entry)."""
+    floating = {p.GetName() for c in (model.pois, model.nuisance_parameters) for p in c}
+    if name not in floating:
+        raise ValueError(f"'{name}' is not a floating parameter of the model (have {sorted(floating)})")
+    try:
+        arr = np.asarray(list(values) if not isinstance(values, np.ndarray) else values)
+    except (TypeError, ValueError) as err:
+        raise ValueError(f"scan values of '{name}' must be a 1-D sequence of numbers ({err})") from None
+    if arr.dtype.kind not in "iuf":
+        raise TypeError(f"scan values of '{name}' must be numbers, got dtype {arr.dtype}")
+    if arr.ndim != 1:
+        raise ValueError(f"scan values of '{name}' must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"scan values of '{name}' are empty: give at least one value")
+    arr = arr.astype(float)
+    var = model.parameter(name)
+    bad = ~(np.isfinite(arr) & (arr >= var.getMin()) & (arr <= var.getMax()))
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"scan values of '{name}' must be finite and inside its range [{var.getMin():g}, "
+                         f"{var.getMax():g}]: entry {i} = {arr[i]:g} is not (it is outside the range or NaN/inf)")
+    return arr
 
 
 def _check_scan_2d(model: FitModel, fitter: Fitter, params: tuple[str, str],
@@ -99,6 +135,7 @@ def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable
     px, py = params
     nll = np.empty((xs.size, ys.size))
     flagged: dict[tuple[int, int], dict[str, float]] = {}
+    undefined: dict = {}
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         grid = [(i, j) for i in range(xs.size) for j in range(ys.size)]
@@ -106,14 +143,14 @@ def profile_scan_2d(model: FitModel, params: tuple[str, str], x_values: Iterable
             points = [({px: xs[i], py: ys[j]}, best.values) for i, j in grid]
             fits = run_fits(model, points, executor, model_file=model_file, fast=fast, backend=backend)
             return Scan2DResult((px, py), xs, ys, np.array([f.min_nll for f in fits]).reshape(nll.shape), best,
-                                {ij: f.at_bound for ij, f in zip(grid, fits) if f.at_bound})
+                                at_bound={ij: f.at_bound for ij, f in zip(grid, fits) if f.at_bound})
         for i, j in progress_of(grid, desc=f"2-D scan of ({px}, {py})", show=progress):
             model.set_parameters(best.values)
-            point = fitter.fit({px: xs[i], py: ys[j]}, hesse=False)
-            nll[i, j] = point.min_nll
-            if point.at_bound:
+            point = _point(fitter, {px: xs[i], py: ys[j]}, undefined, (i, j))
+            nll[i, j] = np.nan if point is None else point.min_nll
+            if point is not None and point.at_bound:
                 flagged[(i, j)] = point.at_bound
-    return Scan2DResult((px, py), xs, ys, nll, best, flagged)
+    return Scan2DResult((px, py), xs, ys, nll, best, at_bound=flagged, undefined=undefined)
 
 
 def _parametrized_point(fitter: Fitter, model: ParametrizedModel, poi: str, value: float,
@@ -184,6 +221,8 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
     free_fits: list[FitResult] = []
     fixed_fits: list[FitResult] = []
     source = None if data is None else as_param_data(data, model.grid, model.pdf.numBins(), model.name)
+    grid = _scan_values(model, poi, grid)
+    undefined: dict = {}
     with saved_parameters(model):
         warm = model.parameters()
         if executor is not None:
@@ -199,13 +238,23 @@ def parametrized_scan(model: FitModel, poi: str | None = None, values: Iterable[
                 model.set_mu_prime(v)
                 fitter = Fitter(model, data=model.data_at(v, interpolate, source), backend=backend,
                                 strategy=strategy)
-                free, fixed = _parametrized_point(fitter, model, poi, v, warm)
+                try:
+                    free, fixed = _parametrized_point(fitter, model, poi, v, warm)
+                except UndefinedNLL as err:  # NaN with the reason; the scan goes on (free_fits/fixed_fits: None)
+                    undefined[i] = str(err)
+                    nll_fixed[i] = nll_free[i] = np.nan
+                    free_fits.append(None)  # type: ignore[arg-type]
+                    fixed_fits.append(None)  # type: ignore[arg-type]
+                    continue
                 nll_fixed[i], nll_free[i] = fixed.min_nll, free.min_nll
                 free_fits.append(free)
                 fixed_fits.append(fixed)
                 warm = dict(free.values)
-    best = free_fits[int(np.argmin(2.0 * (nll_fixed - nll_free)))]
+    if len(undefined) == grid.size:
+        raise UndefinedNLL(f"every point of the scan of {poi} is undefined; the first: {undefined[0]}")
+    best = free_fits[int(np.nanargmin(2.0 * (nll_fixed - nll_free)))]
     flagged = {i: {**free.at_bound, **fixed.at_bound} for i, (free, fixed) in enumerate(zip(free_fits, fixed_fits))
-               if free.at_bound or fixed.at_bound}
-    return ParametrizedScanResult(poi, grid, nll_fixed, best, flagged, nll_free=nll_free, free_fits=free_fits,
+               if free is not None and (free.at_bound or fixed.at_bound)}
+    return ParametrizedScanResult(poi, grid, nll_fixed, best, at_bound=flagged, undefined=undefined, nll_free=nll_free,
+                                  free_fits=free_fits,
                                   fixed_fits=fixed_fits)

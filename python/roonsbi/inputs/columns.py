@@ -36,6 +36,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence, Union
 import numpy as np
 
 from ..atomic import atomic_folder, atomic_path, refuse_existing
+from ..checks import check_file
 from ..naming import (
     COLUMNS_METADATA,
     SPREAD_SUFFIX,
@@ -607,25 +608,43 @@ def read_columns(
     Returns:
         dict column -> 1-D array, in the order written.
     """
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path} does not exist")
+    path = check_file(path, "columns file", folder=True)
     fmt = "npy" if path.is_dir() else _infer_format(path, None)
     wanted = None if columns is None else list(columns)
     if fmt == "root":
         return _read_root_columns(path, wanted, tree)
     if fmt == "npz":
-        with np.load(path) as z:
-            available = list(z.files)
-            _check_wanted(path, wanted, available)
-            return {name: z[name] for name in (wanted or available)}
+        try:
+            with np.load(path) as z:
+                available = list(z.files)
+                _check_wanted(path, wanted, available)
+                return {name: _checked_column(path, name, lambda name=name: z[name]) for name in (wanted or available)}
+        except (zipfile.BadZipFile, EOFError) as err:
+            raise ValueError(f"{path} is not a readable .npz file ({err}): truncated or damaged; write it again") \
+                from None
     index = path / INDEX_FILE
     if index.is_file():
         available = json.loads(index.read_text())["columns"]
     else:
         available = sorted(p.stem for p in path.glob("*.npy"))
     _check_wanted(path, wanted, available)
-    return {name: np.load(path / f"{name}.npy", mmap_mode="r" if mmap else None) for name in (wanted or available)}
+    return {name: _checked_column(path, name, lambda name=name: np.load(
+        check_file(path / f"{name}.npy", "column file"), mmap_mode="r" if mmap else None))
+        for name in (wanted or available)}
+
+
+def _checked_column(path: Path, name: str, read: Any) -> np.ndarray:
+    """``read()``, a column of ``path``, as it was written: a 1-D array of real numbers (ValueError naming the
+    file and the column if it cannot be read or is something else)."""
+    try:
+        values = read()
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise ValueError(f"column '{name}' of {path} cannot be read ({err}): truncated or damaged; write it "
+                         "again") from None
+    if values.dtype.kind not in "iuf" or values.ndim != 1:
+        raise ValueError(f"column '{name}' of {path} is not a 1-D array of real numbers (dtype {values.dtype}, "
+                         f"shape {values.shape}): columns are written as float32/float64, one value per event")
+    return values
 
 
 def read_metadata(path: PathLike) -> dict[str, Any]:

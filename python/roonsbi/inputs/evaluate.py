@@ -76,6 +76,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from ..checks import check_file
 from ..naming import SPREAD_SUFFIX
 from ..optional import optional_module
 from .columns import ColumnSpec, iter_columns, write_columns
@@ -188,9 +189,7 @@ def load_config(path: str | os.PathLike) -> dict[str, Any]:
         ValueError: not TOML/JSON, or not valid: the message names the file, then each problem
             with its key (``[columns] r_S.output: 'scores' is not one of [...]``).
     """
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"configuration {path} does not exist")
+    path = check_file(path, "configuration")
     config = _read_config(path)
     jsonschema = optional_module("jsonschema", "checking roonsbi evaluate configurations")
     validator = jsonschema.Draft202012Validator(CONFIG_SCHEMA)
@@ -323,6 +322,16 @@ class EvaluatedColumns:
     network_features: list[str]
 
 
+def _chunk_size(given: Any, events: Mapping[str, Any], config_path: Any) -> int:
+    """The entries per chunk: ``given`` (``--chunk-size``), else ``[events] chunk_size``, else 100000; a
+    positive integer (ValueError naming where it came from otherwise: 0 is not "the default")."""
+    value, where = (given, "--chunk-size / chunk_size=") if given is not None else \
+        (events.get("chunk_size", 100_000), f"[events] chunk_size of {config_path}")
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value <= 0:
+        raise ValueError(f"{where} must be a positive number of entries per chunk, got {value!r}")
+    return int(value)
+
+
 def evaluate_config(
     config_path: str | os.PathLike,
     config: Mapping[str, Any],
@@ -366,7 +375,7 @@ def evaluate_config(
     stream = iter_columns(
         _files(events["files"], base), spec, tree=events.get("tree"), features=events.get("features"),
         cut=events.get("cut"), weight=events.get("weight"), keep=keep + extra,
-        chunk_size=chunk_size, spread=bool(out_cfg.get("spread", True)),
+        chunk_size=_chunk_size(chunk_size, events, config_path), spread=bool(out_cfg.get("spread", True)),
         dtype=dtype, progress=progress, threads=threads,
     )
     if calibration is not None:
@@ -393,7 +402,7 @@ def read_targets(config_path: str | os.PathLike, config: Mapping[str, Any], diag
     events = config["events"]
     features = events.get("features")
     expressions = dict(features) if isinstance(features, Mapping) else {}
-    chunk_size = int(chunk_size or events.get("chunk_size", 100_000))
+    chunk_size = _chunk_size(chunk_size, events, config_path)
     targets = {}
     for col, sample in diag_cfg.get("samples", {}).items():
         wanted = {f: expressions.get(f, f) for f in network_features}

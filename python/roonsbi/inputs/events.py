@@ -25,6 +25,7 @@ from typing import Any, Collection, Iterator, Mapping, Sequence, Union
 
 import numpy as np
 
+from ..checks import check_file
 from ..optional import optional_module
 from ..spec import PathLike
 
@@ -206,10 +207,9 @@ def resolve_files(source: PathLike | Sequence[PathLike], tree: str | None = None
             matches = sorted(glob.glob(path))
             if not matches:
                 raise FileNotFoundError(f"no file matches {path!r}")
-            out += [(m, obj) for m in matches]
+            out += [(str(check_file(m, "event file")), obj) for m in matches]
         else:
-            if not os.path.isfile(path):
-                raise FileNotFoundError(f"event file {path} does not exist")
+            check_file(path, "event file")
             out.append((path, obj))
     if not out:
         raise ValueError("no event files given")

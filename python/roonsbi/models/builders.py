@@ -9,6 +9,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .. import naming
+from ..checks import check_formula_names
 from ..library import cpp_errors, load
 from ..spec import NormSys, as_normsys, check_normsys
 
@@ -77,6 +78,7 @@ def check_dataset(pdf: Any, data: Any) -> None:
 def coefficient_formula(name: str, expression: str, poi_vars: Mapping[str, Any], process: str) -> Any:
     """RooFormulaVar f_J of the POIs that ``expression`` uses (only those: RooFit's vectorised
     RooFormula evaluation expects every listed variable to be a server of the formula)."""
+    check_formula_names(expression, poi_vars, process)
     used = ROOT.RooArgList()
     for poi, var in poi_vars.items():
         if re.search(rf"(?<![\w.]){re.escape(poi)}(?![\w(])", expression):
@@ -146,7 +148,7 @@ def normsys_factor(name: str, normsys: Mapping[str, NormSys | tuple[float, float
     hi: list[float] = []
     codes: list[int] = []
     for np_name, value in normsys.items():
-        norm = as_normsys(value)
+        norm = as_normsys(value, f"normalisation systematic '{np_name}' of process '{process}'")
         check_normsys(norm, np_name, process)
         par.add(alphas[np_name])
         lo.append(float(norm.lo))

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
+from ..checks import check_file
 from ..library import cpp_errors, load
 from ..naming import DATA_NAME, MODELCONFIG_NAME, SIM_NAME
 from .workspace import WorkspaceModel, read_workspace
@@ -99,10 +100,12 @@ def source_format(path: str | os.PathLike) -> str:
         return "xml"
     if path.suffix != ".json":
         return "root"
-    if not path.is_file():
-        raise FileNotFoundError(path)
-    with open(path) as f:
-        spec = json.load(f)
+    check_file(path, "model file")
+    try:
+        with open(path) as f:
+            spec = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ValueError(f"model file {path} is not valid JSON ({err}): truncated or damaged?") from None
     if isinstance(spec, dict) and {"channels", "observations", "measurements"} <= spec.keys():
         return "pyhf"
     return "hs3"
@@ -122,9 +125,16 @@ def read_roofit_file(path: str | os.PathLike) -> Any:
                          "roonsbi.io.read_source) and pass the model")
     if kind == "hs3":  # RooNSBI::importJSON: also the per-mu' data of parametrized channels
         ws = ROOT.RooWorkspace(path.stem, str(path))
-        with cpp_errors():
-            if not ROOT.RooNSBI.importJSON(ws, str(path)):
-                raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
+        try:
+            with cpp_errors():
+                imported = ROOT.RooNSBI.importJSON(ws, str(path))
+        except (ROOT.std.exception, TypeError) as err:  # RooJSONFactoryWSTool throws std::runtime_error
+            what = getattr(err, "what", None)
+            text = what() if callable(what) else str(err)
+            raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}: "
+                             f"{text.decode() if isinstance(text, bytes) else text}") from None
+        if not imported:
+            raise ValueError(f"RooJSONFactoryWSTool could not import the HS3 JSON file {path}")
         return ws
     return read_workspace(path)[0]
 

@@ -20,14 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import check_density, check_weights
 from ..library import cpp_errors, load
 from ..naming import WEIGHT_NAME, constraint, global_observable
+from ..spec import check_column
 from .store import make_store, shape_store_column
 from .unbinned import NSBIModel
 
 ROOT = load()
 
-__all__ = ["FastNLL", "constraint_terms", "fast_nll", "store_from_model"]
+__all__ = ["FastNLL", "check_mapped", "check_store_values", "constraint_terms", "fast_nll", "store_from_model"]
 
 
 def store_from_model(model: NSBIModel) -> Any:
@@ -36,7 +38,8 @@ def store_from_model(model: NSBIModel) -> Any:
     values for the additive ones), weights."""
     if model.pdf.usesStore():
         return model.pdf.store()  # the store form's own store (its rows; weights are in the dataset)
-    arrays = model.data.to_numpy()
+    data = model.own_data()
+    arrays = data.to_numpy()
     pdf = model.pdf
     columns = {r.GetName(): arrays[r.GetName()] for r in pdf.ratios()}
     logs = {}
@@ -47,8 +50,47 @@ def store_from_model(model: NSBIModel) -> Any:
                 columns[name] = arrays[name]
             else:
                 logs[name] = arrays[name]
-    weights = arrays.get(WEIGHT_NAME) if model.data.isWeighted() else None
+    weights = arrays.get(WEIGHT_NAME) if data.isWeighted() else None
     return make_store(columns, logs, weights)
+
+
+def check_store_values(pdf: Any, store: Any) -> None:
+    r"""ValueError naming the column and its first bad entry unless the columns of ``store`` that the column-form
+    ``pdf`` reads are valid: ratio columns finite and :math:`\ge 0`, shape columns finite and :math:`> 0` (as
+    values) or finite (as logarithms), weights finite with a positive total, and no event with :math:`r_J = 0`
+    for every process (the checks of :func:`~roonsbi.models.unbinned.build_model`, on a store made elsewhere,
+    e.g. mapped from a file)."""
+    n = store.size()
+
+    def values(name: str) -> np.ndarray:
+        return np.frombuffer(store.column(name), dtype=np.float32, count=n) if n else np.zeros(0, np.float32)
+
+    ratios = {r.GetName(): values(r.GetName()) for r in pdf.ratios()}
+    for name, col in ratios.items():
+        check_column(name, "event store", col)
+    for t, code in enumerate(pdf.shapeCodes()):
+        for var in (pdf.shapeLow()[t], pdf.shapeHigh()[t]):
+            name = shape_store_column(code, var.GetName())
+            col = values(name)
+            if name == var.GetName():
+                check_column(name, "event store", col, strictly_positive=True)
+            elif not np.isfinite(col).all():
+                i = int(np.argmax(~np.isfinite(col)))
+                raise ValueError(f"event store column '{name}' has {int((~np.isfinite(col)).sum())} of {n} entries "
+                                 f"that are NaN or infinite (first: entry {i} = {col[i]:g})")
+    weights = None
+    if store.hasColumn(WEIGHT_NAME):
+        weights = check_weights(values(WEIGHT_NAME), n, f"event store column '{WEIGHT_NAME}'")
+    check_density(ratios, weights)
+
+
+def check_mapped(store: Any) -> None:
+    """OSError naming the file if ``store`` is mapped from a file that changed since (values read since then
+    are not the file's: ``EventStore::changedOnDisk``)."""
+    if store.isMapped():
+        why = str(store.changedOnDisk())
+        if why:
+            raise OSError(why)
 
 
 @dataclass
@@ -60,7 +102,9 @@ class FastNLL:
     extra: list[Any] = field(default_factory=list)
 
     def getVal(self) -> float:
-        return self.nll.getVal()
+        value = self.nll.getVal()
+        check_mapped(self.store)
+        return value
 
     def gradient(self) -> dict[str, float]:
         """Analytic gradient: parameter name -> dNLL/dparameter (floating parameters)."""
@@ -91,13 +135,20 @@ def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None
     RooAbsReal terms (e.g. binned channels). A store-form model reads its own EventStore at the
     rows of ``data`` (default: the model's dataset); a column-form model reads ``store``
     (default: made from the model's dataset)."""
+    if isinstance(threads, (bool, np.bool_)) or not isinstance(threads, (int, np.integer)):
+        raise TypeError(f"threads must be an integer (0: the default), got {type(threads).__name__}")
+    if threads < 0:
+        raise ValueError(f"threads must be a number of threads >= 0 (0: the default), got {threads}")
+    for i, term in enumerate(extra or []):
+        if not isinstance(term, ROOT.RooAbsReal):
+            raise TypeError(f"extra[{i}] must be a RooAbsReal term of the NLL, got {type(term).__name__}")
     terms = constraint_terms(model) + list(extra or [])
     arglist = ROOT.RooArgList()
     for t in terms:
         arglist.add(t)
     name = f"fastnll_{model.name}"
     if model.pdf.usesStore() and store is None:
-        data = model.data if data is None else data
+        data = model.own_data() if data is None else data
         with cpp_errors():
             ROOT.RooNSBINLL.checkData(name, model.pdf, data, arglist)
         nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, data, arglist)
@@ -105,10 +156,15 @@ def fast_nll(model: NSBIModel, store: Any = None, extra: list[Any] | None = None
     else:
         if data is not None:
             raise ValueError("data= needs a store-form model (a column-form model's fast NLL reads an EventStore)")
+        given = store is not None
         store = store_from_model(model) if store is None else store
         with cpp_errors():
             ROOT.RooNSBINLL.checkInputs(name, model.pdf, store, arglist)
+        if given:
+            check_store_values(model.pdf, store)
         nll = ROOT.RooNSBINLL(name, "fast NSBI NLL", model.pdf, store, arglist)
     if threads:
         nll.setNumThreads(threads)
+    # the RooNSBINLL alone (e.g. Fitter(nll=...), fast_nll(build_model(...))) keeps what it reads alive
+    nll._roonsbi_keep = (model, store, terms, arglist)
     return FastNLL(nll, store, terms)

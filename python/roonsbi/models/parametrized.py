@@ -42,7 +42,7 @@ from typing import Any, Mapping
 import numpy as np
 
 from ..binned import Templates
-from ..checks import check_pois, check_unique, parametrized_names
+from ..checks import check_alpha_range, check_number, check_pois, check_unique, parametrized_names
 from ..library import cpp_errors, load
 from ..naming import (
     DATA_NAME,
@@ -231,6 +231,9 @@ def build_parametrized_model(
     t = templates
     _check_templates(t)
     pois = check_pois(pois if pois is not None else {t.poi: (t.reference, 0.0, 10.0)})
+    alpha_range = check_alpha_range(alpha_range)
+    if not check_number(stat_threshold, "stat_threshold") >= 0:
+        raise ValueError(f"stat_threshold must be >= 0 (a relative MC uncertainty), got {stat_threshold}")
     if t.poi not in pois:
         raise ValueError(f"the templates are parametrized in '{t.poi}', which is not among the POIs {list(pois)}")
     check_unique(parametrized_names(pois, t.processes, name, t.poi, t.num_bins))
@@ -387,7 +390,10 @@ def _staterror(t: Templates, name: str, pdf: Any, mu_prime: Any, stat_threshold:
 
 
 def _check_array(what: str, arr: Any, shape: tuple[int, ...]) -> None:
-    a = np.asarray(arr, dtype=float)
+    a = np.asarray(arr)
+    if a.dtype.kind not in "iuf":
+        raise TypeError(f"{what} have dtype {a.dtype}: give real numbers of shape {shape}")
+    a = a.astype(float)
     if a.shape != shape:
         raise ValueError(f"{what} have shape {a.shape}, expected {shape}")
     if not np.all(np.isfinite(a)):
@@ -407,10 +413,11 @@ def _data_arrays(t: Templates, data: Any, asimov_values: Any) -> tuple[np.ndarra
                 raise ValueError("the templates have no data; pass data='asimov' or counts")
             return np.asarray(t.data, dtype=float), t.data_sumw2
         raise ValueError(f"data must be None, 'asimov', 'templates' or counts of shape ({K}, {B}), got '{data}'")
+    _check_array("data counts", data, (K, B))
     counts = np.asarray(data, dtype=float)
-    _check_array("data counts", counts, (K, B))
     if np.any(counts < 0):
-        raise ValueError("data counts must not be negative")
+        first = tuple(int(i) for i in np.argwhere(counts < 0)[0])
+        raise ValueError(f"data counts must not be negative (first: {counts[first]:g} at {first})")
     return counts, None
 
 

@@ -10,11 +10,11 @@ fast likelihood reads one (:mod:`roonsbi.models.fast`).
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 
+from ..checks import as_column, check_file
 from ..library import cpp_errors, load
 from ..naming import LOG_PREFIX, WEIGHT_NAME
 
@@ -42,19 +42,24 @@ def make_store(columns: Mapping[str, np.ndarray], log_columns: Mapping[str, np.n
     under ``"log:<name>"`` (shape columns of multiplicative codes).
     Arrays may be float32 already (no float64 copy is made then).
     """
-    sizes = {len(v) for v in list(columns.values()) + list((log_columns or {}).values())}
+    arrays: dict[str, np.ndarray] = {}
+    n: int | None = None
+    given = [*columns.items(), *((LOG_PREFIX + k, v) for k, v in (log_columns or {}).items())]
     if weights is not None:
-        sizes.add(len(weights))
-    if len(sizes) != 1:
-        raise ValueError(f"columns have different lengths: {sorted(sizes)}")
-    store = ROOT.std.make_shared["RooNSBI::EventStore"](sizes.pop())
-    for name, values in columns.items():
-        store.addColumn(name, _buffer(_contiguous(values)))
-    for name, values in (log_columns or {}).items():
-        with cpp_errors():
-            store.addLogColumn(LOG_PREFIX + name, _buffer(np.ascontiguousarray(values, dtype=np.float64)))
-    if weights is not None:
-        store.addColumn(WEIGHT_NAME, _buffer(_contiguous(weights)))
+        given.append((WEIGHT_NAME, weights))
+    for name, values in given:  # 1-D real numbers of one length (TypeError/ValueError naming the column)
+        if name in arrays:
+            raise ValueError(f"event store column '{name}' is given twice (as a column and as a log column or "
+                             "the weights): give each column once")
+        arrays[name] = as_column(name, "event store", values, n, keep_float32=True)
+        n = arrays[name].size if n is None else n
+    store = ROOT.std.make_shared["RooNSBI::EventStore"](n or 0)
+    with cpp_errors():
+        for name, values in arrays.items():
+            if name.startswith(LOG_PREFIX) and name[len(LOG_PREFIX):] in (log_columns or {}):
+                store.addLogColumn(name, _buffer(np.ascontiguousarray(values, dtype=np.float64)))
+            else:
+                store.addColumn(name, _buffer(_contiguous(values)))
     return store
 
 
@@ -71,10 +76,9 @@ def _contiguous(values: np.ndarray) -> np.ndarray:
 
 def open_store(path: str | os.PathLike) -> Any:
     """Map an EventStore file written by ``store.write(path)``."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(path)
-    return ROOT.RooNSBI.EventStore.open(str(path))
+    path = check_file(path, "event store file")
+    with cpp_errors():
+        return ROOT.RooNSBI.EventStore.open(str(path))
 
 
 def dequantized_columns(store: Any) -> dict[str, np.ndarray]:

@@ -32,7 +32,17 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..checks import as_column, check_pois, check_unique, check_weights, unbinned_names
+from ..checks import (
+    as_column,
+    check_alpha_range,
+    check_density,
+    check_number,
+    check_pois,
+    check_processes,
+    check_unique,
+    check_weights,
+    unbinned_names,
+)
 from ..library import cpp_errors, load
 from ..naming import (
     DATA_NAME,
@@ -83,10 +93,18 @@ class NSBIModel(WorkspaceModel):
     def data(self) -> Any:
         return self._owned(self.workspace.data(DATA_NAME))
 
+    def own_data(self) -> Any:
+        """The model's dataset; ValueError if it has none (built with ``with_data=False``)."""
+        data = self.data
+        if not data:
+            raise ValueError(f"model '{self.name}' has no dataset (built with with_data=False): pass data=..., or "
+                             "for a column-form model's fast NLL fast_nll(model, store)")
+        return data
+
     # -- likelihood -----------------------------------------------------------
     def create_nll(self, data: Any = None, *, backend: str = "cpu") -> Any:
         """The extended NLL with constraint terms, as a RooAbsReal (no offset)."""
-        data = self.data if data is None else data
+        data = self.own_data() if data is None else data
         check_dataset(self.pdf, data)
         return self._extended_nll(data, backend)
 
@@ -160,9 +178,13 @@ def build_model(
     if form == "columns" and (pool is not None or pool_weights is not None):
         raise ValueError("pool and pool_weights need form='store' (the column form keeps no pool; use "
                          "roonsbi.infer.toys.ToyGenerator for its toys)")
+    processes = check_processes(processes)
     if not processes:
         raise ValueError("build_model needs at least one process")
-    pois = check_pois(pois or {"mu": (1.0, 0.0, 10.0)})
+    if pool is not None:
+        pool = check_processes(pool, "pool")
+    alpha_range = check_alpha_range(alpha_range)
+    pois = check_pois({"mu": (1.0, 0.0, 10.0)} if pois is None else pois)
     names = [p.name for p in processes]
     if len(set(names)) != len(names):
         raise ValueError(f"process names must be unique, got {names}")
@@ -170,6 +192,7 @@ def build_model(
     columns = _columns(processes, keep_float32=form == "store")
     n_events = next(iter(columns.values())).size
     w = None if weights is None else check_weights(weights, n_events)
+    check_density({c: columns[c] for c in map(ratio_column, names)}, w)
 
     ws = ROOT.RooWorkspace(WORKSPACE_NAME.format(name=name), f"NSBI channel {name}")
     keep: list[Any] = []  # Python-side owners until the import into the workspace
@@ -237,7 +260,7 @@ class _StoreRows:
             rows = {c: np.concatenate([pool_columns[c], columns[c]]) for c in columns}
         measure = None
         if n_pool:
-            u = np.ones(n_pool) if pool_weights is None else check_weights(pool_weights, n_pool)
+            u = np.ones(n_pool) if pool_weights is None else check_weights(pool_weights, n_pool, "pool_weights")
             if np.any(u < 0) or not u.sum() > 0:
                 bad = int(np.argmax(u < 0)) if np.any(u < 0) else 0
                 raise ValueError(f"pool_weights must be >= 0 with a positive sum (entry {bad} = {u[bad]:.6g}); "
@@ -311,7 +334,7 @@ def _columns(processes: Sequence[Process], keep_float32: bool = False) -> dict[s
     for p in processes:
         add(ratio_column(p.name), p.ratio, "ratio", False)
         for np_name, value in p.shapesys.items():
-            shape = as_shapesys(value)
+            shape = as_shapesys(value, f"shape systematic '{np_name}' of process '{p.name}'")
             check_shape_code("shape", shape.code, np_name, p.name)
             lo_col, hi_col = shape_columns(p.name, np_name)
             add(lo_col, shape.lo, "shape (-1 sigma)", True)
@@ -321,12 +344,17 @@ def _columns(processes: Sequence[Process], keep_float32: bool = False) -> dict[s
 
 def _process_yield(p: Process, poi_vars: Mapping[str, Any], alphas: Mapping[str, Any], keep: list[Any]) -> Any:
     """N_J = f_J(mu) nu_J G_J(alpha) as a RooProduct (G_J a FlexibleInterpVar of the normsys)."""
-    if not np.isfinite(p.nominal_yield):
-        raise ValueError(f"nominal yield of process '{p.name}' is {p.nominal_yield}")
-    if isinstance(p.coefficient, str):
+    check_number(p.nominal_yield, f"nominal yield of process '{p.name}'")
+    if isinstance(p.coefficient, (int, float, np.integer, np.floating)) and not isinstance(p.coefficient, bool):
+        value = check_number(p.coefficient, f"coefficient of process '{p.name}'")
+        coef = coefficient_formula(coefficient_name(p.name), repr(value), poi_vars, p.name)
+    elif isinstance(p.coefficient, str):
         coef = coefficient_formula(coefficient_name(p.name), p.coefficient, poi_vars, p.name)
-    else:
+    elif isinstance(p.coefficient, ROOT.RooAbsReal):
         coef = p.coefficient
+    else:
+        raise TypeError(f"coefficient of process '{p.name}' must be a formula string of the POIs (e.g. \"mu\", "
+                        f"\"1\") or a RooAbsReal, got {type(p.coefficient).__name__}")
     nominal = ROOT.RooConstVar(nominal_yield_name(p.name), nominal_yield_name(p.name), float(p.nominal_yield))
     factors = ROOT.RooArgList(coef, nominal)
     if p.normsys:

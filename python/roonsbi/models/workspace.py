@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from ..atomic import atomic_path
+from ..checks import check_file
 from ..library import load
 from ..naming import MODELCONFIG_NAME, channel_of_workspace
 
@@ -131,12 +132,13 @@ class WorkspaceModel:
 def read_workspace(path: str | os.PathLike, workspace: str | None = None) -> tuple[Any, str]:
     """The RooWorkspace in a ROOT file (the only one, or the one named) and its channel name
     (the workspace name without the ``ws_`` prefix)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(path)
-    f = ROOT.TFile.Open(str(path))
+    path = check_file(path, "workspace file")
+    try:
+        f = ROOT.TFile.Open(str(path))
+    except OSError:  # PyROOT raises for a file ROOT cannot open
+        f = None
     if not f or f.IsZombie():
-        raise OSError(f"cannot open {path}")
+        raise OSError(f"cannot open {path} as a ROOT file (not a ROOT file, or truncated or damaged)")
     if workspace is None:
         names = [k.GetName() for k in f.GetListOfKeys() if k.GetClassName() == "RooWorkspace"]
         if len(names) != 1:

@@ -16,7 +16,7 @@ def _pyhf_invalid() -> tuple[type[Exception], ...]:
     from pyhf import exceptions as e
 
     return (e.InvalidSpecification, e.InvalidMeasurement, e.InvalidModel, e.InvalidModifier, e.InvalidNameReuse,
-            e.InvalidInterpCode, e.InvalidWorkspaceOperation, e.Unsupported)
+            e.InvalidInterpCode, e.InvalidWorkspaceOperation, e.Unsupported, e.SchemaNotFound)
 
 
 def _patch_invalid() -> tuple[type[Exception], ...]:

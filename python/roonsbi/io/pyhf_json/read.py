@@ -16,11 +16,11 @@ import math
 import os
 import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from ...checks import check_file
 from ...library import load
 from ...models.builders import gaussian_constraint, real_var
 from ...models.combined import CombinedModel
@@ -74,7 +74,41 @@ def _validated(spec: Mapping, measurement: str | None, patches: Sequence[Mapping
         ws_py.model(measurement_name=measurement)  # pyhf's own checks of the model
     except _pyhf_invalid() + _patch_invalid() as err:
         raise ValueError(f"not a valid pyhf workspace: {err}") from None
+    _check_numbers(ws_py)
     return ws_py
+
+
+def _check_numbers(spec: Mapping) -> None:
+    """What pyhf's schema lets through: observations of another length than their channel's bins, negative
+    or non-finite counts, non-finite sample contents, parameter bounds with min >= max and inits outside the
+    bounds (ValueError naming the channel, sample or parameter and the first bad entry)."""
+    bins = {c["name"]: len(c["samples"][0]["data"]) for c in spec["channels"]}
+    for c in spec["channels"]:
+        for s in c["samples"]:
+            bad = [i for i, v in enumerate(s["data"]) if not math.isfinite(v)]
+            if bad:
+                raise ValueError(f"not a valid pyhf workspace: sample '{s['name']}' of channel '{c['name']}' has the "
+                                 f"non-finite content {s['data'][bad[0]]} in bin {bad[0]}")
+    for obs in spec["observations"]:
+        data, name = obs["data"], obs["name"]
+        if name in bins and len(data) != bins[name]:
+            raise ValueError(f"not a valid pyhf workspace: observations of channel '{name}' have {len(data)} bins, "
+                             f"its samples {bins[name]}")
+        bad = [i for i, v in enumerate(data) if not (math.isfinite(v) and v >= 0)]
+        if bad:
+            raise ValueError(f"not a valid pyhf workspace: observations of channel '{name}' have the count "
+                             f"{data[bad[0]]} in bin {bad[0]} (counts are finite and >= 0)")
+    for meas in spec["measurements"]:
+        for par in meas["config"].get("parameters", []):
+            bounds = par.get("bounds", [])
+            for k, (lo, hi) in enumerate(bounds):
+                if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
+                    raise ValueError(f"not a valid pyhf workspace: parameter '{par['name']}' of measurement "
+                                     f"'{meas['name']}' has the bounds [{lo}, {hi}] (give finite min < max)")
+                inits = par.get("inits", [])
+                if k < len(inits) and not lo <= inits[k] <= hi:
+                    raise ValueError(f"not a valid pyhf workspace: parameter '{par['name']}' of measurement "
+                                     f"'{meas['name']}' starts at {inits[k]}, outside its bounds [{lo}, {hi}]")
 
 
 def from_pyhf(spec_or_path: Mapping | str | os.PathLike, measurement: str | None = None, name: str = "pyhf",
@@ -92,7 +126,14 @@ def from_pyhf(spec_or_path: Mapping | str | os.PathLike, measurement: str | None
             imported exactly: custom modifiers, a staterror or shapesys shared by several
             channels or samples, staterror names beginning with ``stat_``.
     """
-    spec = json.loads(Path(spec_or_path).read_text()) if isinstance(spec_or_path, (str, os.PathLike)) else spec_or_path
+    if isinstance(spec_or_path, (str, os.PathLike)):
+        path = check_file(spec_or_path, "pyhf workspace file")
+        try:
+            spec = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ValueError(f"pyhf workspace file {path} is not valid JSON ({err}): truncated or damaged?") from None
+    else:
+        spec = spec_or_path
     ws_py = _validated(spec, measurement, patches)
     spec = json.loads(json.dumps(dict(ws_py)))
     meas = ws_py.get_measurement(measurement_name=measurement)
