@@ -3,7 +3,8 @@ toys and the Neyman construction, asymptotic CLs limits and discovery significan
 
 Modules: :mod:`.fit` (Minuit2 fits), :mod:`.scan` (1-D, 2-D and parametrized scans),
 :mod:`.impacts`, :mod:`.toys`, :mod:`.limits` (CLs, upper limits, significance),
-:mod:`.intervals` (chi2 thresholds and crossings),
+:mod:`.intervals` (chi2 thresholds and crossings), :mod:`.normalisation` (the normalisation
+drift of shape terms),
 :mod:`.results` (every result container) and :mod:`.state` (parameters restored after a loop
 of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 """
@@ -11,6 +12,7 @@ of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 from .fit import FitStatusWarning, Fitter, fit
 from .impacts import impacts, pulls
 from .intervals import chi2_threshold, crossing_interval
+from .normalisation import shape_drift
 from .limits import (
     BANDS,
     asimov_dataset,
@@ -30,6 +32,8 @@ from .results import (
     Pull,
     Scan2DResult,
     ScanResult,
+    ShapeDrift,
+    ShapeDriftTable,
     Significance,
     Toy,
     UpperLimit,
@@ -51,6 +55,8 @@ __all__ = [
     "Pull",
     "Scan2DResult",
     "ScanResult",
+    "ShapeDrift",
+    "ShapeDriftTable",
     "Significance",
     "Toy",
     "ToyGenerator",
@@ -70,6 +76,7 @@ __all__ = [
     "profile_scan_2d",
     "pulls",
     "saved_parameters",
+    "shape_drift",
     "t_statistic",
     "upper_limit",
 ]

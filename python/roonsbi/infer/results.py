@@ -8,7 +8,9 @@ impacts, toys and the Neyman construction). They hold numbers only and do no fit
 * :class:`Pull`, :class:`Impact`, :class:`ImpactResult`: nuisance-parameter pulls and ranked impacts;
 * :class:`Toy`, :class:`NeymanResult`: pseudo-experiments and the toy confidence belt;
 * :class:`CLsResult`, :class:`UpperLimit`, :class:`Significance`: asymptotic CLs, upper limits
-  and discovery significance (:mod:`roonsbi.infer.limits`).
+  and discovery significance (:mod:`roonsbi.infer.limits`);
+* :class:`ShapeDrift`, :class:`ShapeDriftTable`: the normalisation drift of the shape terms
+  (:mod:`roonsbi.infer.normalisation`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import numpy as np
 from .intervals import chi2_threshold, crossing_interval, normal_sf
 
 __all__ = ["CLsResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult", "Pull",
-           "Scan2DResult", "ScanResult", "Significance", "Toy", "UpperLimit"]
+           "Scan2DResult", "ScanResult", "ShapeDrift", "ShapeDriftTable", "Significance", "Toy", "UpperLimit"]
 
 
 @dataclass
@@ -281,3 +283,45 @@ class Significance:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "z0": self.z0, "p0": self.p0, "expected_z0": self.expected_z0,
                 "expected_p0": self.expected_p0}
+
+
+@dataclass
+class ShapeDrift:
+    r"""The normalisation of one shape term (process J, nuisance parameter m) at ``alpha``:
+
+    ``expectation`` :math:`c_{Jm}(\alpha) = \sum_k m_k r_J(x_k) g_{Jm}(x_k,\alpha) / \sum_k m_k r_J(x_k)`
+    on the reference pool (the term alone, not renormalised); ``drift`` = c - 1, the relative
+    change of process J's events that the term makes; ``renormalised``: whether the model divides
+    the term by its own :math:`c_{Jm}`; ``residual``: the drift left in the model (c times the
+    model's factor, minus 1: 0 to rounding when renormalised, ``drift`` otherwise)."""
+
+    process: str
+    nuisance: str
+    code: int
+    alpha: float
+    expectation: float
+    renormalised: bool
+    residual: float
+
+    @property
+    def drift(self) -> float:
+        return self.expectation - 1.0
+
+
+@dataclass
+class ShapeDriftTable:
+    """The :class:`ShapeDrift` of every shape term of a channel; ``str()`` is a text table."""
+
+    rows: list[ShapeDrift]
+
+    def __str__(self) -> str:
+        head = f"{'process':<12} {'nuisance':<14} {'code':>4} {'alpha':>8} {'drift':>11} {'renorm.':>7} {'residual':>11}"
+        lines = [head]
+        for r in self.rows:
+            lines.append(f"{r.process:<12} {r.nuisance:<14} {r.code:>4} {r.alpha:>8.3f} {r.drift:>+11.4e} "
+                         f"{'yes' if r.renormalised else 'no':>7} {r.residual:>+11.4e}")
+        return "\n".join(lines)
+
+    def max_residual(self) -> float:
+        """The largest |residual| (0 for no shape terms)."""
+        return max((abs(r.residual) for r in self.rows), default=0.0)
