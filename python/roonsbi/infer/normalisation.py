@@ -27,9 +27,8 @@ from __future__ import annotations
 
 from typing import Mapping
 
-import numpy as np
-
 from ..library import cpp_errors, load
+from ..models.store import store_rows
 from ..models.unbinned import NSBIModel
 from ..naming import nuisance_of_alpha, process_of_ratio, shape_norm_name
 from .results import ShapeDrift, ShapeDriftTable
@@ -38,11 +37,6 @@ from .state import saved_parameters
 ROOT = load()
 
 __all__ = ["shape_drift"]
-
-
-def _pool_column(pdf: object, name: str, n: int) -> np.ndarray:
-    store = pdf.store()  # type: ignore[attr-defined]
-    return np.frombuffer(store.column(name), dtype=np.float32, count=n).astype(np.float64)
 
 
 def shape_drift(model: NSBIModel, values: Mapping[str, float] | None = None) -> ShapeDriftTable:
@@ -60,7 +54,8 @@ def shape_drift(model: NSBIModel, values: Mapping[str, float] | None = None) -> 
     if not n_pool:
         raise ValueError(f"model '{model.name}' has no reference pool: the normalisation drift is computed on it "
                          "(build the channel with build_model(..., pool=...) or pool_weights=)")
-    measure = _pool_column(pdf, str(pdf.measureColumn()), n_pool)
+    store = pdf.store()
+    measure = store_rows(store, str(pdf.measureColumn()), n_pool)
     rows = []
     with saved_parameters(model):
         if values:
@@ -71,12 +66,9 @@ def shape_drift(model: NSBIModel, values: Mapping[str, float] | None = None) -> 
             ratio_col = str(pdf.ratioColumns()[j])
             process = process_of_ratio(ratio_col) or ratio_col
             nuisance = nuisance_of_alpha(alpha.GetName())
-            lo_col, hi_col = (ROOT.RooNSBINLL.shapeColumn(int(code), str(c))
-                              for c in (pdf.shapeLowColumns()[t], pdf.shapeHighColumns()[t]))
-            lo, hi = _pool_column(pdf, str(lo_col), n_pool), _pool_column(pdf, str(hi_col), n_pool)
-            if str(lo_col) != str(pdf.shapeLowColumns()[t]):  # stored as logarithms
-                lo, hi = np.exp(lo), np.exp(hi)
-            w = measure * _pool_column(pdf, ratio_col, n_pool)
+            lo = store_rows(store, str(pdf.shapeLowColumns()[t]), n_pool)
+            hi = store_rows(store, str(pdf.shapeHighColumns()[t]), n_pool)
+            w = measure * store_rows(store, ratio_col, n_pool)
             vectors = [ROOT.std.vector["double"](a) for a in (w, lo, hi)]
             with cpp_errors():
                 ROOT.RooNSBIShapeNorm.check(f"drift_{process}_{nuisance}", int(code), *vectors)

@@ -64,7 +64,7 @@ from .builders import (
     real_var,
     with_constraints,
 )
-from .store import make_store, shape_store_column
+from .store import make_store, shape_store_column, store_rows
 from .workspace import WorkspaceModel, read_workspace
 
 ROOT = load()
@@ -202,6 +202,7 @@ def build_model(
     np_names = sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
     alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
     rows = _StoreRows.of(processes, columns, pool, pool_weights, n_events) if form == "store" else None
+    store = _row_store(processes, rows) if rows is not None else None
     yields = ROOT.RooArgList()
     shifts = []  # renormalised shapes: (expected yield, yield) per renormalised process
     for p in processes:
@@ -209,12 +210,12 @@ def build_model(
         if renormalise_shapes and p.shapesys:
             assert rows is not None
             expected = yld
-            yld = _renormalised_yield(p, expected, alphas, rows, keep)
+            yld = _renormalised_yield(p, expected, alphas, store, rows.n_pool, keep)
             shifts.append((expected, yld))
         yields.add(yld)
     if rows is not None:
         index = _index_variable(name, rows)
-        pdf = _store_pdf(name, processes, yields, alphas, index, rows)
+        pdf = _store_pdf(name, processes, yields, alphas, index, rows, store)
         if shifts:
             pdf.setExpectedEventsShift(_nu_shift(name, shifts, keep))
         observables = [index.GetName()]
@@ -288,10 +289,8 @@ def _index_variable(name: str, rows: _StoreRows) -> Any:
     return index
 
 
-def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Mapping[str, Any], index: Any,
-               rows: _StoreRows) -> Any:
-    """The store-form RooNSBIPdf: an EventStore of the rows (shape columns as each code needs
-    them), the event index, the pool and its measure."""
+def _row_store(processes: Sequence[Process], rows: _StoreRows) -> Any:
+    """The EventStore of the rows (shape columns as each code needs them) and the pool measure."""
     columns: dict[str, np.ndarray] = {}
     logs: dict[str, np.ndarray] = {}
     for p in processes:
@@ -304,6 +303,12 @@ def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Map
     store = make_store(columns, logs)
     if rows.measure is not None:
         store.addColumn(POOL_MEASURE, rows.measure if rows.measure.size else ROOT.nullptr)
+    return store
+
+
+def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Mapping[str, Any], index: Any,
+               rows: _StoreRows, store: Any) -> Any:
+    """The store-form RooNSBIPdf of the store of the rows, the event index, the pool and its measure."""
     ratio_names = ROOT.std.vector["std::string"]([ratio_column(p.name) for p in processes])
     with cpp_errors():
         pdf = ROOT.RooNSBIPdf(PDF_NAME.format(name=name), f"NSBI pdf of {name}", yields, index, store, ratio_names,
@@ -367,17 +372,16 @@ def _process_yield(p: Process, poi_vars: Mapping[str, Any], alphas: Mapping[str,
     return yld
 
 
-def _renormalised_yield(p: Process, expected: Any, alphas: Mapping[str, Any], rows: _StoreRows,
+def _renormalised_yield(p: Process, expected: Any, alphas: Mapping[str, Any], store: Any, n_pool: int,
                         keep: list[Any]) -> Any:
     r"""N_J = Nexp_J prod_m 1/c_Jm(alpha_m): the yield ``expected`` (renamed ``Nexp_J``) times one
-    ``RooNSBIShapeNorm`` per shape term, on the pool rows with weights w_k = m_k r_J(x_k). The
-    codes whose delta is linear in the per-event values (0, 2, 4, 6) get one event, the
-    w-weighted means of g(x,-1) and g(x,+1) (exact); the exponential codes 1 and 5 every pool row."""
+    ``RooNSBIShapeNorm`` per shape term, on the pool rows with weights w_k = m_k r_J(x_k), all read
+    from the store as the pdf reads them (float32). The codes whose delta is linear in the
+    per-event values (0, 2, 4, 6) get one event, the w-weighted means of g(x,-1) and g(x,+1)
+    (exact); the exponential codes 1 and 5 every pool row."""
     expected.SetName(expected_yield_name(p.name))
     expected.SetTitle(expected_yield_name(p.name))
-    n_pool = rows.n_pool
-    assert rows.measure is not None
-    w = rows.measure * rows.columns[ratio_column(p.name)][:n_pool].astype(np.float64)
+    w = store_rows(store, POOL_MEASURE, n_pool) * store_rows(store, ratio_column(p.name), n_pool)
     if not w.sum() > 0:
         raise ValueError(f"process '{p.name}' has no reference weight on the pool (sum_k m_k r_J(x_k) = 0): "
                          "its shapes cannot be renormalised (renormalise_shapes=True)")
@@ -385,8 +389,7 @@ def _renormalised_yield(p: Process, expected: Any, alphas: Mapping[str, Any], ro
     for np_name, value in p.shapesys.items():
         code = as_shapesys(value).code
         lo_col, hi_col = shape_columns(p.name, np_name)
-        lo = rows.columns[lo_col][:n_pool].astype(np.float64)
-        hi = rows.columns[hi_col][:n_pool].astype(np.float64)
+        lo, hi = store_rows(store, lo_col, n_pool), store_rows(store, hi_col, n_pool)
         weights = w
         if code not in (1, 5):  # linear delta: the expectation of g is g of the expectations
             weights, lo, hi = np.ones(1), np.array([w @ lo / w.sum()]), np.array([w @ hi / w.sum()])
