@@ -32,9 +32,10 @@ class RooAbsData;
 /// FlexibleInterpVar), and g_Jm are per-event shape systematics interpolated
 /// between the per-event ratio columns g_Jm(x,-1) and g_Jm(x,+1) with the codes
 /// of ROOT's PiecewiseInterpolation around a nominal of 1, accumulated per
-/// process in the order they were added. Shapes are not renormalised: the
+/// process in the order they were added. Shapes are not renormalised here: the
 /// columns are density ratios p_J(x|alpha=+-1)/p_J(x|0), so their reference
-/// expectation is 1 by construction.
+/// expectation is 1 by construction at alpha = +-1; a renormalisation on a reference
+/// sample enters through the yields (RooNSBIShapeNorm) and setExpectedEventsShift().
 ///
 /// The pdf is self-normalised (the value is a density ratio; the reference
 /// density only adds a parameter-independent constant to the NLL) and must be
