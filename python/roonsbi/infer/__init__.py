@@ -38,7 +38,7 @@ from .results import (
     Toy,
     UpperLimit,
 )
-from .scan import parametrized_scan, profile_scan, profile_scan_2d
+from .scan import conditional_nuisances, parametrized_scan, profile_scan, profile_scan_2d
 from .state import saved_parameters
 from .toys import ToyGenerator, neyman_construction, t_statistic
 
@@ -65,6 +65,7 @@ __all__ = [
     "asymptotic_cls",
     "chi2_threshold",
     "cls_scan",
+    "conditional_nuisances",
     "crossing_interval",
     "discovery_significance",
     "fit",

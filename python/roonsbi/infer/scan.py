@@ -16,13 +16,14 @@ import numpy as np
 
 from ..models.parametrized import ParametrizedModel, as_param_data
 from ..models.protocol import FitModel
+from ..naming import nuisance_of_alpha
 from .fit import Fitter, single_poi
 from .intervals import chi2_threshold, crossing_interval
 from .results import FitResult, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
 
-__all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_threshold", "crossing_interval",
-           "parametrized_scan", "profile_scan", "profile_scan_2d"]
+__all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_threshold", "conditional_nuisances",
+           "crossing_interval", "parametrized_scan", "profile_scan", "profile_scan_2d"]
 
 
 def _show_progress(progress: bool | None) -> bool:
@@ -43,6 +44,27 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
             model.set_parameters(best.values)
             nll[k] = fitter.fit({poi: v}, hesse=False).min_nll
     return ScanResult(poi, values, nll, best)
+
+
+def conditional_nuisances(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None,
+                          backend: str = "cpu", fast: bool = False) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    r"""The nuisance parameters of the conditional fits :math:`\hat{\hat\alpha}(\mu'_k)` at ``values``
+    of ``poi`` and of the free fit :math:`\hat\alpha`, by nuisance name (``alpha_X`` -> ``X``): the
+    inputs ``nuisances=`` and ``nuisance_reference=`` of the nuisance-aware optimal observable
+    (:func:`roonsbi.binned.build_templates`), from the unbinned model of the same data. The model's
+    parameters are restored."""
+    fitter = Fitter(model, data=data, backend=backend, fast=fast)
+    values = np.asarray(list(values), dtype=float)
+    names = [p.GetName() for p in model.nuisance_parameters]
+    per_point = {nuisance_of_alpha(n): np.empty(values.size) for n in names}
+    with saved_parameters(model):
+        best = fitter.fit(hesse=False)
+        for k, v in enumerate(values):
+            model.set_parameters(best.values)
+            fixed = fitter.fit({poi: v}, hesse=False)
+            for n in names:
+                per_point[nuisance_of_alpha(n)][k] = fixed.values[n]
+    return per_point, {nuisance_of_alpha(n): float(best.values[n]) for n in names}
 
 
 def _check_scan_2d(model: FitModel, fitter: Fitter, params: tuple[str, str],
