@@ -42,16 +42,18 @@ def test_nuisance_aware_observable_recovers_the_unbinned_t() -> None:
     unbinned = build_model(procs, weights=sbi.nominal_yield * np.asarray(sbi.ratio) / N_MC, form="columns",
                            name="u_asimov")
     t_unbinned = parametrized_scan(unbinned, "mu", GRID).t
-    alphas, alpha_hat = conditional_nuisances(unbinned, "mu", GRID)
-    assert np.all(np.abs(list(alpha_hat.values())) < 1e-4)  # exact Asimov: the free fit at alpha = 0
-    assert alphas["lumi"][0] < -0.5  # the conditional fit at low mu pulls lumi
+    profile = conditional_nuisances(unbinned, "mu", GRID)
+    assert np.all(np.abs(list(profile.free.values())) < 1e-4)  # exact Asimov: the free fit at alpha = 0
+    assert abs(profile.poi_hat - 1.0) < 1e-4
+    assert profile.conditional["lumi"][0] < -0.5  # the conditional fit at low mu pulls lumi
 
     def t_binned(**kw) -> np.ndarray:
-        t = build_templates(cols, binned, GRID, Quantiles(BINS), progress=False, **kw)
-        return parametrized_scan(build_parametrized_model(t, data="asimov", name=f"p{len(kw)}")).t
+        t = build_templates(cols, binned, GRID, Quantiles(BINS, hypothesis=1.0), progress=False, **kw)
+        model = build_parametrized_model(t, data="asimov", asimov_values=1.0, staterror=False, name=f"p{len(kw)}")
+        return parametrized_scan(model).t
 
     nominal = t_binned() / t_unbinned
-    aware = t_binned(nuisances=alphas, nuisance_reference=alpha_hat) / t_unbinned
+    aware = t_binned(**profile.template_arguments()) / t_unbinned
     assert np.all(t_unbinned > 1.0)
     print("t_binned / t_unbinned: nominal", nominal, "nuisance-aware", aware)
     np.testing.assert_allclose(aware, 1.0, atol=0.01)

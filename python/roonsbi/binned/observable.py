@@ -152,8 +152,8 @@ class Observable:
             weight = a[j]
             for m, ns in p.normsys_factors().items():  # G_J, accumulated as FlexibleInterpVar does
                 if m in alphas:
-                    f = float(term_factor(NORMSYS_AS_SHAPE[ns.code], ns.lo, ns.hi, alphas[m]))
-                    weight = weight * f if NORMSYS_AS_SHAPE[ns.code] in (1, 5) else weight + (f - 1.0) * a[j]
+                    g = float(term_factor(NORMSYS_AS_SHAPE[ns.code], ns.lo, ns.hi, alphas[m]))
+                    weight = weight * g if NORMSYS_AS_SHAPE[ns.code] in (1, 5) else weight + (g - 1.0) * a[j]
             column = np.full(ratios.shape[0], 1.0)
             for m, code in p.histosys_codes().items():  # g_J, accumulated as PiecewiseInterpolation does
                 if m in alphas and alphas[m] != 0.0:
@@ -219,7 +219,7 @@ def _nuisance_values(processes: Sequence[BinnedProcess], grid: np.ndarray, nuisa
         if not np.all(np.isfinite(v)):
             raise ValueError(f"nuisances['{m}'] must be finite, one value per grid point ({grid.size}), got {values}")
         per_point[m] = v
-    ref = {m: 0.0 for m in per_point}
+    ref = dict.fromkeys(per_point, 0.0)
     for m, value in (reference or {}).items():
         if m not in per_point:
             raise ValueError(f"nuisance_reference: '{m}' is not in nuisances ({sorted(per_point)})")

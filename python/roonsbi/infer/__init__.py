@@ -12,7 +12,6 @@ of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
 from .fit import FitStatusWarning, Fitter, fit
 from .impacts import impacts, pulls
 from .intervals import chi2_threshold, crossing_interval
-from .normalisation import shape_drift
 from .limits import (
     BANDS,
     asimov_dataset,
@@ -22,12 +21,14 @@ from .limits import (
     hypotest,
     upper_limit,
 )
+from .normalisation import shape_drift
 from .results import (
     CLsResult,
     FitResult,
     Impact,
     ImpactResult,
     NeymanResult,
+    NuisanceProfile,
     ParametrizedScanResult,
     Pull,
     Scan2DResult,
@@ -51,6 +52,7 @@ __all__ = [
     "Impact",
     "ImpactResult",
     "NeymanResult",
+    "NuisanceProfile",
     "ParametrizedScanResult",
     "Pull",
     "Scan2DResult",

@@ -9,6 +9,8 @@ impacts, toys and the Neyman construction). They hold numbers only and do no fit
 * :class:`Toy`, :class:`NeymanResult`: pseudo-experiments and the toy confidence belt;
 * :class:`CLsResult`, :class:`UpperLimit`, :class:`Significance`: asymptotic CLs, upper limits
   and discovery significance (:mod:`roonsbi.infer.limits`);
+* :class:`NuisanceProfile`: the conditional and free nuisance parameters of a POI grid
+  (:func:`~roonsbi.infer.scan.conditional_nuisances`);
 * :class:`ShapeDrift`, :class:`ShapeDriftTable`: the normalisation drift of the shape terms
   (:mod:`roonsbi.infer.normalisation`).
 """
@@ -23,7 +25,8 @@ import numpy as np
 
 from .intervals import chi2_threshold, crossing_interval, normal_sf
 
-__all__ = ["CLsResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "ParametrizedScanResult", "Pull",
+__all__ = ["CLsResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "NuisanceProfile",
+           "ParametrizedScanResult", "Pull",
            "Scan2DResult", "ScanResult", "ShapeDrift", "ShapeDriftTable", "Significance", "Toy", "UpperLimit"]
 
 
@@ -315,7 +318,8 @@ class ShapeDriftTable:
     rows: list[ShapeDrift]
 
     def __str__(self) -> str:
-        head = f"{'process':<12} {'nuisance':<14} {'code':>4} {'alpha':>8} {'drift':>11} {'renorm.':>7} {'residual':>11}"
+        head = (f"{'process':<12} {'nuisance':<14} {'code':>4} {'alpha':>8} {'drift':>11} {'renorm.':>7} "
+                f"{'residual':>11}")
         lines = [head]
         for r in self.rows:
             lines.append(f"{r.process:<12} {r.nuisance:<14} {r.code:>4} {r.alpha:>8.3f} {r.drift:>+11.4e} "
@@ -325,3 +329,23 @@ class ShapeDriftTable:
     def max_residual(self) -> float:
         """The largest |residual| (0 for no shape terms)."""
         return max((abs(r.residual) for r in self.rows), default=0.0)
+
+
+@dataclass
+class NuisanceProfile:
+    r"""The nuisance parameters (by name ``X`` of ``alpha_X``) of the conditional fits at the
+    values ``grid`` of ``poi`` (``conditional[X][k]`` = :math:`\hat{\hat\alpha}_X(\mu'_k)`) and
+    of the free fit (``free``, at ``poi_hat``)."""
+
+    poi: str
+    grid: np.ndarray
+    conditional: dict[str, np.ndarray]
+    free: dict[str, float]
+    poi_hat: float
+
+    def template_arguments(self) -> dict[str, Any]:
+        """The arguments of :func:`roonsbi.binned.build_templates` for the nuisance-aware observable
+        p(x|mu'_k, alpha-hat-hat_k)/p(x|mu-hat, alpha-hat): ``nuisances``, ``nuisance_reference``,
+        ``reference`` (mu-hat) and ``poi``."""
+        return {"nuisances": self.conditional, "nuisance_reference": self.free, "reference": self.poi_hat,
+                "poi": self.poi}

@@ -19,7 +19,7 @@ from ..models.protocol import FitModel
 from ..naming import nuisance_of_alpha
 from .fit import Fitter, single_poi
 from .intervals import chi2_threshold, crossing_interval
-from .results import FitResult, ParametrizedScanResult, Scan2DResult, ScanResult
+from .results import FitResult, NuisanceProfile, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
 
 __all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_threshold", "conditional_nuisances",
@@ -47,12 +47,11 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
 
 
 def conditional_nuisances(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None,
-                          backend: str = "cpu", fast: bool = False) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    r"""The nuisance parameters of the conditional fits :math:`\hat{\hat\alpha}(\mu'_k)` at ``values``
-    of ``poi`` and of the free fit :math:`\hat\alpha`, by nuisance name (``alpha_X`` -> ``X``): the
-    inputs ``nuisances=`` and ``nuisance_reference=`` of the nuisance-aware optimal observable
-    (:func:`roonsbi.binned.build_templates`), from the unbinned model of the same data. The model's
-    parameters are restored."""
+                          backend: str = "cpu", fast: bool = False) -> NuisanceProfile:
+    r"""The free fit :math:`(\hat\mu, \hat\alpha)` and the nuisance parameters of the conditional fits
+    :math:`\hat{\hat\alpha}(\mu'_k)` at ``values`` of ``poi``, of an (unbinned) model on ``data``: what
+    the nuisance-aware optimal observable of parametrized NSBI is built at
+    (``build_templates(..., **profile.template_arguments())``). The model's parameters are restored."""
     fitter = Fitter(model, data=data, backend=backend, fast=fast)
     values = np.asarray(list(values), dtype=float)
     names = [p.GetName() for p in model.nuisance_parameters]
@@ -64,7 +63,8 @@ def conditional_nuisances(model: FitModel, poi: str, values: Iterable[float], *,
             fixed = fitter.fit({poi: v}, hesse=False)
             for n in names:
                 per_point[nuisance_of_alpha(n)][k] = fixed.values[n]
-    return per_point, {nuisance_of_alpha(n): float(best.values[n]) for n in names}
+    return NuisanceProfile(poi, values, per_point, {nuisance_of_alpha(n): float(best.values[n]) for n in names},
+                           float(best.values[poi]))
 
 
 def _check_scan_2d(model: FitModel, fitter: Fitter, params: tuple[str, str],
