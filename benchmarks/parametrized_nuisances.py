@@ -11,7 +11,8 @@ unbinned one at every alpha. Printed: t_binned / t_unbinned over the unbinned 95
 the Asimov data, and the 68% edges on the reference toy (pseudo-data at mu = 1, seed 1) against
 the unbinned ones. The nuisance-aware observable is built at the unbinned fits to the same data
 (roonsbi.infer.conditional_nuisances: p(x|mu', alpha-hat-hat)/p(x|mu-hat, alpha-hat)). Bins of
-equal expected yield at mu = 1; no MC-statistics gammas (exact templates).
+equal expected yield under the observable's reference (mu = 1 for the nominal observable, mu-hat for the
+nuisance-aware one); no MC-statistics gammas (exact templates).
 
 Usage:  python benchmarks/parametrized_nuisances.py [--mc 2e5] [--bins 100] [--grid 30]
 """
@@ -91,7 +92,7 @@ def compare(toy: OffShellToy, n_mc: int, bins: int, grid: np.ndarray, seed: int 
         lo95, hi95 = scan_u.interval(0.95)
         inside = (grid >= lo95) & (grid <= hi95) & (scan_u.t > 0.1)
         for label, kw in (("nominal", {}), ("nuisance-aware", profile.template_arguments())):
-            t = build_templates(mc_w, binned_processes(toy), grid, Quantiles(bins, hypothesis=1.0), data=data,
+            t = build_templates(mc_w, binned_processes(toy), grid, Quantiles(bins), data=data,
                                 progress=False, **kw)
             scan_b = parametrized_scan(build_parametrized_model(t, data=binned_data, asimov_values=1.0,
                                                                 staterror=False, name=f"p_{kind}_{label[:3]}"))

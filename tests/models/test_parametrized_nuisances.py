@@ -48,7 +48,7 @@ def test_nuisance_aware_observable_recovers_the_unbinned_t() -> None:
     assert profile.conditional["lumi"][0] < -0.5  # the conditional fit at low mu pulls lumi
 
     def t_binned(**kw) -> np.ndarray:
-        t = build_templates(cols, binned, GRID, Quantiles(BINS, hypothesis=1.0), progress=False, **kw)
+        t = build_templates(cols, binned, GRID, Quantiles(BINS), progress=False, **kw)
         model = build_parametrized_model(t, data="asimov", asimov_values=1.0, staterror=False, name=f"p{len(kw)}")
         return parametrized_scan(model).t
 

@@ -346,6 +346,7 @@ class NuisanceProfile:
     def template_arguments(self) -> dict[str, Any]:
         """The arguments of :func:`roonsbi.binned.build_templates` for the nuisance-aware observable
         p(x|mu'_k, alpha-hat-hat_k)/p(x|mu-hat, alpha-hat): ``nuisances``, ``nuisance_reference``,
-        ``reference`` (mu-hat) and ``poi``."""
+        ``reference`` (mu-hat, also the default hypothesis of :class:`~roonsbi.binned.Quantiles`:
+        bins of equal expected yield under the free fit) and ``poi``."""
         return {"nuisances": self.conditional, "nuisance_reference": self.free, "reference": self.poi_hat,
                 "poi": self.poi}
