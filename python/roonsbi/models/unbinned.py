@@ -145,9 +145,9 @@ def build_model(
             process J and nuisance parameter m, as a function of alpha:
             :math:`g_{Jm}(x,\alpha) \to g_{Jm}(x,\alpha)/c_{Jm}(\alpha)` with
             :math:`c_{Jm}(\alpha) = \sum_k m_k r_J(x_k) g_{Jm}(x_k,\alpha) / \sum_k m_k r_J(x_k)`,
-            so that a shape-only nuisance parameter moves no events between processes' totals:
-            :math:`\sum_k m_k F_k = \nu = \sum_J f_J \nu_J G_J \sum_k m_k r_J(x_k)` at every alpha
-            (exactly so for one shape term per process). The factors are ``RooNSBIShapeNorm``
+            so that a shape-only nuisance parameter changes no process's number of events:
+            :math:`\sum_k m_k F_k = \sum_J f_J \nu_J G_J \sum_k m_k r_J(x_k)` at every alpha (exactly
+            for one shape term per process; = nu when the ratios are normalised on the pool). The factors are ``RooNSBIShapeNorm``
             objects (``shapenorm_<J>_<m>``, value :math:`1/c_{Jm}`) in the yields ``N_J`` and the
             pdf's expected-events shift keeps :math:`\nu = \sum_J` ``Nexp_J``; all of it is saved
             with the workspace. Needs the store form with a pool (``pool=`` or ``pool_weights=``).
