@@ -149,8 +149,8 @@ def build_model(
             :math:`\sum_k m_k F_k = \sum_J f_J \nu_J G_J \sum_k m_k r_J(x_k)` at every alpha (exactly
             for one shape term per process; = nu when the ratios are normalised on the pool). The
             factors are ``RooNSBIShapeNorm`` objects (``shapenorm_<J>_<m>``, value :math:`1/c_{Jm}`)
-            in the yields ``N_J`` and the pdf's expected-events shift keeps :math:`\nu = \sum_J` ``Nexp_J``; all of it is saved
-            with the workspace. Needs the store form with a pool (``pool=`` or ``pool_weights=``).
+            in the yields ``N_J`` and the pdf's expected-events shift keeps
+            :math:`\nu = \sum_J` ``Nexp_J``; all of it is saved with the workspace. Needs the store form with a pool (``pool=`` or ``pool_weights=``).
             :func:`roonsbi.infer.shape_drift` reports :math:`c_{Jm}` at any alpha.
 
     Returns:
