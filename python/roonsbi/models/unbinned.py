@@ -150,7 +150,8 @@ def build_model(
             for one shape term per process; = nu when the ratios are normalised on the pool). The
             factors are ``RooNSBIShapeNorm`` objects (``shapenorm_<J>_<m>``, value :math:`1/c_{Jm}`)
             in the yields ``N_J`` and the pdf's expected-events shift keeps
-            :math:`\nu = \sum_J` ``Nexp_J``; all of it is saved with the workspace. Needs the store form with a pool (``pool=`` or ``pool_weights=``).
+            :math:`\nu = \sum_J` ``Nexp_J``; all of it is saved with the workspace. Needs the store
+            form with a pool (``pool=`` or ``pool_weights=``).
             :func:`roonsbi.infer.shape_drift` reports :math:`c_{Jm}` at any alpha.
 
     Returns:
