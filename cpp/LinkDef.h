@@ -13,6 +13,7 @@
 #pragma link C++ class RooNSBIParamHistYield-; // own Streamer: groups the shape terms after reading
 #pragma link C++ class RooNSBIParamDataHist+;
 #pragma link C++ class RooNSBIGridFunc+;
+#pragma link C++ class RooNSBIShapeNorm+;
 #pragma link C++ class RooNSBI::Combination-;
 #pragma link C++ struct RooNSBI::Combination::Channel-;
 #pragma link C++ struct RooNSBI::WorkspaceChannel-;

@@ -253,23 +253,38 @@ def nuisance_names(processes: Sequence[RefProcess]) -> list[str]:
     return sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
 
 
+def shape_expectation(process: RefProcess, name: str, measure: Array, a: float) -> float:
+    r"""c_Jm(a) = sum_k m_k r_J(x_k) g_Jm(x_k, a) / sum_k m_k r_J(x_k) of the shape term ``name`` of
+    a process whose events are the reference pool with measure ``measure`` (the term alone)."""
+    lo, hi, code = process.shapesys[name]
+    g = shape_factor([Term(code, lo, hi, a)], len(process.ratio))
+    w = np.asarray(measure, float) * np.asarray(process.ratio, float)
+    return float(math.fsum(w * g) / math.fsum(w))
+
+
 def nll(
     processes: Sequence[RefProcess],
     pois: Mapping[str, float],
     alphas: Mapping[str, float],
     weights: Array | None = None,
+    reference: tuple[Sequence[RefProcess], Array] | None = None,
 ) -> float:
     r"""NLL = nu - sum_i w_i log F_i + sum_m [alpha_m^2/2 + log(2 pi)/2].
 
     F_i = sum_J N_J r_J(x_i) g_J(x_i), nu = sum_J N_J, N_J = f_J nu_J G_J; w_i = 1 if
     ``weights`` is None. Raises ValueError if some F_i <= 0 or nu <= 0 (log undefined).
+    With ``reference`` = (the processes on a reference pool, its measure m_k) the shapes are
+    renormalised: F_i uses N_J / prod_m c_Jm(alpha_m) (:func:`shape_expectation`), nu does not.
     """
     n = len(processes[0].ratio)
     f = np.zeros(n)
     nu = 0.0
-    for p in processes:
+    for j, p in enumerate(processes):
         y = p.yield_(pois, alphas)
         nu += y
+        if reference is not None:
+            for name in p.shapesys:
+                y /= shape_expectation(reference[0][j], name, reference[1], alphas[name])
         f += y * np.asarray(p.ratio, float) * p.shape(alphas)
     if not nu > 0 or not np.all(f > 0):
         raise ValueError(f"reference NLL undefined: nu = {nu}, min F_i = {f.min()}")

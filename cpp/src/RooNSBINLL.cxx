@@ -648,6 +648,8 @@ RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pd
    _yields.add(pdf.yields());
    _shapeParams.add(pdf.shapeParams());
    _extra.add(extraTerms);
+   if (RooAbsReal *shift = pdf.expectedEventsShift())
+      _extra.add(*shift); // renormalised shapes: nu = sum_J N_J + delta
    _termProcess = pdf.shapeProcess();
    _termParam = pdf.shapeParamIndex();
    _termCode = pdf.shapeCodes();
@@ -675,6 +677,8 @@ RooNSBINLL::RooNSBINLL(const char *name, const char *title, const RooNSBIPdf &pd
    _yields.add(pdf.yields());
    _shapeParams.add(pdf.shapeParams());
    _extra.add(extraTerms);
+   if (RooAbsReal *shift = pdf.expectedEventsShift())
+      _extra.add(*shift); // renormalised shapes: nu = sum_J N_J + delta
    _termProcess = pdf.shapeProcess();
    _termParam = pdf.shapeParamIndex();
    _termCode = pdf.shapeCodes();

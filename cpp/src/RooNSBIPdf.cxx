@@ -23,6 +23,7 @@ using RooNSBI::PdfChecks::where;
 RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yields, const RooArgList &ratios)
    : RooAbsPdf(name, title),
      _yields("yields", "yields N_J of the processes", this),
+     _nuShift("nuShift", "shift of the expected events (renormalised shapes)", this),
      _ratios("ratios", "density-ratio columns r_J of the processes", this),
      _shapeParams("shapeParams", "nuisance parameters of the shape systematics", this),
      _shapeLow("shapeLow", "g(x,-1) columns of the shape systematics", this),
@@ -48,6 +49,7 @@ RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yi
 RooNSBIPdf::RooNSBIPdf(const RooNSBIPdf &other, const char *name)
    : RooAbsPdf(other, name),
      _yields("yields", this, other._yields),
+     _nuShift("nuShift", this, other._nuShift),
      _ratios("ratios", this, other._ratios),
      _shapeParams("shapeParams", this, other._shapeParams),
      _shapeLow("shapeLow", this, other._shapeLow),
@@ -140,11 +142,21 @@ void RooNSBIPdf::addShapeTerm(std::size_t process, RooAbsReal &alpha, int code)
    _shapeCode.push_back(code);
 }
 
+void RooNSBIPdf::setExpectedEventsShift(RooAbsReal &delta)
+{
+   _nuShift.removeAll();
+   _nuShift.add(delta);
+   setValueDirty();
+}
+
 double RooNSBIPdf::totalYield() const
 {
    double nu = 0.0;
    for (RooAbsArg *y : _yields) {
       nu += static_cast<RooAbsReal *>(y)->getVal();
+   }
+   for (RooAbsArg *d : _nuShift) {
+      nu += static_cast<RooAbsReal *>(d)->getVal();
    }
    return nu;
 }
@@ -157,7 +169,9 @@ double RooNSBIPdf::expectedEvents(const RooArgSet * /*nset*/) const
 std::unique_ptr<RooAbsReal> RooNSBIPdf::createExpectedEventsFunc(const RooArgSet * /*nset*/) const
 {
    std::string name = std::string(GetName()) + "_expectedEvents";
-   return std::make_unique<RooAddition>(name.c_str(), name.c_str(), _yields);
+   RooArgList terms(_yields);
+   terms.add(_nuShift);
+   return std::make_unique<RooAddition>(name.c_str(), name.c_str(), terms);
 }
 
 /// Gather the inputs of the master formula and evaluate it for n events.
@@ -178,9 +192,12 @@ void RooNSBIPdf::compute(std::size_t n, Scalar const &scalar, Column const &colu
       procs[j].ratio = column(_ratios[j]);
       nu += procs[j].yield;
    }
+   for (RooAbsArg *d : _nuShift)
+      nu += scalar(*d);
    if (!(nu > 0.0) || !std::isfinite(nu)) {
       std::ostringstream msg;
-      msg << "expected number of events nu = sum_J N_J = " << nu << " is not positive and finite (";
+      msg << "expected number of events nu = sum_J N_J" << (_nuShift.empty() ? "" : " + delta") << " = " << nu
+          << " is not positive and finite (";
       for (std::size_t j = 0; j < nProc; ++j) {
          msg << (j ? ", " : "") << _yields[j].GetName() << " = " << procs[j].yield;
       }

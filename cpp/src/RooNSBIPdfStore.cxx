@@ -160,6 +160,7 @@ RooNSBIPdf::RooNSBIPdf(const char *name, const char *title, const RooArgList &yi
                        std::size_t nPool, const std::string &measureColumn)
    : RooAbsPdf(name, title),
      _yields("yields", "yields N_J of the processes", this),
+     _nuShift("nuShift", "shift of the expected events (renormalised shapes)", this),
      _ratios("ratios", "density-ratio columns r_J of the processes (column form)", this),
      _shapeParams("shapeParams", "nuisance parameters of the shape systematics", this),
      _shapeLow("shapeLow", "g(x,-1) columns of the shape systematics (column form)", this),
@@ -254,18 +255,19 @@ const double *RooNSBIPdf::termAlphas(Scalar const &scalar) const
 
 namespace {
 
-/// nu = sum_J N_J, and whether it is positive and finite (else a message naming the yields).
-bool totalOf(const RooArgList &yields, const double *values, double &nu, std::string &error)
+/// nu = sum_J N_J + shift, and whether it is positive and finite (else a message naming the yields).
+bool totalOf(const RooArgList &yields, const double *values, double shift, double &nu, std::string &error)
 {
-   nu = 0.0;
+   nu = shift;
    for (std::size_t j = 0; j < yields.size(); ++j)
       nu += values[j];
    if (nu > 0.0 && std::isfinite(nu))
       return true;
    std::ostringstream msg;
-   msg << "expected number of events nu = sum_J N_J = " << nu << " is not positive and finite (";
+   msg << "expected number of events nu = sum_J N_J + delta = " << nu << " is not positive and finite (";
    for (std::size_t j = 0; j < yields.size(); ++j)
       msg << (j ? ", " : "") << yields[j].GetName() << " = " << values[j];
+   msg << ", delta = " << shift;
    msg << ")";
    error = msg.str();
    return false;
@@ -281,7 +283,8 @@ double RooNSBIPdf::evaluateStore() const
    double nu = 0.0;
    std::string error;
    std::size_t row = 0;
-   if (!totalOf(_yields, _yieldScratch.data(), nu, error) || !_layout.rowOf(indexVariable()->getVal(), row, error)) {
+   const double shift = _nuShift.empty() ? 0.0 : static_cast<RooAbsReal &>(_nuShift[0]).getVal();
+   if (!totalOf(_yields, _yieldScratch.data(), shift, nu, error) || !_layout.rowOf(indexVariable()->getVal(), row, error)) {
       logEvalError(error.c_str());
       return std::numeric_limits<double>::quiet_NaN();
    }
@@ -299,7 +302,8 @@ void RooNSBIPdf::doEvalStore(RooFit::EvalContext &ctx) const
    std::span<const double> index = ctx.at(indexVariable(), this);
    double nu = 0.0;
    std::string error;
-   bool ok = totalOf(_yields, _yieldScratch.data(), nu, error);
+   const double shift = _nuShift.empty() ? 0.0 : ctx.at(&_nuShift[0], this)[0];
+   bool ok = totalOf(_yields, _yieldScratch.data(), shift, nu, error);
    if (ok && index.size() >= output.size()) {
       ok = _cache.evaluate(_layout, index.data(), output.size(), _yieldScratch.data(), nu, alphas, output.data(), error);
    } else if (ok) { // one index for the whole batch

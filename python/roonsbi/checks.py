@@ -154,6 +154,14 @@ def unbinned_names(pois: Iterable[str], processes: Sequence[Process], channel: s
         for np_name in p.shapesys:
             for col in naming.shape_columns(p.name, np_name):
                 out.append((col, f"the shape column '{col}' of nuisance parameter '{np_name}' {of}"))
+            norm = naming.shape_norm_name(p.name, np_name)
+            out.append((norm, f"the shape normalisation '{norm}' of nuisance parameter '{np_name}' {of}"))
+        if p.shapesys:
+            out.append((naming.expected_yield_name(p.name),
+                        f"the expected yield '{naming.expected_yield_name(p.name)}' {of}"))
+    if any(p.shapesys for p in processes):
+        shift = naming.nu_shift_name(channel)
+        out.append((shift, f"the object '{shift}' of channel '{channel}'"))
     return out
 
 

@@ -47,6 +47,9 @@ __all__ = [
     "nominal_yield_name",
     "normsys_name",
     "scale_name",
+    "expected_yield_name",
+    "nu_shift_name",
+    "shape_norm_name",
     "yield_name",
     "global_observable",
     "nuisance_of_alpha",
@@ -95,6 +98,23 @@ def nominal_yield_name(process: str) -> str:
 def yield_name(process: str) -> str:
     """The yield N_J = f_J nu_J G_J of an unbinned channel (``N_<process>``)."""
     return f"N_{process}"
+
+
+def expected_yield_name(process: str) -> str:
+    """With renormalised shapes: the expected yield f_J nu_J G_J of a process (``Nexp_<process>``),
+    while ``N_<process>`` also holds the shape normalisation factors."""
+    return f"Nexp_{process}"
+
+
+def shape_norm_name(process: str, nuisance: str) -> str:
+    """The renormalisation factor 1/c_Jm(alpha) of a shape term (``shapenorm_<process>_<nuisance>``)."""
+    return f"shapenorm_{process}_{nuisance}"
+
+
+def nu_shift_name(channel: str) -> str:
+    """With renormalised shapes: delta = sum_J (Nexp_J - N_J), which keeps nu = sum_J Nexp_J
+    (``nushift_<channel>``)."""
+    return f"nushift_{channel}"
 
 
 def coefficient_name(process: str, channel: str | None = None) -> str:

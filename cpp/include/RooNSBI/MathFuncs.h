@@ -72,6 +72,30 @@ inline double shapeTermValue(int code, double low, double high, double alpha)
                                            : 1.0 + flexibleInterpSingle(code, low, high, 1.0, 1.0, alpha, 1.0);
 }
 
+/// The reference expectation of one shape term alone (not the running product), for the
+/// renormalisation of shapes on a reference sample:
+///
+///   c(alpha) = sum_k w_k g(alpha; low_k, high_k) / sum_k w_k,
+///
+/// g the term's factor around a nominal of 1 (shapeTermValue: 1 + delta for the additive codes,
+/// the factor I for the multiplicative ones) and w_k = m_k r_J(x_k) the reference weights of
+/// process J. For the codes whose delta is linear in the per-event values with alpha-only
+/// weights (0, 2, 4 and 6) the expectation of g is g of the expectations, so one "event" (the
+/// w-weighted means of low and high) gives c exactly.
+inline double shapeExpectation(int code, std::size_t n, const double *w, const double *low, const double *high,
+                               double alpha)
+{
+   const bool additive = Codes::isAdditiveShapeCode(code);
+   double sum = 0.0;
+   double sumW = 0.0;
+   for (std::size_t k = 0; k < n; ++k) {
+      const double v = shapeTermValue(code, low[k], high[k], alpha);
+      sum += w[k] * (additive ? 1.0 + v : v);
+      sumW += w[k];
+   }
+   return sum / sumW;
+}
+
 /// The NSBI master formula for n events:
 ///
 ///   out[i] = p(x_i|mu,alpha) / p_ref(x_i)

@@ -27,7 +27,9 @@ class RooNSBIPdf;
 ///   NLL = nu - sum_i w_i log F_i + sum_k extra_k,
 ///   F_i = sum_J N_J r_J(x_i) prod_m g_Jm(x_i, alpha_m),    nu = sum_J N_J,
 ///
-/// i.e. RooFit's extended NLL of the pdf up to the constant sum_i w_i log p_ref.
+/// i.e. RooFit's extended NLL of the pdf up to the constant sum_i w_i log p_ref. The pdf's
+/// expected-events shift (RooNSBIPdf::setExpectedEventsShift: renormalised shapes) is one of the
+/// extra terms.
 ///
 /// On a store-form RooNSBIPdf and a RooFit dataset of its event index (the constructor
 /// taking a RooAbsData) the events are the rows i = floor(k_i) of the pdf's own store, with

@@ -27,14 +27,15 @@ class RooAbsData;
 ///   p(x|mu,alpha)/p_ref(x) = 1/nu * sum_J N_J r_J(x) prod_m g_Jm(x, alpha_m),
 ///   nu(mu,alpha)           = sum_J N_J,
 ///
-/// where N_J = f_J(mu) nu_J G_J(alpha) is any RooAbsReal (the Python builders
+/// (with renormalised shapes nu = sum_J N_J + delta, see setExpectedEventsShift), where N_J = f_J(mu) nu_J G_J(alpha) is any RooAbsReal (the Python builders
 /// use a RooProduct of the POI coefficient, the nominal yield and a HistFactory
 /// FlexibleInterpVar), and g_Jm are per-event shape systematics interpolated
 /// between the per-event ratio columns g_Jm(x,-1) and g_Jm(x,+1) with the codes
 /// of ROOT's PiecewiseInterpolation around a nominal of 1, accumulated per
-/// process in the order they were added. Shapes are not renormalised: the
+/// process in the order they were added. Shapes are not renormalised here: the
 /// columns are density ratios p_J(x|alpha=+-1)/p_J(x|0), so their reference
-/// expectation is 1 by construction.
+/// expectation is 1 by construction at alpha = +-1; a renormalisation on a reference
+/// sample enters through the yields (RooNSBIShapeNorm) and setExpectedEventsShift().
 ///
 /// The pdf is self-normalised (the value is a density ratio; the reference
 /// density only adds a parameter-independent constant to the NLL) and must be
@@ -97,7 +98,20 @@ public:
    static void checkColumnValues(const char *column, const char *role, const double *values, std::size_t n,
                                  bool strictlyPositive);
 
-   /// nu(mu,alpha) = sum_J N_J at the current parameter values.
+   /// Shapes renormalised on a reference sample (roonsbi.build_model(..., renormalise_shapes=True)):
+   /// the yields N_J multiplying the per-event terms then carry the factors 1/c_Jm(alpha) of
+   /// RooNSBIShapeNorm, and `delta` = sum_J f_J nu_J G_J - sum_J N_J restores the expected events
+   ///   nu = sum_J N_J + delta = sum_J f_J nu_J G_J,
+   /// which the renormalised shapes leave unchanged (the per-event sum integrates to it). RooNSBINLL
+   /// adds delta as one of its extra terms. Call it once, before the pdf is used.
+   void setExpectedEventsShift(RooAbsReal &delta);
+   /// delta of setExpectedEventsShift (nullptr if none: nu = sum_J N_J).
+   RooAbsReal *expectedEventsShift() const
+   {
+      return _nuShift.empty() ? nullptr : static_cast<RooAbsReal *>(_nuShift.at(0));
+   }
+
+   /// nu(mu,alpha) = sum_J N_J (+ delta, see setExpectedEventsShift) at the current parameter values.
    double totalYield() const;
 
    bool selfNormalized() const override { return true; }
@@ -168,6 +182,7 @@ private:
    double evaluateStore() const;
 
    RooListProxy _yields;       ///< N_J, per process
+   RooListProxy _nuShift;      ///< delta of setExpectedEventsShift (empty or one element)
    RooListProxy _ratios;       ///< r_J columns, per process
    RooListProxy _shapeParams;  ///< distinct nuisance parameters of the shape systematics
    RooListProxy _shapeLow;     ///< g(x,-1) columns, per shape term
@@ -203,7 +218,7 @@ private:
    mutable std::vector<double> _alphaScratch; //! per shape term: its alpha (store form)
    mutable std::vector<double> _yieldScratch; //! per process: N_J (store form)
 
-   ClassDefOverride(RooNSBIPdf, 2)
+   ClassDefOverride(RooNSBIPdf, 3)
 };
 
 #endif

@@ -182,6 +182,7 @@ class _Setup:
     pois: dict[str, float]
     shapes: list[tuple[str, str]]  #: (process, nuisance) of every histosys
     obs: Observable | None  #: None for a plain histogram of the column ``observable``
+    obs_shapes: list[tuple[str, str]]  #: shape columns the (nuisance-aware) observable reads
     observable: str | None
     weight: str | None
     progress: bool | None
@@ -194,7 +195,8 @@ class _Setup:
 
 def _setup(processes: Sequence[BinnedProcess], grid: ArrayLike, poi: str, reference: float,
            pois: Mapping[str, float] | None, observable: str | None, weight: str | None, progress: bool | None,
-           total: int | None) -> _Setup:
+           total: int | None, nuisances: Mapping[str, ArrayLike] | None = None,
+           nuisance_reference: Mapping[str, float] | None = None) -> _Setup:
     """Check the processes and the grid; the observable T_mu' of the grid points."""
     if not processes:
         raise ValueError("build_templates needs at least one process")
@@ -214,9 +216,13 @@ def _setup(processes: Sequence[BinnedProcess], grid: ArrayLike, poi: str, refere
         for m, ns in p.normsys_factors().items():
             check_normsys(ns, m, p.name)
     shapes = [(p.name, m) for p in processes for m in p.histosys_codes()]
-    obs = Observable(processes, poi, point, float(reference), grid) if observable is None else None
-    return _Setup(list(processes), grid, poi, float(reference), point, shapes, obs, observable, weight, progress,
-                  total)
+    if observable is not None and nuisances is not None:
+        raise ValueError("nuisances= builds the nuisance-aware optimal observable; it does not apply to a plain "
+                         f"histogram of '{observable}'")
+    obs = (Observable(processes, poi, point, float(reference), grid, nuisances, nuisance_reference)
+           if observable is None else None)
+    return _Setup(list(processes), grid, poi, float(reference), point, shapes, obs,
+                  obs.shape_terms if obs is not None else [], observable, weight, progress, total)
 
 
 def _variable(s: _Setup, cols: Columns, what: str, index: int, offset: int, mc_events: bool) -> Iterator[np.ndarray]:
@@ -227,6 +233,7 @@ def _variable(s: _Setup, cols: Columns, what: str, index: int, offset: int, mc_e
         for _ in range(s.grid.size):
             yield cols.column
         return
+    s.obs.set_shapes(cols.shapes)
     log_ref = s.obs.log_reference(cols.ratios)
     no_density = None
     for k in range(s.grid.size):
@@ -258,7 +265,7 @@ def _sketch_pass(s: _Setup, mc: ChunkSource, sketch_size: int) -> list[QuantileS
     bar = progress_bar(s.total, "templates: quantiles (pass 1/2)", s.progress)
     offset = 0
     for index, chunk in enumerate(mc):
-        cols = read_chunk(chunk, index, offset, s.processes, [], s.weight, s.observable, "MC events")
+        cols = read_chunk(chunk, index, offset, s.processes, s.obs_shapes, s.weight, s.observable, "MC events")
         wr = cols.weights[:, None] * cols.ratios
         for k, t in enumerate(_variable(s, cols, "MC events", index, offset, True)):
             sketches[k].add(t, wr)
@@ -382,7 +389,7 @@ def _fill_data(s: _Setup, data: ChunkSource, edges: np.ndarray, flow: bool) -> t
     weighted, n_data = False, 0
     bar = progress_bar(None, "templates: data", s.progress)
     for index, chunk in enumerate(data):
-        cols = read_chunk(chunk, index, n_data, s.processes, [], s.weight, s.observable, "data events")
+        cols = read_chunk(chunk, index, n_data, s.processes, s.obs_shapes, s.weight, s.observable, "data events")
         weighted |= cols.weighted
         for k, t in enumerate(_variable(s, cols, "data events", index, n_data, False)):
             idx = bin_index(t, edges[k], flow)
@@ -409,7 +416,9 @@ def _normalised(s: _Setup, sums: _Sums, edges: np.ndarray, binning: str) -> Temp
         poi=s.poi, reference=s.reference, pois=s.pois, grid=s.grid, edges=edges, processes=s.processes,
         nominal=sums.nominal * scale[None, :, None], histosys=histosys, histosys_totals=histosys_totals,
         sumw2=sums.w2 * (scale[:, None] * scale[None, :])[None, :, :, None], mc_entries=sums.entries,
-        mc_totals=sums.totals, n_events=sums.n_events, observable=s.observable or "optimal", binning=binning,
+        mc_totals=sums.totals, n_events=sums.n_events,
+        observable=s.observable or ("optimal, nuisance-aware" if s.obs_shapes or (s.obs and s.obs.nuisances) else
+                                    "optimal"), binning=binning,
     )
 
 
@@ -427,6 +436,8 @@ def build_templates(
     weight: str | None = WEIGHT_NAME,
     progress: bool | None = None,
     total: int | None = None,
+    nuisances: Mapping[str, ArrayLike] | None = None,
+    nuisance_reference: Mapping[str, float] | None = None,
 ) -> Templates:
     r"""Histogram the optimal observable for every grid point, per process and variation.
 
@@ -449,6 +460,14 @@ def build_templates(
         weight: name of the weight column (None: unit weights; missing in a chunk: unit weights).
         progress: show a tqdm progress bar (default: when stderr is a terminal).
         total: number of MC events, for the progress bar.
+        nuisances: None (default) for the optimal observable at nominal nuisance parameters;
+            or nuisance-parameter name -> one value per grid point (the conditional fit
+            alpha-hat-hat(mu'_k)) for the nuisance-aware observable
+            p(x|mu'_k, alpha_k)/p(x|reference, nuisance_reference) (:mod:`roonsbi.binned.observable`;
+            :func:`roonsbi.infer.conditional_nuisances` gives both from the unbinned fits). The data
+            then need the shape columns of those nuisance parameters too.
+        nuisance_reference: the nuisance values of the denominator (the free fit alpha-hat;
+            default 0).
 
     Raises:
         ValueError: missing columns, columns of different lengths, NaN/inf or negative ratios,
@@ -456,7 +475,8 @@ def build_templates(
             duplicate names, or quantile edges that are not distinct.
         TypeError: a one-pass iterable with :class:`Quantiles`.
     """
-    s = _setup(processes, grid, poi, reference, pois, observable, weight, progress, total)
+    s = _setup(processes, grid, poi, reference, pois, observable, weight, progress, total, nuisances,
+               nuisance_reference)
     mc = ChunkSource(source, "MC events")
     data_src = ChunkSource(data, "data events") if data is not None else None
     if isinstance(binning, Quantiles):

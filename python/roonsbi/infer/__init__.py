@@ -4,9 +4,10 @@ significance, on one process or many (:mod:`.executor`, :mod:`.records`, :mod:`.
 
 Modules: :mod:`.fit` (Minuit2 fits), :mod:`.scan` (1-D, 2-D and parametrized scans),
 :mod:`.impacts`, :mod:`.toys`, :mod:`.limits` (CLs, upper limits, significance),
-:mod:`.intervals` (chi2 thresholds and crossings),
-:mod:`.results` (every result container), :mod:`.progress` (progress of loops of fits) and
-:mod:`.state` (parameters restored after a loop of fits). A model is any :class:`~roonsbi.models.protocol.FitModel`.
+:mod:`.intervals` (chi2 thresholds and crossings), :mod:`.normalisation` (the normalisation
+drift of shape terms), :mod:`.results` (every result container), :mod:`.progress` (progress of loops
+of fits) and :mod:`.state` (parameters restored after a loop of fits). A model is any
+:class:`~roonsbi.models.protocol.FitModel`.
 """
 
 from .fit import FitStatusWarning, Fitter, ParameterAtBoundWarning, fit
@@ -22,6 +23,7 @@ from .limits import (
     toy_cls,
     upper_limit,
 )
+from .normalisation import shape_drift
 from .results import (
     CLsResult,
     CoverageResult,
@@ -29,16 +31,19 @@ from .results import (
     Impact,
     ImpactResult,
     NeymanResult,
+    NuisanceProfile,
     ParametrizedScanResult,
     Pull,
     Scan2DResult,
     ScanResult,
+    ShapeDrift,
+    ShapeDriftTable,
     Significance,
     Toy,
     ToyCLsResult,
     UpperLimit,
 )
-from .scan import parametrized_scan, profile_scan, profile_scan_2d
+from .scan import conditional_nuisances, parametrized_scan, profile_scan, profile_scan_2d
 from .state import saved_parameters
 from .toys import ToyGenerator, coverage, neyman_construction, t_statistic
 
@@ -52,11 +57,14 @@ __all__ = [
     "Impact",
     "ImpactResult",
     "NeymanResult",
+    "NuisanceProfile",
     "ParameterAtBoundWarning",
     "ParametrizedScanResult",
     "Pull",
     "Scan2DResult",
     "ScanResult",
+    "ShapeDrift",
+    "ShapeDriftTable",
     "Significance",
     "Toy",
     "ToyCLsResult",
@@ -66,6 +74,7 @@ __all__ = [
     "asymptotic_cls",
     "chi2_threshold",
     "cls_scan",
+    "conditional_nuisances",
     "coverage",
     "crossing_interval",
     "discovery_significance",
@@ -78,6 +87,7 @@ __all__ = [
     "profile_scan_2d",
     "pulls",
     "saved_parameters",
+    "shape_drift",
     "t_statistic",
     "toy_cls",
     "upper_limit",

@@ -9,7 +9,11 @@ impacts, toys and the Neyman construction). They hold numbers only and do no fit
 * :class:`Toy`, :class:`NeymanResult`, :class:`CoverageResult`: pseudo-experiments, the toy
   confidence belt and the coverage of the asymptotic interval;
 * :class:`CLsResult`, :class:`UpperLimit`, :class:`Significance`: asymptotic CLs, upper limits
-  and discovery significance (:mod:`roonsbi.infer.limits`); :class:`ToyCLsResult`: CLs from toys.
+  and discovery significance (:mod:`roonsbi.infer.limits`); :class:`ToyCLsResult`: CLs from toys;
+* :class:`NuisanceProfile`: the conditional and free nuisance parameters of a POI grid
+  (:func:`~roonsbi.infer.scan.conditional_nuisances`);
+* :class:`ShapeDrift`, :class:`ShapeDriftTable`: the normalisation drift of the shape terms
+  (:mod:`roonsbi.infer.normalisation`).
 """
 
 from __future__ import annotations
@@ -22,9 +26,9 @@ import numpy as np
 
 from .intervals import chi2_threshold, crossing_interval, normal_sf
 
-__all__ = ["CLsResult", "CoverageResult", "FitResult", "Impact", "ImpactResult", "NeymanResult",
-           "ParametrizedScanResult", "Pull", "Scan2DResult", "ScanResult", "Significance", "Toy", "ToyCLsResult",
-           "UpperLimit"]
+__all__ = ["CLsResult", "CoverageResult", "FitResult", "Impact", "ImpactResult", "NeymanResult", "NuisanceProfile",
+           "ParametrizedScanResult", "Pull", "Scan2DResult", "ScanResult", "ShapeDrift", "ShapeDriftTable",
+           "Significance", "Toy", "ToyCLsResult", "UpperLimit"]
 
 
 @dataclass
@@ -362,3 +366,67 @@ class Significance:
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "z0": self.z0, "p0": self.p0, "expected_z0": self.expected_z0,
                 "expected_p0": self.expected_p0}
+
+
+@dataclass
+class ShapeDrift:
+    r"""The normalisation of one shape term (process J, nuisance parameter m) at ``alpha``:
+
+    ``expectation`` :math:`c_{Jm}(\alpha) = \sum_k m_k r_J(x_k) g_{Jm}(x_k,\alpha) / \sum_k m_k r_J(x_k)`
+    on the reference pool (the term alone, not renormalised); ``drift`` = c - 1, the relative
+    change of process J's events that the term makes; ``renormalised``: whether the model divides
+    the term by its own :math:`c_{Jm}`; ``residual``: the drift left in the model (c times the
+    model's factor, minus 1: 0 to rounding when renormalised, ``drift`` otherwise)."""
+
+    process: str
+    nuisance: str
+    code: int
+    alpha: float
+    expectation: float
+    renormalised: bool
+    residual: float
+
+    @property
+    def drift(self) -> float:
+        return self.expectation - 1.0
+
+
+@dataclass
+class ShapeDriftTable:
+    """The :class:`ShapeDrift` of every shape term of a channel; ``str()`` is a text table."""
+
+    rows: list[ShapeDrift]
+
+    def __str__(self) -> str:
+        head = (f"{'process':<12} {'nuisance':<14} {'code':>4} {'alpha':>8} {'drift':>11} {'renorm.':>7} "
+                f"{'residual':>11}")
+        lines = [head]
+        for r in self.rows:
+            lines.append(f"{r.process:<12} {r.nuisance:<14} {r.code:>4} {r.alpha:>8.3f} {r.drift:>+11.4e} "
+                         f"{'yes' if r.renormalised else 'no':>7} {r.residual:>+11.4e}")
+        return "\n".join(lines)
+
+    def max_residual(self) -> float:
+        """The largest |residual| (0 for no shape terms)."""
+        return max((abs(r.residual) for r in self.rows), default=0.0)
+
+
+@dataclass
+class NuisanceProfile:
+    r"""The nuisance parameters (by name ``X`` of ``alpha_X``) of the conditional fits at the
+    values ``grid`` of ``poi`` (``conditional[X][k]`` = :math:`\hat{\hat\alpha}_X(\mu'_k)`) and
+    of the free fit (``free``, at ``poi_hat``)."""
+
+    poi: str
+    grid: np.ndarray
+    conditional: dict[str, np.ndarray]
+    free: dict[str, float]
+    poi_hat: float
+
+    def template_arguments(self) -> dict[str, Any]:
+        """The arguments of :func:`roonsbi.binned.build_templates` for the nuisance-aware observable
+        p(x|mu'_k, alpha-hat-hat_k)/p(x|mu-hat, alpha-hat): ``nuisances``, ``nuisance_reference``,
+        ``reference`` (mu-hat, also the default hypothesis of :class:`~roonsbi.binned.Quantiles`:
+        bins of equal expected yield under the free fit) and ``poi``."""
+        return {"nuisances": self.conditional, "nuisance_reference": self.free, "reference": self.poi_hat,
+                "poi": self.poi}

@@ -19,16 +19,17 @@ import numpy as np
 
 from ..models.parametrized import ParametrizedModel, as_param_data
 from ..models.protocol import FitModel
+from ..naming import nuisance_of_alpha
 from .executor import open_source, restore_state
 from .fit import Fitter, UndefinedNLL, single_poi
 from .fits import FitUnit, as_dict, as_result, run_fits
 from .intervals import chi2_threshold, crossing_interval
 from .progress import progress as progress_of
-from .results import FitResult, ParametrizedScanResult, Scan2DResult, ScanResult
+from .results import FitResult, NuisanceProfile, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
 
-__all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_threshold", "crossing_interval",
-           "parametrized_point", "parametrized_scan", "profile_scan", "profile_scan_2d"]
+__all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_threshold", "conditional_nuisances",
+           "crossing_interval", "parametrized_point", "parametrized_scan", "profile_scan", "profile_scan_2d"]
 
 
 def _check_executor(executor: Any, data: Any, fitter: Fitter | None) -> None:
@@ -100,6 +101,27 @@ def _scan_values(model: FitModel, name: str, values: Iterable[float]) -> np.ndar
         raise ValueError(f"scan values of '{name}' must be finite and inside its range [{var.getMin():g}, "
                          f"{var.getMax():g}]: entry {i} = {arr[i]:g} is not (it is outside the range or NaN/inf)")
     return arr
+
+
+def conditional_nuisances(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None,
+                          backend: str = "cpu", fast: bool = False) -> NuisanceProfile:
+    r"""The free fit :math:`(\hat\mu, \hat\alpha)` and the nuisance parameters of the conditional fits
+    :math:`\hat{\hat\alpha}(\mu'_k)` at ``values`` of ``poi``, of an (unbinned) model on ``data``: what
+    the nuisance-aware optimal observable of parametrized NSBI is built at
+    (``build_templates(..., **profile.template_arguments())``). The model's parameters are restored."""
+    fitter = Fitter(model, data=data, backend=backend, fast=fast)
+    values = np.asarray(list(values), dtype=float)
+    names = [p.GetName() for p in model.nuisance_parameters]
+    per_point = {nuisance_of_alpha(n): np.empty(values.size) for n in names}
+    with saved_parameters(model):
+        best = fitter.fit(hesse=False)
+        for k, v in enumerate(values):
+            model.set_parameters(best.values)
+            fixed = fitter.fit({poi: v}, hesse=False)
+            for n in names:
+                per_point[nuisance_of_alpha(n)][k] = fixed.values[n]
+    return NuisanceProfile(poi, values, per_point, {nuisance_of_alpha(n): float(best.values[n]) for n in names},
+                           float(best.values[poi]))
 
 
 def _check_scan_2d(model: FitModel, fitter: Fitter, params: tuple[str, str],

@@ -20,7 +20,7 @@ from ..naming import LOG_PREFIX, WEIGHT_NAME
 
 ROOT = load()
 
-__all__ = ["dequantized_columns", "make_store", "open_store", "shape_store_column"]
+__all__ = ["dequantized_columns", "make_store", "open_store", "shape_store_column", "store_rows"]
 
 
 def shape_store_column(code: int, name: str) -> str:
@@ -97,3 +97,13 @@ def dequantized_columns(store: Any) -> dict[str, np.ndarray]:
     return out
 
 
+
+
+def store_rows(store: Any, name: str, n: int) -> np.ndarray:
+    """The first ``n`` rows of column ``name`` as float64 in the model's naming: the values the pdf
+    reads (a column stored only as its logarithm ``log:<name>`` is exponentiated)."""
+    if store.hasColumn(name):
+        return np.frombuffer(store.column(name), dtype=np.float32, count=n).astype(np.float64)
+    if store.hasColumn(LOG_PREFIX + name):
+        return np.exp(np.frombuffer(store.column(LOG_PREFIX + name), dtype=np.float32, count=n).astype(np.float64))
+    raise KeyError(f"the event store has no column '{name}' (nor '{LOG_PREFIX}{name}')")

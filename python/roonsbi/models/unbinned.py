@@ -21,7 +21,9 @@ Interpolation codes are ROOT's own numbers:
   :math:`|\alpha|<1`, exponential outside; HistFactory's normsys default, pyhf ``code4``);
 * per-event shape systematics (:class:`ShapeSys`): ``PiecewiseInterpolation``
   codes 0, 1, 2, 4, 5, 6; default 5 (multiplicative polynomial/exponential, as
-  the ATLAS off-shell analysis). Shapes are not renormalised (see ``RooNSBIPdf``).
+  the ATLAS off-shell analysis). Shapes are not renormalised unless asked
+  (``build_model(..., renormalise_shapes=True)``: on the reference pool, per process and
+  nuisance parameter, as a function of alpha).
 """
 
 from __future__ import annotations
@@ -54,10 +56,13 @@ from ..naming import (
     WEIGHT_NAME,
     WORKSPACE_NAME,
     coefficient_name,
+    expected_yield_name,
     nominal_yield_name,
     normsys_name,
+    nu_shift_name,
     ratio_column,
     shape_columns,
+    shape_norm_name,
     yield_name,
 )
 from ..spec import ArrayLike, Process, as_shapesys, check_column, check_shape_code
@@ -69,7 +74,7 @@ from .builders import (
     real_var,
     with_constraints,
 )
-from .store import make_store, shape_store_column
+from .store import make_store, shape_store_column, store_rows
 from .workspace import WorkspaceModel, read_workspace
 
 ROOT = load()
@@ -130,6 +135,7 @@ def build_model(
     pool: Sequence[Process] | None = None,
     pool_weights: ArrayLike | None = None,
     form: str = "store",
+    renormalise_shapes: bool = False,
 ) -> NSBIModel:
     r"""Build an NSBI channel from numpy arrays.
 
@@ -153,6 +159,18 @@ def build_model(
             by the pdf, the dataset holds an event index (``event_<name>``) and weights: scalable,
             and what the standard RooStats tools and xRooFit need. ``"columns"``: every column is
             an observable of a double-precision RooDataSet (small channels; HS3 export).
+        renormalise_shapes: renormalise every per-event shape term on the reference pool, per
+            process J and nuisance parameter m, as a function of alpha:
+            :math:`g_{Jm}(x,\alpha) \to g_{Jm}(x,\alpha)/c_{Jm}(\alpha)` with
+            :math:`c_{Jm}(\alpha) = \sum_k m_k r_J(x_k) g_{Jm}(x_k,\alpha) / \sum_k m_k r_J(x_k)`,
+            so that a shape-only nuisance parameter changes no process's number of events:
+            :math:`\sum_k m_k F_k = \sum_J f_J \nu_J G_J \sum_k m_k r_J(x_k)` at every alpha (exactly
+            for one shape term per process; = nu when the ratios are normalised on the pool). The
+            factors are ``RooNSBIShapeNorm`` objects (``shapenorm_<J>_<m>``, value :math:`1/c_{Jm}`)
+            in the yields ``N_J`` and the pdf's expected-events shift keeps
+            :math:`\nu = \sum_J` ``Nexp_J``; all of it is saved with the workspace. Needs the store
+            form with a pool (``pool=`` or ``pool_weights=``).
+            :func:`roonsbi.infer.shape_drift` reports :math:`c_{Jm}` at any alpha.
 
     Returns:
         :class:`NSBIModel` with the pdf, the constraints, the dataset ``obsData``
@@ -183,6 +201,9 @@ def build_model(
         raise ValueError("build_model needs at least one process")
     if pool is not None:
         pool = check_processes(pool, "pool")
+    if renormalise_shapes and (form != "store" or (pool is None and pool_weights is None)):
+        raise ValueError("renormalise_shapes=True renormalises the shapes on the reference pool: it needs "
+                         "form='store' and pool= (or pool_weights=, when the events are the pool)")
     alpha_range = check_alpha_range(alpha_range)
     pois = check_pois({"mu": (1.0, 0.0, 10.0)} if pois is None else pois)
     names = [p.name for p in processes]
@@ -204,13 +225,23 @@ def build_model(
         poi_vars[poi] = ws.var(poi)
     np_names = sorted({n for p in processes for n in list(p.normsys) + list(p.shapesys)})
     alphas, globs, constraints = gaussian_constraints(np_names, poi_vars, alpha_range, keep)
+    rows = _StoreRows.of(processes, columns, pool, pool_weights, n_events) if form == "store" else None
+    store = _row_store(processes, rows) if rows is not None else None
     yields = ROOT.RooArgList()
+    shifts = []  # renormalised shapes: (expected yield, yield) per renormalised process
     for p in processes:
-        yields.add(_process_yield(p, poi_vars, alphas, keep))
-    if form == "store":
-        rows = _StoreRows.of(processes, columns, pool, pool_weights, n_events)
+        yld = _process_yield(p, poi_vars, alphas, keep)
+        if renormalise_shapes and p.shapesys:
+            assert rows is not None
+            expected = yld
+            yld = _renormalised_yield(p, expected, alphas, store, rows.n_pool, keep)
+            shifts.append((expected, yld))
+        yields.add(yld)
+    if rows is not None:
         index = _index_variable(name, rows)
-        pdf = _store_pdf(name, processes, yields, alphas, index, rows)
+        pdf = _store_pdf(name, processes, yields, alphas, index, rows, store)
+        if shifts:
+            pdf.setExpectedEventsShift(_nu_shift(name, shifts, keep))
         observables = [index.GetName()]
     else:
         col_vars = {col: real_var(col, 1.0) for col in columns}
@@ -220,7 +251,7 @@ def build_model(
     _check_positive_yield(pdf, yields, pois)
     ws.Import(model, ROOT.RooFit.Silence(True), ROOT.RooFit.RecycleConflictNodes(True))
     if with_data:
-        if form == "store":
+        if rows is not None:
             data_columns = {observables[0]: rows.data_index()}
         else:
             data_columns = columns
@@ -282,10 +313,8 @@ def _index_variable(name: str, rows: _StoreRows) -> Any:
     return index
 
 
-def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Mapping[str, Any], index: Any,
-               rows: _StoreRows) -> Any:
-    """The store-form RooNSBIPdf: an EventStore of the rows (shape columns as each code needs
-    them), the event index, the pool and its measure."""
+def _row_store(processes: Sequence[Process], rows: _StoreRows) -> Any:
+    """The EventStore of the rows (shape columns as each code needs them) and the pool measure."""
     columns: dict[str, np.ndarray] = {}
     logs: dict[str, np.ndarray] = {}
     for p in processes:
@@ -298,6 +327,12 @@ def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Map
     store = make_store(columns, logs)
     if rows.measure is not None:
         store.addColumn(POOL_MEASURE, rows.measure if rows.measure.size else ROOT.nullptr)
+    return store
+
+
+def _store_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Mapping[str, Any], index: Any,
+               rows: _StoreRows, store: Any) -> Any:
+    """The store-form RooNSBIPdf of the store of the rows, the event index, the pool and its measure."""
     ratio_names = ROOT.std.vector["std::string"]([ratio_column(p.name) for p in processes])
     with cpp_errors():
         pdf = ROOT.RooNSBIPdf(PDF_NAME.format(name=name), f"NSBI pdf of {name}", yields, index, store, ratio_names,
@@ -364,6 +399,52 @@ def _process_yield(p: Process, poi_vars: Mapping[str, Any], alphas: Mapping[str,
     yld = ROOT.RooProduct(yield_name(p.name), yield_name(p.name), factors)
     keep += [coef, nominal, yld]
     return yld
+
+
+def _renormalised_yield(p: Process, expected: Any, alphas: Mapping[str, Any], store: Any, n_pool: int,
+                        keep: list[Any]) -> Any:
+    r"""N_J = Nexp_J prod_m 1/c_Jm(alpha_m): the yield ``expected`` (renamed ``Nexp_J``) times one
+    ``RooNSBIShapeNorm`` per shape term, on the pool rows with weights w_k = m_k r_J(x_k), all read
+    from the store as the pdf reads them (float32). The codes whose delta is linear in the
+    per-event values (0, 2, 4, 6) get one event, the w-weighted means of g(x,-1) and g(x,+1)
+    (exact); the exponential codes 1 and 5 every pool row."""
+    expected.SetName(expected_yield_name(p.name))
+    expected.SetTitle(expected_yield_name(p.name))
+    w = store_rows(store, POOL_MEASURE, n_pool) * store_rows(store, ratio_column(p.name), n_pool)
+    if not w.sum() > 0:
+        raise ValueError(f"process '{p.name}' has no reference weight on the pool (sum_k m_k r_J(x_k) = 0): "
+                         "its shapes cannot be renormalised (renormalise_shapes=True)")
+    factors = ROOT.RooArgList(expected)
+    for np_name, value in p.shapesys.items():
+        code = as_shapesys(value).code
+        lo_col, hi_col = shape_columns(p.name, np_name)
+        lo, hi = store_rows(store, lo_col, n_pool), store_rows(store, hi_col, n_pool)
+        weights = w
+        if code not in (1, 5):  # linear delta: the expectation of g is g of the expectations
+            weights, lo, hi = np.ones(1), np.array([w @ lo / w.sum()]), np.array([w @ hi / w.sum()])
+        vectors = [ROOT.std.vector["double"](a) for a in (weights, lo, hi)]
+        norm_name = shape_norm_name(p.name, np_name)
+        with cpp_errors():
+            ROOT.RooNSBIShapeNorm.check(norm_name, code, *vectors)
+        norm = ROOT.RooNSBIShapeNorm(norm_name, f"shape normalisation of {np_name} for {p.name}", alphas[np_name],
+                                     code, *vectors)
+        factors.add(norm)
+        keep.append(norm)
+    yld = ROOT.RooProduct(yield_name(p.name), yield_name(p.name), factors)
+    keep.append(yld)
+    return yld
+
+
+def _nu_shift(name: str, shifts: Sequence[tuple[Any, Any]], keep: list[Any]) -> Any:
+    """delta = sum_J (Nexp_J - N_J) of the renormalised processes (RooNSBIPdf::setExpectedEventsShift)."""
+    terms = ROOT.RooArgList()
+    for expected, yld in shifts:
+        terms.add(expected)
+        terms.add(yld)
+    formula = " + ".join(f"x[{2 * j}] - x[{2 * j + 1}]" for j in range(len(shifts)))
+    shift = ROOT.RooFormulaVar(nu_shift_name(name), formula, formula, terms)
+    keep.append(shift)
+    return shift
 
 
 def _nsbi_pdf(name: str, processes: Sequence[Process], yields: Any, alphas: Mapping[str, Any],
