@@ -40,6 +40,13 @@ fails or ends above the EDM asked for, it runs once more from where it stopped, 
 errors are those of the NLL. The RooNSBINLL of ``fast=True`` (analytic gradient) is minimised as
 it is.
 
+**Newton start** (``method``, default ``"auto"``): an NLL with an exact one-pass Hessian (the
+RooNSBINLL of ``fast=True``) is first minimised by damped Newton iterations
+(:mod:`roonsbi.infer.newton`, a handful of passes over the events), then MIGRAD runs from there
+(seeded with the same exact Hessian, it converges in a few passes) and HESSE, so that the status,
+the EDM, the RooFitResult and the errors are Minuit's. ``method="migrad"`` skips the Newton
+iterations (the fallback; "auto" is MIGRAD alone for NLLs without a Hessian).
+
 :attr:`FitResult.min_nll` is always the true, un-offset NLL (read with RooFit's offset hidden,
 :func:`true_value`), so that ``2 * (fixed.min_nll - free.min_nll)`` is :math:`t(\mu)` for fits of
 one Fitter or of different ones (scans, impacts, limits and toys rely on it). A fit that ends with
@@ -56,15 +63,20 @@ import numpy as np
 
 from ..library import load
 from ..models.protocol import FitModel
+from .newton import NewtonResult, newton_minimize
 from .results import FitResult
 
 ROOT = load()
 
-__all__ = ["HESSE_STATUS", "LEVEL", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning", "Fitter", "fit",
+__all__ = ["HESSE_STATUS", "LEVEL", "METHODS", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning", "Fitter", "fit",
            "single_poi", "true_value"]
 
 #: The default Minuit2 tolerance of roonsbi's fits: MIGRAD stops at EDM < 0.002 * TOLERANCE * UP (1e-8).
 TOLERANCE = 1e-5
+
+#: The minimisation methods of :class:`Fitter`: "auto" (Newton then MIGRAD for an NLL with an exact
+#: Hessian, MIGRAD otherwise), "newton" (the same, an error without a Hessian), "migrad" (MIGRAD alone).
+METHODS = ("auto", "newton", "migrad")
 
 #: With the offset: the value of the function Minuit minimises at the start of each MIGRAD.
 LEVEL = 0.01
@@ -134,7 +146,7 @@ class Fitter:
 
     def __init__(self, model: FitModel, *, data: Any = None, backend: str = "cpu", strategy: int = 1,
                  print_level: int = -1, fast: bool = False, nll: Any = None, tolerance: float = TOLERANCE,
-                 offset: bool = True):
+                 offset: bool = True, method: str = "auto"):
         # First in __dict__, so freed before the NLL they sum (CPython frees attributes in order).
         self._function: Any = None
         self._pedestal: Any = None
@@ -144,6 +156,8 @@ class Fitter:
                 math.isfinite(tolerance) and tolerance > 0):
             raise ValueError(f"tolerance must be a positive number (MIGRAD stops at EDM < 0.002 * tolerance * 0.5), "
                              f"got {tolerance!r}")
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
         self.model = model
         self.tolerance = float(tolerance)
         self.offset = bool(offset)
@@ -167,6 +181,11 @@ class Fitter:
         self.print_level = print_level
         self._warned = False
         self.migrad_runs = 0  # MIGRAD runs of the last fit: 2 when it ran again, levelled (module doc)
+        has_hessian = bool(self.nll.hasHessian())
+        if method == "newton" and not has_hessian:
+            raise ValueError("method='newton' needs an NLL with an exact Hessian (fast=True); use 'auto' or 'migrad'")
+        self.method = "newton" if method != "migrad" and has_hessian else "migrad"
+        self.newton: NewtonResult | None = None  # the Newton iterations of the last fit (method "newton")
         # What Minuit minimises: the NLL or, offset (and without an analytic gradient, which a sum
         # would hide), the offset NLL plus a constant pedestal (see the module doc).
         self._function = self.nll
@@ -261,7 +280,11 @@ class Fitter:
         function levelled there, if the first failed or ended above the EDM asked for (see the
         module doc)."""
         config = ROOT.RooMinimizer.Config()
-        config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: Hessian from its gradient
+        config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: its exact one-pass Hessian
+        if self.method == "newton":
+            floating = [p for p in self.params if not p.isConstant()]
+            self.newton = newton_minimize(self.nll, floating,
+                                          edm_target=0.002 * self.tolerance * self.nll.defaultErrorLevel())
         config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
         minimizer, status, edm = self._migrad(config)
         self.migrad_runs = 1
@@ -280,15 +303,16 @@ class Fitter:
 
 def fit(model: FitModel, *, data: Any = None, fixed: Mapping[str, float] | None = None, hesse: bool = True,
         backend: str = "cpu", strategy: int = 1, fast: bool = False, tolerance: float = TOLERANCE,
-        offset: bool = True) -> FitResult:
+        offset: bool = True, method: str = "auto") -> FitResult:
     """Minimise the model's NLL with Minuit2 (MIGRAD, then HESSE) and return the result.
 
     ``fixed`` maps parameter names to values held constant during this fit; ``fast``
-    uses the RooNSBINLL with its analytic gradient (see :mod:`roonsbi.models.fast`);
-    ``strategy``, ``tolerance`` and ``offset`` as in :class:`Fitter`.
+    uses the RooNSBINLL with its analytic gradient and exact Hessian (see :mod:`roonsbi.models.fast`),
+    started by Newton iterations unless ``method="migrad"``;
+    ``strategy``, ``tolerance``, ``offset`` and ``method`` as in :class:`Fitter`.
     """
     return Fitter(model, data=data, backend=backend, strategy=strategy, fast=fast, tolerance=tolerance,
-                  offset=offset).fit(fixed, hesse=hesse)
+                  offset=offset, method=method).fit(fixed, hesse=hesse)
 
 
 def single_poi(model: FitModel, poi: str | None, *, hint: str) -> str:

@@ -33,15 +33,19 @@ def _show_progress(progress: bool | None) -> bool:
 def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None, backend: str = "cpu",
                  fitter: Fitter | None = None, fast: bool = False) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
-    fixed at each value (nuisance parameters profiled, warm-started from the best fit)."""
+    fixed at each value (nuisance parameters profiled), warm-started from the previous scan
+    point's solution (from the best fit for the first point and after a fit with a non-zero status)."""
     fitter = fitter or Fitter(model, data=data, backend=backend, fast=fast)
     values = np.asarray(list(values), dtype=float)
     nll = np.empty_like(values)
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
+        warm = best
         for k, v in enumerate(values):
-            model.set_parameters(best.values)
-            nll[k] = fitter.fit({poi: v}, hesse=False).min_nll
+            model.set_parameters(warm.values)
+            point = fitter.fit({poi: v}, hesse=False)
+            nll[k] = point.min_nll
+            warm = point if point.status == 0 else best
     return ScanResult(poi, values, nll, best)
 
 
