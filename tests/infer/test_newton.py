@@ -36,15 +36,16 @@ def test_newton_equals_migrad(mu_data: float) -> None:
     """mu-hat = 0.04 puts mu near its lower limit 0 (a fraction of its error away)."""
     model = _model(f"nw{int(mu_data * 100)}", mu_data)
     start = model.parameters()
-    newton = Fitter(model, fast=True)
+    # tolerance 1e-7 (EDM < 1e-10): both minima within ~1e-5 errors of the true one
+    newton = Fitter(model, fast=True, tolerance=1e-7)
     assert newton.method == "newton"
     a = newton.fit()
     assert newton.newton is not None and newton.newton.converged
     model.set_parameters(start)
-    migrad = Fitter(model, fast=True, method="migrad")
+    migrad = Fitter(model, fast=True, method="migrad", tolerance=1e-7)
     b = migrad.fit()
     assert a.status == 0 and b.status == 0
-    assert a.edm < 1e-8 and b.edm < 1e-8
+    assert a.edm < 1e-10 and b.edm < 1e-10
     for name in b.values:
         assert a.values[name] == pytest.approx(b.values[name], abs=1e-4 * b.errors[name]), name
         assert a.errors[name] == pytest.approx(b.errors[name], rel=1e-3), name
