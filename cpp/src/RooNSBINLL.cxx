@@ -379,14 +379,14 @@ ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin
 }
 
 /// What the one-pass Hessian needs besides PassInputs (RooNSBINLL::hessian()). The "active" parameters
-/// are the floating ones an event quantity depends on (a yield or a shape term), padded to a multiple of 16.
+/// are the floating ones an event quantity depends on (a yield or a shape term), padded to a multiple of 8.
 struct HessInputs {
    std::size_t nAct = 0;
    std::size_t nPad = 0;
    const int *termAct = nullptr;                                   ///< per term: active index of its parameter, or -1
    const std::vector<std::pair<int, double>> *yieldAct = nullptr; ///< per process: (active index, dN_J/dtheta)
    const std::vector<int> *order = nullptr;                       ///< per process: its terms in evaluation order
-   const std::size_t *tPad = nullptr;       ///< per process: its number of terms padded to a multiple of 16
+   const std::size_t *tPad = nullptr;       ///< per process: its number of terms padded to a multiple of 8
    const std::size_t *crossOffset = nullptr; ///< per process: offset of its tPad x tPad block in HessSums::cross
    std::size_t maxTPad = 0;
 };
@@ -416,32 +416,60 @@ struct HessSums {
    }
 };
 
-/// out[i][j] += sum_k A[i lda + k] BT[k ldb + j] (out n x n, n a multiple of 16) on the 8 x 16 tiles that meet the
-/// upper triangle j >= i: a rank-m update, the inner kernel of the Hessian (16 accumulators of 8 lanes, the
-/// tile's rows broadcast: about one fused multiply-add per loaded double).
+using V4d = double __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline V4d load4(const double *p)
+{
+   V4d v;
+   std::memcpy(&v, p, sizeof(v));
+   return v;
+}
+
+[[gnu::always_inline]] inline void add4(double *p, V4d v)
+{
+   V4d o = load4(p) + v;
+   std::memcpy(p, &o, sizeof(o));
+}
+
+/// out[i][j] += sum_k A[i lda + k] BT[k ldb + j] (out n x n, n a multiple of 8) on the 4 x 8 tiles that meet the
+/// upper triangle j >= i: a rank-m update, the inner kernel of the Hessian (8 accumulators of 4 lanes in
+/// registers, each of the tile's A values broadcast once per event: 8 fused multiply-adds per 2 loads of BT).
 [[gnu::always_inline]] inline void upperProduct(const double *A, std::size_t lda, const double *BT, std::size_t ldb,
                                                 std::size_t n, std::size_t m, double *out)
 {
-   for (std::size_t i = 0; i < n; i += 8) {
-      for (std::size_t j = i / 16 * 16; j < n; j += 16) {
-         V8d acc[8][2] = {};
-         for (std::size_t k = 0; k < m; ++k) {
-            const V8d b0 = load8(BT + k * ldb + j);
-            const V8d b1 = load8(BT + k * ldb + j + 8);
-#pragma GCC unroll 8
-            for (int r = 0; r < 8; ++r) {
-               const double a = A[(i + r) * lda + k];
-               acc[r][0] += a * b0;
-               acc[r][1] += a * b1;
-            }
+   for (std::size_t i = 0; i < n; i += 4) {
+      const double *a0 = A + i * lda;
+      const double *a1 = a0 + lda;
+      const double *a2 = a1 + lda;
+      const double *a3 = a2 + lda;
+      for (std::size_t j = i / 8 * 8; j < n; j += 8) {
+         V4d c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
+         const double *b = BT + j;
+         for (std::size_t k = 0; k < m; ++k, b += ldb) {
+            const V4d b0 = load4(b);
+            const V4d b1 = load4(b + 4);
+            const V4d x0 = {a0[k], a0[k], a0[k], a0[k]};
+            c00 += x0 * b0;
+            c01 += x0 * b1;
+            const V4d x1 = {a1[k], a1[k], a1[k], a1[k]};
+            c10 += x1 * b0;
+            c11 += x1 * b1;
+            const V4d x2 = {a2[k], a2[k], a2[k], a2[k]};
+            c20 += x2 * b0;
+            c21 += x2 * b1;
+            const V4d x3 = {a3[k], a3[k], a3[k], a3[k]};
+            c30 += x3 * b0;
+            c31 += x3 * b1;
          }
-         for (int r = 0; r < 8; ++r) {
-            double *o = out + (i + r) * n + j;
-            for (int c = 0; c < 8; ++c) {
-               o[c] += acc[r][0][c];
-               o[8 + c] += acc[r][1][c];
-            }
-         }
+         double *o = out + i * n + j;
+         add4(o, c00);
+         add4(o + 4, c01);
+         add4(o + n, c10);
+         add4(o + n + 4, c11);
+         add4(o + 2 * n, c20);
+         add4(o + 2 * n + 4, c21);
+         add4(o + 3 * n, c30);
+         add4(o + 3 * n + 4, c31);
       }
    }
 }
@@ -1582,7 +1610,7 @@ void RooNSBINLL::hessian(double *out) const
    const std::size_t nProc = _yields.size();
    const std::size_t nTerms = _termCode.size();
    std::fill(out, out + np * np, 0.0);
-   auto roundUp16 = [](std::size_t n) { return (n + 15) / 16 * 16; };
+   auto roundUp8 = [](std::size_t n) { return (n + 7) / 8 * 8; };
 
    // floating parameters; the active ones drive a yield or a shape term (rows of dF/dtheta)
    std::vector<char> floating(np, 0);
@@ -1618,14 +1646,14 @@ void RooNSBINLL::hessian(double *out) const
          order[j].insert(order[j].end(), g.add.begin(), g.add.end());
          order[j].insert(order[j].end(), g.mult.begin(), g.mult.end());
       }
-      tPad[j] = roundUp16(order[j].size());
+      tPad[j] = roundUp8(order[j].size());
       crossOffset[j] = crossSize;
       crossSize += tPad[j] * tPad[j];
       maxTPad = std::max(maxTPad, tPad[j]);
    }
    HessInputs hin;
    hin.nAct = actParam.size();
-   hin.nPad = roundUp16(hin.nAct);
+   hin.nPad = roundUp8(hin.nAct);
    hin.termAct = termAct.data();
    hin.yieldAct = yieldAct.data();
    hin.order = order.data();
