@@ -34,7 +34,6 @@ import sys
 import time
 
 import numpy as np
-
 from bench_nsbi import _sigma, structure, toy_columns
 
 TOLERANCE = 1e-5
@@ -302,11 +301,13 @@ def _report(r: dict) -> None:
     if r["method"] == "fast":
         print(f"{head} store {r['store_gb']:.2f} GB, bound {r['bound_s']:.4f} s; NLL+grad {r['nll_grad_s']:.4f} s "
               f"({r['nll_grad_s'] / r['bound_s']:.2f} x bound); Hessian {r['hessian_s']:.4f} s "
-              f"({r['hessian_s'] / r['nll_grad_s']:.2f} NLL+grad passes; vs differences {r['hessian_vs_differences']:.1e})")
+              f"({r['hessian_s'] / r['nll_grad_s']:.2f} NLL+grad passes; "
+              f"vs differences {r['hessian_vs_differences']:.1e})")
         print(f"    full fit: Newton {r['newton_fit_s']:.2f} s ({r['newton_passes']} passes, "
               f"{r.get('newton_iterations')} Newton iterations), MIGRAD+HESSE {r['migrad_fit_s']:.2f} s "
               f"({r['migrad_passes']} passes); mu = {r['newton_mu']:.6f} +- {r['newton_mu_err']:.6f} vs "
-              f"{r['migrad_mu']:.6f} +- {r['migrad_mu_err']:.6f}; max |dvalue|/error {r['max_value_diff_over_error']:.1e}, "
+              f"{r['migrad_mu']:.6f} +- {r['migrad_mu_err']:.6f}; "
+              f"max |dvalue|/error {r['max_value_diff_over_error']:.1e}, "
               f"max |derror|/error {r['max_error_rel_diff']:.1e}; peak {r['peak_gb']:.2f} GB")
     else:
         print(f"{head} NLL+grad {r['nll_grad_s']:.4f} s (compile {r['compile_s']:.1f} s); MIGRAD {r['migrad_s']:.1f} s "

@@ -1073,6 +1073,7 @@ void RooNSBINLL::bindData(const RooAbsData &data)
          _squaredWeights.push_back(w * w);
    }
    _cacheKey.clear(); // the next value is a new pass
+   _hessKey.clear();
    _hasGradient = false;
    _offsetSet = false;
    setValueDirty();
@@ -1148,6 +1149,7 @@ void RooNSBINLL::applyWeightSquared(bool flag)
       }
    }
    _cacheKey.clear();
+   _hessKey.clear();
    _hasGradient = false;
    setValueDirty();
 }
@@ -1345,6 +1347,7 @@ void RooNSBINLL::compute(bool withGradient, bool step) const
 {
    const std::size_t nProc = _yields.size();
    const std::size_t nTerms = _termCode.size();
+   _hessKey.clear(); // a new pass (a new point, or new data): the last Hessian is not of it
    double nu = 0.0;
    if (!gatherParameters(nu))
       return;
@@ -1614,12 +1617,19 @@ void RooNSBINLL::hessian(double *out) const
 
    // floating parameters; the active ones drive a yield or a shape term (rows of dF/dtheta)
    std::vector<char> floating(np, 0);
+   for (std::size_t k = 0; k < np; ++k) {
+      auto *var = dynamic_cast<RooRealVar *>(&(*_params)[k]);
+      floating[k] = var && !var->isConstant();
+   }
+   if (!_cacheKey.empty() && !valuesChanged() && _hessKey == _cacheKey && _hessFloating == floating &&
+       _hessValue.size() == np * np && _hasGradient) {
+      std::copy(_hessValue.begin(), _hessValue.end(), out); // the same point: no pass
+      return;
+   }
    std::vector<int> actOf(np, -1);
    std::vector<std::size_t> actParam;
    std::vector<int> termParam(nTerms, -1);
    for (std::size_t k = 0; k < np; ++k) {
-      auto *var = dynamic_cast<RooRealVar *>(&(*_params)[k]);
-      floating[k] = var && !var->isConstant();
       for (int t : _termDeps[k])
          termParam[t] = static_cast<int>(k);
       if (floating[k] && (!_yieldDeps[k].empty() || !_termDeps[k].empty())) {
@@ -1810,4 +1820,7 @@ void RooNSBINLL::hessian(double *out) const
    _cacheKey = _savedKey;
    _value = value;
    _hasGradient = true;
+   _hessValue.assign(out, out + np * np);
+   _hessKey = _cacheKey;
+   _hessFloating = floating;
 }

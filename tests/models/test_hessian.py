@@ -143,7 +143,7 @@ def minuit_error(x: float, sigma: float, lo: float, hi: float) -> float:
     half = 0.5 * (hi - lo)
     t = np.arcsin((x - lo) / half - 1)
     s = sigma / (half * np.cos(t))
-    ext = lambda u: lo + half * (np.sin(u) + 1)  # noqa: E731
+    ext = lambda u: lo + half * (np.sin(u) + 1)
     return float(0.5 * (abs(ext(t + s) - x) + abs(ext(t - s) - x)))
 
 

@@ -108,7 +108,8 @@ public:
    /// d^2 G/dalpha_s dalpha_t = (dG/dalpha_s) dlog I_t/dalpha_t if t is multiplicative, 0 if it is
    /// additive (a rank-one update per event and process), and on the diagonal the codes' second
    /// derivatives (MathFuncs.h). The parameter-only parts (second derivatives of the yields N_J and
-   /// of the extra terms) are numerical: central differences of numericalDerivative().
+   /// of the extra terms) are numerical: 5-point differences of numericalDerivative(). A second call at
+   /// the same point (same values and floating parameters) returns the same matrix without a pass.
    bool hasHessian() const override { return true; }
    void hessian(double *out) const override;
 
@@ -308,6 +309,10 @@ private:
    mutable bool _hasGradient = false;
    mutable std::vector<double> _dYield; ///< dNLL/dN_J
    mutable std::vector<double> _dTerm;  ///< dNLL/dalpha from each shape term
+   // the last Hessian, the parameter values and floating flags it belongs to (hessian() at the same point:
+   // Minuit's seed after the Newton iterations, HESSE after MIGRAD)
+   mutable std::vector<double> _hessValue, _hessKey;
+   mutable std::vector<char> _hessFloating;
    mutable std::size_t _nPasses = 0;
 
    ClassDefOverride(RooNSBINLL, 0) // not persistent: built at fit time

@@ -68,8 +68,8 @@ from .results import FitResult
 
 ROOT = load()
 
-__all__ = ["HESSE_STATUS", "LEVEL", "METHODS", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning", "Fitter", "fit",
-           "single_poi", "true_value"]
+__all__ = ["HESSE_STATUS", "LEVEL", "METHODS", "MINUIT_STATUS", "TOLERANCE", "FitResult", "FitStatusWarning", "Fitter",
+           "fit", "single_poi", "true_value"]
 
 #: The default Minuit2 tolerance of roonsbi's fits: MIGRAD stops at EDM < 0.002 * TOLERANCE * UP (1e-8).
 TOLERANCE = 1e-5
@@ -141,7 +141,9 @@ class Fitter:
     plus a pedestal, see the module doc; this enables RooFit's offsetting on the NLL object, whose
     ``getVal`` still hides it). ``print_level`` is Minuit's (-1: quiet). A fit that ends with a
     non-zero status warns once per Fitter (:class:`FitStatusWarning`, with what to try); every
-    result carries its ``status`` and ``edm``.
+    result carries its ``status`` and ``edm``. ``method`` (:data:`METHODS`): "auto" starts an NLL with
+    an exact Hessian (``fast=True``) with Newton iterations before MIGRAD (module doc; the last
+    iterations are in :attr:`newton`), "migrad" runs MIGRAD alone.
     """
 
     def __init__(self, model: FitModel, *, data: Any = None, backend: str = "cpu", strategy: int = 1,

@@ -82,7 +82,8 @@ def newton_steps(f: Objective, x0: np.ndarray, lower: np.ndarray, upper: np.ndar
     edm = float("nan")
     for iteration in range(max_iterations + 1):
         if not (np.isfinite(value) and np.all(np.isfinite(g)) and np.all(np.isfinite(h))):
-            return NewtonResult(x, value, float("nan"), iteration, evaluations, False, "non-finite NLL, gradient or Hessian")
+            return NewtonResult(x, value, float("nan"), iteration, evaluations, False,
+                                "non-finite NLL, gradient or Hessian")
         at_lower = (x <= lower) & (g > 0)
         at_upper = (x >= upper) & (g < 0)
         step, edm = _direction(g, h, ~(at_lower | at_upper))
