@@ -1,5 +1,6 @@
-"""The Newton start of ``fit(fast=True)`` (damped Newton on the exact Hessian, then MIGRAD + HESSE)
-against MIGRAD + HESSE alone on the same NLL, and the Newton iterations against scipy."""
+"""The Newton start of ``fit(fast=True, method="newton")`` (damped Newton on the exact Hessian, then
+MIGRAD + HESSE) against MIGRAD + HESSE (seeded with the exact Hessian: the default) on the same NLL,
+and the Newton iterations against scipy."""
 
 from __future__ import annotations
 
@@ -37,12 +38,13 @@ def test_newton_equals_migrad(mu_data: float) -> None:
     model = _model(f"nw{int(mu_data * 100)}", mu_data)
     start = model.parameters()
     # tolerance 1e-7 (EDM < 1e-10): both minima within ~1e-5 errors of the true one
-    newton = Fitter(model, fast=True, tolerance=1e-7)
+    newton = Fitter(model, fast=True, tolerance=1e-7, method="newton")
     assert newton.method == "newton"
     a = newton.fit()
     assert newton.newton is not None and newton.newton.converged
     model.set_parameters(start)
-    migrad = Fitter(model, fast=True, method="migrad", tolerance=1e-7)
+    migrad = Fitter(model, fast=True, tolerance=1e-7)  # the default: MIGRAD seeded with the exact Hessian
+    assert migrad.method == "migrad" and migrad.newton is None
     b = migrad.fit()
     assert a.status == 0 and b.status == 0
     assert a.edm < 1e-10 and b.edm < 1e-10
@@ -57,7 +59,7 @@ def test_conditional_fits_and_fallback() -> None:
     """A conditional fit (mu fixed) by Newton equals MIGRAD's; method="newton" without a Hessian is refused."""
     model = _model("nwc", 1.0)
     start = model.parameters()
-    a = Fitter(model, fast=True).fit({"mu": 1.7}, hesse=False)
+    a = Fitter(model, fast=True, method="newton").fit({"mu": 1.7}, hesse=False)
     model.set_parameters(start)
     b = Fitter(model, fast=True, method="migrad").fit({"mu": 1.7}, hesse=False)
     assert a.min_nll == pytest.approx(b.min_nll, abs=1e-7)

@@ -16,9 +16,11 @@ holds. It stops when the estimated distance to the minimum
 ``max_iterations``, or when no step decreases the NLL. Each accepted step costs one pass over the
 events (the Hessian pass at the new point gives its value); each backtracking step one more.
 
-:class:`~roonsbi.infer.fit.Fitter` then runs MIGRAD from the Newton point, which converges there in
-a few passes (Minuit seeds it with the same exact Hessian), and HESSE, so that the status, the EDM,
-the RooFitResult and the errors are Minuit's.
+With ``method="newton"``, :class:`~roonsbi.infer.fit.Fitter` then runs MIGRAD from the Newton point,
+which converges there in a few passes (Minuit seeds it with the same exact Hessian), and HESSE, so
+that the status, the EDM, the RooFitResult and the errors are Minuit's. (Not the default: MIGRAD
+seeded with the exact Hessian needs fewer passes at 101 parameters, each Newton iteration being a
+Hessian pass of about 4 value-and-gradient passes; see ``benchmarks/RESULTS.md``.)
 
 Example (a quadratic NLL: one Newton step reaches the minimum)::
 
