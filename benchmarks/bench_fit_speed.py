@@ -8,9 +8,9 @@ process and prints one JSON line (peak memory per process, from getrusage's maxr
 * ``fast`` (RooNSBINLL): the one-pass memory bound (``EventStore::readAll``) measured in the same run,
   NLL + gradient at the start point / bound, the one-pass Hessian / NLL + gradient and its agreement
   with central differences of the analytic gradient (three columns), then the full fit (minimum and
-  Hessian errors) with ``Fitter`` method "newton" (the default of ``fit(fast=True)``: Newton
-  iterations, MIGRAD, HESSE) and method "migrad" (MIGRAD + HESSE, both with the exact Hessian),
-  their passes over the events and the agreement of their mu-hat and errors;
+  Hessian errors) with ``Fitter`` method "newton" (Newton iterations, MIGRAD, HESSE) and method
+  "migrad" (MIGRAD + HESSE, the default of ``fit(fast=True)``; both with the exact Hessian), their
+  passes over the events and the agreement of their mu-hat and errors;
 * ``jax32`` / ``jax64``: the same toy as JAX arrays (float32 / float64), the NLL written in
   ``jax.numpy`` (code 5: ROOT's polynomial inside |alpha| < 1, exponential outside), ``jax.jit`` of
   ``jax.value_and_grad`` given to iminuit's MIGRAD (``tol`` as above), then the Hessian from JAX
