@@ -136,11 +136,14 @@ template <bool withGradient, bool useH, bool useL>
 /// The running shape factor G_J of process j on the block [i0, i0 + m) (PiecewiseInterpolation's
 /// accumulation, group by group; see pass()), and for the gradient the local derivatives of its terms
 /// (dlog), each group's factor M_g (groupM) and G after it (groupG). Value only: M in slot 0 of groupM.
-template <bool withGradient>
+/// With `withHessian` also the second local derivatives of the terms (d2: d^2 delta/dalpha^2 for an
+/// additive term, I''/I for a multiplicative one).
+template <bool withGradient, bool withHessian = false>
 [[gnu::always_inline]] inline void processFactor(const PassInputs &in, std::size_t j, std::size_t i0, std::size_t end,
                                                  std::size_t m, double *G, double *logM, double *dlog,
-                                                 double *groupM, double *groupG)
+                                                 double *groupM, double *groupG, double *d2 = nullptr)
 {
+   static_assert(withGradient || !withHessian);
    using RooNSBI::MathFuncs::poly6Eval;
    using RooNSBI::MathFuncs::vexp;
    std::fill(G, G + m, 1.0);
@@ -155,6 +158,12 @@ template <bool withGradient>
          const float *l = in.lo[t] + i0;
          double *dl = withGradient ? dlog + t * blockSize : nullptr;
          shift += w.L - w.H;
+         if (withHessian) { // d^2 delta = ddH (hi - 1) + ddL (1 - lo)
+            double *dd = d2 + t * blockSize;
+            const double ddShift = w.ddL - w.ddH;
+            for (std::size_t k = 0; k < m; ++k)
+               dd[k] = w.ddH * double(h[k]) - w.ddL * double(l[k]) + ddShift;
+         }
          // outside |alpha| < 1 (code 4) or for code 0 one column has zero weights: not read
          const bool useH = w.H != 0.0 || (withGradient && w.dH != 0.0);
          const bool useL = w.L != 0.0 || (withGradient && w.dL != 0.0);
@@ -188,6 +197,8 @@ template <bool withGradient>
             const RooNSBI::MathFuncs::AdditiveWeights w = in.add[t];
             const double shift6 = 1.0 + w.L - w.H;
             const double dShift6 = w.dL - w.dH;
+            const double ddShift6 = w.ddL - w.ddH;
+            double *dd = withHessian ? d2 + t * blockSize : nullptr;
             for (std::size_t k = 0; k < m; ++k) {
                const double hv = lh[k];
                const double lv = ll[k];
@@ -195,6 +206,8 @@ template <bool withGradient>
                M[k] *= g;
                if (withGradient)
                   dl[k] = (w.dH * hv - w.dL * lv + dShift6) / g;
+               if (withHessian)
+                  dd[k] = (w.ddH * hv - w.ddL * lv + ddShift6) / g;
             }
          } else if (in.code[t] == 1 || a >= 1.0 || a <= -1.0) {
             anyLog = true;
@@ -208,16 +221,25 @@ template <bool withGradient>
                for (std::size_t k = 0; k < m; ++k)
                   dl[k] = sign * col[k];
             }
+            if (withHessian) { // I''/I = (log g)^2
+               double *dd = d2 + t * blockSize;
+               for (std::size_t k = 0; k < m; ++k)
+                  dd[k] = double(col[k]) * double(col[k]);
+            }
          } else {
             const RooNSBI::MathFuncs::Poly6Weights w = in.poly[t];
+            double *dd = withHessian ? d2 + t * blockSize : nullptr;
             for (std::size_t k = 0; k < m; ++k) {
                const double hv = lh[k];
                const double lv = ll[k];
                double g, dg;
-               poly6Eval(w, vexp(hv), vexp(lv), hv, lv, g, dg);
+               const double eh = vexp(hv), el = vexp(lv);
+               poly6Eval(w, eh, el, hv, lv, g, dg);
                M[k] *= g;
                if (withGradient)
                   dl[k] = dg / g;
+               if (withHessian)
+                  dd[k] = RooNSBI::MathFuncs::poly6Second(w, eh, el, hv, lv) / g;
             }
          }
       }
@@ -354,6 +376,244 @@ ROONSBI_CLONES void passValue(const PassInputs &in, std::size_t begin, std::size
 ROONSBI_CLONES void passValueAndGradient(const PassInputs &in, std::size_t begin, std::size_t end, PassSums &out)
 {
    pass<true>(in, begin, end, out);
+}
+
+/// What the one-pass Hessian needs besides PassInputs (RooNSBINLL::hessian()). The "active" parameters
+/// are the floating ones an event quantity depends on (a yield or a shape term), padded to a multiple of 8.
+struct HessInputs {
+   std::size_t nAct = 0;
+   std::size_t nPad = 0;
+   const int *termAct = nullptr;                                   ///< per term: active index of its parameter, or -1
+   const std::vector<std::pair<int, double>> *yieldAct = nullptr; ///< per process: (active index, dN_J/dtheta)
+   const std::vector<int> *order = nullptr;                       ///< per process: its terms in evaluation order
+   const std::size_t *tPad = nullptr;       ///< per process: its number of terms padded to a multiple of 8
+   const std::size_t *crossOffset = nullptr; ///< per process: offset of its tPad x tPad block in HessSums::cross
+   std::size_t maxTPad = 0;
+};
+
+/// One thread's sums of the Hessian pass (besides its PassSums) and its block buffers.
+struct HessSums {
+   std::vector<double> gg;    ///< nPad x nPad: sum_i w_i dF/dtheta_a dF/dtheta_b / F_i^2 (upper tiles)
+   std::vector<double> cross; ///< per process: X[p][q] = sum_i u_i V_p dlog_q (p < q in evaluation order)
+   std::vector<double> diag;  ///< per term: sum_i u_i r_J (d^2 G_J / dalpha_t^2) (without N_J)
+   std::vector<double> beta;  ///< per term: sum_i u_i r_J dG_J/dalpha_t (without N_J)
+   std::vector<double> rows;  ///< nPad x blockSize: dF/dtheta_a per event, then u dF/dtheta_a
+   std::vector<double> rowsT; ///< blockSize x nPad: dF/dtheta_a / F per event (event-major)
+   std::vector<double> V;     ///< maxTPad x blockSize: r_J dG_J/dalpha_t of one process, then times u
+   std::vector<double> dlogT; ///< blockSize x maxTPad: the multiplicative terms' dlog of one process (else 0)
+   std::vector<double> d2;    ///< nTerms x blockSize: second local derivatives
+   void size(const HessInputs &h, std::size_t nTerms, std::size_t crossSize)
+   {
+      gg.assign(h.nPad * h.nPad, 0.0);
+      cross.assign(crossSize, 0.0);
+      diag.assign(nTerms, 0.0);
+      beta.assign(nTerms, 0.0);
+      rows.assign(h.nPad * blockSize, 0.0);
+      rowsT.assign(blockSize * h.nPad, 0.0);
+      V.assign(h.maxTPad * blockSize, 0.0);
+      dlogT.assign(blockSize * h.maxTPad, 0.0);
+      d2.assign(nTerms * blockSize, 0.0);
+   }
+};
+
+using V4d = double __attribute__((vector_size(32)));
+
+[[gnu::always_inline]] inline V4d load4(const double *p)
+{
+   V4d v;
+   std::memcpy(&v, p, sizeof(v));
+   return v;
+}
+
+[[gnu::always_inline]] inline void add4(double *p, V4d v)
+{
+   V4d o = load4(p) + v;
+   std::memcpy(p, &o, sizeof(o));
+}
+
+/// out[i][j] += sum_k A[i lda + k] BT[k ldb + j] (out n x n, n a multiple of 8) on the 4 x 8 tiles that meet the
+/// upper triangle j >= i: a rank-m update, the inner kernel of the Hessian (8 accumulators of 4 lanes in
+/// registers, each of the tile's A values broadcast once per event: 8 fused multiply-adds per 2 loads of BT).
+[[gnu::always_inline]] inline void upperProduct(const double *A, std::size_t lda, const double *BT, std::size_t ldb,
+                                                std::size_t n, std::size_t m, double *out)
+{
+   for (std::size_t i = 0; i < n; i += 4) {
+      const double *a0 = A + i * lda;
+      const double *a1 = a0 + lda;
+      const double *a2 = a1 + lda;
+      const double *a3 = a2 + lda;
+      for (std::size_t j = i / 8 * 8; j < n; j += 8) {
+         V4d c00 = {}, c01 = {}, c10 = {}, c11 = {}, c20 = {}, c21 = {}, c30 = {}, c31 = {};
+         const double *b = BT + j;
+         for (std::size_t k = 0; k < m; ++k, b += ldb) {
+            const V4d b0 = load4(b);
+            const V4d b1 = load4(b + 4);
+            const V4d x0 = {a0[k], a0[k], a0[k], a0[k]};
+            c00 += x0 * b0;
+            c01 += x0 * b1;
+            const V4d x1 = {a1[k], a1[k], a1[k], a1[k]};
+            c10 += x1 * b0;
+            c11 += x1 * b1;
+            const V4d x2 = {a2[k], a2[k], a2[k], a2[k]};
+            c20 += x2 * b0;
+            c21 += x2 * b1;
+            const V4d x3 = {a3[k], a3[k], a3[k], a3[k]};
+            c30 += x3 * b0;
+            c31 += x3 * b1;
+         }
+         double *o = out + i * n + j;
+         add4(o, c00);
+         add4(o + 4, c01);
+         add4(o + n, c10);
+         add4(o + n + 4, c11);
+         add4(o + 2 * n, c20);
+         add4(o + 2 * n + 4, c21);
+         add4(o + 3 * n, c30);
+         add4(o + 3 * n + 4, c31);
+      }
+   }
+}
+
+/// The Hessian pass over events [begin, end): the value and gradient sums of pass(), and with
+///   dF/dtheta_a = sum_J dN_J/dtheta_a r_J G_J + sum_{t -> a} N_J(t) r_J dG_J/dalpha_t
+/// the sums  gg = sum_i w_i (dF/dtheta)(dF/dtheta)^T / F_i^2  (a rank-one update per event), and per process
+/// with u_i = w_i / F_i the sums of u_i r_J d^2 G_J / dalpha_s dalpha_t: for s before t in evaluation order
+/// (PiecewiseInterpolation's accumulation) d^2 G / dalpha_s dalpha_t = (dG/dalpha_s) dlog_t if t is
+/// multiplicative and 0 if it is additive (cross, a rank-one update per event and process), and on the diagonal
+/// base_t d2_t (diag), base_t the factor of the local derivative in dG/dalpha_t (see pass()).
+ROONSBI_CLONES void passHessian(const PassInputs &in, const HessInputs &h, std::size_t begin, std::size_t end,
+                                PassSums &out, HessSums &hs)
+{
+   double F[blockSize];
+   double G[blockSize];
+   double logM[blockSize];
+   double u[blockSize];
+   double invF[blockSize];
+   double S[blockSize];
+   double base[blockSize];
+   double *const rp = out.rp.data();
+   double *const dlog = out.dlog.data();
+   double *const groupM = out.groupM.data();
+   double *const groupG = out.groupG.data();
+   double *const d2 = hs.d2.data();
+   double *const rows = hs.rows.data();
+   double *const rowsT = hs.rowsT.data();
+   double *const V = hs.V.data();
+   double *const dlogT = hs.dlogT.data();
+   const std::size_t nPad = h.nPad;
+
+   for (std::size_t i0 = begin; i0 < end; i0 += blockSize) {
+      const std::size_t m = std::min(blockSize, end - i0);
+      std::fill(F, F + m, 0.0);
+      for (std::size_t j = 0; j < in.nProc; ++j) {
+         processFactor<true, true>(in, j, i0, end, m, G, logM, dlog, groupM, groupG, d2);
+         const float *r = in.ratio[j] + i0;
+         double *rpj = rp + j * blockSize;
+         const double y = in.yield[j];
+         for (std::size_t k = 0; k < m; ++k) {
+            rpj[k] = r[k] * G[k];
+            F[k] += y * rpj[k];
+         }
+      }
+      accumulateLog(in, i0, end, m, F, u, out);
+      for (std::size_t k = 0; k < m; ++k)
+         invF[k] = u[k] != 0.0 ? 1.0 / F[k] : 0.0;
+      std::fill(rows, rows + h.nAct * blockSize, 0.0);
+
+      for (std::size_t j = 0; j < in.nProc; ++j) {
+         const double *rpj = rp + j * blockSize;
+         out.c[j] += dot(u, rpj, m);
+         for (const auto &[a, dN] : h.yieldAct[j]) {
+            double *row = rows + a * blockSize;
+            for (std::size_t k = 0; k < m; ++k)
+               row[k] += dN * rpj[k];
+         }
+         const std::vector<int> &order = h.order[j];
+         if (order.empty())
+            continue;
+         const float *r = in.ratio[j] + i0;
+         const double y = in.yield[j];
+         // V_p = r dG/dalpha_t = base_t dlog_t for the term t at position p of the evaluation order
+         std::size_t p = order.size();
+         bool anyMult = false;
+         std::fill(S, S + m, 1.0);
+         for (std::size_t gi = in.groupsOf[j].size(); gi-- > 0;) {
+            const Group &grp = in.groupsOf[j][gi];
+            const std::size_t gIndex = in.firstGroup[j] + gi;
+            auto terms = [&](const std::vector<int> &list) {
+               for (std::size_t q = list.size(); q-- > 0;) {
+                  const int t = list[q];
+                  --p;
+                  const double *dl = dlog + t * blockSize;
+                  const double *dd = d2 + t * blockSize;
+                  double *v = V + p * blockSize;
+                  for (std::size_t k = 0; k < m; ++k)
+                     v[k] = base[k] * dl[k];
+                  double dg = 0.0, bt = 0.0;
+#pragma omp simd reduction(+ : dg, bt)
+                  for (std::size_t k = 0; k < m; ++k) {
+                     dg += u[k] * base[k] * dd[k];
+                     bt += u[k] * v[k];
+                  }
+                  hs.diag[t] += dg;
+                  hs.beta[t] += bt;
+                  out.b[t] += y * bt;
+                  const int a = h.termAct[t];
+                  if (a >= 0) {
+                     double *row = rows + a * blockSize;
+                     for (std::size_t k = 0; k < m; ++k)
+                        row[k] += y * v[k];
+                  }
+               }
+            };
+            if (!grp.mult.empty()) {
+               anyMult = true;
+               const double *Gg = groupG + gIndex * blockSize;
+               const double *M = groupM + gIndex * blockSize;
+               for (std::size_t k = 0; k < m; ++k)
+                  base[k] = r[k] * Gg[k] * S[k];
+               terms(grp.mult);
+               for (std::size_t k = 0; k < m; ++k)
+                  S[k] *= M[k];
+            }
+            if (!grp.add.empty()) {
+               for (std::size_t k = 0; k < m; ++k)
+                  base[k] = r[k] * S[k];
+               terms(grp.add);
+            }
+         }
+         if (!anyMult)
+            continue; // only additive terms: d^2 G is diagonal
+         // cross: sum_k (u V_p)[k] dlog_q[k] for the multiplicative q (0 for the additive ones)
+         const std::size_t T = order.size();
+         const std::size_t tp = h.tPad[j];
+         for (std::size_t q = 0; q < T; ++q) {
+            double *v = V + q * blockSize;
+            for (std::size_t k = 0; k < m; ++k)
+               v[k] *= u[k];
+         }
+         for (std::size_t q = 0; q < T; ++q) {
+            const int t = order[q];
+            const bool mult = !RooNSBI::Codes::isAdditiveShapeCode(in.code[t]);
+            const double *dl = dlog + t * blockSize;
+            for (std::size_t k = 0; k < m; ++k)
+               dlogT[k * tp + q] = mult ? dl[k] : 0.0;
+         }
+         for (std::size_t k = 0; k < m; ++k)
+            std::fill(dlogT + k * tp + T, dlogT + (k + 1) * tp, 0.0);
+         // rows of V beyond T stay zero (V is zeroed when sized and only rows < T are written)
+         upperProduct(V, blockSize, dlogT, tp, tp, m, hs.cross.data() + h.crossOffset[j]);
+      }
+      // gg: (u dF/dtheta) (dF/dtheta / F)^T
+      for (std::size_t a = 0; a < h.nAct; ++a) {
+         double *row = rows + a * blockSize;
+         for (std::size_t k = 0; k < m; ++k)
+            rowsT[k * nPad + a] = row[k] * invF[k];
+         for (std::size_t k = 0; k < m; ++k)
+            row[k] *= u[k];
+      }
+      upperProduct(rows, blockSize, rowsT, nPad, nPad, m, hs.gg.data());
+   }
 }
 
 /// The factor of a multiplicative term of code 1 or 5 at alpha on a block (as in processFactor()):
@@ -817,6 +1077,7 @@ void RooNSBINLL::bindData(const RooAbsData &data)
          _squaredWeights.push_back(w * w);
    }
    _cacheKey.clear(); // the next value is a new pass
+   _hessKey.clear();
    _hasGradient = false;
    _offsetSet = false;
    setValueDirty();
@@ -892,6 +1153,7 @@ void RooNSBINLL::applyWeightSquared(bool flag)
       }
    }
    _cacheKey.clear();
+   _hessKey.clear();
    _hasGradient = false;
    setValueDirty();
 }
@@ -1052,14 +1314,10 @@ std::size_t RooNSBINLL::numChangedParameters() const
    return changed;
 }
 
-void RooNSBINLL::compute(bool withGradient, bool step) const
+template <class Inputs>
+void RooNSBINLL::fillPassInputs(Inputs &in) const
 {
-   const std::size_t nProc = _yields.size();
    const std::size_t nTerms = _termCode.size();
-   double *yield = _yieldScratch.data();
-   double nu = 0.0;
-   if (!gatherParameters(nu))
-      return;
    const double *alpha = _alphaScratch.data();
    RooNSBI::MathFuncs::Poly6Weights *poly = _polyScratch.data();
    RooNSBI::MathFuncs::AdditiveWeights *add = _addScratch.data();
@@ -1069,10 +1327,8 @@ void RooNSBINLL::compute(bool withGradient, bool step) const
       else if (_termCode[t] == 5 && std::abs(alpha[t]) < 1.0)
          poly[t] = RooNSBI::MathFuncs::poly6Weights(alpha[t]);
    }
-
-   PassInputs in;
-   in.nProc = nProc;
-   in.yield = yield;
+   in.nProc = _yields.size();
+   in.yield = _yieldScratch.data();
    in.ratio = _ratio.data();
    in.groupsOf = _groupsOf.data(); // grouped once, by groupTerms()
    in.firstGroup = _firstGroup.data();
@@ -1089,6 +1345,20 @@ void RooNSBINLL::compute(bool withGradient, bool step) const
    else
       in.weightD = _dataWeights.empty() ? nullptr : _dataWeights.data();
    in.nTerms = nTerms;
+}
+
+void RooNSBINLL::compute(bool withGradient, bool step) const
+{
+   const std::size_t nProc = _yields.size();
+   const std::size_t nTerms = _termCode.size();
+   _hessKey.clear(); // a new pass (a new point, or new data): the last Hessian is not of it
+   double nu = 0.0;
+   if (!gatherParameters(nu))
+      return;
+   const double *alpha = _alphaScratch.data();
+   const RooNSBI::MathFuncs::AdditiveWeights *add = _addScratch.data();
+   PassInputs in;
+   fillPassInputs(in);
 
    // the per-event cache of G_J: written by full passes, updated by steps (setIncrementalLimit)
    const std::size_t nEvents = _nEvents;
@@ -1226,11 +1496,11 @@ double RooNSBINLL::evaluate() const
    return _value - _offsetValue;
 }
 
-double RooNSBINLL::numericalDerivative(RooAbsReal &func, RooAbsArg &param) const
+double RooNSBINLL::numericalDerivative(RooAbsReal &func, RooAbsArg &param, double relStep) const
 {
    auto &var = static_cast<RooRealVar &>(param);
    const double x0 = var.getVal();
-   const double h = 1e-4 * std::max(1.0, std::abs(x0));
+   const double h = relStep * std::max(1.0, std::abs(x0));
    const double lo = var.getMin();
    const double hi = var.getMax();
    auto f = [&](double x) {
@@ -1292,33 +1562,269 @@ void RooNSBINLL::gradient(double *out) const
    _hasGradient = ok;
 }
 
+void RooNSBINLL::numericalHessian(RooAbsReal &func, const std::vector<std::size_t> &deps, double scale,
+                                  double *out) const
+{
+   // 5-point stencils of 5-point first derivatives, steps 1e-3 max(1, |x|): truncation O(h^4), rounding
+   // ~1e-13 |func| / h^2 (one-sided stencils within 2h of a limit, as numericalDerivative())
+   constexpr double relStep = 1e-3;
+   const std::size_t np = _params->size();
+   const std::size_t d = deps.size();
+   std::vector<double> block(d * d);
+   auto derivatives = [&](double *outCol) {
+      for (std::size_t a = 0; a < d; ++a)
+         outCol[a] = numericalDerivative(func, (*_params)[deps[a]], relStep);
+   };
+   std::vector<double> f[4];
+   for (auto &v : f)
+      v.resize(d);
+   for (std::size_t b = 0; b < d; ++b) {
+      auto &var = static_cast<RooRealVar &>((*_params)[deps[b]]);
+      const double x0 = var.getVal();
+      const double h = relStep * std::max(1.0, std::abs(x0));
+      const double lo = var.getMin(), hi = var.getMax();
+      auto at = [&](double x, std::vector<double> &v) {
+         var.setVal(x);
+         derivatives(v.data());
+      };
+      if (x0 - 2 * h >= lo && x0 + 2 * h <= hi) {
+         at(x0 + 2 * h, f[0]);
+         at(x0 + h, f[1]);
+         at(x0 - h, f[2]);
+         at(x0 - 2 * h, f[3]);
+         for (std::size_t a = 0; a < d; ++a)
+            block[a * d + b] = (-f[0][a] + 8 * f[1][a] - 8 * f[2][a] + f[3][a]) / (12 * h);
+      } else {
+         const double s = x0 + 2 * h <= hi ? 1.0 : -1.0; // one-sided, away from the limit
+         at(x0, f[0]);
+         at(x0 + s * h, f[1]);
+         at(x0 + 2 * s * h, f[2]);
+         for (std::size_t a = 0; a < d; ++a)
+            block[a * d + b] = s * (-3 * f[0][a] + 4 * f[1][a] - f[2][a]) / (2 * h);
+      }
+      var.setVal(x0);
+   }
+   for (std::size_t a = 0; a < d; ++a) {
+      for (std::size_t b = 0; b < d; ++b)
+         out[deps[a] * np + deps[b]] += scale * 0.5 * (block[a * d + b] + block[b * d + a]);
+   }
+}
+
 void RooNSBINLL::hessian(double *out) const
 {
    buildDependencies();
-   const std::size_t m = _params->size();
-   std::fill(out, out + m * m, 0.0);
-   std::vector<double> up(m), down(m);
-   for (std::size_t k = 0; k < m; ++k) {
+   const std::size_t np = _params->size();
+   const std::size_t nProc = _yields.size();
+   const std::size_t nTerms = _termCode.size();
+   std::fill(out, out + np * np, 0.0);
+   auto roundUp8 = [](std::size_t n) { return (n + 7) / 8 * 8; };
+
+   // floating parameters; the active ones drive a yield or a shape term (rows of dF/dtheta)
+   std::vector<char> floating(np, 0);
+   for (std::size_t k = 0; k < np; ++k) {
       auto *var = dynamic_cast<RooRealVar *>(&(*_params)[k]);
-      if (!var || var->isConstant())
-         continue;
-      const double x0 = var->getVal();
-      const double h = 1e-4 * std::max(1.0, std::abs(x0));
-      // stay inside the range: shift the stencil if needed (one-sided near a limit)
-      const double xUp = std::min(x0 + h, var->getMax());
-      const double xDown = std::max(x0 - h, var->getMin());
-      var->setVal(xUp);
-      gradient(up.data());
-      var->setVal(xDown);
-      gradient(down.data());
-      var->setVal(x0);
-      for (std::size_t i = 0; i < m; ++i)
-         out[i * m + k] = (up[i] - down[i]) / (xUp - xDown);
+      floating[k] = var && !var->isConstant();
    }
-   for (std::size_t i = 0; i < m; ++i) {
-      for (std::size_t k = 0; k < i; ++k) {
-         const double sym = 0.5 * (out[i * m + k] + out[k * m + i]);
-         out[i * m + k] = out[k * m + i] = sym;
+   if (!_cacheKey.empty() && !valuesChanged() && _hessKey == _cacheKey && _hessFloating == floating &&
+       _hessValue.size() == np * np && _hasGradient) {
+      std::copy(_hessValue.begin(), _hessValue.end(), out); // the same point: no pass
+      return;
+   }
+   std::vector<int> actOf(np, -1);
+   std::vector<std::size_t> actParam;
+   std::vector<int> termParam(nTerms, -1);
+   for (std::size_t k = 0; k < np; ++k) {
+      for (int t : _termDeps[k])
+         termParam[t] = static_cast<int>(k);
+      if (floating[k] && (!_yieldDeps[k].empty() || !_termDeps[k].empty())) {
+         actOf[k] = static_cast<int>(actParam.size());
+         actParam.push_back(k);
       }
    }
+   // dN_J/dtheta_a of the active parameters (numerical, as in gradient(); this moves and restores them)
+   std::vector<std::vector<std::pair<int, double>>> yieldAct(nProc);
+   for (std::size_t a = 0; a < actParam.size(); ++a) {
+      const std::size_t k = actParam[a];
+      for (int j : _yieldDeps[k])
+         yieldAct[j].emplace_back(static_cast<int>(a),
+                                  numericalDerivative(static_cast<RooAbsReal &>(_yields[j]), (*_params)[k]));
+   }
+   std::vector<int> termAct(nTerms, -1);
+   for (std::size_t t = 0; t < nTerms; ++t)
+      termAct[t] = termParam[t] >= 0 ? actOf[termParam[t]] : -1;
+   std::vector<std::vector<int>> order(nProc);
+   std::vector<std::size_t> tPad(nProc), crossOffset(nProc);
+   std::size_t crossSize = 0, maxTPad = 0;
+   for (std::size_t j = 0; j < nProc; ++j) {
+      for (const ShapeGroup &g : _groupsOf[j]) {
+         order[j].insert(order[j].end(), g.add.begin(), g.add.end());
+         order[j].insert(order[j].end(), g.mult.begin(), g.mult.end());
+      }
+      tPad[j] = roundUp8(order[j].size());
+      crossOffset[j] = crossSize;
+      crossSize += tPad[j] * tPad[j];
+      maxTPad = std::max(maxTPad, tPad[j]);
+   }
+   HessInputs hin;
+   hin.nAct = actParam.size();
+   hin.nPad = roundUp8(hin.nAct);
+   hin.termAct = termAct.data();
+   hin.yieldAct = yieldAct.data();
+   hin.order = order.data();
+   hin.tPad = tPad.data();
+   hin.crossOffset = crossOffset.data();
+   hin.maxTPad = maxTPad;
+
+   const double nan = std::numeric_limits<double>::quiet_NaN();
+   double nu = 0.0;
+   if (!gatherParameters(nu)) {
+      std::fill(out, out + np * np, nan);
+      return;
+   }
+   PassInputs in;
+   fillPassInputs(in);
+   const std::size_t n = _nEvents;
+   const std::size_t nBlocks = (n + blockSize - 1) / blockSize;
+   const std::size_t nThreads = std::max<std::size_t>(1, std::min<std::size_t>(_nThreads, nBlocks / 8));
+   if (_sums.size() != nThreads)
+      sizeScratch(nThreads);
+   std::vector<HessSums> hsums(nThreads);
+   for (std::size_t i = 0; i < nThreads; ++i) {
+      _sums[i].reset();
+      hsums[i].size(hin, nTerms, crossSize);
+   }
+   auto run = [&](std::size_t i) {
+      const std::size_t begin = std::min(n, nBlocks * i / nThreads * blockSize);
+      const std::size_t end = std::min(n, nBlocks * (i + 1) / nThreads * blockSize);
+      passHessian(in, hin, begin, end, _sums[i], hsums[i]);
+   };
+   std::vector<std::thread> threads;
+   for (std::size_t i = 1; i < nThreads; ++i)
+      threads.emplace_back(run, i);
+   run(0);
+   for (auto &th : threads)
+      th.join();
+   ++_nPasses;
+   _cacheValid = false; // the per-event cache of value-only steps was not written
+
+   PassSums &total = _sums[0];
+   HessSums &htotal = hsums[0];
+   for (std::size_t i = 1; i < nThreads; ++i) {
+      const PassSums &s = _sums[i];
+      total.sumWLogF += s.sumWLogF;
+      if (s.nBad && total.nBad == 0) {
+         total.firstBad = s.firstBad;
+         total.firstBadValue = s.firstBadValue;
+      }
+      total.nBad += s.nBad;
+      for (std::size_t j = 0; j < nProc; ++j)
+         total.c[j] += s.c[j];
+      for (std::size_t t = 0; t < nTerms; ++t)
+         total.b[t] += s.b[t];
+      const HessSums &h = hsums[i];
+      for (std::size_t x = 0; x < htotal.gg.size(); ++x)
+         htotal.gg[x] += h.gg[x];
+      for (std::size_t x = 0; x < crossSize; ++x)
+         htotal.cross[x] += h.cross[x];
+      for (std::size_t t = 0; t < nTerms; ++t) {
+         htotal.diag[t] += h.diag[t];
+         htotal.beta[t] += h.beta[t];
+      }
+   }
+   if (total.nBad) {
+      std::ostringstream msg;
+      msg << total.nBad << " events have F_i = sum_J N_J r_J g_J <= 0 or NaN (first: event " << total.firstBad
+          << ", F = " << total.firstBadValue << ")";
+      logEvalError(msg.str().c_str());
+      _value = nan;
+      std::fill(out, out + np * np, nan);
+      return;
+   }
+   // value and gradient of this point (as compute(true, false))
+   double extra = 0.0;
+   for (RooAbsArg *e : _extra)
+      extra += static_cast<RooAbsReal *>(e)->getVal();
+   const double nuScale = _weightSquared && _sumW != 0.0 ? _sumW2 / _sumW : 1.0;
+   _value = nuScale * nu - total.sumWLogF + measureConstant() + extra;
+   _dYield.resize(nProc);
+   _dTerm.resize(nTerms);
+   for (std::size_t j = 0; j < nProc; ++j)
+      _dYield[j] = nuScale - total.c[j];
+   for (std::size_t t = 0; t < nTerms; ++t)
+      _dTerm[t] = -total.b[t];
+   _hasGradient = true;
+
+   // d^2 NLL = sum_i w_i (dF)(dF)^T / F^2 - sum_i (w_i / F_i) d^2 F + sum_J dNLL/dN_J d^2 N_J + d^2 extra
+   auto H = [&](std::size_t a, std::size_t b) -> double & { return out[actParam[a] * np + actParam[b]]; };
+   const std::size_t nPad = hin.nPad;
+   for (std::size_t a = 0; a < hin.nAct; ++a) {
+      H(a, a) += htotal.gg[a * nPad + a];
+      for (std::size_t b = a + 1; b < hin.nAct; ++b) {
+         const double v = htotal.gg[a * nPad + b];
+         H(a, b) += v;
+         H(b, a) += v;
+      }
+   }
+   const double *yield = _yieldScratch.data();
+   for (std::size_t j = 0; j < nProc; ++j) {
+      const std::vector<int> &ord = order[j];
+      const double *X = htotal.cross.data() + crossOffset[j];
+      const std::size_t tp = tPad[j];
+      for (std::size_t p = 0; p < ord.size(); ++p) {
+         const int a = termAct[ord[p]];
+         if (a < 0)
+            continue;
+         H(a, a) -= yield[j] * htotal.diag[ord[p]];
+         for (std::size_t q = p + 1; q < ord.size(); ++q) {
+            const int b = termAct[ord[q]];
+            if (b < 0 || RooNSBI::Codes::isAdditiveShapeCode(_termCode[ord[q]]))
+               continue;
+            const double x = yield[j] * X[p * tp + q];
+            H(a, b) -= x;
+            H(b, a) -= x;
+         }
+      }
+      for (const auto &[aY, dN] : yieldAct[j]) {
+         for (int t : ord) {
+            const int b = termAct[t];
+            if (b < 0)
+               continue;
+            const double x = dN * htotal.beta[t];
+            H(aY, b) -= x;
+            H(b, aY) -= x;
+         }
+      }
+   }
+   // the parameter-only parts numerically (no events): save the results of this point first
+   _savedDYield = _dYield;
+   _savedDTerm = _dTerm;
+   _savedKey = _cacheKey;
+   const double value = _value;
+   std::vector<std::size_t> deps;
+   for (std::size_t j = 0; j < nProc; ++j) {
+      deps.clear();
+      for (std::size_t k = 0; k < np; ++k) {
+         if (floating[k] && std::find(_yieldDeps[k].begin(), _yieldDeps[k].end(), int(j)) != _yieldDeps[k].end())
+            deps.push_back(k);
+      }
+      if (!deps.empty() && _savedDYield[j] != 0.0)
+         numericalHessian(static_cast<RooAbsReal &>(_yields[j]), deps, _savedDYield[j], out);
+   }
+   for (std::size_t e = 0; e < _extra.size(); ++e) {
+      deps.clear();
+      for (std::size_t k = 0; k < np; ++k) {
+         if (floating[k] && std::find(_extraDeps[k].begin(), _extraDeps[k].end(), int(e)) != _extraDeps[k].end())
+            deps.push_back(k);
+      }
+      if (!deps.empty())
+         numericalHessian(static_cast<RooAbsReal &>(_extra[e]), deps, 1.0, out);
+   }
+   _dYield = _savedDYield;
+   _dTerm = _savedDTerm;
+   _cacheKey = _savedKey;
+   _value = value;
+   _hasGradient = true;
+   _hessValue.assign(out, out + np * np);
+   _hessKey = _cacheKey;
+   _hessFloating = floating;
 }

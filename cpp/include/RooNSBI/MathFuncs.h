@@ -176,10 +176,12 @@ inline double vexp(double x)
 ///   g(alpha) = K + hi (P0 + P1 log hi + P2 log^2 hi) + lo (Q0 + Q1 log lo + Q2 log^2 lo),
 ///
 /// with weights that depend on alpha only: computed once per parameter value, they leave a
-/// few multiply-adds per event. Poly6Weights holds them and those of dg/dalpha.
+/// few multiply-adds per event. Poly6Weights holds them, those of dg/dalpha and those of
+/// d^2g/dalpha^2 (the exact Hessian of the fast likelihood).
 struct Poly6Weights {
    double K, P0, P1, P2, Q0, Q1, Q2;     ///< value
    double dK, dP0, dP1, dP2, dQ0, dQ1, dQ2; ///< derivative d/dalpha
+   double ddK, ddP0, ddP1, ddP2, ddQ0, ddQ1, ddQ2; ///< second derivative d^2/dalpha^2
 };
 
 inline Poly6Weights poly6Weights(double x)
@@ -202,6 +204,12 @@ inline Poly6Weights poly6Weights(double x)
    const double dA1 = -9. / 4 * x + 7 * x3 - 15. / 4 * x5;
    const double dS2 = 1. / 4 * x - x3 + 3. / 4 * x5;
    const double dA2 = 1. / 8 - 3. / 4 * x2 + 5. / 8 * x4;
+   const double ddA0 = -15. / 2 * x + 15. / 2 * x3;
+   const double ddS0 = 6 - 36 * x2 + 30 * x4;
+   const double ddS1 = 15. / 2 * x - 15. / 2 * x3;
+   const double ddA1 = -9. / 4 + 21 * x2 - 75. / 4 * x4;
+   const double ddS2 = 1. / 4 - 3 * x2 + 15. / 4 * x4;
+   const double ddA2 = -3. / 2 * x + 5. / 2 * x3;
    const double oneMinus = 1 - x2;
    // A0 = (hi-lo)/2, S0 = (hi+lo)/2, S1 = (hi lh - lo ll)/2, A1 = (hi lh + lo ll)/2,
    // S2 = (hi lh^2 + lo ll^2)/2, A2 = (hi lh^2 - lo ll^2)/2
@@ -210,7 +218,10 @@ inline Poly6Weights poly6Weights(double x)
            0.5 * (wS0 - wA0), 0.5 * (wA1 - wS1), 0.5 * (wS2 - wA2),
            -6 * x * oneMinus * oneMinus,
            0.5 * (dA0 + dS0), 0.5 * (dS1 + dA1), 0.5 * (dS2 + dA2),
-           0.5 * (dS0 - dA0), 0.5 * (dA1 - dS1), 0.5 * (dS2 - dA2)};
+           0.5 * (dS0 - dA0), 0.5 * (dA1 - dS1), 0.5 * (dS2 - dA2),
+           oneMinus * (30 * x2 - 6),
+           0.5 * (ddA0 + ddS0), 0.5 * (ddS1 + ddA1), 0.5 * (ddS2 + ddA2),
+           0.5 * (ddS0 - ddA0), 0.5 * (ddA1 - ddS1), 0.5 * (ddS2 - ddA2)};
 }
 
 /// Value and derivative of code 5 inside |alpha| < 1 for one event, from the +-1 sigma values
@@ -222,10 +233,23 @@ inline void poly6Eval(const Poly6Weights &w, double hi, double lo, double logHi,
    deriv = w.dK + hi * (w.dP0 + logHi * (w.dP1 + logHi * w.dP2)) + lo * (w.dQ0 + logLo * (w.dQ1 + logLo * w.dQ2));
 }
 
+/// The second derivative d^2g/dalpha^2 of code 5 inside |alpha| < 1 for one event (as poly6Eval).
+inline double poly6Second(const Poly6Weights &w, double hi, double lo, double logHi, double logLo)
+{
+   return w.ddK + hi * (w.ddP0 + logHi * (w.ddP1 + logHi * w.ddP2)) +
+          lo * (w.ddQ0 + logLo * (w.ddQ1 + logLo * w.ddQ2));
+}
+
 /// poly6Eval for a single value of alpha (tests, scalar use).
 inline void poly6Exp(double alpha, double hi, double lo, double logHi, double logLo, double &value, double &deriv)
 {
    poly6Eval(poly6Weights(alpha), hi, lo, logHi, logLo, value, deriv);
+}
+
+/// poly6Second for a single value of alpha (tests, scalar use).
+inline double poly6ExpSecond(double alpha, double hi, double lo, double logHi, double logLo)
+{
+   return poly6Second(poly6Weights(alpha), hi, lo, logHi, logLo);
 }
 
 /// The additive codes 0, 2 and 4 (boundary 1, nominal 1) are linear in the per-event
@@ -247,32 +271,35 @@ inline void poly6Exp(double alpha, double hi, double lo, double logHi, double lo
 /// with code 4's delta (and weights). Computed once per parameter value, the weights leave two
 /// multiply-adds per event and no exp.
 /// dH, dL are the derivatives d/dalpha (one-sided at the kinks of code 0 and 2: the branch
-/// flexibleInterpSingle takes at that alpha).
+/// flexibleInterpSingle takes at that alpha), ddH, ddL the second derivatives (code 2 inside:
+/// 1 and -1; code 4 inside: +-B''; zero on the linear pieces).
 struct AdditiveWeights {
-   double H, L;   ///< value
-   double dH, dL; ///< derivative d/dalpha
+   double H, L;     ///< value
+   double dH, dL;   ///< derivative d/dalpha
+   double ddH, ddL; ///< second derivative d^2/dalpha^2
 };
 
 inline AdditiveWeights additiveWeights(int code, double x)
 {
    if (code == 0)
-      return x > 0 ? AdditiveWeights{x, 0.0, 1.0, 0.0} : AdditiveWeights{0.0, x, 0.0, 1.0};
+      return x > 0 ? AdditiveWeights{x, 0.0, 1.0, 0.0, 0.0, 0.0} : AdditiveWeights{0.0, x, 0.0, 1.0, 0.0, 0.0};
    if (code == 2) {
       if (x > 1)
-         return {1 + 1.5 * (x - 1), -0.5 * (x - 1), 1.5, -0.5};
+         return {1 + 1.5 * (x - 1), -0.5 * (x - 1), 1.5, -0.5, 0.0, 0.0};
       if (x < -1)
-         return {-0.5 * (x + 1), -1 + 1.5 * (x + 1), -0.5, 1.5};
-      return {0.5 * (x + x * x), 0.5 * (x - x * x), 0.5 + x, 0.5 - x};
+         return {-0.5 * (x + 1), -1 + 1.5 * (x + 1), -0.5, 1.5, 0.0, 0.0};
+      return {0.5 * (x + x * x), 0.5 * (x - x * x), 0.5 + x, 0.5 - x, 1.0, -1.0};
    }
    // code 4 (and the delta of code 6)
    if (x >= 1)
-      return {x, 0.0, 1.0, 0.0};
+      return {x, 0.0, 1.0, 0.0, 0.0, 0.0};
    if (x <= -1)
-      return {0.0, x, 0.0, 1.0};
+      return {0.0, x, 0.0, 1.0, 0.0, 0.0};
    const double x2 = x * x;
    const double B = x2 * (15 + x2 * (-10 + 3 * x2)) / 16;
    const double dB = x * (30 + x2 * (-40 + 18 * x2)) / 16;
-   return {0.5 * x + B, 0.5 * x - B, 0.5 + dB, 0.5 - dB};
+   const double ddB = (30 + x2 * (-120 + 90 * x2)) / 16;
+   return {0.5 * x + B, 0.5 * x - B, 0.5 + dB, 0.5 - dB, ddB, -ddB};
 }
 
 /// Value and derivative of an additive code's delta for one event (tests, scalar use).
@@ -281,6 +308,13 @@ inline void additiveDelta(int code, double alpha, double hi, double lo, double &
    const AdditiveWeights w = additiveWeights(code, alpha);
    value = w.H * (hi - 1) + w.L * (1 - lo);
    deriv = w.dH * (hi - 1) + w.dL * (1 - lo);
+}
+
+/// The second derivative of an additive code's delta for one event (tests, scalar use).
+inline double additiveDeltaSecond(int code, double alpha, double hi, double lo)
+{
+   const AdditiveWeights w = additiveWeights(code, alpha);
+   return w.ddH * (hi - 1) + w.ddL * (1 - lo);
 }
 
 } // namespace MathFuncs

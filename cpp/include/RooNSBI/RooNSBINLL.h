@@ -97,9 +97,21 @@ public:
    /// The parameters in gradient order.
    RooArgList gradientParameters() const;
 
-   /// Hessian by central differences of the analytic gradient: 2 passes per floating
-   /// parameter instead of Minuit's O(n^2) function evaluations. Row-major over all
-   /// parameters in gradient order (RooMinimizer uses it with Config::useHessian).
+   /// The exact Hessian in one pass over the events (with the value and the gradient of the
+   /// point, which the next gradient() reuses). Row-major over all parameters in gradient order
+   /// (RooMinimizer uses it with Config::useHessian; rows and columns of constant parameters are 0):
+   ///
+   ///   d^2 NLL/dtheta_a dtheta_b = sum_i w_i F_a F_b / F_i^2 - sum_i (w_i / F_i) F_ab
+   ///                               + sum_J dNLL/dN_J d^2 N_J/dtheta_a dtheta_b + d^2 extra/dtheta_a dtheta_b,
+   ///
+   /// F_a = dF_i/dtheta_a. The first sum is a rank-one update per event (blocked, vectorised);
+   /// in F_ab = sum_J [d^2N_J r_J G_J + dN_J r_J dG_J + N_J r_J d^2 G_J] the per-event second
+   /// derivatives of G_J are those of PiecewiseInterpolation's accumulation: for terms s before t,
+   /// d^2 G/dalpha_s dalpha_t = (dG/dalpha_s) dlog I_t/dalpha_t if t is multiplicative, 0 if it is
+   /// additive (a rank-one update per event and process), and on the diagonal the codes' second
+   /// derivatives (MathFuncs.h). The parameter-only parts (second derivatives of the yields N_J and
+   /// of the extra terms) are numerical: 5-point differences of numericalDerivative(). A second call at
+   /// the same point (same values and floating parameters) returns the same matrix without a pass.
    bool hasHessian() const override { return true; }
    void hessian(double *out) const override;
 
@@ -225,7 +237,14 @@ private:
    bool valuesChanged() const;
    /// Remember the current parameter values as those of the last pass.
    void storeCacheKey() const;
-   double numericalDerivative(RooAbsReal &func, RooAbsArg &param) const;
+   /// 5-point derivative of func with the step relStep max(1, |x|) (one-sided within 2 steps of a limit).
+   double numericalDerivative(RooAbsReal &func, RooAbsArg &param, double relStep = 1e-4) const;
+   /// Add scale times the Hessian of `func` with respect to the parameters deps (indices in gradient
+   /// order) to out (row-major over all parameters): 5-point differences of numericalDerivative().
+   void numericalHessian(RooAbsReal &func, const std::vector<std::size_t> &deps, double scale, double *out) const;
+   /// Fill the inputs of a pass (the .cxx's PassInputs) from the gathered parameters.
+   template <class Inputs>
+   void fillPassInputs(Inputs &in) const;
 
    RooListProxy _yields;
    RooListProxy _shapeParams;
@@ -292,6 +311,10 @@ private:
    mutable bool _hasGradient = false;
    mutable std::vector<double> _dYield; ///< dNLL/dN_J
    mutable std::vector<double> _dTerm;  ///< dNLL/dalpha from each shape term
+   // the last Hessian, the parameter values and floating flags it belongs to (hessian() at the same point:
+   // Minuit's seed after the Newton iterations, HESSE after MIGRAD)
+   mutable std::vector<double> _hessValue, _hessKey;
+   mutable std::vector<char> _hessFloating;
    mutable std::size_t _nPasses = 0;
 
    ClassDefOverride(RooNSBINLL, 0) // not persistent: built at fit time

@@ -42,7 +42,8 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
                  fitter: Fitter | None = None, fast: bool = False, progress: bool | None = None,
                  executor: Any = None, model_file: str | os.PathLike | None = None) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
-    fixed at each value (nuisance parameters profiled, warm-started from the best fit).
+    fixed at each value (nuisance parameters profiled), warm-started from the previous scan
+    point's solution (from the best fit for the first point and after a fit with a non-zero status).
     Points whose fit leaves a parameter at a bound are in :attr:`ScanResult.at_bound`.
     ``progress``: tqdm bar (default: when stderr is a terminal). ``executor``, ``model_file``: the
     fits of the points as work units (see the module doc)."""
@@ -59,12 +60,14 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
                             fast=fast, backend=backend)
             return ScanResult(poi, values, np.array([f.min_nll for f in fits]), best,
                               {k: f.at_bound for k, f in enumerate(fits) if f.at_bound})
+        warm = best
         for k, v in progress_of(list(enumerate(values)), desc=f"scan of {poi}", show=progress):
-            model.set_parameters(best.values)
+            model.set_parameters(warm.values)
             point = _point(fitter, {poi: v}, undefined, k)
             nll[k] = np.nan if point is None else point.min_nll
             if point is not None and point.at_bound:
                 flagged[k] = point.at_bound
+            warm = point if point is not None and point.status == 0 else best
     return ScanResult(poi, values, nll, best, at_bound=flagged, undefined=undefined)
 
 
