@@ -1438,19 +1438,8 @@ void RooNSBINLL::compute(bool withGradient, bool step) const
    }
 
    PassSums &total = _sums[0]; // threads' sums added to the first one, in order
-   for (std::size_t i = 1; i < nThreads; ++i) {
-      const PassSums &s = _sums[i];
-      total.sumWLogF += s.sumWLogF;
-      if (s.nBad && total.nBad == 0) {
-         total.firstBad = s.firstBad;
-         total.firstBadValue = s.firstBadValue;
-      }
-      total.nBad += s.nBad;
-      for (std::size_t j = 0; j < nProc; ++j)
-         total.c[j] += s.c[j];
-      for (std::size_t t = 0; t < nTerms; ++t)
-         total.b[t] += s.b[t];
-   }
+   for (std::size_t i = 1; i < nThreads; ++i)
+      total.add(_sums[i]);
    if (total.nBad) {
       std::ostringstream msg;
       msg << total.nBad << " events have F_i = sum_J N_J r_J g_J <= 0 or NaN (first: event " << total.firstBad
@@ -1710,17 +1699,7 @@ void RooNSBINLL::hessian(double *out) const
    PassSums &total = _sums[0];
    HessSums &htotal = hsums[0];
    for (std::size_t i = 1; i < nThreads; ++i) {
-      const PassSums &s = _sums[i];
-      total.sumWLogF += s.sumWLogF;
-      if (s.nBad && total.nBad == 0) {
-         total.firstBad = s.firstBad;
-         total.firstBadValue = s.firstBadValue;
-      }
-      total.nBad += s.nBad;
-      for (std::size_t j = 0; j < nProc; ++j)
-         total.c[j] += s.c[j];
-      for (std::size_t t = 0; t < nTerms; ++t)
-         total.b[t] += s.b[t];
+      total.add(_sums[i]);
       const HessSums &h = hsums[i];
       for (std::size_t x = 0; x < htotal.gg.size(); ++x)
          htotal.gg[x] += h.gg[x];

@@ -205,6 +205,20 @@ public:
          nBad = firstBad = 0;
          firstBadValue = 0.0;
       }
+      /// Add the sums of a later thread (its first bad event counts only if this one had none).
+      void add(const PassSums &s)
+      {
+         sumWLogF += s.sumWLogF;
+         if (s.nBad && nBad == 0) {
+            firstBad = s.firstBad;
+            firstBadValue = s.firstBadValue;
+         }
+         nBad += s.nBad;
+         for (std::size_t j = 0; j < c.size(); ++j)
+            c[j] += s.c[j];
+         for (std::size_t t = 0; t < b.size(); ++t)
+            b[t] += s.b[t];
+      }
    };
 
 protected:
