@@ -1,6 +1,7 @@
 """What the toy verbs (``roonsbi toys``, ``roonsbi neyman``, ``roonsbi cls-toys``) share: where the
 toys run (``--workers N``: a local Dask cluster; ``--scheduler ADDRESS``: a running one; neither:
-in-process), the seeded-study options, the model and the output (``--json``).
+in-process), the seeded-study options and the model; the verbs themselves are :class:`~.common.Verb` objects
+(``--json``, ``--quiet``, errors as one line: :mod:`.common`).
 
 The model file is read by every worker (it must be on a file system they all see, e.g. the
 shared file system of an HTCondor or Slurm cluster); toy results go to ``--results DIR`` (JSON-lines
@@ -10,13 +11,14 @@ chunks: a run with the same folder resumes, see :mod:`roonsbi.infer.records`).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from contextlib import contextmanager
 from typing import Any, Iterator
 
-__all__ = ["add_study_arguments", "executor_of", "open_model", "parse_values", "report"]
+from .common import parse_assignments
+
+__all__ = ["add_study_arguments", "executor_of", "open_model", "parse_list", "parse_values"]
 
 
 def add_study_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +38,6 @@ def add_study_arguments(parser: argparse.ArgumentParser) -> None:
                        help="run the toys on a local Dask cluster of N worker processes")
     where.add_argument("--scheduler", default=None, metavar="ADDRESS",
                        help="run the toys on the Dask cluster of this scheduler (e.g. tcp://host:8786)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
 
 
 @contextmanager
@@ -91,24 +92,14 @@ def open_model(args: argparse.Namespace) -> Any:
 
 
 def parse_values(text: str, option: str) -> dict[str, float]:
-    """``name=value,name=value`` as a dict; ValueError naming ``option`` and the bad entry."""
-    out = {}
-    for item in filter(None, (s.strip() for s in text.split(","))):
-        name, sep, value = item.partition("=")
-        try:
-            out[name.strip()] = float(value)
-        except ValueError:
-            sep = ""
-        if not sep or not name.strip():
-            raise ValueError(f"{option}: '{item}' is not NAME=VALUE (e.g. {option} mu=1,alpha_lumi=0)")
-    return out
+    """``name=value,name=value`` as a dict (:func:`~.common.parse_assignments`); ValueError naming ``option``
+    and the bad entry."""
+    return parse_assignments([item.strip() for item in text.split(",") if item.strip()], option)
 
 
-def report(args: argparse.Namespace, result: Any, text: str) -> int:
-    """Print ``result`` as JSON with ``--json``, else ``text``; exit status 0."""
-    if args.json:
-        json.dump(result, sys.stdout, indent=1)
-        print()
-    else:
-        print(text)
-    return 0
+def parse_list(text: str, option: str) -> list[float]:
+    """``1,1.5,2`` as a list of floats; ValueError naming ``option``."""
+    try:
+        return [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise ValueError(f"{option}: '{text}' is not a comma-separated list of numbers") from None

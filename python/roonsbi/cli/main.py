@@ -1,6 +1,7 @@
 """The ``roonsbi`` command line: one verb per stage on saved models (``inspect``, ``fit``, ``scan``,
 ``impacts``, ``limit``, ``significance``, ``combine``, ``export``: :mod:`.fits`, :mod:`.workspaces`,
-sharing :mod:`.common`), plus ``demo``, ``evaluate``, ``env`` and ``--libdir``.
+sharing :mod:`.common`), the toy studies ``toys``, ``neyman``, ``cls-toys`` (:mod:`.cluster`), plus
+``demo``, ``evaluate``, ``env`` and ``--libdir``.
 
 A thin argparse shell: ROOT (and onnxruntime ...) is imported only when a command runs, so
 ``roonsbi --help`` and ``roonsbi --libdir`` work without it.
@@ -26,7 +27,7 @@ def parser() -> argparse.ArgumentParser:
     top.add_argument("--incdir", action="store_true", help="print the include directory and exit")
     top.add_argument("--library", action="store_true", help="print the path of libRooNSBI and exit")
     sub = top.add_subparsers(dest="command", metavar="VERB")
-    register(sub, workspaces.VERBS[:1] + fits.VERBS + workspaces.VERBS[1:])
+    register(sub, workspaces.VERBS[:1] + fits.VERBS + workspaces.VERBS[1:] + (toys.VERB, neyman.VERB, cls_toys.VERB))
     sub.add_parser("env", help="print the shell lines with which ROOT finds roonsbi by itself: "
                    'eval "$(roonsbi env)"',
                    description="Print export lines for LD_LIBRARY_PATH (libRooNSBI and its rootmap: ROOT then loads "
@@ -47,8 +48,6 @@ def parser() -> argparse.ArgumentParser:
         "write the per-event ratio columns (r_<proc>, g_<proc>_<np>_lo/_hi, <column>_std, weight) to a ROOT "
         "file, an .npz or a folder of .npy files. See roonsbi.inputs.evaluate for the configuration format.",
     ))
-    for verb in (toys, neyman, cls_toys):  # each module adds its sub-command (run=its command)
-        verb.register(sub)
     return top
 
 
@@ -82,12 +81,6 @@ def main(argv: list[str] | None = None) -> int:
         return evaluate.command(args)
     if getattr(args, "handler", None) is not None:
         return int(args.handler(args))
-    if getattr(args, "run", None) is not None:
-        try:
-            return int(args.run(args))
-        except (ValueError, FileNotFoundError, FileExistsError) as err:
-            print(f"roonsbi {args.command}: error: {cli_words(str(err))}", file=sys.stderr)
-            return 2
     top.print_help()
     return 1
 
