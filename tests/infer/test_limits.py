@@ -102,11 +102,12 @@ def test_upper_limit_equals_pyhf(pyhf_pair) -> None:
 
 
 def test_significance_equals_pyhf(pyhf_pair) -> None:
-    """q0 discovery test: observed p0 and Z0, and the expected p0 (Asimov at mu = 1)."""
+    """q0 discovery test: observed q0 (1e-4), p0 and Z0, and the expected p0 (Asimov at mu = 1)."""
     model, pm, data = pyhf_pair
     p0, p0_expected = pyhf.infer.hypotest(0.0, data, pm, test_stat="q0", return_expected=True)
     s = discovery_significance(model)
     assert s.q0 > 1.0
+    assert s.q0 == pytest.approx(norm.isf(float(p0)) ** 2, rel=1e-4)  # pyhf's q0 = Z0^2 of its p0
     assert s.p0 == pytest.approx(float(p0), rel=1e-3)
     assert s.z0 == pytest.approx(norm.isf(float(p0)), rel=1e-3)
     assert s.expected_p0 == pytest.approx(float(p0_expected), rel=1e-3)
