@@ -98,10 +98,10 @@ for i, (cfg, kwargs, words) in enumerate(
         (
             config(events__chunk_size=0),
             {},
-            r"\[events\] chunk_size of .*evaluate.json must be a positive number .* got 0",
+            r"evaluate.json.*\[events\] chunk_size.*(must be a positive number .* got 0|0 is less than the minimum)",
         ),
-        (config(events__chunk_size="100"), {}, r"\[events\] chunk_size .* got '100'"),
-        (config(events__chunk_size=True), {}, r"\[events\] chunk_size .* got True"),
+        (config(events__chunk_size="100"), {}, r"\[events\] chunk_size.*('100' is not of type 'integer'|got '100')"),
+        (config(events__chunk_size=True), {}, r"\[events\] chunk_size.*(True is not of type|got True)"),
     ]
 ):
     add(error(f"evaluate-chunk-{i}", evaluate(cfg, **kwargs), ValueError, words))
@@ -112,13 +112,13 @@ for i, (cfg, kind, words) in enumerate(
         (config(events__files=None), (ValueError, KeyError), r"files"),
         (config(events__files=["nothing_*.root"]), FileNotFoundError, r"no file matches .*nothing_\*.root"),
         (config(events__files=["missing.root"]), FileNotFoundError, r"event file .*missing.root does not exist"),
-        (config(columns={}), ValueError, r"the column spec is empty"),
+        (config(columns={}), ValueError, r"\[columns\].*(should be non-empty|the column spec is empty)"),
         (config(columns={"weight": "net.onnx"}), ValueError, r"'weight' is reserved for the event weights"),
         (config(columns={"r-S": "net.onnx"}), ValueError, r"column name 'r-S' is not an identifier"),
         (config(columns={"r_S": "none.onnx"}), (FileNotFoundError, ValueError, OSError), r"none.onnx"),
-        (config(columns={"r_S": {"model": "net.onnx"}}), ValueError, r"column 'r_S': unknown key\(s\) \['model'\]"),
-        (config(columns={"r_S": 3}), ValueError, r"column 'r_S': expected a path, a list of paths or a table, got 3"),
-        (config(output__dtype="float16"), ValueError, r"columns are written as float32 or float64, not float16"),
+        (config(columns={"r_S": {"model": "net.onnx"}}), ValueError, r"r_S.*unknown key\(s\) \['model'\]"),
+        (config(columns={"r_S": 3}), ValueError, r"r_S.*(3 is not a string or a list|expected a path)"),
+        (config(output__dtype="float16"), ValueError, r"dtype.*float16"),
         (config(output__path="out.csv"), ValueError, r"out.csv|format"),
         (config(output__path=None), ValueError, r"give the output file in \[output\] path"),
         (config(events__features={"x0": "log(x0_missing)"}), Exception, r"x0_missing"),

@@ -367,7 +367,7 @@ def evaluate_config(
     network_features = _network_features(spec, threads) if keep_reference else []
     extra = [f for f in network_features if f not in keep]
     start = time.perf_counter()
-    chunk_size = int(chunk_size or events.get("chunk_size", 100_000))
+    chunk_size = _chunk_size(chunk_size, events, config_path)
     calibration = _calibration(spec, events, cal, chunk_size, progress, threads) if cal else None
     if calibration is not None:
         log(f"roonsbi evaluate: calibration on {calibration['entries']} events of {calibration['files']}: factors "
@@ -375,7 +375,7 @@ def evaluate_config(
     stream = iter_columns(
         _files(events["files"], base), spec, tree=events.get("tree"), features=events.get("features"),
         cut=events.get("cut"), weight=events.get("weight"), keep=keep + extra,
-        chunk_size=_chunk_size(chunk_size, events, config_path), spread=bool(out_cfg.get("spread", True)),
+        chunk_size=chunk_size, spread=bool(out_cfg.get("spread", True)),
         dtype=dtype, progress=progress, threads=threads,
     )
     if calibration is not None:
