@@ -64,7 +64,7 @@ def write_shards(store: Any, folder: str | os.PathLike, n_shards: int, *, overwr
     for path, a, b in zip(paths, edges[:-1], edges[1:]):
         shard = make_store({c: v[a:b] for c, v in columns.items()})  # float32 views: no copy to float64
         with atomic_path(path, overwrite) as tmp:
-            shard.write(str(tmp))
+            shard.write(str(tmp), True)  # the empty temporary file atomic_path made
     return paths
 
 
