@@ -48,13 +48,12 @@ _IMPORT = """
 import json, sys
 import roonsbi.library, ROOT
 from roonsbi.io import read_hs3
+from roonsbi.models.workspace import accept_fixed_observables
 roonsbi.library.load()
 out = {}
 for path, values, mu_primes in json.loads(sys.argv[1]):
     ws = read_hs3(path)
-    for pdf in ws.allPdfs():  # the per-mu' NLLs by hand: a parametrized channel's fixed observable accepted
-        if isinstance(pdf, ROOT.RooNSBIParamHistPdf):
-            pdf.acceptFixedObservable()
+    accept_fixed_observables(ws)  # the per-mu' NLLs by hand
     mc = ws.obj("ModelConfig")
     def nll(pdf, data):
         for name, value in values.items():

@@ -75,19 +75,13 @@ def _nothing() -> Iterator[None]:
 
 
 def open_model(args: argparse.Namespace) -> Any:
-    """The NSBI channel of ``args.model``, RooFit's INFO messages silenced."""
-    from ..library import load
+    """The NSBI channel of ``args.model``; ``args.poi`` set to its only POI if not given (RooFit's messages
+    are :mod:`.common`'s)."""
+    from ..infer.fit import single_poi
     from ..models.unbinned import load_model
 
-    ROOT = load()
-    ROOT.gROOT.SetBatch(True)
-    ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
     model = load_model(args.model)
-    if args.poi is None:
-        pois = [p.GetName() for p in model.pois]
-        if len(pois) != 1:
-            raise ValueError(f"{args.model} has POIs {pois}: pass --poi")
-        args.poi = pois[0]
+    args.poi = single_poi(model, args.poi, hint="pass --poi")
     return model
 
 

@@ -14,7 +14,18 @@ from ..naming import MODELCONFIG_NAME, channel_of_workspace
 
 ROOT = load()
 
-__all__ = ["WorkspaceModel", "read_workspace"]
+__all__ = ["WorkspaceModel", "accept_fixed_observables", "read_workspace"]
+
+
+def accept_fixed_observables(ws: Any) -> None:
+    """Let RooFit's NLL of every parametrized channel in ``ws`` compile in this process.
+
+    A parametrized channel's observable is that of one mu'; its NLL compiles only where that fixed
+    observable was accepted: in roonsbi, whose scans know it (``parametrized_scan``). A workspace read
+    by a standard tool elsewhere refuses, pointing to that scan (``RooNSBIParamHistPdf.h``)."""
+    for pdf in ws.allPdfs():
+        if isinstance(pdf, ROOT.RooNSBIParamHistPdf):
+            pdf.acceptFixedObservable(True)
 
 
 @dataclass
@@ -28,12 +39,7 @@ class WorkspaceModel:
     name: str
 
     def __post_init__(self) -> None:
-        # A parametrized channel's observable is that of one mu'; RooFit's NLL of it compiles only where the
-        # fixed observable was accepted: here, in roonsbi, whose scans know it (parametrized_scan); a workspace
-        # read by a standard tool elsewhere refuses, pointing to that scan (RooNSBIParamHistPdf.h).
-        for pdf in self.workspace.allPdfs():
-            if isinstance(pdf, ROOT.RooNSBIParamHistPdf):
-                pdf.acceptFixedObservable(True)
+        accept_fixed_observables(self.workspace)
 
     def _owned(self, obj: Any) -> Any:
         """``obj`` (a workspace object) keeping this model, and so the workspace, alive: the
