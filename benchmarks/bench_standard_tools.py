@@ -88,24 +88,13 @@ def generic_nll(model):
     return prod, nll
 
 
-_ROOT_NLL = """void read_combined() {
-  RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);
-  auto *ws = TFile::Open("%(path)s")->Get<RooWorkspace>("%(name)s");
-  %(sets)s
-  auto *mc = static_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));
-  std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*ws->data("obsData"), RooFit::Extended(true),
-      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};
-  printf("NLL %%.17g\\n", nll->getVal());
-}
-"""
-
-
 def combination(model, tmp: Path) -> dict:
     """Combine ``model`` with the demo's HistFactory control region, save, and read back in a fresh Python
     process and in plain ``root``; the NLL at moved parameters in each."""
     import roonsbi
     from roonsbi.demo.control_region import control_region_spec, histfactory_workspace
     from roonsbi.inputs.toy import OffShellToy
+    from roonsbi.library import macro_nll, nll_macro
 
     out: dict = {}
     cr = histfactory_workspace(control_region_spec(OffShellToy(), 1.0, np.random.default_rng(3)), tmp / "cr.root")
@@ -134,17 +123,16 @@ def combination(model, tmp: Path) -> dict:
     fresh = json.loads(proc.stdout.strip().splitlines()[-1])
     out["combined_load_s"] = fresh["load_s"]
     out["combined_nll_rel_python"] = abs(fresh["nll"] - expected) / abs(expected)
-    sets = "".join(f'ws->var("{k}")->setVal({v!r});' for k, v in values.items())
-    (tmp / "read_combined.C").write_text(_ROOT_NLL % {"path": path, "name": "bigcomb", "sets": sets})
+    (tmp / "read_combined.C").write_text(nll_macro("read_combined", path, "bigcomb", values))
     root = Path(sys.executable).parent / "root"
     env = {k: v for k, v in os.environ.items() if k not in ("LD_LIBRARY_PATH", "ROOT_INCLUDE_PATH")}
     t = time.perf_counter()
     proc = subprocess.run([str(root), "-l", "-b", "-q", "read_combined.C"], cwd=tmp, env=env, capture_output=True,
                           text=True, timeout=3600)
     out["combined_root_s"] = time.perf_counter() - t
-    line = next((x for x in proc.stdout.splitlines() if x.startswith("NLL ")), None)
-    out["combined_nll_rel_root"] = abs(float(line.split()[1]) - expected) / abs(expected) if line else None
-    if line is None:
+    nll = macro_nll(proc.stdout)
+    out["combined_nll_rel_root"] = abs(nll - expected) / abs(expected) if nll is not None else None
+    if nll is None:
         out["combined_root_error"] = (proc.stdout + proc.stderr)[-1500:]
     return out
 

@@ -19,6 +19,7 @@ from roonsbi.infer import ToyGenerator, cls_scan, profile_scan_2d, upper_limit
 from roonsbi.inputs.diagnostics import normalisation_closure
 from roonsbi.inputs.toy import OffShellToy
 from roonsbi.plot import (
+    PlotOptions,
     channel_yields,
     plot_data_vs_model,
     plot_limit_bands,
@@ -42,10 +43,10 @@ CONTROL = {
 }
 
 
-def limit_bands(toy: OffShellToy, path: Path, overwrite: bool = False) -> None:
+def limit_bands(toy: OffShellToy, path: Path, options: PlotOptions) -> None:
     """The CLs scan of a linear model mu S + B (the toy's S and B, a luminosity systematic) on
     background-only data (the off-shell toy's sqrt(mu) interference makes CLs non-monotonic at small
-    mu, see "Limits and significance")."""
+    mu, see "Limits and significance"), with a label of its own (and the other ``options``)."""
     def processes(x: np.ndarray) -> list[roonsbi.Process]:
         r, nu = toy.ratios(x), toy.basis_yields()
         return [roonsbi.Process("S", nu["S"], r["S"], "mu", normsys={"lumi": (0.95, 1.05)}),
@@ -56,7 +57,7 @@ def limit_bands(toy: OffShellToy, path: Path, overwrite: bool = False) -> None:
                                  pool=processes(toy.sample_ref(20_000, np.random.default_rng(5))))
     limit = upper_limit(linear)
     points = cls_scan(linear, np.linspace(0.05, 1.6 * float(limit.expected[-1]), 15))
-    plot_limit_bands(points, path, label="roonsbi", label_text="toy", overwrite=overwrite)
+    plot_limit_bands(points, path, **options, label="roonsbi", label_text="toy")
     print(f"95% CL upper limit on mu: {limit.observed:.3f} (expected {limit.median:.3f})")
 
 
@@ -73,20 +74,21 @@ def make(out: Path, overwrite: bool = False) -> list[Path]:
              "NSBI, expected (Asimov, mu = 1)": roonsbi.profile_scan(nsbi, "mu", grid, data=asimov.data)}
     files = [out / name for name in ("scan.png", "scan_2d.png", "pulls.png", "ranking.png", "data_vs_model.png",
                                      "limit_bands.png", "closure.png")]
-    plot_scan(scans, files[0], xlabel=r"signal strength $\mu$", overwrite=overwrite)
+    options = PlotOptions(overwrite=overwrite)  # the keywords common to every plot
+    plot_scan(scans, files[0], xlabel=r"signal strength $\mu$", **options)
     scan_2d = {"NSBI": profile_scan_2d(nsbi, ("mu", "alpha_lumi"), np.linspace(0.05, 2.0, 11),
                                        np.linspace(-2.5, 2.5, 11)),
                "NSBI + control region": profile_scan_2d(combined, ("mu", "alpha_lumi"), np.linspace(0.05, 2.0, 11),
                                                         np.linspace(-2.5, 2.5, 11))}
     plot_scan_2d(scan_2d, files[1], xlabel=r"$\mu$", ylabel=r"$\alpha_\mathrm{lumi}$", reference=(1.0, 0.0),
-                 overwrite=overwrite)
+                 **options)
     ranking = {"NSBI": roonsbi.impacts(nsbi), "NSBI + control region": roonsbi.impacts(combined)}
-    plot_pulls(ranking, files[2], overwrite=overwrite)
-    plot_ranking(ranking["NSBI + control region"], files[3], overwrite=overwrite)
+    plot_pulls(ranking, files[2], **options)
+    plot_ranking(ranking["NSBI + control region"], files[3], **options)
     best = roonsbi.fit(combined)
     plot_data_vs_model(channel_yields(combined, "cr", best, prefit={"mu": 1.0}, xlabel="bin"), files[4],
-                       ratio_range=(0.8, 1.2), overwrite=overwrite)
-    limit_bands(toy, files[5], overwrite)
+                       ratio_range=(0.8, 1.2), **options)
+    limit_bands(toy, files[5], options)
     columns = toy.ratio_columns(toy.sample_ref(20_000, np.random.default_rng(3)))
     plot_closure(normalisation_closure(columns), files[6], overwrite=overwrite)
     return files

@@ -110,22 +110,6 @@ def run_in_roonsbi_env(command: str, cwd: Path, timeout: float = 300) -> subproc
     return run_killable(["bash", "-c", script], cwd, timeout)
 
 
-def nll_macro(name: str, path: Path, workspace: str, values: dict[str, float]) -> str:
-    """A ROOT macro ``name()`` that reads ``workspace`` from ``path`` (roonsbi found by ROOT itself), sets
-    ``values`` and prints ``NLL <value>`` of the ModelConfig's pdf on ``obsData`` (extended, global
-    observables, no offset)."""
-    sets = "".join(f'ws->var("{k}")->setVal({v!r});' for k, v in values.items())
-    return (f"void {name}() {{\n"
-            "  RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);\n"
-            f'  auto *ws = TFile::Open("{path}")->Get<RooWorkspace>("{workspace}");\n'
-            f"  {sets}\n"
-            '  auto *mc = static_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));\n'
-            '  std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*ws->data("obsData"), RooFit::Extended(true),\n'
-            '      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};\n'
-            '  printf("NLL %.17g\\n", nll->getVal());\n'
-            "}\n")
-
-
 def write_events(path: Path, arrays: dict[str, np.ndarray], rntuple: bool = False) -> Path:
     import uproot
 

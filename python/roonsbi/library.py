@@ -4,17 +4,20 @@ Nothing here imports ROOT at import time, so ``roonsbi --libdir`` works without 
 use RooFit call :func:`load` (which imports ROOT, loads ``libRooNSBI`` and returns the ``ROOT``
 module) and wrap calls into roonsbi's C++ in :func:`cpp_errors`, which turns the C++
 ``std::invalid_argument`` (how the C++ reports bad input) into :class:`ValueError` and lets every
-other exception through unchanged.
+other exception through unchanged. :func:`nll_macro` writes a plain ROOT macro that reads a saved
+workspace's NLL in a process that finds the library by itself (:func:`environment`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
-__all__ = ["INCDIR", "LIBDIR", "LIBRARY", "cpp_errors", "environment", "load", "shell_environment"]
+__all__ = ["INCDIR", "LIBDIR", "LIBRARY", "cpp_errors", "environment", "load", "macro_nll", "nll_macro",
+           "shell_environment"]
 
 _HERE = Path(__file__).resolve().parent
 LIBDIR = _HERE / "lib"
@@ -43,6 +46,39 @@ def shell_environment() -> str:
     """``export`` lines (POSIX shell) for :func:`environment`, keeping what the variables held:
     ``eval "$(roonsbi env)"``."""
     return "".join(f'export {name}="{folder}${{{name}:+:${name}}}"\n' for name, folder in environment().items())
+
+
+def nll_macro(name: str, path: str | os.PathLike[str], workspace: str, values: Mapping[str, float]) -> str:
+    """The text of a ROOT macro ``name()`` that uses nothing of roonsbi but its library, which ROOT
+    finds by itself (:func:`environment`): it reads the RooWorkspace ``workspace`` from the ROOT file
+    ``path``, sets the variables ``values`` and prints ``NLL <value>`` (17 digits; :func:`macro_nll`
+    reads it) of the ModelConfig's pdf on ``obsData``: ``createNLL`` extended, with the global
+    observables of the ModelConfig, no offset (the NLL of roonsbi's ``model.nll``).
+
+    >>> nll_macro("read", "ws.root", "ws_nsbi", {"mu": 1.5}).splitlines()[2:4]
+    ['  auto *ws = TFile::Open("ws.root")->Get<RooWorkspace>("ws_nsbi");', '  ws->var("mu")->setVal(1.5);']
+    """
+    sets = "".join(f'ws->var("{k}")->setVal({float(v)!r});' for k, v in values.items())
+    return (f"void {name}() {{\n"
+            "  RooMsgService::instance().setGlobalKillBelow(RooFit::WARNING);\n"
+            f'  auto *ws = TFile::Open("{path}")->Get<RooWorkspace>("{workspace}");\n'
+            f"  {sets}\n"
+            '  auto *mc = static_cast<RooStats::ModelConfig *>(ws->obj("ModelConfig"));\n'
+            '  std::unique_ptr<RooAbsReal> nll{mc->GetPdf()->createNLL(*ws->data("obsData"), RooFit::Extended(true),\n'
+            '      RooFit::GlobalObservables(*mc->GetGlobalObservables()), RooFit::Offset("none"))};\n'
+            '  printf("NLL %.17g\\n", nll->getVal());\n'
+            "}\n")
+
+
+def macro_nll(output: str) -> float | None:
+    """The value that a macro of :func:`nll_macro` printed in ``output`` (the standard output of its
+    ROOT process); None if it printed none.
+
+    >>> macro_nll("Processing read.C...\\nNLL 12.5\\n")
+    12.5
+    """
+    line = next((x for x in output.splitlines() if x.startswith("NLL ")), None)
+    return float(line.split()[1]) if line is not None else None
 
 
 def load() -> Any:

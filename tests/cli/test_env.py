@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from roonsbi.inputs.toy import OffShellToy
+from roonsbi.library import macro_nll, nll_macro
 from roonsbi.models.unbinned import build_model
-from support import nll_macro, root_executable, run_in_roonsbi_env, run_killable
+from support import root_executable, run_in_roonsbi_env, run_killable
 
 VALUES = {"mu": 1.3, "alpha_eff": 0.4, "alpha_lumi": -0.7}
 
@@ -61,8 +62,7 @@ def test_plain_root_reads_the_workspace(saved) -> None:
     macro.write_text(nll_macro("read_env", path, "ws_env", VALUES))
     proc = run_in_roonsbi_env(f'"{root}" -l -b -q read_env.C', path.parent)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))
-    assert float(line.split()[1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    assert macro_nll(proc.stdout) == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
 def test_root_command_of_the_environment_needs_no_env_line(saved) -> None:
@@ -78,5 +78,4 @@ def test_root_command_of_the_environment_needs_no_env_line(saved) -> None:
     env = "env -u LD_LIBRARY_PATH -u DYLD_LIBRARY_PATH -u ROOT_INCLUDE_PATH"
     proc = run_killable(["bash", "-c", f'{env} "{root}" -l -b -q read_plain.C'], path.parent)
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))
-    assert float(line.split()[1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    assert macro_nll(proc.stdout) == pytest.approx(expected, rel=1e-12, abs=1e-9)

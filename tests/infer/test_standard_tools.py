@@ -67,10 +67,10 @@ from roonsbi.infer import (
 )
 from roonsbi.infer.intervals import chi2_threshold
 from roonsbi.infer.toys import set_global_observables
-from roonsbi.library import LIBDIR, LIBRARY
+from roonsbi.library import LIBDIR, LIBRARY, macro_nll, nll_macro
 from roonsbi.models.unbinned import build_model
 from roonsbi.spec import NormSys, Process, ShapeSys
-from support import histfactory_workspace, nll_macro, pnsbi_channel, root_executable, run_in_roonsbi_env, run_killable
+from support import histfactory_workspace, pnsbi_channel, root_executable, run_in_roonsbi_env, run_killable
 
 N_POOL = 1000
 CL_INTERVAL = 0.6827
@@ -524,8 +524,7 @@ def test_plain_root_reads_a_store_form_workspace(channels) -> None:
     macro.write_text(nll_macro("read_store", path, _workspace(model), VALUES))
     proc = run_in_roonsbi_env(f'"{root}" -l -b -q read_store.C', path.parent)
     assert proc.returncode == 0, _root_errors(proc.stdout + proc.stderr)
-    line = next(x for x in proc.stdout.splitlines() if x.startswith("NLL "))
-    assert float(line.split()[1]) == pytest.approx(expected, rel=1e-12, abs=1e-9)
+    assert macro_nll(proc.stdout) == pytest.approx(expected, rel=1e-12, abs=1e-9)
 
 
 def test_one_sided_t_statistic(channels) -> None:

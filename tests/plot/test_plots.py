@@ -18,6 +18,7 @@ from roonsbi.infer import CLsResult, FitResult, Impact, ImpactResult, Pull, Scan
 from roonsbi.naming import nuisance_of_alpha
 from roonsbi.plot import (
     ChannelYields,
+    PlotOptions,
     channel_yields,
     plot_data_vs_model,
     plot_limit_bands,
@@ -76,6 +77,23 @@ def test_experiment_label_is_off_by_default_and_drawn_on_request(tmp_path: Path)
     text = _texts(fig)
     assert "ATLAS" in text and "Internal" in text and "140" in text and "13" in text
     assert "CMS" in _texts(plot_scan(_scan(0.5), label="CMS", label_text="Preliminary"))
+
+
+def test_plot_options_serve_every_plot_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    cms = PlotOptions(label="CMS", label_text="Preliminary", lumi=138, formats=("png", "pdf"))
+    result = _impacts()
+    for name, fig in (("pulls", plot_pulls(result, tmp_path / "pulls", **cms)),
+                      ("ranking", plot_ranking(result, tmp_path / "ranking", **cms))):
+        _written(tmp_path / f"{name}.png", PNG)
+        _written(tmp_path / f"{name}.pdf", PDF)
+        text = " ".join(t.get_text() for t in fig.axes[0].texts)  # the label is on the first axes
+        assert "CMS" in text and "Preliminary" in text and "138" in text
+    with pytest.raises(FileExistsError, match=r"pulls\.png exists; pass overwrite=True"):
+        plot_pulls(result, tmp_path / "pulls", **cms)
+    plot_pulls(result, tmp_path / "pulls", **cms, overwrite=True)
+    with pytest.raises(TypeError, match=r"plot_scan\(\) got an unexpected keyword argument 'lables' \(the options "
+                                        r"of every plot: label, label_text, lumi, energy, formats, overwrite\)"):
+        plot_scan(_scan(0.5), lables="ATLAS")  # type: ignore[call-arg]
 
 
 def test_plot_scan_2d_contours_are_the_chi2_2dof_regions(tmp_path: Path) -> None:

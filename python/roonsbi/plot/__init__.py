@@ -15,8 +15,10 @@ a ``path``, writes it: the format from the suffix, or ``formats=("png", "pdf")``
 replaced only with ``overwrite=True``; each file is written atomically (:mod:`roonsbi.atomic`). The
 experiment label is off by default: ``label="ATLAS", label_text="Internal", lumi=140, energy=13``
 draws it (mplhep's ``exp_label``) and selects that experiment's mplhep style (ROOT's otherwise).
-The styles apply inside the call only (``matplotlib.rc_context``). The names load their module on
-first use: :func:`diagnose` (``roonsbi evaluate``) does not load ROOT.
+These keywords, common to every plot function, are :class:`PlotOptions` (a dict: one set serves
+several plots, ``plot_scan(scan, path, **atlas)``). The styles apply inside the call only
+(``matplotlib.rc_context``). The names load their module on first use: :func:`diagnose`
+(``roonsbi evaluate``) does not load ROOT.
 """
 
 from __future__ import annotations
@@ -27,18 +29,18 @@ from typing import TYPE_CHECKING, Any
 #: name -> the module that defines it (imported on first use)
 _LAZY = {
     "ChannelYields": "data_model", "channel_yields": "data_model", "plot_data_vs_model": "data_model",
-    "diagnose": "diagnostics", "ExperimentLabel": "figure", "plot_limit_bands": "limits",
+    "diagnose": "diagnostics", "ExperimentLabel": "figure", "PlotOptions": "figure", "plot_limit_bands": "limits",
     "plot_pulls": "pulls", "plot_ranking": "pulls", "plot_neyman": "scans", "plot_scan": "scans",
     "plot_scan_2d": "scans",
 }
 
-__all__ = ["ChannelYields", "ExperimentLabel", "channel_yields", "diagnose", "plot_data_vs_model",
+__all__ = ["ChannelYields", "ExperimentLabel", "PlotOptions", "channel_yields", "diagnose", "plot_data_vs_model",
            "plot_limit_bands", "plot_neyman", "plot_pulls", "plot_ranking", "plot_scan", "plot_scan_2d"]
 
 if TYPE_CHECKING:
     from .data_model import ChannelYields, channel_yields, plot_data_vs_model
     from .diagnostics import diagnose
-    from .figure import ExperimentLabel
+    from .figure import ExperimentLabel, PlotOptions
     from .limits import plot_limit_bands
     from .pulls import plot_pulls, plot_ranking
     from .scans import plot_neyman, plot_scan, plot_scan_2d

@@ -17,13 +17,16 @@ Example (numbers only)::
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
 from ..library import load
 from ..spec import PathLike
-from .figure import ExperimentLabel, hep_style, new_figure, save_figure
+from .figure import PlotOptions, plotting
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["ChannelYields", "channel_yields", "plot_data_vs_model"]
 
@@ -216,12 +219,7 @@ def plot_data_vs_model(
     path: PathLike | None = None,
     *,
     ratio_range: tuple[float, float] | Sequence[tuple[float, float]] = (0.5, 1.5),
-    label: str | None = None,
-    label_text: str = "",
-    lumi: float | str | None = None,
-    energy: float | str | None = None,
-    formats: Sequence[str] | None = None,
-    overwrite: bool = False,
+    **options: Unpack[PlotOptions],
 ) -> Any:
     r"""Data against the model of binned channels, one column per channel: the post-fit samples
     stacked, the pre-fit total (dashed), the data with :math:`\sqrt{n}` errors, and below a ratio
@@ -240,15 +238,11 @@ def plot_data_vs_model(
     if not chans:
         raise ValueError("plot_data_vs_model needs at least one channel")
     ranges = [ratio_range] * len(chans) if np.ndim(ratio_range) == 1 else list(ratio_range)
-    with hep_style(label):
-        fig = new_figure(5.6 * len(chans), 5.6)
+    with plotting("plot_data_vs_model", path, options, 5.6 * len(chans), 5.6) as fig:
         grid = fig.add_gridspec(2, len(chans), height_ratios=(3, 1))
         for k, (ch, rr) in enumerate(zip(chans, ranges)):
             ax = fig.add_subplot(grid[0, k])
             rax = fig.add_subplot(grid[1, k], sharex=ax)
             ax.tick_params(labelbottom=False)
             _draw_channel(ax, rax, ch, tuple(rr))  # type: ignore[arg-type]
-            if k == 0:
-                ExperimentLabel(label, label_text, lumi, energy).draw(ax)
-        save_figure(fig, path, formats, overwrite)
     return fig

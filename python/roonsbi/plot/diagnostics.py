@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -26,7 +26,7 @@ from ..inputs.diagnostics import (
 )
 from ..optional import optional_module
 from ..spec import ArrayLike, PathLike
-from .figure import figure_paths, save_figure
+from .figure import figure_paths, new_figure, save_figure
 
 __all__ = ["diagnose", "diagnostics_files", "plot_closure", "plot_ratio_distributions", "plot_reweighting"]
 
@@ -34,16 +34,11 @@ __all__ = ["diagnose", "diagnostics_files", "plot_closure", "plot_ratio_distribu
 
 # -- figures --------------------------------------------------------------------------------------
 
-def _figure(width: float, height: float) -> Any:
-    Figure = optional_module("matplotlib.figure", "drawing the diagnostic plots").Figure
-    return Figure(figsize=(width, height), layout="constrained")
-
-
 def plot_closure(report: ClosureReport, path: PathLike, formats: Sequence[str] | None = None,
                  overwrite: bool = False) -> list[Path]:
     """Deviation m - 1 (in %) with its statistical error per column; flagged columns in red."""
     results = report.results
-    fig = _figure(7.5, 1.6 + 0.42 * len(results))
+    fig = new_figure(7.5, 1.6 + 0.42 * len(results))
     ax = fig.add_subplot()
     y = np.arange(len(results))[::-1]
     dev = np.array([100 * r.deviation for r in results])
@@ -92,7 +87,7 @@ def plot_ratio_distributions(
     groups = {k: v for k, v in groups.items() if v}
     if not groups:
         raise ValueError(f"no r_/g_ columns among {list(columns)}")
-    fig = _figure(6.0 * len(groups), 4.6)
+    fig = new_figure(6.0 * len(groups), 4.6)
     axes = fig.subplots(1, len(groups), squeeze=False)[0]
     for ax, (title, cols) in zip(axes, groups.items()):
         logs = {}
@@ -124,7 +119,7 @@ def plot_reweighting(check: ReweightingCheck, path: PathLike, formats: Sequence[
     nf = len(check.features)
     ncol = min(nf, max_columns)
     nrow = math.ceil(nf / ncol)
-    fig = _figure(4.6 * ncol, 4.4 * nrow)
+    fig = new_figure(4.6 * ncol, 4.4 * nrow)
     grid = fig.add_gridspec(2 * nrow, ncol, height_ratios=[3, 1] * nrow)
     for k, fc in enumerate(check.features):
         row, col = divmod(k, ncol)

@@ -9,7 +9,10 @@ r"""How roonsbi's plots get matplotlib, their HEP style and experiment label, an
   off by default;
 * :func:`save_figure`: the files of :func:`figure_paths` (PNG and/or PDF, from the suffix or
   ``formats``), each written atomically and never over an existing file without ``overwrite``
-  (:func:`write_figure`, :mod:`roonsbi.atomic`).
+  (:func:`write_figure`, :mod:`roonsbi.atomic`);
+* :class:`PlotOptions`: the keywords every plot function takes (the label, ``formats``,
+  ``overwrite``), and :func:`plotting`, the figure of a plot function drawn in the style of its label,
+  labelled and saved as they say.
 
 matplotlib and mplhep are imported when a figure is drawn, not with this module.
 """
@@ -20,13 +23,14 @@ import logging
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterator, Sequence, TypedDict
 
 from ..atomic import atomic_path, refuse_existing
 from ..optional import optional_module
 from ..spec import PathLike
 
-__all__ = ["ExperimentLabel", "figure_paths", "hep_style", "new_figure", "pyplot", "save_figure", "write_figure"]
+__all__ = ["ExperimentLabel", "PlotOptions", "figure_paths", "hep_style", "new_figure", "plotting", "pyplot",
+           "save_figure", "write_figure"]
 
 #: mplhep style per experiment label (upper case); every other label (or none) gets ROOT's style
 _STYLES = {"ATLAS": "ATLAS", "CMS": "CMS", "LHCB": "LHCb2", "ALICE": "ALICE"}
@@ -94,6 +98,61 @@ class ExperimentLabel:
         mplhep = optional_module("mplhep", "the experiment label of roonsbi's plots")
         mplhep.label.exp_label(exp=self.name, text=self.text, lumi=self.lumi, com=self.energy, data=True,
                                loc=4 if self.name.upper() == "ATLAS" else 0, ax=ax)
+
+
+class PlotOptions(TypedDict, total=False):
+    r"""The keywords that every plot function of :mod:`roonsbi.plot` takes besides its own, all optional.
+
+    * ``label``: the experiment (``"ATLAS"``, ``"CMS"``, ``"LHCb"``, ...), drawn in bold in the top
+      left corner (:class:`ExperimentLabel`); it also selects that experiment's mplhep style (ROOT's
+      without one). No label by default;
+    * ``label_text``: the text after it, in italics (``"Internal"``, ``"Preliminary"``);
+    * ``lumi``: the integrated luminosity in :math:`\mathrm{fb}^{-1}`; ``energy``: :math:`\sqrt{s}`
+      in TeV (both shown with the label);
+    * ``formats``: the formats to write ``path`` in, e.g. ``("png", "pdf")`` (default: from its
+      suffix, PNG without one; :func:`figure_paths`);
+    * ``overwrite``: replace existing files (refused otherwise, before any is written).
+
+    A ``PlotOptions`` is a dict, so one set serves several plots::
+
+        atlas = PlotOptions(label="ATLAS", label_text="Internal", lumi=140, energy=13)
+        plot_scan(scan, "scan.pdf", **atlas)
+        plot_pulls(impacts, "pulls.pdf", **atlas)
+    """
+
+    label: str | None
+    label_text: str
+    lumi: float | str | None
+    energy: float | str | None
+    formats: Sequence[str] | None
+    overwrite: bool
+
+
+@contextmanager
+def plotting(function: str, path: PathLike | None, options: PlotOptions, width: float, height: float) -> Iterator[Any]:
+    """The figure of the plot function named ``function``: a :func:`new_figure` of ``width`` x
+    ``height`` inches, drawn inside the :func:`hep_style` of the options' ``label``; when the block
+    ends, the :class:`ExperimentLabel` is drawn on its first axes and the figure saved to ``path``
+    (:func:`save_figure`; nothing is written without a path or when the block fails).
+
+    An option that is not one of :class:`PlotOptions` is a TypeError, as an unknown keyword would be.
+
+    >>> with plotting("my_plot", None, PlotOptions(label="ATLAS", label_text="Internal"), 4, 3) as fig:
+    ...     _ = fig.add_subplot().plot([0, 1], [1, 0])
+    >>> [t.get_text() for t in fig.axes[0].texts][:2]
+    ['ATLAS', 'Internal']
+    """
+    unknown = [key for key in options if key not in PlotOptions.__optional_keys__]
+    if unknown:
+        raise TypeError(f"{function}() got an unexpected keyword argument '{unknown[0]}' (the options of every plot: "
+                        f"{', '.join(PlotOptions.__annotations__)})")
+    label = ExperimentLabel(options.get("label"), options.get("label_text", ""), options.get("lumi"),
+                            options.get("energy"))
+    with hep_style(label.name):
+        fig = new_figure(width, height)
+        yield fig
+        label.draw(fig.axes[0])
+        save_figure(fig, path, options.get("formats"), options.get("overwrite", False))
 
 
 def figure_paths(path: PathLike, formats: Sequence[str] | None = None) -> list[Path]:

@@ -16,14 +16,17 @@ Example (numbers only)::
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 
 from ..infer.limits import BANDS
 from ..infer.results import CLsResult, UpperLimit
 from ..spec import PathLike
-from .figure import ExperimentLabel, hep_style, new_figure, save_figure
+from .figure import PlotOptions, plotting
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["plot_limit_bands"]
 
@@ -37,12 +40,7 @@ def plot_limit_bands(
     logy: bool = False,
     xlabel: str | None = None,
     title: str | None = None,
-    label: str | None = None,
-    label_text: str = "",
-    lumi: float | str | None = None,
-    energy: float | str | None = None,
-    formats: Sequence[str] | None = None,
-    overwrite: bool = False,
+    **options: Unpack[PlotOptions],
 ) -> Any:
     r"""CLs against the POI from a CLs scan: observed (black, points), expected median (dashed),
     :math:`\pm1\sigma` and :math:`\pm2\sigma` bands, and :math:`\mathrm{CL}_s = 1 - \mathrm{cl}` (red).
@@ -70,8 +68,7 @@ def plot_limit_bands(
     observed = np.array([p.cls for p in points])
     expected = np.array([np.asarray(p.expected, dtype=float) for p in points])  # (n, 5)
     band = {k: expected[:, i] for i, k in enumerate(BANDS)}
-    with hep_style(label):
-        fig = new_figure(6.8, 4.8)
+    with plotting("plot_limit_bands", path, options, 6.8, 4.8) as fig:
         ax = fig.add_subplot()
         if show_observed:
             ax.plot(mu, observed, color="black", marker="o", ms=4, lw=1.6, label="observed")
@@ -95,6 +92,4 @@ def plot_limit_bands(
         if title:
             ax.set_title(title)
         ax.legend(loc="upper right", framealpha=0.9)
-        ExperimentLabel(label, label_text, lumi, energy).draw(ax)
-        save_figure(fig, path, formats, overwrite)
     return fig

@@ -14,14 +14,17 @@ Example (numbers only)::
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import numpy as np
 
 from ..infer.results import ImpactResult, Pull
 from ..naming import nuisance_of_alpha
 from ..spec import PathLike
-from .figure import ExperimentLabel, hep_style, new_figure, save_figure
+from .figure import PlotOptions, plotting
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["plot_pulls", "plot_ranking"]
 
@@ -48,12 +51,7 @@ def plot_pulls(
     *,
     constrained_only: bool = True,
     title: str | None = None,
-    label: str | None = None,
-    label_text: str = "",
-    lumi: float | str | None = None,
-    energy: float | str | None = None,
-    formats: Sequence[str] | None = None,
-    overwrite: bool = False,
+    **options: Unpack[PlotOptions],
 ) -> Any:
     r"""Pulls :math:`(\hat\theta - \theta_0)/\sigma_0` with the error bars :math:`\hat\sigma/\sigma_0`
     of the nuisance parameters of one fit or several (legend label -> fit, slightly offset), on the
@@ -74,8 +72,7 @@ def plot_pulls(
     names: list[str] = []
     for pulls in per_fit.values():
         names += [p.name for p in pulls if p.name not in names]
-    with hep_style(label):
-        fig = new_figure(6.5, 1.6 + 0.45 * max(len(names), 1))
+    with plotting("plot_pulls", path, options, 6.5, 1.6 + 0.45 * max(len(names), 1)) as fig:
         ax = fig.add_subplot()
         y = np.arange(len(names))[::-1]
         ax.axvspan(-2, 2, color="gold", alpha=0.6, lw=0)
@@ -98,8 +95,6 @@ def plot_pulls(
             ax.set_title(title)
         if any(per_fit):
             ax.legend(loc="upper right", framealpha=0.9, ncol=min(len(per_fit), 3))
-        ExperimentLabel(label, label_text, lumi, energy).draw(ax)
-        save_figure(fig, path, formats, overwrite)
     return fig
 
 
@@ -111,12 +106,7 @@ def plot_ranking(
     show_pulls: bool = True,
     poi_label: str | None = None,
     title: str | None = None,
-    label: str | None = None,
-    label_text: str = "",
-    lumi: float | str | None = None,
-    energy: float | str | None = None,
-    formats: Sequence[str] | None = None,
-    overwrite: bool = False,
+    **options: Unpack[PlotOptions],
 ) -> Any:
     r"""The impact ranking: per nuisance parameter (largest impact at the top) the pre-fit impacts
     :math:`\Delta\hat\mu(\hat\theta \pm \sigma_0)` (open bars) and post-fit impacts
@@ -135,8 +125,7 @@ def plot_ranking(
     """
     ranked = list(result.impacts)[: top if top is not None else None]
     pulls = {p.name: p for p in result.pulls}
-    with hep_style(label):
-        fig = new_figure(7.0, 2.2 + 0.5 * max(len(ranked), 1))
+    with plotting("plot_ranking", path, options, 7.0, 2.2 + 0.5 * max(len(ranked), 1)) as fig:
         ax = fig.add_subplot()
         y = np.arange(len(ranked))[::-1]
         h = 0.7
@@ -176,6 +165,4 @@ def plot_ranking(
             top_ax.minorticks_off()
         if title:
             ax.set_title(title, loc="left")
-        ExperimentLabel(label, label_text, lumi, energy).draw(ax)
-        save_figure(fig, path, formats, overwrite)
     return fig

@@ -17,7 +17,7 @@ Example (no model needed: a scan is numbers)::
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence, Union
+from typing import TYPE_CHECKING, Any, Mapping, Sequence, Union
 
 import numpy as np
 
@@ -25,7 +25,10 @@ from ..infer.results import NeymanResult, Scan2DResult, ScanResult
 from ..infer.scan import chi2_threshold
 from ..optional import optional_module
 from ..spec import PathLike
-from .figure import ExperimentLabel, hep_style, new_figure, save_figure
+from .figure import PlotOptions, plotting
+
+if TYPE_CHECKING:
+    from typing_extensions import Unpack
 
 __all__ = ["plot_neyman", "plot_scan", "plot_scan_2d"]
 
@@ -59,12 +62,7 @@ def plot_scan(
     ylim: tuple[float, float] | None = None,
     figsize: tuple[float, float] = (7.0, 4.8),
     legend_outside: bool = False,
-    label: str | None = None,
-    label_text: str = "",
-    lumi: float | str | None = None,
-    energy: float | str | None = None,
-    formats: Sequence[str] | None = None,
-    overwrite: bool = False,
+    **options: Unpack[PlotOptions],
 ) -> Any:
     r"""Profile-likelihood scans :math:`t(\mu) = -2\ln\lambda(\mu)`, one curve per scan, with the
     asymptotic thresholds :math:`F^{-1}_{\chi^2_1}(\mathrm{CL})` of ``cls`` as horizontal lines.
@@ -73,14 +71,15 @@ def plot_scan(
         scans: a :class:`~roonsbi.infer.results.ScanResult` (also a parametrized one) or a pair
             (values, t), or a mapping legend label -> either (curves in its order).
         path: the file to write (format from its suffix, or ``formats``, e.g. ``("png", "pdf")``);
-            None: draw only. An existing file is replaced only with ``overwrite``.
+            None: draw only. An existing file is replaced only with ``overwrite=True``.
         cls: confidence levels of the threshold lines.
         xlabel: default: the POI of the first ScanResult.
         styles: legend label -> matplotlib line keywords (``color``, ``ls``, ``lw``, ``marker``, ...).
         ylim: default (0, max(8, 1.3 x the highest threshold)).
         legend_outside: put the legend to the right of the axes (for many curves).
-        label, label_text, lumi, energy: the experiment label (:class:`~roonsbi.plot.figure.ExperimentLabel`;
-            none by default), which also selects mplhep's style of that experiment.
+        options: the keywords of every plot (:class:`~roonsbi.plot.PlotOptions`): the experiment
+            label (``label="ATLAS", label_text="Internal", lumi=140, energy=13``; none by default),
+            which also selects mplhep's style of that experiment, ``formats`` and ``overwrite``.
 
     Returns:
         the matplotlib ``Figure``: one line per scan (legend texts: the labels), then one per
@@ -88,8 +87,7 @@ def plot_scan(
     """
     named = scans if isinstance(scans, Mapping) else {"": scans}
     styles = styles or {}
-    with hep_style(label):
-        fig = new_figure(*figsize)
+    with plotting("plot_scan", path, options, *figsize) as fig:
         ax = fig.add_subplot()
         lo, hi = np.inf, -np.inf
         for k, (name, scan) in enumerate(named.items()):
@@ -116,8 +114,6 @@ def plot_scan(
                 ax.legend(frameon=False, loc="center left", bbox_to_anchor=(1.01, 0.5))
             else:
                 ax.legend(frameon=False, loc="upper center")
-        ExperimentLabel(label, label_text, lumi, energy).draw(ax)
-        save_figure(fig, path, formats, overwrite)
     return fig
 
 
@@ -132,12 +128,7 @@ def plot_scan_2d(
     title: str | None = None,
     colors: Sequence[str] = ("tab:blue", "tab:red", "tab:green", "tab:purple"),
     figsize: tuple[float, float] = (6.5, 5.2),
-    label: str | None = None,
-    label_text: str = "",
-    lumi: float | str | None = None,
-    energy: float | str | None = None,
-    formats: Sequence[str] | None = None,
-    overwrite: bool = False,
+    **options: Unpack[PlotOptions],
 ) -> Any:
     r"""Confidence-region contours of 2-D profile scans: :math:`t(x, y) = F^{-1}_{\chi^2_2}(\mathrm{CL})`
     for each CL of ``cls`` (solid, dashed, ...), and the best fit of each scan as a star.
@@ -152,8 +143,7 @@ def plot_scan_2d(
     """
     named = scans if isinstance(scans, Mapping) else {"": scans}
     Line2D = optional_module("matplotlib.lines", "drawing roonsbi's plots").Line2D
-    with hep_style(label):
-        fig = new_figure(*figsize)
+    with plotting("plot_scan_2d", path, options, *figsize) as fig:
         ax = fig.add_subplot()
         handles = []
         levels = [Scan2DResult.level(cl) for cl in cls]
@@ -176,8 +166,6 @@ def plot_scan_2d(
         if title:
             ax.set_title(title)
         ax.legend(handles=handles, loc="upper right", framealpha=0.9)
-        ExperimentLabel(label, label_text, lumi, energy).draw(ax)
-        save_figure(fig, path, formats, overwrite)
     return fig
 
 
@@ -187,19 +175,13 @@ def plot_neyman(
     *,
     title: str | None = None,
     figsize: tuple[float, float] = (7.5, 4.8),
-    label: str | None = None,
-    label_text: str = "",
-    lumi: float | str | None = None,
-    energy: float | str | None = None,
-    formats: Sequence[str] | None = None,
-    overwrite: bool = False,
+    **options: Unpack[PlotOptions],
 ) -> Any:
     r"""A Neyman construction: the observed :math:`t(\mu)` against the toy critical values of each
     result (CL -> result; the band: the error of the first critical value) and the asymptotic
     thresholds; the shaded spans are the intervals where observed t < critical value."""
     named = results if isinstance(results, Mapping) else {results.cl: results}
-    with hep_style(label):
-        fig = new_figure(*figsize)
+    with plotting("plot_neyman", path, options, *figsize) as fig:
         ax = fig.add_subplot()
         first = next(iter(named.values()))
         ax.plot(first.values, first.t_observed, color="black", marker="o", ms=3, lw=1.5, label=r"observed $t(\mu)$")
@@ -219,6 +201,4 @@ def plot_neyman(
         if title:
             ax.set_title(title)
         ax.legend(frameon=False, loc="upper center")
-        ExperimentLabel(label, label_text, lumi, energy).draw(ax)
-        save_figure(fig, path, formats, overwrite)
     return fig
