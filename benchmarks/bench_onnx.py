@@ -81,7 +81,8 @@ def child(mode: str, folder: Path, n_models: int, chunk_size: int, threads: int 
     import onnxruntime as ort
     import uproot
 
-    from roonsbi.inputs.columns import evaluate_columns, iter_columns, write_columns
+    from roonsbi.inputs.column_files import write_columns
+    from roonsbi.inputs.columns import evaluate_columns, iter_columns
     from roonsbi.inputs.networks import RatioModel
 
     nets = [folder / f"net{k}.onnx" for k in range(n_models)]

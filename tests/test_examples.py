@@ -58,7 +58,7 @@ def test_walkthrough(tmp_path: Path) -> None:
     summary = walk.run(out)
     assert summary["fit"]["status"] == 0
     # the calibration: factors near 1 (the classifiers are of the exact family), in the columns' metadata
-    from roonsbi.inputs.columns import read_metadata
+    from roonsbi.inputs.column_files import read_metadata
 
     factors = summary["calibration"]["factors"]
     assert set(factors) == {"r_S", "r_B"} and all(0.9 < f < 1.1 for f in factors.values())

@@ -57,7 +57,7 @@ def test_read_events_without_uproot(monkeypatch, tmp_path) -> None:
 
 
 def test_read_columns_without_uproot(monkeypatch, tmp_path) -> None:
-    from roonsbi.inputs.columns import read_columns
+    from roonsbi.inputs.column_files import read_columns
 
     path = tmp_path / "columns.root"
     path.write_bytes(b"")
@@ -107,5 +107,5 @@ def test_plots_without_matplotlib(monkeypatch) -> None:
 
     report = normalisation_closure({"r_S": np.ones(4)})
     hide(monkeypatch, "matplotlib")
-    with pytest.raises(ImportError, match=r"drawing the diagnostic plots needs matplotlib.*pip install matplotlib"):
+    with pytest.raises(ImportError, match=r"drawing roonsbi's plots needs matplotlib.*pip install matplotlib"):
         plot_closure(report, "closure.png")

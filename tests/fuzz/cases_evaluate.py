@@ -52,7 +52,7 @@ def evaluate(
     cfg: dict[str, Any] | str, activation: str | None = "Exp", bias: float = B, suffix: str = ".json", **kwargs: Any
 ):
     def run(tmp: Path) -> Any:
-        from roonsbi.inputs.columns import read_columns
+        from roonsbi.inputs.column_files import read_columns
         from roonsbi.inputs.evaluate import evaluate_config, load_config
 
         arrays = setup(tmp, activation, bias)

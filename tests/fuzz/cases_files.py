@@ -356,7 +356,7 @@ add(result("fitter-raw-fast-nll", raw_fast_nll_fit, profiled_reference))
 
 
 def columns_file(kind: str):
-    from roonsbi.inputs.columns import read_columns, write_columns
+    from roonsbi.inputs.column_files import read_columns, write_columns
 
     def run(tmp: Path) -> Any:
         cols = {"r_S": RATIO, "r_B": np.ones(N)}
@@ -422,7 +422,7 @@ add(
 
 
 def read_columns_of(path_of: Callable[[Path], Path]):
-    from roonsbi.inputs.columns import read_columns
+    from roonsbi.inputs.column_files import read_columns
 
     return lambda tmp: read_columns(path_of(tmp))
 

@@ -20,14 +20,8 @@ uproot = pytest.importorskip("uproot")
 
 from onnx import TensorProto
 
-from roonsbi.inputs.columns import (
-    ColumnSpec,
-    evaluate_columns,
-    iter_columns,
-    processes_from_columns,
-    read_columns,
-    write_columns,
-)
+from roonsbi.inputs.column_files import read_columns, write_columns
+from roonsbi.inputs.columns import ColumnSpec, evaluate_columns, iter_columns, processes_from_columns
 from roonsbi.inputs.events import Expression, MissingFeatureError, read_events
 from roonsbi.inputs.networks import RatioModel, set_feature_names
 from support import make_linear_onnx, write_events

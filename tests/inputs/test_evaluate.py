@@ -20,7 +20,7 @@ pytest.importorskip("uproot")
 pytest.importorskip("jsonschema")
 
 from roonsbi.inputs import ColumnSpec, RatioModel, evaluate_columns, read_columns
-from roonsbi.inputs.columns import read_metadata, write_columns
+from roonsbi.inputs.column_files import read_metadata, write_columns
 from roonsbi.inputs.evaluate import CONFIG_SCHEMA, load_config
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

@@ -57,7 +57,7 @@ on the calibration sample and the normalisation closure computed there
 which is 1 for exact ratios); the written columns are multiplied by
 :func:`~roonsbi.inputs.diagnostics.calibration_factors` (:math:`1/m_J` for :math:`r_J`,
 :math:`m_J/m_{Jm}` for :math:`g_{Jm}`; the ``_std`` columns alike), and the factors, the closure and
-the sample are recorded in the output's metadata (:func:`~roonsbi.inputs.columns.read_metadata`,
+the sample are recorded in the output's metadata (:func:`~roonsbi.inputs.column_files.read_metadata`,
 key ``calibration``).
 
 This module reads and checks the configuration and evaluates the columns (no ROOT, no plots);
@@ -79,7 +79,8 @@ import numpy as np
 from ..checks import check_file
 from ..naming import SPREAD_SUFFIX
 from ..optional import optional_module
-from .columns import ColumnSpec, iter_columns, write_columns
+from .column_files import write_columns
+from .columns import ColumnSpec, iter_columns
 from .diagnostics import calibration_factors, normalisation_closure
 from .events import read_events
 from .networks import OUTPUT_CONVENTIONS, RatioEvaluator, SessionCache
