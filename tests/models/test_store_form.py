@@ -232,12 +232,35 @@ def test_without_a_pool_asimov_and_toys_fail_clearly(pool):
         ToyGenerator(m)
 
 
-def test_an_index_outside_the_store_is_named(model):
+def test_a_bad_dataset_is_named(model, pool):
+    """The dataset check of the fast likelihood (RooNSBINLL::checkData) guards every NLL of the store
+    form, RooFit's too (EvalBackend legacy): the first bad entry, its value and what is allowed."""
     index = model.pdf.indexVariable()
-    bad_var = ROOT.RooRealVar(index.GetName(), "", 0.0, -1e9, 1e9)
-    data = ROOT.RooDataSet.from_numpy({index.GetName(): np.array([3.0, 1e6, 2.0])}, ROOT.RooArgSet(bad_var))
-    with pytest.raises(ValueError, match="entry 1"):
-        model.create_nll(data)
+    name = index.GetName()
+    wide = ROOT.RooRealVar(name, "", 0.0, -1e9, 1e9)
+    outside = ROOT.RooDataSet.from_numpy({name: np.array([3.0, 1e6, 2.0])}, ROOT.RooArgSet(wide))
+    for backend in ("cpu", "legacy"):
+        with pytest.raises(ValueError, match=rf"pdf 'nsbi_st' with dataset '' entry 1 has {name} = 1e\+06, not a row "
+                                             r"of the event store \(row k is \[k, k\+1\), k = 0 to 1500 - 1\)"):
+            model.create_nll(outside, backend=backend)
+    weight = ROOT.RooRealVar("w", "", 1.0)
+    nan_weight = ROOT.RooDataSet("nan_weight", "", ROOT.RooArgSet(wide, weight), ROOT.RooFit.WeightVar(weight))
+    for row, w in ((1.0, 1.0), (2.0, np.nan)):
+        wide.setVal(row)
+        nan_weight.add(ROOT.RooArgSet(wide), w)
+    with pytest.raises(ValueError, match=r"dataset 'nan_weight' has a non-finite weight at entry 1 \(nan\)"):
+        model.nll(data=nan_weight)
+    x = ROOT.RooRealVar("x", "", 0.0, 0.0, 1.0)
+    no_index = ROOT.RooDataSet.from_numpy({"x": np.zeros(3)}, ROOT.RooArgSet(x))
+    with pytest.raises(ValueError, match=rf"dataset '' has no variable '{name}' \(the pdf's event index\)"):
+        model.nll(data=no_index)
+    arrays, u, _ = pool  # a pool row of measure 0 has no probability
+    small = {k: v[:20] for k, v in arrays.items()}
+    zero = build_model(_processes(small), pool_weights=np.r_[u[:3], 0.0, u[4:20]], form="store", name="zero")
+    rows = ROOT.RooDataSet.from_numpy({zero.pdf.indexVariable().GetName(): np.array([1.0, 3.0])},
+                                      ROOT.RooArgSet(zero.pdf.indexVariable()))
+    with pytest.raises(ValueError, match=r"entry 1 is pool row 3, whose pool measure m_k = 0 is not positive"):
+        zero.nll(data=rows)
 
 
 def test_combination_with_histfactory_reads_back_in_a_fresh_process(model, tmp_path):

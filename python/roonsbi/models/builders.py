@@ -6,8 +6,6 @@ from __future__ import annotations
 import re
 from typing import Any, Mapping, Sequence
 
-import numpy as np
-
 from .. import naming
 from ..checks import check_formula_names
 from ..library import cpp_errors, load
@@ -53,26 +51,17 @@ def gaussian_parts(constraint: Any, param: str) -> tuple[Any, float] | None:
 
 
 def check_dataset(pdf: Any, data: Any) -> None:
-    """Raise ValueError unless ``data`` has every column of ``pdf`` with valid values (the store
-    form: the event index, with values in the store's rows, and finite weights)."""
-    if pdf.usesStore():
-        index = pdf.indexVariable().GetName()
-        if not data.get().find(index):
-            raise ValueError(f"dataset '{data.GetName()}' has no event index '{index}' (observables: "
-                             f"{[v.GetName() for v in data.get()]}): the store-form pdf '{pdf.GetName()}' reads "
-                             "its columns by event index")
-        values = data.to_numpy()
-        rows, n_rows = values[index], pdf.store().size()
-        bad = ~((rows >= 0) & (rows < n_rows))
-        if data.isWeighted():
-            bad |= ~np.isfinite(values[data.weightVar().GetName()] if data.weightVar() else np.zeros(len(rows)))
-        if bad.any():
-            i = int(np.argmax(bad))
-            raise ValueError(f"dataset '{data.GetName()}': entry {i} (event index {rows[i]:.6g}) is not a row of the "
-                             f"event store of '{pdf.GetName()}' (0 to {n_rows - 1}) or has a non-finite weight")
-        return
+    """Raise ValueError unless ``data`` is a dataset of ``pdf`` with valid values, by the C++ checks
+    that the likelihoods run themselves: for the column form every ratio and shape column with valid
+    values and finite weights (``RooNSBIPdf::checkColumns``); for the store form the event index, each
+    value a row of the pdf's event store, finite weights and no event on a pool row of measure
+    :math:`m_k \\le 0` (``RooNSBINLL::checkData``, the data check of the fast likelihood, whose rule is
+    RooFit's NLL's too). The message names the pdf, the dataset and the first bad entry."""
     with cpp_errors():
-        pdf.checkColumns(data)
+        if pdf.usesStore():
+            ROOT.RooNSBINLL.checkData(f"nll_{pdf.GetName()}_{data.GetName()}", pdf, data)
+        else:
+            pdf.checkColumns(data)
 
 
 def coefficient_formula(name: str, expression: str, poi_vars: Mapping[str, Any], process: str) -> Any:
