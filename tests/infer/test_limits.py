@@ -36,6 +36,7 @@ from roonsbi.infer import (
     cls_scan,
     discovery_significance,
     hypotest,
+    toy_cls,
     upper_limit,
 )
 from roonsbi.inputs.toy import OffShellToy
@@ -279,7 +280,7 @@ def test_bad_input(pyhf_pair) -> None:
     model, _, _ = pyhf_pair
     with pytest.raises(ValueError, match="poi 'nope'"):
         hypotest(model, 1.0, poi="nope")
-    with pytest.raises(ValueError, match="> 0"):
+    with pytest.raises(ValueError, match=r"tested POI values must be finite and > 0, got -1\.0"):
         cls_scan(model, [1.0, -1.0])
     with pytest.raises(ValueError, match="cl must be"):
         upper_limit(model, cl=1.5)
@@ -290,6 +291,8 @@ def test_bad_input(pyhf_pair) -> None:
     unbinned = build_model(toy.processes(x, systematics=False), name="nogen", form="columns")
     with pytest.raises(ValueError, match="generator="):
         hypotest(unbinned, 1.0)
+    with pytest.raises(ValueError, match=r"tested POI values must be finite and > 0, got nan"):
+        toy_cls(unbinned, [1.0, math.nan], n_toys=2, seed=1)
 
 
 def test_a_combination_with_an_unbinned_channel_needs_its_asimov_dataset(pyhf_pair) -> None:

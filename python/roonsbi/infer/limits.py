@@ -104,6 +104,15 @@ def _only_poi(model: FitModel, poi: str | None) -> str:
     return poi
 
 
+def _tested_values(values: Iterable[float]) -> list[float]:
+    """The tested POI values as floats; ValueError naming the first that is not finite and > 0."""
+    tested = [float(v) for v in values]
+    bad = [v for v in tested if not (np.isfinite(v) and v > 0)]
+    if bad:
+        raise ValueError(f"tested POI values must be finite and > 0, got {bad[0]}")
+    return tested
+
+
 def _poolless_unbinned_channels(model: FitModel) -> list[str]:
     """The RooNSBIPdf components of ``model`` whose Asimov dataset RooStats cannot build: the column
     form (its builder would bin the ratio columns) and store-form channels without a reference pool."""
@@ -245,10 +254,7 @@ def cls_scan(model: FitModel, values: Iterable[float], *, poi: str | None = None
             store-form model uses its own pool).
     """
     poi = _only_poi(model, poi)
-    values = [float(v) for v in values]
-    bad = [v for v in values if not (np.isfinite(v) and v > 0)]
-    if bad:
-        raise ValueError(f"tested POI values must be finite and > 0, got {bad[0]}")
+    values = _tested_values(values)
     with saved_parameters(model):
         calc = _Calculator(model, poi, data, asimov, generator)
         return [calc(v) for v in values]
@@ -370,10 +376,7 @@ def toy_cls(model: NSBIModel, values: Iterable[float], *, n_toys: int, seed: int
     as in :func:`~roonsbi.infer.toys.neyman_construction`; ``data``: the observed dataset
     (default: the model's own). The model's parameters are restored."""
     poi = _only_poi(model, poi)
-    values = [float(v) for v in values]
-    bad = [v for v in values if not (np.isfinite(v) and v > 0)]
-    if bad:
-        raise ValueError(f"tested POI values must be finite and > 0, got {bad[0]}")
+    values = _tested_values(values)
     n_b = n_toys if n_toys_b is None else int(n_toys_b)
     check_distributable(model, executor, model_file)
     with saved_parameters(model):

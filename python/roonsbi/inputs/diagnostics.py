@@ -470,6 +470,9 @@ def compute_diagnostics(
         reference_features: feature -> values on the reference sample (for the reweighting checks;
             default: the columns themselves, e.g. written with ``keep=``).
         targets: ratio column (``r_<proc>``) -> (process-sample features, process weights or None).
+        n_sigma, tolerance: a closure is flagged when :math:`|m - 1|` exceeds both ``n_sigma`` of its
+            standard errors and ``tolerance`` (:func:`normalisation_closure`).
+        bins: bins per feature of the reweighting checks.
     """
     n = column_length(columns)
     w = event_weights(columns, weights, n)

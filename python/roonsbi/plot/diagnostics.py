@@ -177,11 +177,8 @@ def diagnose(
     ``overwrite`` (all are checked before the computation), each atomically.
 
     Args:
-        columns: columns evaluated on the reference sample.
-        weights: reference weights or a column name (default: column ``weight`` or 1).
-        reference_features: feature -> values on the reference sample (for the reweighting checks;
-            default: the columns themselves, e.g. written with ``keep=``).
-        targets: ratio column (``r_<proc>``) -> (process-sample features, process weights or None).
+        columns, weights, reference_features, targets, n_sigma, tolerance, bins: as in
+            :func:`~roonsbi.inputs.diagnostics.compute_diagnostics`.
         formats: plot formats (``"png"``, ``"pdf"``).
 
     Returns:
