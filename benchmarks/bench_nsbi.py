@@ -86,7 +86,8 @@ def structure(yields, n_np: int, with_data=False, columns=None, weights=None, co
         get = (lambda k: columns[k]) if columns else (lambda k: one)
         shapes = {f"np{m}": ShapeSys(get(f"g_{proc}_np{m}_lo"), get(f"g_{proc}_np{m}_hi"), code) for m in range(n_np)}
         procs.append(Process(proc, yields[proc], get(f"r_{proc}"), coef, shapesys=shapes))
-    return build_model(procs, weights=weights, with_data=with_data, name="bench")
+    # column form: the fast NLL reads the benchmark's own EventStore (a store-form model reads its own)
+    return build_model(procs, weights=weights, with_data=with_data, name="bench", form="columns")
 
 
 def binned_channel(model, ws_keep: list):
