@@ -19,13 +19,13 @@ JSON line; the driver prints the table and the ratios:
 * ``bandwidth``: one threaded read of the float32 store (EventStore::readAll), the one-pass bound.
 
 The fast path is timed with every alpha at 0 (alpha_np0 varied by 0.01; code 4 then reads
-only the alpha_np0 columns for the value), at 0.5, random in (-1, 1) and at 1.5; each time is the minimum and
-the mean over 5 calls. ``--repeat k`` runs
-every measurement k times in fresh processes and prints the minimum and the spread of the
+only the alpha_np0 columns for the value), at 0.5, random in (-1, 1), at 1.5 and at each value of ``--alphas``;
+each time is the minimum and the mean over 5 calls. ``--repeat k`` runs every measurement k times in fresh
+processes and prints the minimum and the spread of the
 times and of their ratios to the one-pass bound measured in the same process.
 
 Usage:  python benchmarks/bench_nsbi.py [--sizes 1e5x50,1e6x100] [--native-fit] [--code 4|5] [--repeat 3]
-                                      [--threads 2] [--no-fit]
+                                      [--threads 2] [--no-fit] [--alphas 0.2]
         python benchmarks/bench_nsbi.py --code 4 --one fast:1000000:100:0   (one measurement, no fit)
 """
 
@@ -86,7 +86,8 @@ def structure(yields, n_np: int, with_data=False, columns=None, weights=None, co
         get = (lambda k: columns[k]) if columns else (lambda k: one)
         shapes = {f"np{m}": ShapeSys(get(f"g_{proc}_np{m}_lo"), get(f"g_{proc}_np{m}_hi"), code) for m in range(n_np)}
         procs.append(Process(proc, yields[proc], get(f"r_{proc}"), coef, shapesys=shapes))
-    return build_model(procs, weights=weights, with_data=with_data, name="bench")
+    # column form: the fast NLL reads the benchmark's own EventStore (a store-form model reads its own)
+    return build_model(procs, weights=weights, with_data=with_data, name="bench", form="columns")
 
 
 def binned_channel(model, ws_keep: list):
@@ -134,7 +135,7 @@ def _timed(reps: int, call) -> tuple[float, float]:
     return min(times), sum(times) / reps
 
 
-def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -> dict:
+def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2, alphas: tuple[float, ...] = ()) -> dict:
     import ROOT
 
     from roonsbi.infer.fit import Fitter
@@ -161,7 +162,7 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -
     params = nll.gradientParameters()
     grad = np.zeros(params.size())
     alpha = model.parameter("alpha_np0")
-    alphas = [model.parameter(f"alpha_np{m}") for m in range(n_np)]
+    alphas_all = [model.parameter(f"alpha_np{m}") for m in range(n_np)]
     out["store_gb"] = store.bytes() / 1e9
     reps = 5
 
@@ -186,7 +187,7 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -
     nll.setGradientWithValue(True)
     out["nll_grad_min_s"], out["nll_grad_s"] = _timed(reps, value_and_gradient(0.0))
     # every alpha inside |alpha| < 1: 0.5, then random in (-1, 1)
-    for a in alphas:
+    for a in alphas_all:
         a.setVal(0.5)
     nll.setGradientWithValue(False)
     out["nll_half_min_s"], out["nll_half_s"] = _timed(reps, lambda k: (alpha.setVal(0.5 + 0.01 * (k + 1)),
@@ -194,14 +195,19 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -
     nll.setGradientWithValue(True)
     out["nll_grad_half_min_s"], out["nll_grad_half_s"] = _timed(reps, value_and_gradient(0.5))
     rng = np.random.default_rng(7)
-    for a in alphas:
+    for a in alphas_all:
         a.setVal(rng.uniform(-0.95, 0.95))
     out["nll_grad_random_min_s"], out["nll_grad_random_s"] = _timed(reps, value_and_gradient(0.0))
     # every alpha outside |alpha| < 1: code 5 is exponential (a multiply-add on the stored logs), code 4 linear
-    for a in alphas:
+    for a in alphas_all:
         a.setVal(1.5)
     out["nll_grad_outer_min_s"], out["nll_grad_outer_s"] = _timed(reps, value_and_gradient(1.5))
-    for a in alphas:
+    for value in alphas:  # --alphas: every alpha at one value
+        for a in alphas_all:
+            a.setVal(value)
+        key = _alpha_key(value)
+        out[f"{key}_min_s"], out[f"{key}_s"] = _timed(reps, value_and_gradient(value))
+    for a in alphas_all:
         a.setVal(0.0)
     out["load_end"] = os.getloadavg()[0]
     out["all_finite"] = all(finite)
@@ -221,6 +227,10 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2) -
         out["combined_mu_hat"] = res.values["mu"]
     out["peak_gb"] = peak_rss_gb()
     return out
+
+
+def _alpha_key(value: float) -> str:
+    return f"nll_grad_at_{value:g}"
 
 
 def _sigma(code: int) -> float:
@@ -422,8 +432,11 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=1, help="run each measurement this many times (fresh processes)")
     ap.add_argument("--threads", type=int, default=2, help="threads of the fast NLL and of the bandwidth bound")
     ap.add_argument("--no-fit", action="store_true", help="time the fast NLL only (no MIGRAD+HESSE)")
+    ap.add_argument("--alphas", default="",
+                    help="comma-separated values: also time the fast NLL+gradient with every alpha at each (e.g. 0.2)")
     ap.add_argument("--one", help="METHOD:EVENTS:NPS:FIT  run one measurement in this process, print JSON")
     args = ap.parse_args()
+    alphas = tuple(float(a) for a in args.alphas.split(",") if a)
 
     if args.one:  # child process: one measurement
         method, n, n_np, do_fit = args.one.split(":")
@@ -434,7 +447,7 @@ def main() -> None:
         roonsbi.library.load()
 
         ROOT.RooMsgService.instance().setGlobalKillBelow(ROOT.RooFit.WARNING)
-        extra = {"threads": args.threads} if method == "fast" else {}
+        extra = {"threads": args.threads, "alphas": alphas} if method == "fast" else {}
         print(json.dumps(RUNNERS[method](int(float(n)), int(n_np), do_fit == "1", code=args.code, **extra)),
               flush=True)
         os._exit(0)  # skip PyROOT's teardown of HistFactory objects
@@ -448,7 +461,7 @@ def main() -> None:
                 continue
             do_fit = (method == "fast" and not args.no_fit) or args.native_fit
             cmd = [sys.executable, __file__, "--code", str(args.code), "--threads", str(args.threads),
-                   "--one", f"{method}:{n}:{n_np}:{int(do_fit)}"]
+                   "--alphas", args.alphas, "--one", f"{method}:{n}:{n_np}:{int(do_fit)}"]
             for _ in range(args.repeat):
                 proc = subprocess.run(cmd, capture_output=True, text=True)
                 line = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
@@ -477,7 +490,7 @@ def main() -> None:
         print(f"  load average at start / end of runs:   {[round(x['load_start'], 1) for x in runs]} /"
               f" {[round(x['load_end'], 1) for x in runs]}")
         print(f"  one-pass bandwidth bound (readAll):    {_spread([x['bandwidth_min_s'] for x in runs])} s")
-        for key, label in FAST_TIMES:
+        for key, label in FAST_TIMES + [(f"{_alpha_key(a)}_min_s", f"NLL+gradient, all alpha = {a:g}") for a in alphas]:
             times = [x[key] for x in runs]
             ratios = [x[key] / x["bandwidth_min_s"] for x in runs]
             print(f"  {label + ':':<42} {_spread(times)} s   / bound: {_spread(ratios)}")

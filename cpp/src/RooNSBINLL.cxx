@@ -133,6 +133,36 @@ template <bool withGradient, bool useH, bool useL>
    }
 }
 
+/// Whether the block's logarithms of a code-5 term are all within vexpSmallRange (no range reduction needed).
+[[gnu::always_inline]] inline bool smallLogs(const float *lh, const float *ll, std::size_t m)
+{
+   return RooNSBI::MathFuncs::vexpSmallFits(lh, m) && RooNSBI::MathFuncs::vexpSmallFits(ll, m);
+}
+
+/// One code-5 term inside |alpha| < 1 on a block (ROOT's 6th-order polynomial, poly6Eval): M *= g and the local
+/// derivatives dl = g'/g (gradient), dd = g''/g (Hessian). `small`: every logarithm of the block is within
+/// vexpSmallRange (smallLogs), where vexpSmall gives vexp's result without its range reduction.
+template <bool withGradient, bool withHessian, bool small>
+[[gnu::always_inline]] inline void poly6Term(const RooNSBI::MathFuncs::Poly6Weights w, const float *lh,
+                                             const float *ll, std::size_t m, double *M, double *dl, double *dd)
+{
+   using RooNSBI::MathFuncs::vexp;
+   using RooNSBI::MathFuncs::vexpSmall;
+   for (std::size_t k = 0; k < m; ++k) {
+      const double hv = lh[k];
+      const double lv = ll[k];
+      const double eh = small ? vexpSmall(hv) : vexp(hv);
+      const double el = small ? vexpSmall(lv) : vexp(lv);
+      double g, dg;
+      RooNSBI::MathFuncs::poly6Eval(w, eh, el, hv, lv, g, dg);
+      M[k] *= g;
+      if (withGradient)
+         dl[k] = dg / g;
+      if (withHessian)
+         dd[k] = RooNSBI::MathFuncs::poly6Second(w, eh, el, hv, lv) / g;
+   }
+}
+
 /// The running shape factor G_J of process j on the block [i0, i0 + m) (PiecewiseInterpolation's
 /// accumulation, group by group; see pass()), and for the gradient the local derivatives of its terms
 /// (dlog), each group's factor M_g (groupM) and G after it (groupG). Value only: M in slot 0 of groupM.
@@ -226,21 +256,12 @@ template <bool withGradient, bool withHessian = false>
                for (std::size_t k = 0; k < m; ++k)
                   dd[k] = double(col[k]) * double(col[k]);
             }
-         } else {
-            const RooNSBI::MathFuncs::Poly6Weights w = in.poly[t];
+         } else { // code 5 inside |alpha| < 1: the polynomial of hi = exp(log hi), lo = exp(log lo)
             double *dd = withHessian ? d2 + t * blockSize : nullptr;
-            for (std::size_t k = 0; k < m; ++k) {
-               const double hv = lh[k];
-               const double lv = ll[k];
-               double g, dg;
-               const double eh = vexp(hv), el = vexp(lv);
-               poly6Eval(w, eh, el, hv, lv, g, dg);
-               M[k] *= g;
-               if (withGradient)
-                  dl[k] = dg / g;
-               if (withHessian)
-                  dd[k] = RooNSBI::MathFuncs::poly6Second(w, eh, el, hv, lv) / g;
-            }
+            if (smallLogs(lh, ll, m))
+               poly6Term<withGradient, withHessian, true>(in.poly[t], lh, ll, m, M, dl, dd);
+            else
+               poly6Term<withGradient, withHessian, false>(in.poly[t], lh, ll, m, M, dl, dd);
          }
       }
       if (anyLog) {
@@ -629,13 +650,11 @@ ROONSBI_CLONES void passHessian(const PassInputs &in, const HessInputs &h, std::
       for (std::size_t k = 0; k < m; ++k)
          out[k] = vexp(slope * col[k]);
    } else {
-      for (std::size_t k = 0; k < m; ++k) {
-         const double hv = lh[k];
-         const double lv = ll[k];
-         double g, dg;
-         RooNSBI::MathFuncs::poly6Eval(w, vexp(hv), vexp(lv), hv, lv, g, dg);
-         out[k] = g;
-      }
+      std::fill(out, out + m, 1.0);
+      if (smallLogs(lh, ll, m))
+         poly6Term<false, false, true>(w, lh, ll, m, out, nullptr, nullptr);
+      else
+         poly6Term<false, false, false>(w, lh, ll, m, out, nullptr, nullptr);
    }
 }
 

@@ -167,6 +167,47 @@ inline double vexp(double x)
    return p * scale;
 }
 
+/// |x| below which vexp's range reduction is the identity (round(x / ln 2) = 0, so r = x and the scale is 1):
+/// there vexpSmall(x) == vexp(x) bit for bit (ln 2 / 2 = 0.3466, with a margin for the rounding of x log2(e)).
+constexpr double vexpSmallRange = 0.34;
+
+/// vexp(x) for |x| <= vexpSmallRange: its degree-13 polynomial alone (6 fewer operations per call, the same
+/// result). The fast likelihood checks a block's largest |x| first (vexpSmallFits) and uses vexp otherwise.
+inline double vexpSmall(double r)
+{
+   double p = 1.0 / 6227020800.0; // the coefficients and order of operations of vexp
+   p = p * r + 1.0 / 479001600.0;
+   p = p * r + 1.0 / 39916800.0;
+   p = p * r + 1.0 / 3628800.0;
+   p = p * r + 1.0 / 362880.0;
+   p = p * r + 1.0 / 40320.0;
+   p = p * r + 1.0 / 5040.0;
+   p = p * r + 1.0 / 720.0;
+   p = p * r + 1.0 / 120.0;
+   p = p * r + 1.0 / 24.0;
+   p = p * r + 1.0 / 6.0;
+   p = p * r + 0.5;
+   p = p * r + 1.0;
+   p = p * r + 1.0;
+   return p;
+}
+
+/// Whether every |x[k]| of n float32 values is <= vexpSmallRange (and none is NaN): the largest magnitude
+/// from the bits (sign cleared), an integer maximum that vectorises over 8 or 16 lanes.
+inline bool vexpSmallFits(const float *x, std::size_t n)
+{
+   constexpr float limit = float(vexpSmallRange);
+   std::uint32_t limitBits;
+   std::memcpy(&limitBits, &limit, sizeof(limitBits));
+   std::uint32_t largest = 0;
+   for (std::size_t k = 0; k < n; ++k) {
+      std::uint32_t bits;
+      std::memcpy(&bits, x + k, sizeof(bits));
+      largest = std::max(largest, bits & 0x7fffffffu); // NaN and inf are above every finite value
+   }
+   return largest <= limitBits;
+}
+
 /// ROOT's interpolation code 5 (PiecewiseInterpolation; FlexibleInterpVar code 4) inside
 /// |alpha| < 1 (boundary 1, nominal 1): the 6th-order polynomial whose value, first and second
 /// derivative match hi^alpha at alpha = 1 and lo^-alpha at alpha = -1. Its coefficients in

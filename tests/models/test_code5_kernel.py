@@ -1,0 +1,152 @@
+"""The code-5 kernel of the fast likelihood inside |alpha| < 1 (RooNSBINLL): per block of events and term,
+hi = exp(log hi) and lo = exp(log lo) come from vexpSmall (vexp without its range reduction) when every
+stored logarithm of the block is within vexpSmallRange, from vexp otherwise (large shifts such as
+hi = 5, lo = 0.05). References: ROOT's RooFit NLL of the same RooNSBIPdf on the float32-rounded inputs
+(PiecewiseInterpolation with std::exp in double) for the value, its central differences for the gradient,
+central differences of the analytic gradient for the one-pass Hessian, math.exp for the exponential.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+import ROOT
+
+from roonsbi.models.fast import fast_nll
+from roonsbi.models.store import dequantized_columns
+from roonsbi.models.unbinned import build_model
+from roonsbi.spec import Process, ShapeSys
+
+N = 640  # 5 blocks of 128 events
+#: every alpha inside |alpha| < 1, outside, at +-1 exactly (the exponential branch) and mixed
+POINTS = [
+    {"mu": 1.2, "alpha_a": 0.2, "alpha_b": 0.2, "alpha_c": 0.2},
+    {"mu": 0.8, "alpha_a": -0.6, "alpha_b": 0.45, "alpha_c": -0.3},
+    {"mu": 1.0, "alpha_a": 1.5, "alpha_b": 1.5, "alpha_c": 1.5},
+    {"mu": 0.7, "alpha_a": -1.3, "alpha_b": 1.1, "alpha_c": -1.6},
+    {"mu": 1.1, "alpha_a": 1.0, "alpha_b": -1.0, "alpha_c": 1.0},
+    {"mu": 1.4, "alpha_a": 0.95, "alpha_b": -1.2, "alpha_c": -0.05},
+]
+
+
+def _shapes(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """NP -> (g(x, -1), g(x, +1)): "a" small shifts except for events 300-339 (hi = 5, lo = 0.05: the
+    vexp blocks, among small-log blocks), "b" small everywhere with the largest |log| at the edge of
+    vexpSmallRange, "c" large everywhere (log hi about 1.6, log lo about -3)."""
+    z = rng.standard_normal((3, N))
+    a_hi, a_lo = np.exp(0.05 * z[0]), np.exp(-0.04 * z[0])
+    a_hi[300:340], a_lo[300:340] = 5.0 * np.exp(0.1 * z[1, :40]), 0.05 * np.exp(0.1 * z[2, :40])
+    b_log = np.clip(0.12 * z[1], -0.3399, 0.3399)
+    b_log[:3] = (0.34, -0.34, 0.3399)
+    c_hi, c_lo = 5.0 * np.exp(0.05 * z[2]), 0.05 * np.exp(0.05 * z[0])
+    return {"a": (a_lo, a_hi), "b": (np.exp(-0.8 * b_log), np.exp(b_log)), "c": (c_lo, c_hi)}
+
+
+def _model(rng: np.random.Generator, name: str):
+    """Three processes with code-5 shapes (one NP per process with large logs) and the RooFit model of the
+    same pdf on the float32-rounded columns the fast NLL reads."""
+    shapes = _shapes(rng)
+    specs = {"S": (40.0, "mu", ("a", "b")), "B": (300.0, "1", ("a", "b", "c")), "I": (20.0, "sqrt(mu)", ("c", "b"))}
+
+    def procs(columns: dict[str, np.ndarray] | None) -> list[Process]:
+        out = []
+        for p, (y, coef, nps) in specs.items():
+            get = (lambda key, v: columns[key]) if columns else (lambda key, v: v)
+            ratio = get(f"r_{p}", rng_ratio[p])
+            sys = {k: ShapeSys(get(f"g_{p}_{k}_lo", shapes[k][0]), get(f"g_{p}_{k}_hi", shapes[k][1]), 5)
+                   for k in nps}
+            out.append(Process(p, y, ratio, coef, shapesys=sys))
+        return out
+
+    rng_ratio = {p: rng.uniform(0.1, 2.5, N) for p in specs}
+    weights = rng.uniform(0.2, 0.8, N)
+    model = build_model(procs(None), weights=weights, name=name, form="columns")
+    f = fast_nll(model, threads=1)
+    cols = dequantized_columns(f.store)
+    reference = build_model(procs(cols), weights=cols["weight"], name=name + "_ref", form="columns")
+    return model, f, reference
+
+
+def _gradient(nll) -> np.ndarray:
+    out = np.zeros(nll.gradientParameters().size())
+    nll.gradient(out)
+    return out
+
+
+def test_small_exp_equals_vexp() -> None:
+    """vexpSmall is vexp bit for bit on |x| <= vexpSmallRange (and both are exp to 1e-15), and
+    vexpSmallFits draws the line there (NaN and inf do not fit)."""
+    ROOT.gInterpreter.Declare('#include "RooNSBI/MathFuncs.h"')
+    mf = ROOT.RooNSBI.MathFuncs
+    limit = float(np.float32(mf.vexpSmallRange))
+    xs = np.concatenate([np.linspace(-limit, limit, 2001), [0.0, -0.0, 1e-30, -1e-30, limit, -limit]])
+    for x in xs.astype(np.float32).astype(float):
+        assert mf.vexpSmall(x) == mf.vexp(x), x
+        assert mf.vexpSmall(x) == pytest.approx(math.exp(x), rel=1e-15)
+    above = float(np.nextafter(np.float32(limit), np.float32(1)))
+    for values, fits in (([0.1, -limit, limit], True), ([0.1, above], False), ([-above, 0.0], False),
+                         ([0.0, np.nan], False), ([np.inf], False), ([5.0] * 17, False)):
+        arr = np.asarray(values, dtype=np.float32)
+        assert mf.vexpSmallFits(arr, len(arr)) == fits, values
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+def test_value_gradient_and_hessian_with_small_and_large_logs(rng: np.random.Generator, threads: int) -> None:
+    """Value to 1e-10 of RooFit's NLL, gradient to its central differences (2e-6), Hessian to central
+    differences of the analytic gradient (1e-6 of sqrt(H_aa H_bb)), at every point of POINTS."""
+    model, f, reference = _model(rng, f"c5k{threads}")
+    f.nll.setNumThreads(threads)
+    params = list(f.nll.gradientParameters())
+    floating = [k for k, p in enumerate(params) if not p.isConstant()]  # not the global observables
+    names = [params[k].GetName() for k in floating]
+    assert sorted(names) == sorted(POINTS[0])
+    for point in POINTS:
+        model.set_parameters(point)
+        assert f.getVal() == pytest.approx(reference.nll(point), rel=1e-10), point
+        grad = _gradient(f.nll)[floating]
+        for k, name in enumerate(names):
+            h = 1e-5
+            fd = (reference.nll(dict(point, **{name: point[name] + h}))
+                  - reference.nll(dict(point, **{name: point[name] - h}))) / (2 * h)
+            assert grad[k] == pytest.approx(fd, rel=2e-6, abs=2e-5), (name, point)
+        n = len(params)
+        hess = np.zeros(n * n)
+        f.nll.hessian(hess)
+        hess = hess.reshape(n, n)[np.ix_(floating, floating)]
+        h = 1e-4
+        diff = np.zeros((len(floating), len(floating)))
+        for k, a in enumerate(floating):
+            x0 = params[a].getVal()
+            grads = {}
+            # at alpha = +-1 (the exponential branch) one-sided on that branch's side: the third derivative of
+            # code 5 jumps there, so a central difference would be off by O(h)
+            s = np.sign(x0) if names[k].startswith("alpha_") and abs(x0) == 1.0 else 0.0
+            for step in ((0, 1, 2) if s else (-1, 1)):
+                params[a].setVal(x0 + (s or 1) * step * h)
+                grads[step] = _gradient(f.nll)[floating]
+            params[a].setVal(x0)
+            if s:
+                diff[:, k] = s * (-3 * grads[0] + 4 * grads[1] - grads[2]) / (2 * h)
+            else:
+                diff[:, k] = (grads[1] - grads[-1]) / (2 * h)
+        diff = 0.5 * (diff + diff.T)
+        scale = np.sqrt(np.outer(np.abs(np.diag(diff)), np.abs(np.diag(diff))))
+        assert np.max(np.abs(hess - diff) / scale) < 1e-6, point
+
+
+def test_value_only_steps_with_large_logs(rng: np.random.Generator) -> None:
+    """The cached value-only steps (one alpha changed: G_J scaled by I(new)/I(old), passStep) read the same
+    code-5 factors as the full pass: equal to RooFit's NLL along a path of single-parameter changes."""
+    model, f, reference = _model(rng, "c5step")
+    f.nll.setGradientWithValue(False)
+    f.nll.setIncrementalLimit(1)
+    point = dict(POINTS[0])
+    model.set_parameters(point)
+    f.getVal()
+    for name, value in (("alpha_a", 0.7), ("alpha_c", -0.4), ("alpha_b", 1.2), ("alpha_c", 0.999),
+                        ("alpha_a", -1.0), ("alpha_b", -0.3)):
+        point[name] = value
+        model.set_parameters(point)
+        assert f.getVal() == pytest.approx(reference.nll(point), rel=1e-10), (name, value)
