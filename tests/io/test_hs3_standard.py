@@ -101,11 +101,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     comb = roonsbi.combine([nsbi, pnsbi, roonsbi.from_pyhf(CONTROL)], name="comb")
     out = {"nsbi": (write_hs3(nsbi, tmp / "nsbi.json", label="nsbi"), NSBI_VALUES, ()),
            "pnsbi": (write_hs3(pnsbi, tmp / "pnsbi.json", label="pnsbi"), PNSBI_VALUES, MU_PRIMES),
-           "comb": (write_hs3(comb, tmp / "comb.json"), COMB_VALUES, ()),
+           "comb": (write_hs3(comb, tmp / "comb.json"), COMB_VALUES, MU_PRIMES),  # combine keeps the per-mu' data
            "side": (write_hs3(nsbi, tmp / "side.json", label="nsbi", inline_limit=1000), NSBI_VALUES, ())}
     pnsbi_nlls = [pnsbi.nll(PNSBI_VALUES, mu_prime=m) for m in (1.0, *MU_PRIMES)]
-    expected = {"nsbi": [nsbi.nll(NSBI_VALUES)], "side": [nsbi.nll(NSBI_VALUES)], "comb": [comb.nll(COMB_VALUES)],
-                "pnsbi": pnsbi_nlls}
+    expected = {"nsbi": [nsbi.nll(NSBI_VALUES)], "side": [nsbi.nll(NSBI_VALUES)],
+                "comb": [comb.nll(COMB_VALUES), *pnsbi_nlls[1:]], "pnsbi": pnsbi_nlls}
     pnsbi.set_mu_prime(1.0)
     return {"paths": {k: v[0] for k, v in out.items()}, "runs": list(out.values()), "expected": expected,
             "models": {"nsbi": nsbi, "pnsbi": pnsbi}}
