@@ -28,6 +28,7 @@
 #include <RooFitHS3/JSONIO.h>
 #include <RooFitHS3/RooJSONFactoryWSTool.h>
 #include <RooConstVar.h>
+#include <RooAbsData.h>
 #include <RooRealVar.h>
 #include <RooSimultaneous.h>
 #include <RooUniformBinning.h>
@@ -67,6 +68,9 @@ const std::string storeSuffix = ".store"; // event-store side files: <prefix><pd
 thread_local std::string gStorePrefix;
 /// Folder of the file being imported (importJSON), against which side-file names are resolved.
 thread_local std::string gStoreDir;
+/// The event stores of the document being imported by RooNSBI::importJSONfromString, opened and
+/// checked before RooFit's tool runs (whose importers' errors become std::runtime_error), by pdf name.
+thread_local std::map<std::string, std::shared_ptr<RooNSBI::EventStore>> gStores;
 
 std::vector<double> readDoubles(const JSONNode &node, const char *key, const std::string &owner)
 {
@@ -97,6 +101,33 @@ std::vector<int> readInts(const RooFit::Detail::JSONNode &node, const char *key)
          out.push_back(child.val_int());
    }
    return out;
+}
+
+/// The event store of the store-form roonsbi::nsbi_dist `p` named `name`: its side file opened
+/// (mapped) and checked against the rows and SHA-256 of the document.
+std::shared_ptr<RooNSBI::EventStore> openStore(const JSONNode &p, const std::string &name)
+{
+   const std::string what = "roonsbi::nsbi_dist '" + name + "'";
+   const JSONNode &ref = p["store"];
+   if (!ref.has_child("file") || !ref.has_child("sha256") || !ref.has_child("rows"))
+      throw std::invalid_argument("RooNSBI::importJSON: " + what + ": \"store\" needs \"file\", \"rows\" and \"sha256\"");
+   const std::string file = ref["file"].val();
+   const std::string path = file.empty() || file[0] == '/' || gStoreDir.empty() ? file : gStoreDir + "/" + file;
+   std::shared_ptr<RooNSBI::EventStore> store;
+   try {
+      store = RooNSBI::EventStore::open(path);
+   } catch (const std::exception &err) {
+      throw std::invalid_argument("RooNSBI::importJSON: the event store file '" + path + "' of " + what +
+                                  " cannot be read (" + err.what() + "); copy it next to the JSON file");
+   }
+   const std::string digest = store->sha256();
+   if (digest != ref["sha256"].val() || static_cast<double>(store->size()) != ref["rows"].val_double()) {
+      throw std::invalid_argument("RooNSBI::importJSON: the event store file '" + path + "' of " + what +
+                                  " has sha256 " + digest + " and " + std::to_string(store->size()) +
+                                  " rows, the JSON file expects " + ref["sha256"].val() + " and " + ref["rows"].val() +
+                                  " (the file was altered or replaced)");
+   }
+   return store;
 }
 
 class NSBIPdfExporter : public RooFit::JSONIO::Exporter {
@@ -196,25 +227,8 @@ private:
                            const RooArgList &yields)
    {
       const std::string what = "roonsbi::nsbi_dist '" + name + "'";
-      const JSONNode &ref = p["store"];
-      if (!ref.has_child("file") || !ref.has_child("sha256") || !ref.has_child("rows"))
-         RooJSONFactoryWSTool::error(what + ": \"store\" needs \"file\", \"rows\" and \"sha256\"");
-      const std::string file = ref["file"].val();
-      const std::string path = file.empty() || file[0] == '/' || gStoreDir.empty() ? file : gStoreDir + "/" + file;
-      std::shared_ptr<RooNSBI::EventStore> store;
-      try {
-         store = RooNSBI::EventStore::open(path);
-      } catch (const std::exception &err) {
-         throw std::invalid_argument("RooNSBI::importJSON: the event store file '" + path + "' of " + what +
-                                     " cannot be read (" + err.what() + "); copy it next to the JSON file");
-      }
-      const std::string digest = store->sha256();
-      if (digest != ref["sha256"].val() || static_cast<double>(store->size()) != ref["rows"].val_double()) {
-         throw std::invalid_argument("RooNSBI::importJSON: the event store file '" + path + "' of " + what +
-                                     " has sha256 " + digest + " and " + std::to_string(store->size()) +
-                                     " rows, the JSON file expects " + ref["sha256"].val() + " and " +
-                                     ref["rows"].val() + " (the file was altered or replaced)");
-      }
+      auto found = gStores.find(name);
+      std::shared_ptr<RooNSBI::EventStore> store = found != gStores.end() ? found->second : openStore(p, name);
       auto *index = tool->requestArg<RooAbsReal>(p, "index");
       const auto nPool = static_cast<std::size_t>(p.has_child("pool_rows") ? p["pool_rows"].val_double() : 0.);
       const std::string measure = p.has_child("measure_column") ? p["measure_column"].val() : "";
@@ -386,7 +400,9 @@ public:
             RooJSONFactoryWSTool::error("the name '" + cname + "' (a constant of the interpolation '" + name +
                                         "' in HS3) is already used in the workspace; rename it");
          }
-         tool->queueExportTemporary(new RooConstVar(cname.c_str(), cname.c_str(), value));
+         // kept by the exporter (ROOT's tool crashes deleting temporaries of nested exports)
+         _constants.push_back(std::make_unique<RooConstVar>(cname.c_str(), cname.c_str(), value));
+         tool->queueExport(*_constants.back());
          return cname;
       };
       std::vector<std::string> low, high;
@@ -408,6 +424,9 @@ public:
       elem["positiveDefinite"] << true;
       return true;
    }
+
+private:
+   mutable std::vector<std::unique_ptr<RooConstVar>> _constants; // the constants of the exported interpolations
 };
 
 // Registered once, when the library is loaded.
@@ -616,19 +635,21 @@ std::vector<std::string> nonSimultaneousModelConfigs(RooWorkspace &ws)
 
 /// For one export: the prefix of the event-store side-file names, and the event indices of
 /// store-form pdfs with a uniform binning (RooFit asks every variable for its number of bins;
-/// RooNSBIRowBinning has none without a pool). Both restored by the destructor.
+/// RooNSBIRowBinning has none without a pool) of more bins than any dataset has entries: RooFit
+/// writes a weighted 1-D dataset whose first entries lie in bins 0, 1, ..., nbins-1 as binned data,
+/// which the event rows of a pool would be. Both restored by the destructor.
 class StoreExport {
 public:
    StoreExport(RooWorkspace &ws, const std::string &prefix) : _prefix(gStorePrefix)
    {
       gStorePrefix = prefix;
-      for (RooAbsArg *arg : ws.allPdfs()) {
-         auto *pdf = dynamic_cast<RooNSBIPdf *>(arg);
-         auto *index = pdf && pdf->usesStore() ? dynamic_cast<RooRealVar *>(pdf->indexVariable()) : nullptr;
-         if (!index || !dynamic_cast<const RooNSBIRowBinning *>(&index->getBinning()))
-            continue;
-         _saved.emplace_back(index, std::unique_ptr<RooAbsBinning>(index->getBinning().clone()));
-         index->setBinning(RooUniformBinning(index->getMin(), index->getMax(), 1));
+      for (RooAbsData *data : ws.allData())
+         _bins = std::max(_bins, data->numEntries() + 1);
+      for (RooAbsArg *arg : ws.allVars())
+         uniform(arg);
+      for (RooAbsData *data : ws.allData()) { // the datasets' own copies of the index
+         for (RooAbsArg *arg : *data->get())
+            uniform(arg);
       }
    }
    ~StoreExport()
@@ -641,6 +662,17 @@ public:
    StoreExport &operator=(const StoreExport &) = delete;
 
 private:
+   void uniform(RooAbsArg *arg)
+   {
+      auto *index = dynamic_cast<RooRealVar *>(arg);
+      if (!index || !dynamic_cast<const RooNSBIRowBinning *>(&index->getBinning()))
+         return;
+      _saved.emplace_back(index, std::unique_ptr<RooAbsBinning>(index->getBinning().clone()));
+      const int bins = std::max(_bins, static_cast<int>(index->getMax() - index->getMin()) + 1);
+      index->setBinning(RooUniformBinning(index->getMin(), index->getMax(), bins));
+   }
+
+   int _bins = 1;
    std::string _prefix;
    std::vector<std::pair<RooRealVar *, std::unique_ptr<RooAbsBinning>>> _saved;
 };
@@ -737,6 +769,18 @@ bool importJSONfromString(RooWorkspace &ws, const std::string &text)
                "RooNSBI::importJSON: the data '" + RooJSONFactoryWSTool::name(d) + "' are in the side file '" + file +
                "' (type " + externalDataKey + ", written by roonsbi.io.write_hs3): read the file with "
                "roonsbi.io.read_hs3(path), which checks the sha256 of the side files and imports the whole document");
+         }
+      }
+   }
+   struct Stores { // the checked stores for the importer, for this import only
+      ~Stores() { gStores.clear(); }
+   } stores;
+   if (auto *dists = tree->rootnode().find("distributions")) {
+      for (auto const &d : dists->children()) {
+         if (d.has_child("type") && (d["type"].val() == nsbiKey || d["type"].val() == legacyNsbiKey) &&
+             d.has_child("store")) {
+            const std::string name = RooJSONFactoryWSTool::name(d);
+            gStores[name] = openStore(d, name);
          }
       }
    }

@@ -100,8 +100,8 @@ def test_the_store_is_a_side_file_with_its_checksum(files: dict[str, Any]) -> No
         assert ref["rows"] == 270 and ref["columns"] == list(pdf.store().columnNames())
         stored = ROOT.RooNSBI.EventStore.open(str(side))  # the side file is the pdf's store, value for value
         for col in ref["columns"]:
-            mine = np.frombuffer(pdf.store().column(col), dtype=np.float32, count=270)
-            assert np.array_equal(np.frombuffer(stored.column(col), dtype=np.float32, count=270), mine), col
+            mine = np.frombuffer(pdf.store().column(col), dtype=np.float32, count=270).tobytes()
+            assert np.frombuffer(stored.column(col), dtype=np.float32, count=270).tobytes() == mine, col
     dist = _dist(files["paths"]["nsbi"])
     assert dist["pool_rows"] == 120 and dist["ratio_columns"] == list(pdf.ratioColumns())
     assert len(dist["shape_code"]) == len(dist["shape_low_columns"]) == len(list(pdf.shapeCodes())) > 0
