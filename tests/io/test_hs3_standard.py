@@ -251,10 +251,3 @@ def test_plain_root_without_the_library_names_roonsbi(files: dict[str, Any]) -> 
         assert re.search(r"no handling for type 'roonsbi::(nsbi_dist|param_hist_dist|grid_function)'", message), \
             (path, message[:500])
 
-
-def test_a_store_form_channel_is_refused_naming_the_column_form(tmp_path: Path) -> None:
-    toy = OffShellToy()
-    model = build_model(toy.processes(toy.generate(1.0, np.random.default_rng(5))[:100]))  # the store form
-    with pytest.raises(ValueError, match=r"nsbi_nsbi.*store form.*form='columns'"):
-        write_hs3(model, tmp_path / "store.json")
-    assert not list(tmp_path.iterdir())

@@ -236,7 +236,7 @@ def test_writer_round_trip_and_the_toolkits_likelihood(tmp_path: Path) -> None:
     path = to_nsbi_workspace(procs, tmp_path / "ws.json", weights=w, pois=pois)
     spec = json.loads(path.read_text())
     mods = {s["name"]: s["modifiers"] for s in spec["channels"][0]["samples"]}
-    assert mods["S"][0] == {"name": "mu", "type": "normfactor", "data": None}
+    assert mods["S"][0] == {"name": "mu", "type": "vandermonde", "coeff": [1.0, 0.0]}  # as I's: one type per parameter
     assert mods["I"][0]["type"] == "vandermonde" and np.allclose(mods["I"][0]["coeff"], [1.0, -1.0, 0.0], atol=1e-12)
     assert [m["type"] for m in mods["B"]] == ["normplusshape", "normplusshape"]
     assert spec["channels"][0]["samples"][2]["data"] == [200.0]  # the constant 2 folded into nu_B

@@ -409,9 +409,11 @@ def to_nsbi_workspace(processes: Sequence[Process], path: str | os.PathLike, *, 
     ``overwrite``). One ``"unbinned"`` channel; per process its ``data`` [nu_J] and modifiers:
 
     * the coefficient f_J as a ``normfactor`` (f = mu) or ``vandermonde`` (a polynomial of degree <= 6 in
-      one POI, found by evaluating the formula at 7 points and checked at 12 others; a constant is folded
-      into ``data``); a coefficient that is not such a polynomial (e.g. ``sqrt(mu)``) is refused, naming
-      it: reparametrise the POI so that f_J is polynomial (e.g. ``k`` = sqrt(mu), f = k^2 - k);
+      one POI, of the lowest degree that reproduces the formula at 12 points; a constant is folded into
+      ``data``; f = mu is written as the polynomial [1, 0] where another process has a polynomial of
+      mu, since a toolkit parameter has one modifier type); a coefficient that is not such a polynomial
+      (e.g. ``sqrt(mu)``) is refused, naming it: reparametrise the POI so that f_J is polynomial (e.g.
+      ``k`` = sqrt(mu), f = k^2 - k);
     * per nuisance parameter X of its normsys or shapesys one ``normplusshape`` (the toolkit's only
       systematic: yield ratios ``hi_data``/``lo_data`` with normsys code 4, per-event ``hi_ratio``/
       ``lo_ratio`` with shapesys code 5; the side a process lacks is 1). Other codes are refused.
@@ -452,7 +454,8 @@ def to_nsbi_workspace(processes: Sequence[Process], path: str | os.PathLike, *, 
         files[file] = np.asarray(values, dtype=float).reshape(-1)
         return file.name
 
-    samples, nps = [], []
+    samples: list[dict[str, Any]] = []
+    nps: list[str] = []
     for p in processes:
         what = f"to_nsbi_workspace: process '{p.name}'"
         nominal, modifiers = _coefficient_modifiers(p, pois, what)
@@ -470,6 +473,11 @@ def to_nsbi_workspace(processes: Sequence[Process], path: str | os.PathLike, *, 
             nps.append(x)
         samples.append({"name": p.name, "data": [float(p.nominal_yield) * nominal],
                         "ratios": npy(f"{p.name}.ratios", p.ratio), "modifiers": modifiers})
+    polynomial = {m["name"] for s in samples for m in s["modifiers"] if m["type"] == "vandermonde"}
+    for sample in samples:  # a parameter has one modifier type in the toolkit: mu as the polynomial [1, 0]
+        sample["modifiers"] = [{"name": m["name"], "type": "vandermonde", "coeff": [1.0, 0.0]}
+                               if m["type"] == "normfactor" and m["name"] in polynomial else m
+                               for m in sample["modifiers"]]
     parameters = [{"name": k, "inits": [float(v[0])], "bounds": [[float(v[1]), float(v[2])]]} for k, v in pois.items()]
     parameters += [{"name": x, "inits": [0.0], "bounds": [[-5.0, 5.0]]} for x in dict.fromkeys(nps)]
     spec = {"channels": [{"name": channel, "type": "unbinned", "weights": npy("weights", w), "samples": samples}],
@@ -485,7 +493,7 @@ def to_nsbi_workspace(processes: Sequence[Process], path: str | os.PathLike, *, 
 
 
 def _coefficient_modifiers(p: Process, pois: Mapping[str, tuple[float, float, float]],
-                           what: str) -> tuple[float, list[dict]]:
+                           what: str) -> tuple[float, list[dict[str, Any]]]:
     """(a constant factor for the yield, the normfactor / vandermonde modifier of f_J) of a process."""
     from ..spec import evaluate_formula, formula_parameters
 
@@ -504,15 +512,20 @@ def _coefficient_modifiers(p: Process, pois: Mapping[str, tuple[float, float, fl
     lo, hi = float(pois[poi][1]), float(pois[poi][2])
     fit_x = lo + (hi - lo) * (0.5 - 0.5 * np.cos(np.pi * np.arange(7) / 6))  # Chebyshev points, both ends
     check_x = lo + (hi - lo) * (np.arange(12) + 0.5) / 12
-    values = [evaluate_formula(p.coefficient, {poi: x}) for x in fit_x]
-    coeff = np.polyfit(fit_x, values, 6)
-    coeff[np.abs(coeff) < 1e-12 * max(1.0, float(np.max(np.abs(coeff))))] = 0.0
+    values = np.array([evaluate_formula(p.coefficient, {poi: x}) for x in fit_x])
     expected = np.array([evaluate_formula(p.coefficient, {poi: x}) for x in check_x])
-    if not np.allclose(np.polyval(coeff, check_x), expected, rtol=1e-9, atol=1e-9 * max(1.0, np.max(np.abs(expected)))):
+    tolerance = 1e-9 * max(1.0, float(np.max(np.abs(expected))))
+    for degree in range(7):  # the lowest degree that reproduces f_J
+        coeff = np.polyfit(fit_x, values, degree)
+        if np.allclose(np.polyval(coeff, check_x), expected, rtol=1e-9, atol=tolerance):
+            break
+    else:
         raise ValueError(f"{what}: the coefficient '{p.coefficient}' is not a polynomial of degree <= 6 in '{poi}' "
                          "(the toolkit's normfactor and vandermonde modifiers are polynomials): reparametrise the POI "
                          "so that it is, e.g. k = sqrt(mu) with f = k^2 - k for mu - sqrt(mu)")
-    coeff = np.trim_zeros(coeff, "f")
-    if coeff.size == 2 and coeff[0] == 1.0 and coeff[1] == 0.0:
+    coeff[np.abs(coeff) < 1e-12 * float(np.max(np.abs(coeff)))] = 0.0
+    if coeff.size == 1:  # constant in the POI
+        return float(coeff[0]), []
+    if coeff.size == 2 and np.allclose(coeff, [1.0, 0.0], rtol=1e-12, atol=1e-12):
         return 1.0, [{"name": poi, "type": "normfactor", "data": None}]
     return 1.0, [{"name": poi, "type": "vandermonde", "coeff": [float(c) for c in coeff]}]
