@@ -1,8 +1,8 @@
 """What ROOT's own RooJSONFactoryWSTool::exportJSON writes for a roonsbi combination (the README's "HS3 JSON"
 section): with the library loaded the FlexibleInterpVars are standard `interpolation`s (roonsbi's exporter,
 registered in ROOT's tool), but the axes of the column observables are null, the constraint widths have no
-range and metadata does not name roonsbi; pyhs3 rejects the file for the null ranges. write_hs3's file of the
-same workspace has none of that."""
+range and metadata does not name roonsbi; pyhs3 rejects the file for the null ranges; a store-form channel
+without a pool fails on its event index. write_hs3's file of the same workspace has none of that."""
 
 from __future__ import annotations
 
@@ -76,3 +76,11 @@ def test_write_hs3_of_the_same_workspace_validates(combination: Any, tmp_path: A
     ranged = {a["name"] for d in doc["domains"] for a in d["axes"]}
     assert {"sigma_alpha_eff", "sigma_alpha_lumi"} <= ranged
     assert "roonsbi" in {p.name for p in pyhs3.Workspace(**_without_roonsbi_types(doc)).metadata.packages}
+
+
+def test_roots_own_export_of_a_store_form_channel_fails_on_the_event_index() -> None:
+    toy = OffShellToy()
+    store = build_model(toy.processes(toy.generate(1.0, np.random.default_rng(4))[:60]))  # no pool
+    comb = roonsbi.combine([store, roonsbi.from_pyhf(CONTROL)], name="comb_store")
+    with pytest.raises(Exception, match="RooNSBIRowBinning.*no reference pool"):
+        ROOT.RooJSONFactoryWSTool(comb.workspace).exportJSONtoString()

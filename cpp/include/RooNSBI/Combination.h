@@ -107,9 +107,10 @@ std::map<std::string, std::string> parseRenames(const std::string &spec);
 /// HS3 JSON of a workspace, by RooJSONFactoryWSTool plus what HS3 readers need (JSONIO.cxx):
 /// roonsbi and its version in metadata.packages (and a note for readers in misc.roonsbi),
 /// numeric "min"/"max" for the axes of unbinned data that RooFit writes as null (the smallest
-/// and largest value of the column; also for the columns in the parameter points), FlexibleInterpVars as the HS3 `interpolation` (ROOT writes
-/// `interpolation0d`, which no HS3 reader knows), the range [sigma, sigma] for constant widths of
-/// Gaussian constraints, and the RooNSBIParamDataHists in misc.roonsbi.param_data_hists.
+/// and largest value of the column; also for the columns in the parameter points), the range
+/// [sigma, sigma] for constant widths of Gaussian constraints, and the RooNSBIParamDataHists in
+/// misc.roonsbi.param_data_hists. (FlexibleInterpVars are the HS3 `interpolation`, not ROOT's
+/// `interpolation0d`, by the exporter the library registers in RooJSONFactoryWSTool, JSONIO.cxx.)
 /// A workspace whose ModelConfig `ModelConfig` has a pdf that is not a RooSimultaneous (a
 /// single roonsbi model), on which RooJSONFactoryWSTool::exportJSON crashes in ROOT 6.40, is
 /// exported as its one-channel combination (`simPdf` over `channelCat` with the one state
