@@ -71,6 +71,9 @@ thread_local std::string gStoreDir;
 /// The event stores of the document being imported by RooNSBI::importJSONfromString, opened and
 /// checked before RooFit's tool runs (whose importers' errors become std::runtime_error), by pdf name.
 thread_local std::map<std::string, std::shared_ptr<RooNSBI::EventStore>> gStores;
+/// The constants of the interpolations written by FlexibleInterpExporter (freed when RooNSBI::exportJSON
+/// starts the next export; an export by RooJSONFactoryWSTool alone keeps them until then).
+thread_local std::vector<std::unique_ptr<RooConstVar>> gInterpolationConstants;
 
 std::vector<double> readDoubles(const JSONNode &node, const char *key, const std::string &owner)
 {
@@ -400,9 +403,9 @@ public:
             RooJSONFactoryWSTool::error("the name '" + cname + "' (a constant of the interpolation '" + name +
                                         "' in HS3) is already used in the workspace; rename it");
          }
-         // kept by the exporter (ROOT's tool crashes deleting temporaries of nested exports)
-         _constants.push_back(std::make_unique<RooConstVar>(cname.c_str(), cname.c_str(), value));
-         tool->queueExport(*_constants.back());
+         // kept here, not by queueExportTemporary (ROOT's tool crashes deleting temporaries of nested exports)
+         gInterpolationConstants.push_back(std::make_unique<RooConstVar>(cname.c_str(), cname.c_str(), value));
+         tool->queueExport(*gInterpolationConstants.back());
          return cname;
       };
       std::vector<std::string> low, high;
@@ -424,9 +427,6 @@ public:
       elem["positiveDefinite"] << true;
       return true;
    }
-
-private:
-   mutable std::vector<std::unique_ptr<RooConstVar>> _constants; // the constants of the exported interpolations
 };
 
 // Registered once, when the library is loaded.
@@ -637,12 +637,14 @@ std::vector<std::string> nonSimultaneousModelConfigs(RooWorkspace &ws)
 /// store-form pdfs with a uniform binning (RooFit asks every variable for its number of bins;
 /// RooNSBIRowBinning has none without a pool) of more bins than any dataset has entries: RooFit
 /// writes a weighted 1-D dataset whose first entries lie in bins 0, 1, ..., nbins-1 as binned data,
-/// which the event rows of a pool would be. Both restored by the destructor.
+/// which the event rows of a pool would be. Both restored by the destructor. It also frees the
+/// constants of the previous export's interpolations (FlexibleInterpExporter).
 class StoreExport {
 public:
    StoreExport(RooWorkspace &ws, const std::string &prefix) : _prefix(gStorePrefix)
    {
       gStorePrefix = prefix;
+      gInterpolationConstants.clear();
       for (RooAbsData *data : ws.allData())
          _bins = std::max(_bins, data->numEntries() + 1);
       for (RooAbsArg *arg : ws.allVars())
