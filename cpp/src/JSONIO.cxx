@@ -120,8 +120,13 @@ std::shared_ptr<RooNSBI::EventStore> openStore(const JSONNode &p, const std::str
    try {
       store = RooNSBI::EventStore::open(path);
    } catch (const std::exception &err) {
+      const std::string where = gStoreDir.empty() && !file.empty() && file[0] != '/'
+                                   ? " (a relative name is read from the current directory here: import the JSON file "
+                                     "with RooNSBI::importJSON(ws, path) or roonsbi.io.read_hs3(path), which read it "
+                                     "next to the JSON file)"
+                                   : "; copy it next to the JSON file";
       throw std::invalid_argument("RooNSBI::importJSON: the event store file '" + path + "' of " + what +
-                                  " cannot be read (" + err.what() + "); copy it next to the JSON file");
+                                  " cannot be read (" + err.what() + ")" + where);
    }
    const std::string digest = store->sha256();
    if (digest != ref["sha256"].val() || static_cast<double>(store->size()) != ref["rows"].val_double()) {

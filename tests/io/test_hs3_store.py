@@ -26,6 +26,7 @@ from support import run_killable
 pyhs3 = pytest.importorskip("pyhs3")
 
 ROOT = load()
+_KEEP: list[Any] = []
 VALUES = {"mu": 1.3, "alpha_eff": 0.4, "alpha_lumi": -0.7}
 CONTROL = {  # a binned control region sharing lumi with the NSBI channel
     "channels": [{"name": "cr", "samples": [
@@ -164,3 +165,16 @@ def test_renormalised_shapes_are_refused_naming_the_reason(tmp_path: Path) -> No
     with pytest.raises(ValueError, match="renormalised shapes.*no HS3 form"):
         write_hs3(model, tmp_path / "renorm.json")
     assert not list(tmp_path.iterdir())
+
+
+def test_roots_own_importer_reads_the_store_relative_to_the_current_directory(files: dict[str, Any],
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    path = files["paths"]["nsbi"]
+    monkeypatch.chdir(path.parent.parent)
+    _KEEP.append(ROOT.RooWorkspace("elsewhere"))  # kept: ROOT 6.40 crashes deleting one whose import failed
+    with pytest.raises(Exception, match=r"current directory.*RooNSBI::importJSON\(ws, path\)"):
+        ROOT.RooJSONFactoryWSTool(_KEEP[-1]).importJSON(str(path))
+    monkeypatch.chdir(path.parent)  # from the JSON file's folder: the same model
+    ws = ROOT.RooWorkspace("here")
+    assert ROOT.RooJSONFactoryWSTool(ws).importJSON(path.name)
+    assert ws.pdf("nsbi_nsbi").usesStore() and ws.pdf("nsbi_nsbi").store().size() == 270
