@@ -2,6 +2,7 @@
  * roonsbi: combination of channels into one RooSimultaneous (see RooNSBI/Combination.h).
  */
 #include "RooNSBI/Combination.h"
+#include "RooNSBI/RooNSBIParamDataHist.h"
 
 #include <RooAbsCategoryLValue.h>
 #include <RooAbsData.h>
@@ -80,9 +81,18 @@ void Combination::addChannel(const std::string &label, RooAbsPdf &pdf, RooAbsDat
                         RooArgSet(globalObservables)});
 }
 
+void Combination::addParamData(RooWorkspace &ws)
+{
+   for (TObject *obj : ws.allGenericObjects()) {
+      if (auto *pdh = dynamic_cast<const RooNSBIParamDataHist *>(obj))
+         fParamData.push_back(pdh);
+   }
+}
+
 void Combination::addWorkspace(RooWorkspace &ws, const std::string &label, const std::string &modelConfig,
                                const std::string &data)
 {
+   addParamData(ws);
    auto *mc = dynamic_cast<RooStats::ModelConfig *>(ws.obj(modelConfig.c_str()));
    if (!mc)
       throw std::invalid_argument("combine: workspace '" + std::string(ws.GetName()) + "' has no ModelConfig '" +
@@ -369,6 +379,13 @@ std::unique_ptr<RooWorkspace> Combination::build(const std::string &name) const
          }
       }
       ws->import(combined, Silence());
+   }
+
+   for (const RooNSBIParamDataHist *pdh : fParamData) {
+      if (ws->genobj(pdh->GetName()))
+         throw std::invalid_argument("combine: two channels have per-mu' data (RooNSBIParamDataHist) named '" +
+                                     std::string(pdh->GetName()) + "'; give the parametrized channels distinct names");
+      ws->import(*pdh, pdh->GetName());
    }
 
    RooStats::ModelConfig mc(kModelConfig, ws.get());

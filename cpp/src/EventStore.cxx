@@ -4,6 +4,7 @@
 #include "RooNSBI/EventStore.h"
 
 #include "Clones.h"
+#include "Sha256.h"
 
 #include <cmath>
 #include <cstdio>
@@ -281,7 +282,8 @@ void EventStore::write(const std::string &path, bool overwrite) const
    }
 }
 
-void EventStore::writeFile(const std::string &path) const
+template <class Sink>
+void EventStore::serialize(Sink &&sink) const
 {
    std::ostringstream header;
    header << "n " << _n << "\n";
@@ -289,20 +291,31 @@ void EventStore::writeFile(const std::string &path) const
       header << name << "\n";
    const std::string text = header.str();
    const std::uint64_t length = text.size();
+   sink(magic, sizeof(magic));
+   sink(reinterpret_cast<const char *>(&length), sizeof(length));
+   sink(text.data(), text.size());
+   const std::string zeros(alignment, '\0');
+   auto pad = [&](std::size_t written) { sink(zeros.data(), padded(written) - written); };
+   pad(sizeof(magic) + sizeof(length) + text.size());
+   for (const float *col : _columns) {
+      sink(reinterpret_cast<const char *>(col), _n * sizeof(float));
+      pad(_n * sizeof(float));
+   }
+}
 
+std::string EventStore::sha256() const
+{
+   RooNSBI::Detail::Sha256 hash;
+   serialize([&](const char *bytes, std::size_t n) { hash.update(bytes, n); });
+   return hash.hex();
+}
+
+void EventStore::writeFile(const std::string &path) const
+{
    std::ofstream out(path, std::ios::binary | std::ios::trunc);
    if (!out)
       throw std::runtime_error("EventStore: cannot write '" + path + "'");
-   out.write(magic, sizeof(magic));
-   out.write(reinterpret_cast<const char *>(&length), sizeof(length));
-   out.write(text.data(), text.size());
-   const std::string zeros(alignment, '\0');
-   auto pad = [&](std::size_t written) { out.write(zeros.data(), padded(written) - written); };
-   pad(sizeof(magic) + sizeof(length) + text.size());
-   for (const float *col : _columns) {
-      out.write(reinterpret_cast<const char *>(col), _n * sizeof(float));
-      pad(_n * sizeof(float));
-   }
+   serialize([&](const char *bytes, std::size_t n) { out.write(bytes, static_cast<std::streamsize>(n)); });
    out.flush();
    if (!out)
       throw std::runtime_error("EventStore: error while writing '" + path + "'");

@@ -22,12 +22,16 @@
 #include "RooNSBI/RooNSBIParamDataHist.h"
 #include "RooNSBI/RooNSBIParamHistPdf.h"
 #include "RooNSBI/RooNSBIPdf.h"
+#include "RooNSBI/RooNSBIRowBinning.h"
 
 #include <RooFit/Detail/JSONInterface.h>
 #include <RooFitHS3/JSONIO.h>
 #include <RooFitHS3/RooJSONFactoryWSTool.h>
+#include <RooConstVar.h>
+#include <RooAbsData.h>
 #include <RooRealVar.h>
 #include <RooSimultaneous.h>
+#include <RooUniformBinning.h>
 #include <RooStats/HistFactory/FlexibleInterpVar.h>
 #include <RooStats/ModelConfig.h>
 #include <RooWorkspace.h>
@@ -57,6 +61,19 @@ const std::string paramHistKey = "roonsbi::param_hist_dist";
 const std::string gridFuncKey = "roonsbi::grid_function";
 const std::string paramDataKey = "param_data_hists"; // in misc.roonsbi
 const std::string externalDataKey = "roonsbi::unbinned_npy"; // unbinned data in .npy side files (roonsbi.io.hs3)
+const std::string interpolationKey = "interpolation"; // FlexibleInterpVar (FlexibleInterpExporter)
+const std::string storeSuffix = ".store"; // event-store side files: <prefix><pdf name>.store
+
+/// Prefix of the event-store side file names that the exporter writes (exportJSONtoString's storePrefix).
+thread_local std::string gStorePrefix;
+/// Folder of the file being imported (importJSON), against which side-file names are resolved.
+thread_local std::string gStoreDir;
+/// The event stores of the document being imported by RooNSBI::importJSONfromString, opened and
+/// checked before RooFit's tool runs (whose importers' errors become std::runtime_error), by pdf name.
+thread_local std::map<std::string, std::shared_ptr<RooNSBI::EventStore>> gStores;
+/// The constants of the interpolations written by FlexibleInterpExporter (freed when RooNSBI::exportJSON
+/// starts the next export; an export by RooJSONFactoryWSTool alone keeps them until then).
+thread_local std::vector<std::unique_ptr<RooConstVar>> gInterpolationConstants;
 
 std::vector<double> readDoubles(const JSONNode &node, const char *key, const std::string &owner)
 {
@@ -66,6 +83,16 @@ std::vector<double> readDoubles(const JSONNode &node, const char *key, const std
    out.reserve(node[key].num_children());
    for (auto const &child : node[key].children())
       out.push_back(child.val_double());
+   return out;
+}
+
+std::vector<std::string> readStrings(const JSONNode &node, const char *key)
+{
+   std::vector<std::string> out;
+   if (node.has_child(key)) {
+      for (auto const &child : node[key].children())
+         out.push_back(child.val());
+   }
    return out;
 }
 
@@ -79,21 +106,55 @@ std::vector<int> readInts(const RooFit::Detail::JSONNode &node, const char *key)
    return out;
 }
 
+/// The event store of the store-form roonsbi::nsbi_dist `p` named `name`: its side file opened
+/// (mapped) and checked against the rows and SHA-256 of the document.
+std::shared_ptr<RooNSBI::EventStore> openStore(const JSONNode &p, const std::string &name)
+{
+   const std::string what = "roonsbi::nsbi_dist '" + name + "'";
+   const JSONNode &ref = p["store"];
+   if (!ref.has_child("file") || !ref.has_child("sha256") || !ref.has_child("rows"))
+      throw std::invalid_argument("RooNSBI::importJSON: " + what + ": \"store\" needs \"file\", \"rows\" and \"sha256\"");
+   const std::string file = ref["file"].val();
+   const std::string path = file.empty() || file[0] == '/' || gStoreDir.empty() ? file : gStoreDir + "/" + file;
+   std::shared_ptr<RooNSBI::EventStore> store;
+   try {
+      store = RooNSBI::EventStore::open(path);
+   } catch (const std::exception &err) {
+      const std::string where = gStoreDir.empty() && !file.empty() && file[0] != '/'
+                                   ? " (a relative name is read from the current directory here: import the JSON file "
+                                     "with RooNSBI::importJSON(ws, path) or roonsbi.io.read_hs3(path), which read it "
+                                     "next to the JSON file)"
+                                   : "; copy it next to the JSON file";
+      throw std::invalid_argument("RooNSBI::importJSON: the event store file '" + path + "' of " + what +
+                                  " cannot be read (" + err.what() + ")" + where);
+   }
+   const std::string digest = store->sha256();
+   if (digest != ref["sha256"].val() || static_cast<double>(store->size()) != ref["rows"].val_double()) {
+      throw std::invalid_argument("RooNSBI::importJSON: the event store file '" + path + "' of " + what +
+                                  " has sha256 " + digest + " and " + std::to_string(store->size()) +
+                                  " rows, the JSON file expects " + ref["sha256"].val() + " and " + ref["rows"].val() +
+                                  " (the file was altered or replaced)");
+   }
+   return store;
+}
+
 class NSBIPdfExporter : public RooFit::JSONIO::Exporter {
 public:
    std::string const &key() const override { return nsbiKey; }
    bool exportObject(RooJSONFactoryWSTool *, const RooAbsArg *arg, RooFit::Detail::JSONNode &elem) const override
    {
       auto *pdf = static_cast<const RooNSBIPdf *>(arg);
-      if (pdf->usesStore()) {
-         // HS3 has no notion of an event store: its unbinned data are entries of observables
-         RooJSONFactoryWSTool::error("RooNSBIPdf '" + std::string(pdf->GetName()) +
-                                     "' keeps its columns in an event store (store form): HS3 JSON can hold only the "
-                                     "column form, whose columns are observables (build the channel with "
-                                     "roonsbi.build_model(..., form='columns') to export it)");
+      if (pdf->expectedEventsShift()) {
+         RooJSONFactoryWSTool::error("RooNSBIPdf '" + std::string(pdf->GetName()) + "' has renormalised shapes "
+                                     "(build_model(..., renormalise_shapes=True)), which have no HS3 form; export the "
+                                     "channel built without renormalise_shapes, or save it as a ROOT file");
       }
       elem["type"] << key();
       RooJSONFactoryWSTool::fillSeq(elem["yields"], pdf->yields());
+      if (pdf->usesStore()) {
+         exportStore(*pdf, elem);
+         return true;
+      }
       RooJSONFactoryWSTool::fillSeq(elem["ratios"], pdf->ratios());
       if (!pdf->shapeCodes().empty()) {
          RooJSONFactoryWSTool::fillSeq(elem["shape_params"], pdf->shapeParams());
@@ -105,6 +166,32 @@ public:
       }
       return true;
    }
+
+private:
+   /// The store form: the event index, the store as a side file (name, rows, columns, SHA-256 of
+   /// the file EventStore::write writes) and the store columns of the terms.
+   static void exportStore(const RooNSBIPdf &pdf, JSONNode &elem)
+   {
+      const RooNSBI::EventStore &store = *pdf.store();
+      elem["index"] << std::string(pdf.indexVariable()->GetName());
+      auto &file = elem["store"].set_map();
+      file["file"] << gStorePrefix + pdf.GetName() + storeSuffix;
+      file["rows"] << static_cast<double>(store.size());
+      file["columns"].fill_seq(store.columnNames());
+      file["sha256"] << store.sha256();
+      elem["ratio_columns"].fill_seq(pdf.ratioColumns());
+      elem["pool_rows"] << static_cast<double>(pdf.numPoolRows());
+      if (!pdf.measureColumn().empty())
+         elem["measure_column"] << pdf.measureColumn();
+      if (!pdf.shapeCodes().empty()) {
+         RooJSONFactoryWSTool::fillSeq(elem["shape_params"], pdf.shapeParams());
+         elem["shape_low_columns"].fill_seq(pdf.shapeLowColumns());
+         elem["shape_high_columns"].fill_seq(pdf.shapeHighColumns());
+         elem["shape_process"].fill_seq(pdf.shapeProcess());
+         elem["shape_param_index"].fill_seq(pdf.shapeParamIndex());
+         elem["shape_code"].fill_seq(pdf.shapeCodes());
+      }
+   }
 };
 
 class NSBIPdfImporter : public RooFit::JSONIO::Importer {
@@ -113,6 +200,10 @@ public:
    {
       const std::string name(RooJSONFactoryWSTool::name(p));
       RooArgList yields = tool->requestArgList<RooAbsReal>(p, "yields");
+      if (p.has_child("store")) {
+         importStore(tool, p, name, yields);
+         return true;
+      }
       RooArgList ratios = tool->requestArgList<RooAbsReal>(p, "ratios");
       auto &pdf = tool->wsEmplace<RooNSBIPdf>(name, yields, ratios);
       if (p.has_child("shape_code")) {
@@ -136,6 +227,43 @@ public:
          }
       }
       return true;
+   }
+
+private:
+   /// The store form: the side file opened (mapped) and checked against its rows, columns and SHA-256.
+   static void importStore(RooJSONFactoryWSTool *tool, const JSONNode &p, const std::string &name,
+                           const RooArgList &yields)
+   {
+      const std::string what = "roonsbi::nsbi_dist '" + name + "'";
+      auto found = gStores.find(name);
+      std::shared_ptr<RooNSBI::EventStore> store = found != gStores.end() ? found->second : openStore(p, name);
+      auto *index = tool->requestArg<RooAbsReal>(p, "index");
+      const auto nPool = static_cast<std::size_t>(p.has_child("pool_rows") ? p["pool_rows"].val_double() : 0.);
+      const std::string measure = p.has_child("measure_column") ? p["measure_column"].val() : "";
+      auto &pdf = tool->wsEmplace<RooNSBIPdf>(name, yields, *index, store, readStrings(p, "ratio_columns"), nPool,
+                                              measure);
+      // the event index: one bin per pool row (RooFit made the variable with a uniform binning)
+      if (auto *var = dynamic_cast<RooRealVar *>(index))
+         var->setBinning(RooNSBIRowBinning(nPool, store->size()));
+      if (!p.has_child("shape_code"))
+         return;
+      RooArgList params = tool->requestArgList<RooAbsReal>(p, "shape_params");
+      const std::vector<std::string> low = readStrings(p, "shape_low_columns");
+      const std::vector<std::string> high = readStrings(p, "shape_high_columns");
+      const std::vector<int> process = readInts(p, "shape_process");
+      const std::vector<int> paramIndex = readInts(p, "shape_param_index");
+      const std::vector<int> code = readInts(p, "shape_code");
+      if (process.size() != code.size() || paramIndex.size() != code.size() || low.size() != code.size() ||
+          high.size() != code.size()) {
+         RooJSONFactoryWSTool::error(what + ": the shape_* lists have different lengths");
+      }
+      for (std::size_t t = 0; t < code.size(); ++t) {
+         if (paramIndex[t] < 0 || static_cast<std::size_t>(paramIndex[t]) >= params.size() || process[t] < 0) {
+            RooJSONFactoryWSTool::error(what + ": shape term " + std::to_string(t) +
+                                        " has a negative process or a shape_param_index outside shape_params");
+         }
+         pdf.addShapeSystematic(process[t], static_cast<RooAbsReal &>(params[paramIndex[t]]), low[t], high[t], code[t]);
+      }
    }
 };
 
@@ -258,6 +386,54 @@ public:
    }
 };
 
+/// FlexibleInterpVar (HistFactory's stand-alone normalisation factors G_J(alpha)), which ROOT writes as
+/// `interpolation0d` (a type no other HS3 reader knows), as `interpolation` (ROOT's PiecewiseInterpolation,
+/// pyhs3's InterpolationFunction) of constants `<G>_nominal`, `<G>_<alpha>_low/high`: the same arithmetic
+/// for the interpolation boundary 1 (FlexibleInterpVar evaluates its code 4 as PiecewiseInterpolation's
+/// code 5; 0, 1, 2, 5, 6 are the same), positive definite (FlexibleInterpVar's cutoff for totals <= 0
+/// becomes 0). Another boundary: ROOT's own exporter (interpolation0d), which drops it.
+class FlexibleInterpExporter : public RooFit::JSONIO::Exporter {
+public:
+   std::string const &key() const override { return interpolationKey; }
+   bool autoExportDependants() const override { return false; } // the parameters and the new constants
+   bool exportObject(RooJSONFactoryWSTool *tool, const RooAbsArg *arg, JSONNode &elem) const override
+   {
+      auto *fiv = static_cast<const RooStats::HistFactory::FlexibleInterpVar *>(arg);
+      if (fiv->globalBoundary() != 1.0)
+         return false;
+      const std::string name = fiv->GetName();
+      auto constant = [&](const std::string &what, double value) {
+         const std::string cname = name + "_" + what;
+         if (tool->workspace()->arg(cname.c_str())) {
+            RooJSONFactoryWSTool::error("the name '" + cname + "' (a constant of the interpolation '" + name +
+                                        "' in HS3) is already used in the workspace; rename it");
+         }
+         // kept here, not by queueExportTemporary (ROOT's tool crashes deleting temporaries of nested exports)
+         gInterpolationConstants.push_back(std::make_unique<RooConstVar>(cname.c_str(), cname.c_str(), value));
+         tool->queueExport(*gInterpolationConstants.back());
+         return cname;
+      };
+      std::vector<std::string> low, high;
+      std::vector<int> codes;
+      for (std::size_t i = 0; i < fiv->variables().size(); ++i) {
+         const std::string par = fiv->variables()[i].GetName();
+         tool->queueExport(fiv->variables()[i]);
+         low.push_back(constant(par + "_low", fiv->low()[i]));
+         high.push_back(constant(par + "_high", fiv->high()[i]));
+         const int code = fiv->interpolationCodes()[i];
+         codes.push_back(code == 4 ? 5 : code);
+      }
+      elem["type"] << key();
+      RooJSONFactoryWSTool::fillSeq(elem["vars"], fiv->variables());
+      elem["nom"] << constant("nominal", fiv->nominal());
+      elem["low"].fill_seq(low);
+      elem["high"].fill_seq(high);
+      elem["interpolationCodes"].fill_seq(codes);
+      elem["positiveDefinite"] << true;
+      return true;
+   }
+};
+
 // Registered once, when the library is loaded.
 const bool registered = [] {
    RooFit::JSONIO::registerExporter(RooNSBIPdf::Class(), std::make_unique<NSBIPdfExporter>(), true);
@@ -267,6 +443,8 @@ const bool registered = [] {
    RooFit::JSONIO::registerImporter(paramHistKey, std::make_unique<ParamHistImporter>(), true);
    RooFit::JSONIO::registerExporter(RooNSBIGridFunc::Class(), std::make_unique<GridFuncExporter>(), true);
    RooFit::JSONIO::registerImporter(gridFuncKey, std::make_unique<GridFuncImporter>(), true);
+   RooFit::JSONIO::registerExporter(RooStats::HistFactory::FlexibleInterpVar::Class(),
+                                    std::make_unique<FlexibleInterpExporter>(), true);
    return true;
 }();
 
@@ -362,81 +540,6 @@ JSONNode &namedEntry(JSONNode &seq, const std::string &name)
    auto &entry = seq.append_child().set_map();
    entry["name"] << name;
    return entry;
-}
-
-/// Every name of the document (HS3 has one global namespace): functions, distributions, data,
-/// likelihoods, analyses and parameters.
-std::set<std::string> documentNames(const JSONNode &root)
-{
-   std::set<std::string> names;
-   for (const char *key : {"functions", "distributions", "data", "likelihoods", "analyses"}) {
-      if (auto *seq = root.find(key)) {
-         for (auto const &child : seq->children())
-            names.insert(RooJSONFactoryWSTool::name(child));
-      }
-   }
-   if (auto *points = root.find("parameter_points")) {
-      for (auto const &point : points->children()) {
-         if (auto *params = point.find("parameters")) {
-            for (auto const &par : params->children())
-               names.insert(RooJSONFactoryWSTool::name(par));
-         }
-      }
-   }
-   return names;
-}
-
-/// A constant parameter in the default parameter point.
-void addConstant(JSONNode &root, std::set<std::string> &names, const std::string &name, double value)
-{
-   if (!names.insert(name).second) {
-      throw std::invalid_argument("RooNSBI::exportJSON: the name '" + name +
-                                  "' (a constant of an interpolation) is already used in the workspace; rename it");
-   }
-   auto &par = namedEntry(namedEntry(root["parameter_points"], "default_values")["parameters"], name);
-   par["value"] << value;
-   par["const"] << true;
-}
-
-/// FlexibleInterpVar, which ROOT writes as `interpolation0d` (unknown to other HS3 readers), as
-/// `interpolation` (ROOT's PiecewiseInterpolation, pyhs3's InterpolationFunction) of constant
-/// parameters `<G>_nominal`, `<G>_<alpha>_low/high`: the same arithmetic for boundary 1
-/// (FlexibleInterpVar evaluates its code 4 as PiecewiseInterpolation's code 5), positive
-/// definite (FlexibleInterpVar's cutoff for totals <= 0 becomes 0).
-void standardInterpolations(JSONNode &root, RooWorkspace &ws)
-{
-   if (!root.has_child("functions"))
-      return;
-   std::set<std::string> names = documentNames(root);
-   for (auto &f : root["functions"].children()) {
-      if (!f.has_child("type") || f["type"].val() != "interpolation0d")
-         continue;
-      const std::string name = RooJSONFactoryWSTool::name(f);
-      auto *fiv = dynamic_cast<RooStats::HistFactory::FlexibleInterpVar *>(ws.function(name.c_str()));
-      if (!fiv || fiv->globalBoundary() != 1.0)
-         continue; // kept as ROOT wrote it
-      std::vector<std::string> low, high;
-      std::vector<int> codes;
-      for (std::size_t i = 0; i < fiv->variables().size(); ++i) {
-         const std::string par = fiv->variables()[i].GetName();
-         low.push_back(name + "_" + par + "_low");
-         high.push_back(name + "_" + par + "_high");
-         addConstant(root, names, low.back(), fiv->low()[i]);
-         addConstant(root, names, high.back(), fiv->high()[i]);
-         const int code = fiv->interpolationCodes()[i];
-         codes.push_back(code == 4 ? 5 : code);
-      }
-      addConstant(root, names, name + "_nominal", fiv->nominal());
-      f["type"] << std::string("interpolation");
-      f["nom"] << name + "_nominal";
-      f["low"].clear();
-      f["low"].fill_seq(low);
-      f["high"].clear();
-      f["high"].fill_seq(high);
-      f["interpolationCodes"].clear();
-      f["interpolationCodes"].fill_seq(codes);
-      f["positiveDefinite"] << true;
-   }
 }
 
 /// The widths of Gaussian constraints that are constants (RooConstVar; RooFit writes them without
@@ -535,19 +638,77 @@ std::vector<std::string> nonSimultaneousModelConfigs(RooWorkspace &ws)
    return names;
 }
 
+/// For one export: the prefix of the event-store side-file names, and the event indices of
+/// store-form pdfs with a uniform binning (RooFit asks every variable for its number of bins;
+/// RooNSBIRowBinning has none without a pool) of more bins than any dataset has entries: RooFit
+/// writes a weighted 1-D dataset whose first entries lie in bins 0, 1, ..., nbins-1 as binned data,
+/// which the event rows of a pool would be. Both restored by the destructor. It also frees the
+/// constants of the previous export's interpolations (FlexibleInterpExporter).
+class StoreExport {
+public:
+   StoreExport(RooWorkspace &ws, const std::string &prefix) : _prefix(gStorePrefix)
+   {
+      gStorePrefix = prefix;
+      gInterpolationConstants.clear();
+      for (RooAbsData *data : ws.allData())
+         _bins = std::max(_bins, data->numEntries() + 1);
+      for (RooAbsArg *arg : ws.allVars())
+         uniform(arg);
+      for (RooAbsData *data : ws.allData()) { // the datasets' own copies of the index
+         for (RooAbsArg *arg : *data->get())
+            uniform(arg);
+      }
+   }
+   ~StoreExport()
+   {
+      for (auto &[index, binning] : _saved)
+         index->setBinning(*binning);
+      gStorePrefix = _prefix;
+   }
+   StoreExport(const StoreExport &) = delete;
+   StoreExport &operator=(const StoreExport &) = delete;
+
+private:
+   void uniform(RooAbsArg *arg)
+   {
+      auto *index = dynamic_cast<RooRealVar *>(arg);
+      if (!index || !dynamic_cast<const RooNSBIRowBinning *>(&index->getBinning()))
+         return;
+      _saved.emplace_back(index, std::unique_ptr<RooAbsBinning>(index->getBinning().clone()));
+      const int bins = std::max(_bins, static_cast<int>(index->getMax() - index->getMin()) + 1);
+      index->setBinning(RooUniformBinning(index->getMin(), index->getMax(), bins));
+   }
+
+   int _bins = 1;
+   std::string _prefix;
+   std::vector<std::pair<RooRealVar *, std::unique_ptr<RooAbsBinning>>> _saved;
+};
+
+/// For one import: the folder against which side-file names are resolved (restored by the destructor).
+class StoreDir {
+public:
+   explicit StoreDir(const std::string &dir) : _previous(gStoreDir) { gStoreDir = dir; }
+   ~StoreDir() { gStoreDir = _previous; }
+   StoreDir(const StoreDir &) = delete;
+   StoreDir &operator=(const StoreDir &) = delete;
+
+private:
+   std::string _previous;
+};
+
 } // namespace
 
 namespace RooNSBI {
 
-std::string exportJSONtoString(RooWorkspace &ws, const std::string &label)
+std::string exportJSONtoString(RooWorkspace &ws, const std::string &label, const std::string &storePrefix)
 {
    for (RooAbsArg *arg : ws.allPdfs()) {
       auto *pdf = dynamic_cast<RooNSBIPdf *>(arg);
-      if (pdf && pdf->usesStore()) { // the exporter refuses it too, with RooFit's runtime_error
+      if (pdf && pdf->expectedEventsShift()) { // the exporter refuses it too, with RooFit's runtime_error
          throw std::invalid_argument("RooNSBI::exportJSON: RooNSBIPdf '" + std::string(pdf->GetName()) +
-                                     "' keeps its columns in an event store (store form): HS3 JSON can hold only "
-                                     "the column form, whose columns are observables (build the channel with "
-                                     "roonsbi.build_model(..., form='columns') to export it)");
+                                     "' has renormalised shapes (build_model(..., renormalise_shapes=True)), which "
+                                     "have no HS3 form; export the channel built without renormalise_shapes, or save "
+                                     "it as a ROOT file");
       }
    }
    std::unique_ptr<RooWorkspace> single;
@@ -565,6 +726,7 @@ std::string exportJSONtoString(RooWorkspace &ws, const std::string &label)
       single = combine({WorkspaceChannel{&ws, label}}, {}, ws.GetName());
       source = single.get();
    }
+   const StoreExport storeExport(*source, storePrefix);
    std::istringstream exported(RooJSONFactoryWSTool(*source).exportJSONtoString());
    std::unique_ptr<RooFit::Detail::JSONTree> tree = RooFit::Detail::JSONTree::create(exported);
    JSONNode &root = tree->rootnode();
@@ -574,7 +736,6 @@ std::string exportJSONtoString(RooWorkspace &ws, const std::string &label)
          setFiniteAxes(data);
    }
    setFiniteParameterRanges(root);
-   standardInterpolations(root, *source);
    constraintWidthRanges(root);
    addReaderNote(root);
    addParamDataHists(root, {&ws, source});
@@ -585,7 +746,17 @@ std::string exportJSONtoString(RooWorkspace &ws, const std::string &label)
 
 bool exportJSON(RooWorkspace &ws, const std::string &path, const std::string &label)
 {
-   const std::string text = exportJSONtoString(ws, label);
+   const std::size_t slash = path.rfind('/');
+   const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+   std::string stem = path.substr(folder.size());
+   if (const std::size_t dot = stem.rfind('.'); dot != std::string::npos && dot > 0)
+      stem.resize(dot);
+   const std::string text = exportJSONtoString(ws, label, stem + ".");
+   for (RooAbsArg *arg : ws.allPdfs()) { // the event stores, as the document names them
+      auto *pdf = dynamic_cast<RooNSBIPdf *>(arg);
+      if (pdf && pdf->usesStore())
+         pdf->store()->write(folder + stem + "." + pdf->GetName() + storeSuffix, /*overwrite=*/true);
+   }
    std::ofstream file(path);
    if (!file)
       throw std::invalid_argument("RooNSBI::exportJSON: cannot open '" + path + "' for writing");
@@ -605,6 +776,18 @@ bool importJSONfromString(RooWorkspace &ws, const std::string &text)
                "RooNSBI::importJSON: the data '" + RooJSONFactoryWSTool::name(d) + "' are in the side file '" + file +
                "' (type " + externalDataKey + ", written by roonsbi.io.write_hs3): read the file with "
                "roonsbi.io.read_hs3(path), which checks the sha256 of the side files and imports the whole document");
+         }
+      }
+   }
+   struct Stores { // the checked stores for the importer, for this import only
+      ~Stores() { gStores.clear(); }
+   } stores;
+   if (auto *dists = tree->rootnode().find("distributions")) {
+      for (auto const &d : dists->children()) {
+         if (d.has_child("type") && (d["type"].val() == nsbiKey || d["type"].val() == legacyNsbiKey) &&
+             d.has_child("store")) {
+            const std::string name = RooJSONFactoryWSTool::name(d);
+            gStores[name] = openStore(d, name);
          }
       }
    }
@@ -635,6 +818,8 @@ bool importJSONfromString(RooWorkspace &ws, const std::string &text)
 
 bool importJSON(RooWorkspace &ws, const std::string &path)
 {
+   const std::size_t slash = path.rfind('/');
+   const StoreDir dir(slash == std::string::npos ? "." : path.substr(0, slash));
    std::ifstream file(path);
    if (!file)
       throw std::invalid_argument("RooNSBI::importJSON: cannot open '" + path + "'");

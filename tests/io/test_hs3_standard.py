@@ -101,11 +101,11 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     comb = roonsbi.combine([nsbi, pnsbi, roonsbi.from_pyhf(CONTROL)], name="comb")
     out = {"nsbi": (write_hs3(nsbi, tmp / "nsbi.json", label="nsbi"), NSBI_VALUES, ()),
            "pnsbi": (write_hs3(pnsbi, tmp / "pnsbi.json", label="pnsbi"), PNSBI_VALUES, MU_PRIMES),
-           "comb": (write_hs3(comb, tmp / "comb.json"), COMB_VALUES, ()),
+           "comb": (write_hs3(comb, tmp / "comb.json"), COMB_VALUES, MU_PRIMES),  # combine keeps the per-mu' data
            "side": (write_hs3(nsbi, tmp / "side.json", label="nsbi", inline_limit=1000), NSBI_VALUES, ())}
     pnsbi_nlls = [pnsbi.nll(PNSBI_VALUES, mu_prime=m) for m in (1.0, *MU_PRIMES)]
-    expected = {"nsbi": [nsbi.nll(NSBI_VALUES)], "side": [nsbi.nll(NSBI_VALUES)], "comb": [comb.nll(COMB_VALUES)],
-                "pnsbi": pnsbi_nlls}
+    expected = {"nsbi": [nsbi.nll(NSBI_VALUES)], "side": [nsbi.nll(NSBI_VALUES)],
+                "comb": [comb.nll(COMB_VALUES), *pnsbi_nlls[1:]], "pnsbi": pnsbi_nlls}
     pnsbi.set_mu_prime(1.0)
     return {"paths": {k: v[0] for k, v in out.items()}, "runs": list(out.values()), "expected": expected,
             "models": {"nsbi": nsbi, "pnsbi": pnsbi}}
@@ -251,10 +251,3 @@ def test_plain_root_without_the_library_names_roonsbi(files: dict[str, Any]) -> 
         assert re.search(r"no handling for type 'roonsbi::(nsbi_dist|param_hist_dist|grid_function)'", message), \
             (path, message[:500])
 
-
-def test_a_store_form_channel_is_refused_naming_the_column_form(tmp_path: Path) -> None:
-    toy = OffShellToy()
-    model = build_model(toy.processes(toy.generate(1.0, np.random.default_rng(5))[:100]))  # the store form
-    with pytest.raises(ValueError, match=r"nsbi_nsbi.*store form.*form='columns'"):
-        write_hs3(model, tmp_path / "store.json")
-    assert not list(tmp_path.iterdir())

@@ -181,3 +181,93 @@ def test_bad_files_are_named(tmp_path: Path) -> None:
         from_nsbi_workspace(spec, base_dir=tmp_path)
     with pytest.raises(ValueError, match="constraints must be one of"):
         from_nsbi_workspace(path, constraints="half")
+
+
+def _writer_processes() -> tuple[list, np.ndarray]:
+    """S (mu; normsys and shape JES), I (mu^2 - mu: a vandermonde; shape JES only), B (2: a constant;
+    normsys JES and lumi) and the events' weights."""
+    from roonsbi import NormSys, Process, ShapeSys
+
+    rng = np.random.default_rng(9)
+    z = rng.normal(size=N_EVENTS)
+    procs = [
+        Process("S", 30.0, np.exp(0.6 * z - 0.18), "mu", {"JES": NormSys(0.97, 1.04)},
+                {"JES": ShapeSys(np.exp(-0.04 * z), np.exp(0.05 * z))}),
+        Process("I", 20.0, np.exp(-0.3 * z - 0.045), "mu^2 - mu", {}, {"JES": ShapeSys(np.exp(-0.03 * z),
+                                                                                      np.exp(0.02 * z))}),
+        Process("B", 100.0, np.exp(0.1 * z - 0.005), 2.0, {"JES": NormSys(0.95, 1.06), "lumi": NormSys(0.98, 1.02)}),
+    ]
+    return procs, rng.uniform(0.5, 1.5, N_EVENTS)
+
+
+def _toolkit_nll_of_files(path: Path, values: dict) -> float:
+    """The toolkit's -log L of a written unbinned workspace, read from its JSON and .npy files with numpy:
+    nu_U - sum_i w_i log(sum_J f_J nu_J G_J r_J g_J) + sum_X X^2 (its constraint)."""
+    spec = json.loads(path.read_text())
+    (ch,) = spec["channels"]
+    w = np.load(path.with_name(ch["weights"]))
+    density, nu_u, alphas = np.zeros(w.size), 0.0, set()
+    for s in ch["samples"]:
+        rate, shape = float(np.sum(s["data"])), np.ones(w.size)
+        for m in s["modifiers"]:
+            if m["type"] == "normfactor":
+                rate *= values[m["name"]]
+            elif m["type"] == "vandermonde":
+                rate *= np.polyval(m["coeff"], values[m["name"]])
+            else:
+                a, d = values[f"alpha_{m['name']}"], m["data"]
+                alphas.add(m["name"])
+                rate *= _interp(a, np.array(d["hi_data"]), np.array(d["lo_data"]))[0]
+                shape *= _interp(a, np.load(path.with_name(d["hi_ratio"])), np.load(path.with_name(d["lo_ratio"])))
+        nu_u += rate
+        density += rate * np.load(path.with_name(s["ratios"])) * shape
+    return nu_u - float(np.sum(w * np.log(density))) + sum(values[f"alpha_{x}"] ** 2 for x in alphas)
+
+
+def test_writer_round_trip_and_the_toolkits_likelihood(tmp_path: Path) -> None:
+    """to_nsbi_workspace writes the toolkit's format (normfactor, vandermonde, normplusshape, .npy files); read
+    back (constraints="histfactory") it is the model of build_model on the same processes (NLL to 1e-10), and
+    with constraints="toolkit" its NLL changes as the numpy NLL of the toolkit's formula on the files (1e-8)."""
+    from roonsbi import build_model
+    from roonsbi.io import to_nsbi_workspace
+
+    procs, w = _writer_processes()
+    pois = {"mu": (1.0, 0.0, 5.0)}
+    path = to_nsbi_workspace(procs, tmp_path / "ws.json", weights=w, pois=pois)
+    spec = json.loads(path.read_text())
+    mods = {s["name"]: s["modifiers"] for s in spec["channels"][0]["samples"]}
+    assert mods["S"][0] == {"name": "mu", "type": "vandermonde", "coeff": [1.0, 0.0]}  # as I's: one type per parameter
+    assert mods["I"][0]["type"] == "vandermonde" and np.allclose(mods["I"][0]["coeff"], [1.0, -1.0, 0.0], atol=1e-12)
+    assert [m["type"] for m in mods["B"]] == ["normplusshape", "normplusshape"]
+    assert spec["channels"][0]["samples"][2]["data"] == [200.0]  # the constant 2 folded into nu_B
+    assert sorted(p.name for p in tmp_path.iterdir())[0] == "ws.SR.B.JES.hi_ratio.npy"
+
+    direct = build_model(procs, pois, weights=w, form="columns")
+    back = from_nsbi_workspace(path, form="columns")
+    toolkit = from_nsbi_workspace(path, constraints="toolkit", form="columns")
+    rng = np.random.default_rng(4)
+    points = [{"mu": rng.uniform(0.2, 3), "alpha_JES": a, "alpha_lumi": rng.uniform(-2, 2)}
+              for a in (0.0, -2.1, -0.6, 0.4, 1.0, 1.8)]
+    assert [back.nll(v) for v in points] == pytest.approx([direct.nll(v) for v in points], rel=1e-10)
+    ours = np.array([toolkit.nll(v) for v in points])
+    theirs = np.array([_toolkit_nll_of_files(path, v) for v in points])
+    np.testing.assert_allclose(ours - ours[0], theirs - theirs[0], atol=1e-8)
+
+
+def test_writer_refusals(tmp_path: Path) -> None:
+    from roonsbi import NormSys, Process
+    from roonsbi.io import to_nsbi_workspace
+
+    procs, w = _writer_processes()
+    to_nsbi_workspace(procs, tmp_path / "ws.json", weights=w)
+    written = sorted(tmp_path.iterdir())
+    with pytest.raises(FileExistsError):
+        to_nsbi_workspace(procs, tmp_path / "ws.json", weights=w)
+    assert sorted(tmp_path.iterdir()) == written
+    sqrt = [Process("SBI", 10.0, np.ones(N_EVENTS), "sqrt(mu)")]
+    with pytest.raises(ValueError, match=r"process 'SBI'.*'sqrt\(mu\)' is not a polynomial.*reparametrise"):
+        to_nsbi_workspace(sqrt, tmp_path / "sqrt.json")
+    code1 = [Process("B", 10.0, np.ones(N_EVENTS), "mu", {"lumi": NormSys(0.9, 1.1, 1)})]
+    with pytest.raises(ValueError, match=r"process 'B'.*'lumi' has normsys code 1"):
+        to_nsbi_workspace(code1, tmp_path / "code1.json")
+    assert sorted(tmp_path.iterdir()) == written

@@ -14,6 +14,7 @@
 
 class RooAbsData;
 class RooAbsPdf;
+class RooNSBIParamDataHist;
 class RooWorkspace;
 
 namespace RooNSBI {
@@ -32,7 +33,8 @@ namespace RooNSBI {
 /// * the result is a new workspace with the RooSimultaneous `simPdf` over the RooCategory
 ///   `channelCat` (one state per channel label), one weighted RooDataSet `obsData` with all
 ///   channels' data and the ModelConfig `ModelConfig` (POIs, nuisance parameters,
-///   observables incl. `channelCat`, global observables).
+///   observables incl. `channelCat`, global observables), and the per-mu' data of parametrized
+///   channels (RooNSBIParamDataHist, generic objects of the channels' workspaces; addParamData()).
 ///
 /// The combined NLL is the sum of the channels' NLLs with each shared constraint counted
 /// once, plus the parameter-independent sum_c N_c log(number of channels) that a
@@ -66,6 +68,11 @@ public:
    void addWorkspace(RooWorkspace &ws, const std::string &label = "", const std::string &modelConfig = "ModelConfig",
                      const std::string &data = "obsData");
 
+   /// Keep the RooNSBIParamDataHists (per-mu' data of parametrized channels) of `ws` in the
+   /// combination (addWorkspace does it for its workspace; call it for a channel added with
+   /// addChannel). Two of one name are an error in build().
+   void addParamData(RooWorkspace &ws);
+
    const std::vector<Channel> &channels() const { return fChannels; }
    const std::map<std::string, std::string> &renames() const { return fRename; }
 
@@ -78,6 +85,7 @@ private:
    std::map<std::string, std::string> fRename;
    std::vector<Channel> fChannels;
    std::vector<std::unique_ptr<RooAbsData>> fOwnedData; // parts of split datasets
+   std::vector<const RooNSBIParamDataHist *> fParamData;  // per-mu' data, copied by build()
 };
 
 /// A workspace to combine: the arguments of Combination::addWorkspace.
@@ -99,20 +107,27 @@ std::map<std::string, std::string> parseRenames(const std::string &spec);
 /// HS3 JSON of a workspace, by RooJSONFactoryWSTool plus what HS3 readers need (JSONIO.cxx):
 /// roonsbi and its version in metadata.packages (and a note for readers in misc.roonsbi),
 /// numeric "min"/"max" for the axes of unbinned data that RooFit writes as null (the smallest
-/// and largest value of the column; also for the columns in the parameter points), FlexibleInterpVars as the HS3 `interpolation` (ROOT writes
-/// `interpolation0d`, which no HS3 reader knows), the range [sigma, sigma] for constant widths of
-/// Gaussian constraints, and the RooNSBIParamDataHists in misc.roonsbi.param_data_hists.
+/// and largest value of the column; also for the columns in the parameter points), the range
+/// [sigma, sigma] for constant widths of Gaussian constraints, and the RooNSBIParamDataHists in
+/// misc.roonsbi.param_data_hists. (FlexibleInterpVars are the HS3 `interpolation`, not ROOT's
+/// `interpolation0d`, by the exporter the library registers in RooJSONFactoryWSTool, JSONIO.cxx.)
 /// A workspace whose ModelConfig `ModelConfig` has a pdf that is not a RooSimultaneous (a
 /// single roonsbi model), on which RooJSONFactoryWSTool::exportJSON crashes in ROOT 6.40, is
 /// exported as its one-channel combination (`simPdf` over `channelCat` with the one state
-/// `label`, or the workspace name; the same NLL). Errors throw std::invalid_argument.
-std::string exportJSONtoString(RooWorkspace &ws, const std::string &label = "");
-/// exportJSONtoString written to the file `path`.
+/// `label`, or the workspace name; the same NLL). The event store of a store-form RooNSBIPdf is
+/// referenced as the side file `<storePrefix><pdf name>.store` (EventStore::write's format) with its
+/// rows, columns and SHA-256; the caller writes the file (exportJSON, roonsbi.io.write_hs3).
+/// Errors throw std::invalid_argument.
+std::string exportJSONtoString(RooWorkspace &ws, const std::string &label = "", const std::string &storePrefix = "");
+/// exportJSONtoString written to the file `path`, and the event stores to `<stem>.<pdf name>.store`
+/// next to it (`<stem>`: the name of `path` without its suffix; replacing existing files).
 bool exportJSON(RooWorkspace &ws, const std::string &path, const std::string &label = "");
 /// RooJSONFactoryWSTool::importJSONfromString, then the RooNSBIParamDataHists of
-/// misc.roonsbi.param_data_hists as generic objects of `ws`. Errors throw std::invalid_argument.
+/// misc.roonsbi.param_data_hists as generic objects of `ws`. Event-store side files are opened
+/// (mapped) from their names as given (relative: to the current directory) and checked against
+/// their rows and SHA-256. Errors throw std::invalid_argument.
 bool importJSONfromString(RooWorkspace &ws, const std::string &text);
-/// importJSONfromString of the file `path`.
+/// importJSONfromString of the file `path`; event-store side files are read next to it.
 bool importJSON(RooWorkspace &ws, const std::string &path);
 /// The roonsbi version compiled into the library (written to HS3 metadata.packages).
 const char *version();

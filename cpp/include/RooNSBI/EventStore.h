@@ -84,8 +84,14 @@ public:
    /// Throws std::invalid_argument if `path` exists and `overwrite` is false, std::runtime_error if
    /// the system cannot write it.
    void write(const std::string &path, bool overwrite = false) const;
+   /// The SHA-256 (64 hex digits) of the file write() writes, computed from the columns in memory
+   /// (or in the mapped file): the checksum of the store's HS3 side file (roonsbi::nsbi_dist).
+   std::string sha256() const;
 
 private:
+   /// The bytes of the file format, in order, to sink(const char *bytes, std::size_t n).
+   template <class Sink>
+   void serialize(Sink &&sink) const;
    float *newColumn(const std::string &name);
    void writeFile(const std::string &path) const;
 

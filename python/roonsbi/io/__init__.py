@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from .histfactory_xml import from_histfactory_xml, histfactory_tutorial, read_histfactory_xml
 from .hs3 import read_hs3, write_hs3
-from .nsbi_workspace import from_nsbi_workspace
+from .nsbi_workspace import from_nsbi_workspace, to_nsbi_workspace
 from .pyhf_json import (
     PyhfExportError,
     PyhfModel,
@@ -45,6 +45,7 @@ __all__ = [
     "read_source",
     "roofit_names",
     "to_patchset",
+    "to_nsbi_workspace",
     "to_pyhf",
     "write_hs3",
     "write_json",

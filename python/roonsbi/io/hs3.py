@@ -13,6 +13,10 @@ to ``.npy`` side files next to the JSON (float64, C order), referenced by name a
      "weights_file": "model.obsData_nsbi.weights.npy", "weights_sha256": "..."}
 
 ``axes`` are those of the HS3 unbinned data (numeric ranges); ``weights_*`` only for weighted data.
+The event store of a store-form NSBI channel (``build_model``'s default) is the side file
+``<stem>.<pdf>.store`` in ``RooNSBI::EventStore``'s own format (what ``EventStore::write`` writes and
+``EventStore::open`` maps), referenced from its ``roonsbi::nsbi_dist`` as
+``"store": {"file", "rows", "columns", "sha256"}``; ``RooNSBI::importJSON`` checks its rows and SHA-256.
 :func:`read_hs3` checks every side file (its SHA-256 and shape; an error names the file) and imports
 the document with ``RooNSBI::importJSON``, which reads the ``roonsbi::`` types and the per-mu' data of
 parametrized channels (``misc.roonsbi.param_data_hists``). Files without side files are plain HS3:
@@ -28,8 +32,14 @@ parametrized channels (``misc.roonsbi.param_data_hists``). Files without side fi
 ...     sorted(p.name for p in path.parent.iterdir())
 ...     ws = read_hs3(path)
 ...     ws.data("obsData").numEntries()
+...     store_model = build_model(toy.processes(toy.generate(1.0, np.random.default_rng(2))[:100]))
+...     path = write_hs3(store_model, f"{tmp}/store.json", label="nsbi")
+...     sorted(p.name for p in path.parent.iterdir() if p.stem.startswith("store"))
+...     read_hs3(path).pdf("nsbi_nsbi").usesStore()
 ['nsbi.json', 'nsbi.obsData_nsbi.entries.npy']
 200
+['store.json', 'store.nsbi_nsbi.store']
+True
 """
 
 from __future__ import annotations
@@ -46,7 +56,7 @@ import numpy as np
 from ..atomic import refuse_existing, write_bytes, write_text
 from ..library import cpp_errors, load
 
-__all__ = ["EXTERNAL_DATA_TYPE", "INLINE_LIMIT", "read_hs3", "write_hs3"]
+__all__ = ["EXTERNAL_DATA_TYPE", "INLINE_LIMIT", "npy_bytes", "read_hs3", "write_hs3"]
 
 #: numbers of an unbinned dataset (entries x axes + weights) above which it goes to side files
 INLINE_LIMIT = 1_000_000
@@ -66,17 +76,21 @@ def write_hs3(source: Any, path: str | os.PathLike, *, overwrite: bool = False, 
     if not isinstance(ws, ROOT.RooWorkspace):
         raise TypeError(f"write_hs3: source must be a roonsbi model or a RooWorkspace, got {type(source).__name__}")
     with cpp_errors():
-        doc = json.loads(str(ROOT.RooNSBI.exportJSONtoString(ws, label)))
+        doc = json.loads(str(ROOT.RooNSBI.exportJSONtoString(ws, label, f"{path.stem}.")))
+    stores = {path.with_name(d["store"]["file"]): d["name"] for d in doc.get("distributions", []) if "store" in d}
     sides: dict[Path, bytes] = {}
     for k, data in enumerate(doc.get("data", [])):
         size = len(data.get("entries", [])) * len(data.get("axes", [])) + len(data.get("weights", []))
         if data.get("type") == "unbinned" and inline_limit is not None and size > inline_limit:
             doc["data"][k] = _to_side_files(data, path, sides)
-    for side in sides:
+    for side in [*sides, *stores]:
         refuse_existing(side, overwrite)
     refuse_existing(path, overwrite)
     for side, payload in sides.items():
         write_bytes(side, payload, overwrite)
+    for side, pdf in stores.items():  # EventStore::write: atomic, the bytes the document's sha256 is of
+        with cpp_errors():
+            ws.pdf(pdf).store().write(str(side), overwrite)
     return write_text(path, json.dumps(doc, indent=1), overwrite)
 
 
@@ -89,6 +103,10 @@ def read_hs3(path: str | os.PathLike, name: str | None = None) -> Any:
         doc = json.load(f)
     doc["data"] = [_from_side_files(d, path) if d.get("type") == EXTERNAL_DATA_TYPE else d
                    for d in doc.get("data", [])]
+    for dist in doc.get("distributions", []):
+        if isinstance(dist.get("store"), dict):  # checked (rows, sha256) by RooNSBI::importJSON
+            side = _side_file(path, f"the distribution '{dist['name']}'", dist["store"].get("file", ""))
+            dist["store"]["file"] = str(side.resolve())
     ws = ROOT.RooWorkspace(name or path.stem, str(path))
     with cpp_errors():
         if not ROOT.RooNSBI.importJSONfromString(ws, json.dumps(doc)):
@@ -96,7 +114,8 @@ def read_hs3(path: str | os.PathLike, name: str | None = None) -> Any:
     return ws
 
 
-def _npy(array: np.ndarray) -> bytes:
+def npy_bytes(array: np.ndarray) -> bytes:
+    """The bytes of the ``.npy`` file of ``array`` as float64 (little endian, C order; no pickles)."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array, dtype="<f8"), allow_pickle=False)
     return buffer.getvalue()
@@ -111,12 +130,23 @@ def _to_side_files(data: dict, path: Path, sides: dict[Path, bytes]) -> dict:
         arrays["weights"] = np.asarray(data["weights"], dtype=float)
     for key, array in arrays.items():
         side = path.with_name(f"{path.stem}.{data['name']}.{key}.npy")
-        payload = _npy(array)
+        payload = npy_bytes(array)
         sides[side] = payload
         out[f"{key}_file"] = side.name
         out[f"{key}_sha256"] = hashlib.sha256(payload).hexdigest()
     out["entries_shape"] = list(entries.shape)
     return out
+
+
+def _side_file(path: Path, owner: str, name: str) -> Path:
+    """The side file ``name`` of ``owner`` (an object of the JSON file ``path``): next to the JSON, existing."""
+    if not name or Path(name).name != name:
+        raise ValueError(f"{path}: {owner} names the side file '{name}' outside its folder; side files must be "
+                         "next to the JSON")
+    side = path.parent / name
+    if not side.is_file():
+        raise ValueError(f"{path}: the side file {side} of {owner} is missing (copy it next to the JSON file)")
+    return side
 
 
 def _from_side_files(data: dict, path: Path) -> dict:
@@ -125,13 +155,7 @@ def _from_side_files(data: dict, path: Path) -> dict:
     for key in ("entries", "weights"):
         if f"{key}_file" not in data:
             continue
-        side = path.parent / data[f"{key}_file"]
-        if Path(data[f"{key}_file"]).name != data[f"{key}_file"]:
-            raise ValueError(f"{path}: data '{data['name']}' names the side file '{data[f'{key}_file']}' outside "
-                             "its folder; side files must be next to the JSON")
-        if not side.is_file():
-            raise ValueError(f"{path}: the side file {side} of the data '{data['name']}' is missing (copy it next to "
-                             "the JSON file)")
+        side = _side_file(path, f"the data '{data['name']}'", data[f"{key}_file"])
         payload = side.read_bytes()
         digest = hashlib.sha256(payload).hexdigest()
         if digest != data.get(f"{key}_sha256"):

@@ -69,7 +69,7 @@ from ..naming import alpha, constraint, constraint_width, global_observable
 from ..spec import NormSys, Process, ShapeSys
 from .pyhf_json.read import _hist_func
 
-__all__ = ["CONSTRAINTS", "from_nsbi_workspace"]
+__all__ = ["CONSTRAINTS", "from_nsbi_workspace", "to_nsbi_workspace"]
 
 ROOT = load()
 
@@ -397,3 +397,135 @@ def from_nsbi_workspace(spec_or_path: Mapping | str | os.PathLike, measurement: 
         mc.SetParametersOfInterest(ROOT.RooArgSet(model.workspace.var(poi)))
         mc.SetNuisanceParameters(nps)
     return model
+
+
+def to_nsbi_workspace(processes: Sequence[Process], path: str | os.PathLike, *, weights: Any = None,
+                      pois: Mapping[str, tuple[float, float, float]] | None = None, channel: str = "SR",
+                      overwrite: bool = False) -> Path:
+    r"""Write the NSBI channel of ``processes`` (the input of :func:`roonsbi.build_model`, with the data's
+    per-event ``weights``, default 1) as an nsbi-common-utils workspace: the JSON file ``path`` and, next
+    to it, the ``.npy`` files ``<stem>.<channel>.weights.npy``, ``<stem>.<channel>.<J>.ratios.npy`` and
+    ``<stem>.<channel>.<J>.<X>.hi_ratio.npy`` / ``lo_ratio.npy`` (atomic; nothing is replaced without
+    ``overwrite``). One ``"unbinned"`` channel; per process its ``data`` [nu_J] and modifiers:
+
+    * the coefficient f_J as a ``normfactor`` (f = mu) or ``vandermonde`` (a polynomial of degree <= 6 in
+      one POI, of the lowest degree that reproduces the formula at 12 points; a constant is folded into
+      ``data``; f = mu is written as the polynomial [1, 0] where another process has a polynomial of
+      mu, since a toolkit parameter has one modifier type); a coefficient that is not such a polynomial
+      (e.g. ``sqrt(mu)``) is refused, naming it: reparametrise the POI so that f_J is polynomial (e.g.
+      ``k`` = sqrt(mu), f = k^2 - k);
+    * per nuisance parameter X of its normsys or shapesys one ``normplusshape`` (the toolkit's only
+      systematic: yield ratios ``hi_data``/``lo_data`` with normsys code 4, per-event ``hi_ratio``/
+      ``lo_ratio`` with shapesys code 5; the side a process lacks is 1). Other codes are refused.
+
+    The measurement lists the POIs (``inits``, ``bounds`` of ``pois``, default ``{"mu": (1, 0, 10)}``;
+    the first is the ``poi``) and every X (init 0, bounds [-5, 5]), ``errordef: "LIKELIHOOD"``.
+    **Constraint convention**: the file holds no constraint; the toolkit fitting it adds its sum X^2 (a
+    Gaussian of width 1/sqrt(2)), while ``from_nsbi_workspace(path)`` (``constraints="histfactory"``)
+    reads back exactly the model of ``build_model(processes, pois, weights)`` (unit Gaussians; the same
+    NLL), and ``constraints="toolkit"`` the toolkit's.
+
+    >>> import tempfile, numpy as np
+    >>> from roonsbi import Process, build_model
+    >>> rng = np.random.default_rng(0)
+    >>> procs = [Process("S", 10.0, rng.uniform(0.5, 2, 50), "mu"), Process("B", 90.0, np.ones(50), "1")]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = to_nsbi_workspace(procs, f"{tmp}/ws.json")
+    ...     back = from_nsbi_workspace(path, form="columns")
+    ...     print(round(back.nll({"mu": 1.2}) - build_model(procs, form="columns").nll({"mu": 1.2}), 9))
+    0.0
+    """
+    from ..atomic import refuse_existing, write_bytes, write_text
+    from ..checks import check_processes
+    from ..spec import as_normsys, as_shapesys
+    from .hs3 import npy_bytes
+
+    path = Path(path)
+    processes = check_processes(processes)
+    pois = dict(pois or {"mu": (1.0, 0.0, 10.0)})
+    n = np.asarray(processes[0].ratio).size if processes else 0
+    w = np.ones(n) if weights is None else np.asarray(weights, dtype=float).reshape(-1)
+    if w.size != n or not np.all(np.isfinite(w)):
+        raise ValueError(f"to_nsbi_workspace: weights must be {n} finite numbers (one per event), got {w.size}")
+    files: dict[Path, np.ndarray] = {}
+
+    def npy(name: str, values: Any) -> str:
+        file = path.with_name(f"{path.stem}.{channel}.{name}.npy")
+        files[file] = np.asarray(values, dtype=float).reshape(-1)
+        return file.name
+
+    samples: list[dict[str, Any]] = []
+    nps: list[str] = []
+    for p in processes:
+        what = f"to_nsbi_workspace: process '{p.name}'"
+        nominal, modifiers = _coefficient_modifiers(p, pois, what)
+        for x in dict.fromkeys([*p.normsys, *p.shapesys]):
+            norm = as_normsys(p.normsys[x], f"{what}, normsys '{x}'") if x in p.normsys else NormSys(1.0, 1.0)
+            shape = (as_shapesys(p.shapesys[x], f"{what}, shapesys '{x}'") if x in p.shapesys
+                     else ShapeSys(np.ones(n), np.ones(n)))
+            if norm.code != _NORM_CODE or shape.code != _SHAPE_CODE:
+                raise ValueError(f"{what}: '{x}' has normsys code {norm.code} / shapesys code {shape.code}; the "
+                                 f"toolkit interpolates with normsys code {_NORM_CODE} and shapesys code {_SHAPE_CODE}")
+            modifiers.append({"name": x, "type": "normplusshape", "data": {
+                "hi_data": [float(norm.hi)], "lo_data": [float(norm.lo)],
+                "hi_ratio": npy(f"{p.name}.{x}.hi_ratio", shape.hi),
+                "lo_ratio": npy(f"{p.name}.{x}.lo_ratio", shape.lo)}})
+            nps.append(x)
+        samples.append({"name": p.name, "data": [float(p.nominal_yield) * nominal],
+                        "ratios": npy(f"{p.name}.ratios", p.ratio), "modifiers": modifiers})
+    polynomial = {m["name"] for s in samples for m in s["modifiers"] if m["type"] == "vandermonde"}
+    for sample in samples:  # a parameter has one modifier type in the toolkit: mu as the polynomial [1, 0]
+        sample["modifiers"] = [{"name": m["name"], "type": "vandermonde", "coeff": [1.0, 0.0]}
+                               if m["type"] == "normfactor" and m["name"] in polynomial else m
+                               for m in sample["modifiers"]]
+    parameters = [{"name": k, "inits": [float(v[0])], "bounds": [[float(v[1]), float(v[2])]]} for k, v in pois.items()]
+    parameters += [{"name": x, "inits": [0.0], "bounds": [[-5.0, 5.0]]} for x in dict.fromkeys(nps)]
+    spec = {"channels": [{"name": channel, "type": "unbinned", "weights": npy("weights", w), "samples": samples}],
+            "observations": [],
+            "measurements": [{"name": "meas", "config": {"poi": next(iter(pois)), "errordef": "LIKELIHOOD",
+                                                         "parameters": parameters}}],
+            "version": "1.0.0"}
+    for file in [*files, path]:
+        refuse_existing(file, overwrite)
+    for file, values in files.items():
+        write_bytes(file, npy_bytes(values), overwrite)
+    return write_text(path, json.dumps(spec, indent=1), overwrite)
+
+
+def _coefficient_modifiers(p: Process, pois: Mapping[str, tuple[float, float, float]],
+                           what: str) -> tuple[float, list[dict[str, Any]]]:
+    """(a constant factor for the yield, the normfactor / vandermonde modifier of f_J) of a process."""
+    from ..spec import evaluate_formula, formula_parameters
+
+    if isinstance(p.coefficient, (int, float, np.integer, np.floating)) and not isinstance(p.coefficient, bool):
+        return float(p.coefficient), []
+    if not isinstance(p.coefficient, str):
+        raise ValueError(f"{what}: the coefficient must be a formula string of the POIs, got "
+                         f"{type(p.coefficient).__name__}")
+    used = formula_parameters(p.coefficient)
+    if not set(used) <= set(pois) or len(used) > 1:
+        raise ValueError(f"{what}: the coefficient '{p.coefficient}' uses {used}; the toolkit's coefficients are "
+                         f"polynomials of one POI (of {sorted(pois)})")
+    if not used:
+        return evaluate_formula(p.coefficient, {}), []
+    (poi,) = used
+    lo, hi = float(pois[poi][1]), float(pois[poi][2])
+    fit_x = lo + (hi - lo) * (0.5 - 0.5 * np.cos(np.pi * np.arange(7) / 6))  # Chebyshev points, both ends
+    check_x = lo + (hi - lo) * (np.arange(12) + 0.5) / 12
+    values = np.array([evaluate_formula(p.coefficient, {poi: x}) for x in fit_x])
+    expected = np.array([evaluate_formula(p.coefficient, {poi: x}) for x in check_x])
+    tolerance = 1e-9 * max(1.0, float(np.max(np.abs(expected))))
+    for degree in range(7):  # the lowest degree that reproduces f_J
+        coeff = np.polyfit(fit_x, values, degree)
+        if np.allclose(np.polyval(coeff, check_x), expected, rtol=1e-9, atol=tolerance):
+            break
+    else:
+        raise ValueError(f"{what}: the coefficient '{p.coefficient}' is not a polynomial of degree <= 6 in '{poi}' "
+                         "(the toolkit's normfactor and vandermonde modifiers are polynomials): reparametrise the POI "
+                         "so that it is, e.g. k = sqrt(mu) with f = k^2 - k for mu - sqrt(mu)")
+    coeff[np.abs(coeff) < 1e-12 * float(np.max(np.abs(coeff)))] = 0.0
+    if coeff.size == 1:  # constant in the POI
+        return float(coeff[0]), []
+    if coeff.size == 2 and np.allclose(coeff, [1.0, 0.0], rtol=1e-12, atol=1e-12):
+        return 1.0, [{"name": poi, "type": "normfactor", "data": None}]
+    return 1.0, [{"name": poi, "type": "vandermonde", "coeff": [float(c) for c in coeff]}]

@@ -82,6 +82,7 @@ def _add(combination: Any, source: Any, name: str | None, model_config: str, dat
         # the model's own data (e.g. a parametrized channel's data at its current mu')
         _cpp(combination.addChannel, name or source.name, source.model, source.data, source.pois,
              source.nuisance_parameters, source.model_config.GetObservables(), source.global_observables)
+        combination.addParamData(source.workspace)  # the per-mu' data of a parametrized channel
         return [source]
     ws = source.workspace if isinstance(source, WorkspaceModel) else source
     if not isinstance(ws, ROOT.RooWorkspace):
