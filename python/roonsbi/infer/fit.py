@@ -41,9 +41,10 @@ errors are those of the NLL. The RooNSBINLL of ``fast=True`` (analytic gradient)
 it is.
 
 **Exact Hessian, Newton start** (``method``): an NLL with an exact one-pass Hessian (the RooNSBINLL
-of ``fast=True``) gives it to Minuit (``RooMinimizer::Config::useHessian``): MIGRAD's seed is the exact
-Hessian, so its quasi-Newton iterations converge in about a dozen passes over the events at 101
-parameters, and HESSE costs one pass. ``method="newton"`` first runs damped Newton iterations
+of ``fast=True``) gives it to Minuit (``RooMinimizer::Config::useHessian``) if it is positive definite
+at the start (else MIGRAD starts from Minuit's own seed, instead of failing its first step after
+Minuit2's "Initial matrix not pos.def."): MIGRAD's seed is the exact Hessian, so its quasi-Newton
+iterations converge in about a dozen passes over the events at 101 parameters, and HESSE costs one pass. ``method="newton"`` first runs damped Newton iterations
 (:mod:`roonsbi.infer.newton`, one Hessian pass each), then MIGRAD from there and HESSE, so that the
 status, the EDM, the RooFitResult and the errors stay Minuit's. The default ``"auto"`` is MIGRAD with
 the exact Hessian: at 10^6 events x 3 processes x 100 NPs it took 12 passes against the Newton
@@ -72,7 +73,7 @@ import numpy as np
 
 from ..library import load
 from ..models.protocol import FitModel
-from .newton import NewtonResult, newton_minimize
+from .newton import NewtonResult, newton_minimize, positive_definite_hessian
 from .results import FitResult
 
 ROOT = load()
@@ -392,6 +393,8 @@ class Fitter:
             floating = [p for p in self.params if not p.isConstant()]
             self.newton = newton_minimize(self.nll, floating,
                                           edm_target=0.002 * self.tolerance * self.nll.defaultErrorLevel())
+        if config.useHessian:  # seed MIGRAD only with a positive-definite Hessian (else Minuit's own seed)
+            config.useHessian = positive_definite_hessian(self.nll, [p for p in self.params if not p.isConstant()])
         config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
         minimizer, status, edm = self._migrad(config)
         self.migrad_runs = 1
