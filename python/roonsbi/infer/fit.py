@@ -44,7 +44,8 @@ it is.
 of ``fast=True``) gives it to Minuit (``RooMinimizer::Config::useHessian``) if it is positive definite
 at the start (else MIGRAD starts from Minuit's own seed, instead of failing its first step after
 Minuit2's "Initial matrix not pos.def."): MIGRAD's seed is the exact Hessian, so its quasi-Newton
-iterations converge in about a dozen passes over the events at 101 parameters, and HESSE costs one pass. ``method="newton"`` first runs damped Newton iterations
+iterations converge in about a dozen passes over the events at 101 parameters, and HESSE costs one
+pass. ``method="newton"`` first runs damped Newton iterations
 (:mod:`roonsbi.infer.newton`, one Hessian pass each), then MIGRAD from there and HESSE, so that the
 status, the EDM, the RooFitResult and the errors stay Minuit's. The default ``"auto"`` is MIGRAD with
 the exact Hessian: at 10^6 events x 3 processes x 100 NPs it took 12 passes against the Newton
