@@ -389,23 +389,25 @@ class Fitter:
         function levelled there, if the first failed or ended above the EDM asked for (see the
         module doc)."""
         config = ROOT.RooMinimizer.Config()
-        config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: its exact one-pass Hessian
+        has_hessian = bool(self.nll.hasHessian())  # RooNSBINLL: its exact one-pass Hessian
+        floating = [p for p in self.params if not p.isConstant()]
         if self.method == "newton":
-            floating = [p for p in self.params if not p.isConstant()]
             self.newton = newton_minimize(self.nll, floating,
                                           edm_target=0.002 * self.tolerance * self.nll.defaultErrorLevel())
-        if config.useHessian:  # seed MIGRAD only with a positive-definite Hessian (else Minuit's own seed)
-            config.useHessian = positive_definite_hessian(self.nll, [p for p in self.params if not p.isConstant()])
+        # MIGRAD's seed: the exact Hessian where it is positive definite, else Minuit's own
+        config.useHessian = has_hessian and positive_definite_hessian(self.nll, floating)
         config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
         minimizer, status, edm = self._migrad(config)
         self.migrad_runs = 1
         if self._pedestal is not None and (status != 0 or edm > 0.002 * self.tolerance * self.nll.defaultErrorLevel()):
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs = 2
-        if status != 0 and config.useHessian:
-            # MIGRAD seeded with RooNSBINLL's Hessian can stop at the start (status -1) when the minimum is
-            # at a limit of a parameter's range (e.g. mu-hat = 0): once more with Minuit's own seed
-            config.useHessian = False
+        if status != 0 and has_hessian:
+            # once more from where MIGRAD stopped, with the other seed: MIGRAD seeded with RooNSBINLL's Hessian
+            # can stop at the start (status -1) when the minimum is at a limit of a parameter's range (e.g.
+            # mu-hat = 0): then Minuit's own seed; Minuit's own seed (the Hessian was not positive definite at
+            # the start) can stop early: then the Hessian, if positive definite where it stopped
+            config.useHessian = not config.useHessian and positive_definite_hessian(self.nll, floating)
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs += 1
         step = "MIGRAD"
