@@ -394,6 +394,11 @@ class Fitter:
         if self.method == "newton":
             self.newton = newton_minimize(self.nll, floating,
                                           edm_target=0.002 * self.tolerance * self.nll.defaultErrorLevel())
+        edm_target = 0.002 * self.tolerance * self.nll.defaultErrorLevel()
+        if has_hessian and self.method != "newton" and not positive_definite_hessian(self.nll, floating):
+            # the NLL is not convex at the start: damped Newton steps on the regularised Hessian first (the
+            # start of method "newton"), towards where it is positive definite
+            newton_minimize(self.nll, floating, edm_target=edm_target)
         # MIGRAD's seed: the exact Hessian where it is positive definite, else Minuit's own
         config.useHessian = has_hessian and positive_definite_hessian(self.nll, floating)
         config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
