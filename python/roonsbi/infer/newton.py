@@ -35,6 +35,7 @@ Example (a quadratic NLL: one Newton step reaches the minimum)::
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -111,21 +112,37 @@ def newton_steps(f: Objective, x0: np.ndarray, lower: np.ndarray, upper: np.ndar
 
 
 def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
-    """Whether the exact Hessian of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the RooRealVars
-    ``params`` at their current values is finite and positive definite (a Cholesky factorisation exists).
+    r"""Whether the exact Hessian of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the RooRealVars
+    ``params`` at their current values is finite and positive definite (a Cholesky factorisation exists) in
+    Minuit's internal coordinates :math:`u` of bounded parameters (as Minuit2 sees it):
+    :math:`\partial^2 F/\partial u_a \partial u_b = x'_a H_{ab} x'_b + \delta_{ab}\, g_a x''_a`, with
+    :math:`x = \min + (\max - \min)(\sin u + 1)/2` for a range, :math:`x = \min - 1 + \sqrt{u^2 + 1}` for a
+    lower bound alone (:math:`x = \max + 1 - \sqrt{u^2 + 1}` for an upper one).
 
     MIGRAD's seed from an NLL's Hessian must be: Minuit2 prints "Initial matrix not pos.def." and its
     first step fails otherwise (e.g. at a start where the NLL is not convex). The pass is the one the seed
     needs: RooNSBINLL returns its last Hessian again at the same point."""
     order = [p.GetName() for p in nll.gradientParameters()]
     index = np.array([order.index(p.GetName()) for p in params], dtype=int)
-    full = np.zeros(len(order) ** 2)
+    full, grad = np.zeros(len(order) ** 2), np.zeros(len(order))
     nll.hessian(full)
-    hess = full.reshape(len(order), len(order))[np.ix_(index, index)]
-    if not np.all(np.isfinite(hess)):
+    nll.gradient(grad)  # no pass: the Hessian pass left the gradient of this point
+    hess, g = full.reshape(len(order), len(order))[np.ix_(index, index)], grad[index]
+    d1, d2 = np.ones(len(params)), np.zeros(len(params))  # dx/du, d2x/du2
+    for k, p in enumerate(params):
+        lo, hi, x = p.getMin(), p.getMax(), p.getVal()
+        if math.isfinite(lo) and math.isfinite(hi):
+            s = min(1.0, max(-1.0, 2.0 * (x - lo) / (hi - lo) - 1.0))  # sin u
+            d1[k], d2[k] = 0.5 * (hi - lo) * math.sqrt(1.0 - s * s), -0.5 * (hi - lo) * s
+        elif math.isfinite(lo) or math.isfinite(hi):
+            r = x - lo + 1.0 if math.isfinite(lo) else hi + 1.0 - x  # sqrt(u^2 + 1)
+            sign = 1.0 if math.isfinite(lo) else -1.0
+            d1[k], d2[k] = sign * math.sqrt(max(r * r - 1.0, 0.0)) / r, sign / r**3
+    internal = d1[:, None] * hess * d1[None, :] + np.diag(g * d2)
+    if not np.all(np.isfinite(internal)):
         return False
     try:
-        np.linalg.cholesky(hess)
+        np.linalg.cholesky(internal)
     except np.linalg.LinAlgError:
         return False
     return True
