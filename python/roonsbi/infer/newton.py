@@ -35,7 +35,6 @@ Example (a quadratic NLL: one Newton step reaches the minimum)::
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -112,40 +111,31 @@ def newton_steps(f: Objective, x0: np.ndarray, lower: np.ndarray, upper: np.ndar
 
 
 def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
-    r"""Whether the exact Hessian of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the RooRealVars
-    ``params`` at their current values is finite and positive definite (a Cholesky factorisation exists) in
-    Minuit's internal coordinates :math:`u` of bounded parameters (as Minuit2 sees it):
-    :math:`\partial^2 F/\partial u_a \partial u_b = x'_a H_{ab} x'_b + \delta_{ab}\, g_a x''_a`, with
-    :math:`x = \min + (\max - \min)(\sin u + 1)/2` for a range, :math:`x = \min - 1 + \sqrt{u^2 + 1}` for a
-    lower bound alone (:math:`x = \max + 1 - \sqrt{u^2 + 1}` for an upper one).
+    r"""Whether the exact Hessian :math:`H` of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the
+    RooRealVars ``params`` at their current values is a seed that Minuit2 accepts: finite, positive definite
+    (a Cholesky factorisation exists), and, as Minuit2's ``MnPosDef`` asks of the seed's covariance
+    :math:`V = H^{-1}`, the eigenvalues of its correlation matrix above :math:`10^{-6}\max(1, \lambda_\max)`
+    (Minuit's internal coordinates of bounded parameters scale :math:`H` by :math:`\mathrm{d}x/\mathrm{d}u`,
+    which changes neither).
 
     MIGRAD's seed from an NLL's Hessian must be: Minuit2 prints "Initial matrix not pos.def." and its
     first step fails otherwise (e.g. at a start where the NLL is not convex). The pass is the one the seed
     needs: RooNSBINLL returns its last Hessian again at the same point."""
     order = [p.GetName() for p in nll.gradientParameters()]
     index = np.array([order.index(p.GetName()) for p in params], dtype=int)
-    full, grad = np.zeros(len(order) ** 2), np.zeros(len(order))
+    full = np.zeros(len(order) ** 2)
     nll.hessian(full)
-    nll.gradient(grad)  # no pass: the Hessian pass left the gradient of this point
-    hess, g = full.reshape(len(order), len(order))[np.ix_(index, index)], grad[index]
-    d1, d2 = np.ones(len(params)), np.zeros(len(params))  # dx/du, d2x/du2
-    for k, p in enumerate(params):
-        lo, hi, x = p.getMin(), p.getMax(), p.getVal()
-        if math.isfinite(lo) and math.isfinite(hi):
-            s = min(1.0, max(-1.0, 2.0 * (x - lo) / (hi - lo) - 1.0))  # sin u
-            d1[k], d2[k] = 0.5 * (hi - lo) * math.sqrt(1.0 - s * s), -0.5 * (hi - lo) * s
-        elif math.isfinite(lo) or math.isfinite(hi):
-            r = x - lo + 1.0 if math.isfinite(lo) else hi + 1.0 - x  # sqrt(u^2 + 1)
-            sign = 1.0 if math.isfinite(lo) else -1.0
-            d1[k], d2[k] = sign * math.sqrt(max(r * r - 1.0, 0.0)) / r, sign / r**3
-    internal = d1[:, None] * hess * d1[None, :] + np.diag(g * d2)
-    if not np.all(np.isfinite(internal)):
+    hess = full.reshape(len(order), len(order))[np.ix_(index, index)]
+    if not np.all(np.isfinite(hess)):
         return False
     try:
-        np.linalg.cholesky(internal)
+        np.linalg.cholesky(hess)
+        cov = np.linalg.inv(hess)
     except np.linalg.LinAlgError:
         return False
-    return True
+    scale = 1.0 / np.sqrt(np.diag(cov))
+    eig = np.linalg.eigvalsh(scale[:, None] * cov * scale[None, :])
+    return bool(np.all(np.isfinite(eig)) and eig[0] > 1e-6 * max(1.0, abs(eig[-1])))
 
 
 def newton_minimize(nll: Any, params: list[Any], *, edm_target: float, max_iterations: int = 30) -> NewtonResult:
