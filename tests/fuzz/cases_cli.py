@@ -3,7 +3,7 @@ bad arguments of every model verb, of ``evaluate`` and ``demo`` end with exit st
 ``roonsbi VERB: error: ...`` naming the option and the bad value (never a traceback, never ignored); the
 fit of a pyhf JSON model is pyhf's own (``pyhf.infer.mle.fit``). Also the outcome classes of the issue's
 remaining reports: a ``save()`` killed before its rename, and the RooFitResult of every fit owned by Python
-(no ROOT object left behind by 20 fits, counted by ROOT's ``gObjectTable`` in a fresh process)."""
+(the object count over many fits: tests/infer/test_leaks.py)."""
 
 from __future__ import annotations
 
