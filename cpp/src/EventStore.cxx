@@ -42,20 +42,37 @@ struct MappedRange {
    std::atomic<std::size_t> length{0};
    std::atomic<int> truncated{0};
 };
-constexpr int maxMapped = 256;
-MappedRange gMapped[maxMapped];
+// The table of mapped ranges: chunks of slots, a new chunk appended (never freed) when every slot is in
+// use, so any number of stores can be mapped at once; the handler only reads atomics (async-signal-safe).
+struct MappedChunk {
+   static constexpr int size = 64;
+   MappedRange ranges[size];
+   std::atomic<MappedChunk *> next{nullptr};
+};
+MappedChunk gMapped;
 struct sigaction gPrevious;
 std::once_flag gInstalled;
+
+MappedRange &mappedSlot(int slot)
+{
+   MappedChunk *chunk = &gMapped;
+   for (int k = slot / MappedChunk::size; k > 0; --k)
+      chunk = chunk->next.load();
+   return chunk->ranges[slot % MappedChunk::size];
+}
 
 void onSigbus(int sig, siginfo_t *info, void *context)
 {
    char *address = static_cast<char *>(info->si_addr);
-   for (auto &range : gMapped) {
-      char *begin = range.begin.load();
-      if (begin && address >= begin && address < begin + range.length.load()) {
-         if (mmap(begin, range.length.load(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != MAP_FAILED) {
-            range.truncated.store(1);
-            return;
+   for (MappedChunk *chunk = &gMapped; chunk; chunk = chunk->next.load()) {
+      for (auto &range : chunk->ranges) {
+         char *begin = range.begin.load();
+         if (begin && address >= begin && address < begin + range.length.load()) {
+            if (mmap(begin, range.length.load(), PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) !=
+                MAP_FAILED) {
+               range.truncated.store(1);
+               return;
+            }
          }
       }
    }
@@ -77,23 +94,53 @@ int registerMapped(void *map, std::size_t length)
       sigemptyset(&action.sa_mask);
       sigaction(SIGBUS, &action, &gPrevious);
    });
-   for (int i = 0; i < maxMapped; ++i) {
-      char *expected = nullptr;
-      if (gMapped[i].begin.load() == nullptr && gMapped[i].length.exchange(0) == 0 &&
-          gMapped[i].begin.compare_exchange_strong(expected, static_cast<char *>(map))) {
-         gMapped[i].truncated.store(0);
-         gMapped[i].length.store(length);
-         return i;
+   int base = 0;
+   for (MappedChunk *chunk = &gMapped;; chunk = chunk->next.load(), base += MappedChunk::size) {
+      for (int i = 0; i < MappedChunk::size; ++i) {
+         MappedRange &range = chunk->ranges[i];
+         char *expected = nullptr;
+         if (range.begin.load() == nullptr && range.length.exchange(0) == 0 &&
+             range.begin.compare_exchange_strong(expected, static_cast<char *>(map))) {
+            range.truncated.store(0);
+            range.length.store(length);
+            return base + i;
+         }
+      }
+      if (!chunk->next.load()) { // every slot in use: append a chunk (another thread may have done so)
+         MappedChunk *expected = nullptr;
+         auto *fresh = new MappedChunk;
+         if (!chunk->next.compare_exchange_strong(expected, fresh))
+            delete fresh;
       }
    }
-   return -1; // more than maxMapped stores mapped at once: the others are not protected
 }
 
 long long mtimeNs(const struct stat &st)
 {
    return static_cast<long long>(st.st_mtim.tv_sec) * 1000000000LL + st.st_mtim.tv_nsec;
 }
-constexpr char magic[8] = {'R', 'O', 'O', 'N', 'S', 'B', 'I', '1'};
+constexpr char magic[8] = {'R', 'O', 'O', 'N', 'S', 'B', 'I', '2'};       // written: header with a checksum
+constexpr char legacyMagic[8] = {'R', 'O', 'O', 'N', 'S', 'B', 'I', '1'}; // read: header without one
+constexpr char checksumKey[] = "crc32 ";
+
+/// CRC-32 (IEEE 802.3, reflected polynomial 0xEDB88320: zlib's crc32) of `size` bytes.
+std::uint32_t crc32(const char *data, std::size_t size)
+{
+   std::uint32_t crc = 0xFFFFFFFFu;
+   for (std::size_t i = 0; i < size; ++i) {
+      crc ^= static_cast<unsigned char>(data[i]);
+      for (int bit = 0; bit < 8; ++bit)
+         crc = (crc >> 1) ^ (0xEDB88320u & (0u - (crc & 1u)));
+   }
+   return ~crc;
+}
+
+std::string hex8(std::uint32_t value)
+{
+   char out[9];
+   std::snprintf(out, sizeof(out), "%08x", value);
+   return out;
+}
 
 std::size_t padded(std::size_t bytes)
 {
@@ -111,8 +158,8 @@ EventStore::~EventStore()
    for (void *p : _owned)
       std::free(p);
    if (_slot >= 0) {
-      gMapped[_slot].begin.store(nullptr);
-      gMapped[_slot].length.store(0);
+      mappedSlot(_slot).begin.store(nullptr);
+      mappedSlot(_slot).length.store(0);
    }
    if (_map)
       munmap(_map, _mapLength);
@@ -127,7 +174,7 @@ std::string EventStore::changedOnDisk() const
    const std::string advice = ": the values read since then are not the file's; discard the results and map the "
                               "file again (replace a mapped store file by writing a new one and renaming it, as "
                               "EventStore::write does, never in place)";
-   if (_slot >= 0 && gMapped[_slot].truncated.load())
+   if (_slot >= 0 && mappedSlot(_slot).truncated.load())
       return "EventStore: '" + _path + "' was truncated while mapped (its lost pages read as zeros)" + advice;
    struct stat st;
    if (_fd >= 0 && fstat(_fd, &st) == 0) {
@@ -289,8 +336,12 @@ void EventStore::serialize(Sink &&sink) const
    header << "n " << _n << "\n";
    for (auto const &name : _names)
       header << name << "\n";
-   const std::string text = header.str();
-   const std::uint64_t length = text.size();
+   const std::string lines = header.str();
+   const std::uint64_t length = lines.size() + sizeof(checksumKey) - 1 + 8 + 1; // + "crc32 <8 hex>\n"
+   std::string covered(magic, sizeof(magic)); // the checksum covers the magic, the length and the lines
+   covered.append(reinterpret_cast<const char *>(&length), sizeof(length));
+   covered += lines;
+   const std::string text = lines + checksumKey + hex8(crc32(covered.data(), covered.size())) + "\n";
    sink(magic, sizeof(magic));
    sink(reinterpret_cast<const char *>(&length), sizeof(length));
    sink(text.data(), text.size());
@@ -367,17 +418,38 @@ std::shared_ptr<EventStore> EventStore::open(const std::string &path)
    auto corrupt = [&](const std::string &why) {
       return std::invalid_argument("EventStore: '" + path + "' " + why + advice);
    };
-   if (std::memcmp(bytes, magic, sizeof(magic)) != 0)
-      throw std::invalid_argument("EventStore: '" + path + "' is not a roonsbi event store (no ROONSBI1 magic)");
+   const bool checksummed = std::memcmp(bytes, magic, sizeof(magic)) == 0;
+   if (!checksummed && std::memcmp(bytes, legacyMagic, sizeof(legacyMagic)) != 0)
+      throw std::invalid_argument("EventStore: '" + path +
+                                  "' is not a roonsbi event store (no ROONSBI2 or ROONSBI1 magic)");
    std::uint64_t length = 0;
    std::memcpy(&length, bytes + sizeof(magic), sizeof(length));
    const std::size_t preamble = sizeof(magic) + sizeof(length);
    if (length > fileSize - preamble)
       throw corrupt("has a header of " + std::to_string(length) + " bytes but only " +
                     std::to_string(fileSize - preamble) + " bytes follow the preamble (truncated or damaged)");
-   const std::string text(bytes + preamble, length);
+   std::string text(bytes + preamble, length);
    if (text.empty() || text.back() != '\n')
       throw corrupt("has a malformed header (empty, or not ending with a newline)");
+   if (checksummed) { // the last line: "crc32 <8 hex digits>" of the bytes before it
+      const std::size_t last = text.rfind('\n', text.size() - 2);
+      const std::size_t begin = last == std::string::npos ? 0 : last + 1;
+      const std::string line = text.substr(begin, text.size() - 1 - begin);
+      const std::string key = checksumKey;
+      const std::string digits = line.size() == key.size() + 8 && line.compare(0, key.size(), key) == 0
+                                    ? line.substr(key.size())
+                                    : std::string();
+      if (digits.empty() || digits.find_first_not_of("0123456789abcdef") != std::string::npos)
+         throw corrupt("has a damaged header: its last line '" + line.substr(0, 40) +
+                       "' is not the checksum 'crc32 <8 hex digits>'");
+      const std::string actual = hex8(crc32(bytes, preamble + begin));
+      if (actual != digits)
+         throw corrupt("has a damaged header: its checksum says crc32 " + digits + " but the header's bytes give " +
+                       actual);
+      text.resize(begin);
+      if (text.empty())
+         throw corrupt("has a malformed header (no 'n <number of events>' line before the checksum)");
+   }
 
    // the lines: "n <events>", then one column name per line
    std::vector<std::string> lines;

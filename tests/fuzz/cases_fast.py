@@ -5,6 +5,7 @@ NLL (tests/reference.py) or for a clear error."""
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -499,3 +500,75 @@ def undefined_2d_check(scan: Any) -> str | None:
 
 
 add(result("scan2d-undefined", undefined_scan_2d, undefined_2d_check))
+
+
+# -- hypothesis: random stores and damaged arrays through fast_nll ---------------------------------------
+def property_random_stores(tmp: Path) -> int:
+    """fast_nll(model, make_store(columns, weights=...)) of random ratio columns and weights (random length,
+    float32 or float64) equals the numpy reference NLL at a random point; one damaged entry (negative, NaN,
+    inf ratio; NaN or negative-total weights; a 2-D, short, string or boolean column) is a ValueError or
+    TypeError naming the column (and the entry), never a number."""
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    seen = {"ok": 0}
+    model = build_model(channel(), form="columns")
+
+    @settings(max_examples=30, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(
+        seed=st.integers(0, 2**32 - 1),
+        n=st.integers(1, 40),
+        dtype=st.sampled_from(["float32", "float64"]),
+        weighted=st.booleans(),
+        damage=st.sampled_from([None, None, None, None, "negative", "nan", "inf", "2d", "short", "string", "bool",
+                                "weight-nan", "weight-negative"]),
+    )
+    def prop(seed: int, n: int, dtype: str, weighted: bool, damage: str | None) -> None:
+        rng = np.random.default_rng(seed)
+        r_s, r_b = rng.uniform(0.05, 3.0, n).astype(dtype), rng.uniform(0.2, 2.0, n).astype(dtype)
+        weights = rng.uniform(0.2, 2.0, n) if weighted or damage in ("weight-nan", "weight-negative") else None
+        columns: dict[str, Any] = {"r_S": r_s, "r_B": r_b}
+        at = int(rng.integers(n))
+        words = {"negative": rf"column 'r_S' .*entry {at} = -1", "nan": rf"column 'r_S' .*entry {at} = nan",
+                 "inf": rf"column 'r_S' .*entry {at} = inf", "2d": r"column 'r_S' must be 1-D",
+                 "short": r"column 'r_B' has \d+ entries but the other columns have",
+                 "string": r"column 'r_S' has dtype",
+                 "bool": r"column 'r_S' has dtype bool", "weight-nan": rf"column 'weight' .*entry {at} = nan",
+                 "weight-negative": r"column 'weight' sum to -"}.get(damage or "")
+        if damage in ("negative", "nan", "inf"):
+            r_s[at] = {"negative": -1.0, "nan": np.nan, "inf": np.inf}[damage]
+        elif damage == "2d":
+            columns["r_S"] = np.stack([r_s, r_s])
+        elif damage == "short":
+            if n == 1:
+                return
+            columns["r_B"] = r_b[:-1]
+        elif damage == "string":
+            columns["r_S"] = r_s.astype(str)
+        elif damage == "bool":
+            columns["r_S"] = r_s > 1.0
+        elif damage == "weight-nan":
+            weights[at] = np.nan  # type: ignore[index]
+        elif damage == "weight-negative":
+            weights = -weights  # type: ignore[operator]
+        point = {"mu": float(rng.uniform(0.1, 5.0)), "alpha_lumi": float(rng.uniform(-2, 2))}
+        try:
+            store = make_store(columns, None, weights)
+            model.set_parameters(point)
+            value = fast_nll(model, store).getVal()
+        except (ValueError, TypeError) as err:
+            assert words is not None and re.search(words, str(err)), f"unexpected error ({damage}): {err}"
+            return
+        assert words is None, f"no error for {damage}, got {value}"
+        refs = [reference.RefProcess(10.0, r_s.astype(np.float64), lambda p: p["mu"]),
+                reference.RefProcess(40.0, r_b.astype(np.float64), lambda p: 1.0, normsys={"lumi": (0.95, 1.05, 4)})]
+        w = None if weights is None else weights.astype(np.float32).astype(np.float64)  # the store holds float32
+        ref = reference.nll(refs, {"mu": point["mu"]}, {"lumi": point["alpha_lumi"]}, w)
+        assert abs(value - ref) <= 1e-6 * max(1.0, abs(ref)), f"NLL {value} != reference {ref}"
+        seen["ok"] += 1
+
+    prop()
+    return seen["ok"]
+
+
+add(result("property-random-stores", property_random_stores, lambda ok: None if ok >= 5 else f"only {ok} NLLs"))

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,17 +22,28 @@ from roonsbi.models.unbinned import build_model, load_model
 CASES: list[Case] = []
 add = CASES.append
 AT = {"mu": 1.7, "alpha_lumi": 0.3}
-MAGIC = b"ROONSBI1"
+MAGIC, LEGACY = b"ROONSBI2", b"ROONSBI1"
 
 
 def store_bytes(
-    n: int, names: list[str], header: str | None = None, length: int | None = None, data_bytes: int | None = None
+    n: int,
+    names: list[str],
+    header: str | None = None,
+    length: int | None = None,
+    data_bytes: int | None = None,
+    magic: bytes = MAGIC,
+    crc: int | None = None,
 ) -> bytes:
     """A store file after the format of EventStore.h (written here byte by byte): magic, uint64 header
-    length, header text, zero padding to 64, the columns of n float32 values each padded to 64."""
+    length, header text (for ROONSBI2 ending with "crc32 <8 hex>", zlib's CRC-32 of every byte before that
+    line, or ``crc``), zero padding to 64, the columns of n float32 values each padded to 64."""
     text = (header if header is not None else f"n {n}\n" + "".join(f"{c}\n" for c in names)).encode()
+    if magic == MAGIC:
+        size = len(text) + len("crc32 01234567\n") if length is None else length
+        checksum = zlib.crc32(magic + struct.pack("<Q", size) + text) if crc is None else crc
+        text += b"crc32 %08x\n" % checksum
     pad = lambda k: (k + 63) // 64 * 64
-    head = MAGIC + struct.pack("<Q", len(text) if length is None else length) + text
+    head = magic + struct.pack("<Q", len(text) if length is None else length) + text
     head += b"\0" * (pad(len(head)) - len(head))
     column = np.arange(n, dtype=np.float32).tobytes()
     column += b"\0" * (pad(len(column)) - len(column))
@@ -137,18 +149,35 @@ add(
     else result("store-write-failure-keeps-old", lambda tmp: None)
 )
 
+GOOD4 = store_bytes(4, ["a"])
+
+
+def relength(content: bytes, delta: int) -> bytes:
+    """``content`` with its header length field changed by ``delta``."""
+    return content[:8] + struct.pack("<Q", struct.unpack("<Q", content[8:16])[0] + delta) + content[16:]
+
+
+def legacy_file(tmp: Path) -> list:
+    """A store written before the checksum (magic ROONSBI1, no crc32 line) still opens, values as on disk."""
+    store = open_bytes(store_bytes(5, ["a", "b"], magic=LEGACY))(tmp)
+    return [np.frombuffer(store.column(c), dtype=np.float32, count=5).tolist() for c in ("a", "b")]
+
+
+add(result("store-legacy-format", legacy_file, lambda v: None if v == [list(range(5))] * 2 else f"columns {v}"))
+
 # -- broken store files ------------------------------------------------------------------------------------
 for label, content, words in [
     ("empty", b"", r"is not a roonsbi event store \(0 bytes, shorter than the 16-byte preamble\)"),
     ("short", MAGIC + b"\1", r"shorter than the 16-byte preamble"),
-    ("no-magic", b"ROONSBI0" + store_bytes(4, ["a"])[8:], r"is not a roonsbi event store \(no ROONSBI1 magic\)"),
-    ("text", b"hello, this is not a store at all\n" * 3, r"no ROONSBI1 magic"),
+    ("no-magic", b"ROONSBI0" + GOOD4[8:], r"is not a roonsbi event store \(no ROONSBI2 or ROONSBI1 magic\)"),
+    ("text", b"hello, this is not a store at all\n" * 3, r"no ROONSBI2 or ROONSBI1 magic"),
     ("header-length-huge", store_bytes(4, ["a"], length=2**63), r"has a header of 9223372036854775808 bytes but only"),
     (
         "header-no-newline",
-        store_bytes(4, ["a"], header="n 4\na"),
+        store_bytes(4, ["a"], header="n 4\na", magic=LEGACY),
         r"malformed header \(empty, or not ending with a newline\)",
     ),
+    ("header-no-newline-checksum", store_bytes(4, ["a"], header="n 4\na"), r"last line 'acrc32 [0-9a-f]{8}' is not"),
     ("header-empty", store_bytes(4, [], header=""), r"malformed header"),
     ("n-negative", store_bytes(4, ["a"], header="n -5\na\n"), r"first line 'n -5' is not 'n <number of events>'"),
     ("n-not-number", store_bytes(4, ["a"], header="n four\na\n"), r"first line 'n four' is not"),
@@ -175,6 +204,31 @@ for label, content, words in [
     ("truncated-in-header", store_bytes(4, ["a", "b"])[:20], r"has a header of .* bytes but only 4 bytes follow"),
     ("trailing-data", store_bytes(4, ["a"], data_bytes=-10), r"longer than a store \(trailing data\)"),
     ("n-space", store_bytes(4, ["a"], header="n  4\na\n"), r"first line 'n  4'"),
+    # the header checksum (ROONSBI2): a damaged header of the right size is found
+    (
+        "checksum-wrong",
+        store_bytes(4, ["a"], crc=0x12345678),
+        r"has a damaged header: its checksum says crc32 12345678 but the header's bytes give [0-9a-f]{8}; rewrite it",
+    ),
+    ("checksum-missing", store_bytes(4, ["a"])[:16] + b"n 4\na\n", r"header of \d+ bytes but only"),
+    (
+        "checksum-line-missing",
+        MAGIC + store_bytes(4, ["a"], magic=LEGACY)[8:],
+        r"its last line 'a' is not the checksum 'crc32 <8 hex digits>'",
+    ),
+    ("checksum-uppercase", store_bytes(4, ["a"]).replace(b"crc32 ", b"CRC32 "), r"its last line 'CRC32 [0-9a-f]{8}'"),
+    (
+        "checksum-hex-uppercase",
+        store_bytes(4, ["a"], header="n 4\na\n", crc=0xABCDEF01).replace(b"abcdef01", b"ABCDEF01"),
+        r"its last line 'crc32 ABCDEF01' is not the checksum",
+    ),
+    ("checksum-only", store_bytes(4, [], header=""), r"no 'n <number of events>' line before the checksum"),
+    # n 16 -> 15 keeps the size of every column (padded to 64 bytes): only the checksum sees it
+    ("n-flipped-same-size", store_bytes(16, ["a"]).replace(b"n 16", b"n 15"), r"has a damaged header: its checksum"),
+    ("column-name-flipped", store_bytes(4, ["a", "b"]).replace(b"\na\n", b"\nc\n"), r"has a damaged header"),
+    ("length-plus-one", relength(GOOD4, +1), r"malformed header \(empty, or not ending with a newline\)"),
+    ("length-minus-one", relength(GOOD4, -1), r"malformed header \(empty, or not ending with a newline\)"),
+    ("length-minus-15", relength(GOOD4, -15), r"damaged header: its last line 'a' is not the checksum"),
 ]:
     add(error(f"store-file-{label}", open_bytes(content), ValueError, rf"EventStore: '[^']*s.store' .*{words}"))
 add(
@@ -286,6 +340,29 @@ add(
         "mapped-store-truncated-read",
         truncated_read,
         lambda v: None if v[0] == 0.0 and "was truncated while mapped" in v[1] else f"got {v}",
+    )
+)
+def many_mapped_truncated(tmp: Path) -> Any:
+    """300 stores mapped at once (the SIGBUS handler's table had 256 slots; it grows now): the file of the
+    last one truncated, its read completes with zeros and changedOnDisk names the file; the others' too."""
+    n = 4096  # 16 kB: the truncation to 4 kB removes the pages of the last 1000 entries
+    for k in range(300):
+        make_store({"r": np.ones(n)}).write(str(tmp / f"s{k}.store"))
+    stores = [open_store(tmp / f"s{k}.store") for k in range(300)]
+    for k in (0, 299):
+        with open(tmp / f"s{k}.store", "r+b") as f:
+            f.truncate(4096)
+    sums = [float(np.frombuffer(stores[k].column("r"), dtype=np.float32, count=n)[-1000:].sum()) for k in (0, 299)]
+    return sums, [str(stores[k].changedOnDisk()) for k in (0, 1, 299)]
+
+
+add(
+    result(
+        "mapped-store-300-truncated-read",
+        many_mapped_truncated,
+        lambda v: None
+        if v[0] == [0.0, 0.0] and "s0.store' was truncated" in v[1][0] and not v[1][1] and "s299.store' was" in v[1][2]
+        else f"got {v}",
     )
 )
 add(
@@ -546,6 +623,7 @@ def property_corrupted_store_files(tmp: Path) -> int:
 
     good = store_bytes(40, ["a", "b", "c"])
     data_start = len(store_bytes(40, ["a", "b", "c"], data_bytes=0))
+    header_end = 16 + struct.unpack("<Q", good[8:16])[0]  # magic, length, header text (then zero padding)
     opened = {"n": 0}
 
     @settings(max_examples=120, deadline=None, database=None, derandomize=True,
@@ -567,6 +645,8 @@ def property_corrupted_store_files(tmp: Path) -> int:
             assert "EventStore: '" in str(err) and "p.store" in str(err), str(err)
             return
         opened["n"] += 1
+        if kind == "overwrite" and at < header_end:  # the checksum covers every header byte
+            assert content[:header_end] == good[:header_end], "a damaged header opened"
         if kind == "overwrite" and at >= data_start:  # only column bytes changed: read exactly as on disk
             n, names = store.size(), list(store.columnNames())
             assert (n, names) == (40, ["a", "b", "c"]), (n, names)

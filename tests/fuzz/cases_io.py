@@ -4,6 +4,7 @@ reference), the sum of the channels' NLLs, or the NLL of an independent Poisson 
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -421,3 +422,110 @@ for i, (values, words) in enumerate(
     ]
 ):
     add(error(f"param-scan-{i}", param_scan(values), ValueError, words))
+
+
+# -- nsbi-common-utils workspaces (roonsbi.io.nsbi_workspace) ------------------------------------------
+@functools.lru_cache(maxsize=1)
+def _toolkit_tests() -> Any:
+    """tests/io/test_nsbi_workspace.py: its workspace writer and the toolkit's NLL in numpy (the reference)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nsbi_ws_tests", Path(__file__).parents[1] / "io" /
+                                                  "test_nsbi_workspace.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def toolkit_ws(change: Callable[[dict], Any] = lambda spec: None, arrays: dict[str, Any] | None = None,
+               points: int = 0):
+    """from_nsbi_workspace of the tests' workspace after ``change(spec)`` (which may return a new spec) and
+    with the ``.npy`` files ``arrays`` (name -> array or text) replaced; with ``points``, NLL differences
+    between the nominal point and ``points`` random ones, ours and the toolkit's numpy NLL."""
+
+    def run(tmp: Path) -> Any:
+        from roonsbi.io.nsbi_workspace import from_nsbi_workspace
+
+        tests = _toolkit_tests()
+        _, ref = tests._workspace(tmp)
+        spec = json.loads(json.dumps(ref["spec"]))
+        spec = change(spec) or spec
+        for name, value in (arrays or {}).items():
+            if isinstance(value, str):
+                (tmp / name).write_text(value)
+            else:
+                np.save(tmp / name, value)
+        model = from_nsbi_workspace(spec, base_dir=tmp, form="columns")
+        rng = np.random.default_rng(4)
+        at = [{"mu": 1.0, "kl": 1.0, "mu_B": 1.0, "alpha_JES": 0.0}] + [
+            {"mu": rng.uniform(0.2, 3), "kl": rng.uniform(-2, 4), "mu_B": rng.uniform(0.6, 1.4),
+             "alpha_JES": rng.uniform(-2, 2)} for _ in range(points)]
+        ours = np.array([model.nll(v) for v in at])
+        theirs = np.array([tests._numpy_nll(ref, v, 0.5) for v in at])
+        return ours - ours[0], theirs - theirs[0]
+
+    return run
+
+
+def _same(v: tuple[np.ndarray, np.ndarray]) -> str | None:
+    return None if np.allclose(v[0], v[1], rtol=0, atol=1e-8) else f"NLL differences {v[0]} != the toolkit's {v[1]}"
+
+
+def _set(path: str, value: Any) -> Callable[[dict], None]:
+    """A change of the spec: the entry at ``path`` ("channels.0.samples.1.data") set to ``value``."""
+
+    def change(spec: dict) -> None:
+        *head, last = path.split(".")
+        node: Any = spec
+        for key in head:
+            node = node[int(key)] if isinstance(node, list) else node[key]
+        node[int(last) if isinstance(node, list) else last] = value
+
+    return change
+
+
+add(result("nsbi-ws-good", toolkit_ws(points=4), _same))
+_ONES = np.ones(299)
+for label, change, arrays, words in [
+    ("ratio-nan", None, {"r_S.npy": np.r_[np.nan, _ONES]}, r"sample 'S' of channel 'SR' ratios .*r_S.npy' has NaN or "
+                                                          r"infinite entries \(first at index 0\)"),
+    ("ratio-negative", None, {"r_S.npy": np.r_[-1.0, _ONES]}, r"ratio column 'r_S' .*entry 0 = -1"),
+    ("ratio-2d", None, {"r_S.npy": np.ones((300, 2))}, r"r_S.npy' must be a 1-D array"),
+    ("ratio-text", None, {"r_S.npy": "hello"}, r"r_S.npy' is not a numpy .npy array"),
+    ("ratio-strings", None, {"r_S.npy": np.array(["a"] * 300)}, r"r_S.npy' has dtype <U1, not real numbers"),
+    ("ratio-short", None, {"r_B.npy": np.ones(299)}, r"r_B.npy' has 299 entries, expected 300"),
+    ("ratio-missing", _set("channels.0.samples.0.ratios", "none.npy"), None, r"ratios names 'none.npy', which"),
+    ("ratio-not-a-name", _set("channels.0.samples.0.ratios", 5), None, r"ratios must name a .npy file, got 5"),
+    ("ratio-folder", _set("channels.0.samples.0.ratios", "/tmp"), None, r"ratios '/tmp' is not a numpy .npy array"),
+    ("weights-nan", None, {"weights.npy": np.r_[np.nan, _ONES]}, r"channel 'SR' weights .* has NaN or infinite"),
+    ("weights-negative", None, {"weights.npy": -np.ones(300)}, r"weights sum to -300"),
+    ("shape-zero", None, {"g_S_up.npy": np.r_[0.0, _ONES]}, r"column 'g_S_JES_hi' .*entry 0 = 0"),
+    ("zero-event", None, {f"r_{p}.npy": np.r_[0.0, _ONES] for p in "SIB"}, r"event 0 has r_J = 0 for every process"),
+    ("yield-string", _set("channels.0.samples.0.data", ["30"]), None, r"sample 'S' of channel 'SR' data must be a "
+                                                                      r"number or a non-empty list of numbers"),
+    ("yield-nan", _set("channels.0.samples.0.data", [math.nan]), None, r"nominal yield of process 'S' is nan"),
+    ("coeff-strings", _set("channels.0.samples.1.modifiers.0.coeff", ["a", 1]), None, r"vandermonde modifier 'kl' has "
+                                                                                      r"coeff \['a', 1\]"),
+    ("coeff-empty", _set("channels.0.samples.1.modifiers.0.coeff", []), None, r"modifier 'kl' has coeff \[\]: give"),
+    ("hi-data-nan", _set("channels.0.samples.0.modifiers.1.data.hi_data", [math.nan]), None,
+     r"normalisation systematic 'JES' of process 'S' needs positive finite factors"),
+    ("hi-data-string", _set("channels.0.samples.0.modifiers.1.data.hi_data", "x"), None, r"hi_data must be a number"),
+    ("bounds-reversed", _set("measurements.0.config.parameters.0.bounds", [[5.0, 0.0]]), None, r"min 5 >= max 0"),
+    ("inits-outside", _set("measurements.0.config.parameters.0.inits", [50.0]), None, r"start 50 outside \[0, 5\]"),
+    ("channel-type", _set("channels.0.type", "foo"), None, r"channel 'SR' has type 'foo'"),
+    ("not-a-workspace", lambda spec: {"version": "1"}, None, r"not an nsbi-common-utils workspace"),
+    ("obs-short", _set("observations.0.data", [1.0, 2.0]), None, r"\(channel: 2 bins, the length of its observation\)"),
+    ("obs-negative", _set("observations.0.data", [-1.0, 2.0, 3.0, 4.0]), None, r"observation of channel 'CR' has a "
+                                                                               r"count .*\(bin 0 = -1\)"),
+    ("obs-nan", _set("observations.0.data", [1.0, math.nan, 3.0, 4.0]), None, r"\(bin 1 = nan\)"),
+    ("obs-missing", _set("observations", []), None, r"binned channel 'CR' has no observation"),
+    ("channel-twice", _set("channels.1.name", "SR"), None, r"channel names must be unique, \['SR'\]"),
+    ("sample-twice", _set("channels.0.samples.1.name", "S"), None, r"process names must be unique"),
+    ("poi-unknown", _set("measurements.0.config.poi", "zzz"), None, r"the POI 'zzz' of measurement 'meas' is not a "
+                                                                    r"fitted parameter"),
+    ("modifier-type", _set("channels.0.samples.0.modifiers.1.type", "histosys"), None, r"modifier 'JES' of sample "
+                                                                                       r"'S' in channel 'SR' has type"),
+]:
+    add(error(f"nsbi-ws-{label}", toolkit_ws(change or (lambda spec: None), arrays), (ValueError, FileNotFoundError),
+              words))

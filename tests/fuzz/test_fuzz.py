@@ -10,7 +10,7 @@ from typing import Any
 import harness  # tests/fuzz is on sys.path (conftest)
 import pytest
 
-KINDS = ("cases_builders", "cases_fast", "cases_files", "cases_evaluate", "cases_io")
+KINDS = ("cases_builders", "cases_fast", "cases_files", "cases_evaluate", "cases_io", "cases_cli")
 IDS = [(kind, case_id) for kind in KINDS for case_id in harness.case_ids(kind)]
 
 

@@ -14,6 +14,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -380,14 +381,19 @@ def test_write_errors(rng: np.random.Generator, tmp_path: Path) -> None:
 
 # --- EventStore::open: the header of the mapped file ------------------------------------------------
 
-def store_file(header: str, columns: list[np.ndarray], extra: bytes = b"", length: int | None = None) -> bytes:
-    """The mapped store format of EventStore.h, byte by byte: magic, uint64 header length, header,
-    zero padding to 64 bytes, each column padded to 64 bytes."""
+def store_file(header: str, columns: list[np.ndarray], extra: bytes = b"", length: int | None = None,
+               magic: bytes = b"ROONSBI2") -> bytes:
+    """The mapped store format of EventStore.h, byte by byte: magic, uint64 header length, header (for
+    ROONSBI2 ending with the line "crc32 <8 hex>" of zlib's CRC-32 of every byte before it), zero padding
+    to 64 bytes, each column padded to 64 bytes."""
     def pad(data: bytes) -> bytes:
         return data + b"\0" * (-len(data) % 64)
 
     text = header.encode()
-    out = pad(b"ROONSBI1" + struct.pack("<Q", len(text) if length is None else length) + text)
+    if magic == b"ROONSBI2":
+        size = len(text) + len("crc32 01234567\n") if length is None else length
+        text += b"crc32 %08x\n" % zlib.crc32(magic + struct.pack("<Q", size) + text)
+    out = pad(magic + struct.pack("<Q", len(text) if length is None else length) + text)
     for values in columns:
         out += pad(np.ascontiguousarray(values, dtype="<f4").tobytes())
     return out + extra
@@ -395,12 +401,17 @@ def store_file(header: str, columns: list[np.ndarray], extra: bytes = b"", lengt
 
 @pytest.mark.parametrize("n", [37, 0])
 def test_store_file_reference(rng: np.random.Generator, tmp_path: Path, n: int) -> None:
-    """The byte-level reference above is EventStore::write's format, and such a file opens."""
+    """The byte-level reference above is EventStore::write's format (its checksum zlib's), and such a file
+    opens, as does the same file in the format before the checksum (ROONSBI1)."""
     columns = make_columns(rng, n, k=3)
     path = tmp_path / "store.bin"
     make_store(columns).write(str(path))
-    assert path.read_bytes() == store_file(f"n {n}\n" + "".join(f"{c}\n" for c in columns), list(columns.values()))
+    header = f"n {n}\n" + "".join(f"{c}\n" for c in columns)
+    assert path.read_bytes() == store_file(header, list(columns.values()))
     assert_identical(store_arrays(IO.EventStore.open(str(path))), columns)
+    legacy = tmp_path / "legacy.bin"
+    legacy.write_bytes(store_file(header, list(columns.values()), magic=b"ROONSBI1"))
+    assert_identical(store_arrays(IO.EventStore.open(str(legacy))), columns)
 
 
 BAD_HEADERS = {
@@ -416,11 +427,15 @@ BAD_HEADERS = {
 
 
 @pytest.mark.parametrize("case", list(BAD_HEADERS))
-def test_open_bad_header(tmp_path: Path, case: str) -> None:
+@pytest.mark.parametrize("magic", [b"ROONSBI2", b"ROONSBI1"])
+def test_open_bad_header(tmp_path: Path, case: str, magic: bytes) -> None:
+    """A damaged header whose checksum is right (ROONSBI2) or that has none (ROONSBI1)."""
     header, message = BAD_HEADERS[case]
+    if case == "no final newline" and magic == b"ROONSBI2":
+        message = r"has a damaged header: its last line 'acrc32 [0-9a-f]{8}' is not the checksum"
     n_columns = max(1, header.count("\n") - 1)
     path = tmp_path / "bad.bin"
-    path.write_bytes(store_file(header, [np.ones(8, np.float32)] * n_columns))
+    path.write_bytes(store_file(header, [np.ones(8, np.float32)] * n_columns, magic=magic))
     with pytest.raises(ValueError, match=re.escape(f"EventStore: '{path}' ") + message), cpp_errors():
         IO.EventStore.open(str(path))
 
@@ -429,7 +444,7 @@ def test_open_bad_header(tmp_path: Path, case: str) -> None:
     ("longer", r"is 256 bytes long but its header \(n = 16, 2 columns\) says 192 bytes: it is longer than a store"),
     ("shorter", r"is 128 bytes long but its header \(n = 16, 2 columns\) says 192 bytes: it is truncated"),
     ("header length", r"has a header of 1000 bytes but only 176 bytes follow the preamble"),
-    ("magic", r"is not a roonsbi event store \(no ROONSBI1 magic\)"),
+    ("magic", r"is not a roonsbi event store \(no ROONSBI2 or ROONSBI1 magic\)"),
     ("tiny", r"is not a roonsbi event store \(5 bytes, shorter than the 16-byte preamble\)"),
 ])
 def test_open_bad_size(tmp_path: Path, case: str, message: str) -> None:
@@ -437,7 +452,7 @@ def test_open_bad_size(tmp_path: Path, case: str, message: str) -> None:
     columns = [np.ones(16, np.float32), np.zeros(16, np.float32)]
     good = store_file("n 16\na\nb\n", columns)
     assert len(good) == 192  # 64 (preamble + header) + 2 x 64
-    data = {"longer": good + b"\0" * 64, "shorter": good[:128], "magic": b"ROONSBI2" + good[8:], "tiny": good[:5],
+    data = {"longer": good + b"\0" * 64, "shorter": good[:128], "magic": b"ROONSBI3" + good[8:], "tiny": good[:5],
             "header length": store_file("n 16\na\nb\n", columns, length=1000)}[case]
     path = tmp_path / "bad.bin"
     path.write_bytes(data)

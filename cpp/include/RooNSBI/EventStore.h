@@ -22,10 +22,12 @@ namespace RooNSBI {
 /// HistFactory interpolations a multiply-add per event; those of the additive
 /// codes as values (see RooNSBINLL::shapeColumn).
 ///
-/// File format (little endian): the 8-byte magic "ROONSBI1", then a uint64
-/// header length and a text header ("n <events>\n" and one "<name>\n" line per
-/// column), zero padding to a multiple of 64 bytes, then the columns, each
-/// n float32 values padded to a multiple of 64 bytes.
+/// File format (little endian): the 8-byte magic "ROONSBI2", then a uint64
+/// header length and a text header ("n <events>\n", one "<name>\n" line per
+/// column, then "crc32 <8 lowercase hex digits>\n": zlib's CRC-32 of every byte of the
+/// file before that line), zero padding to a multiple of 64 bytes, then the columns, each
+/// n float32 values padded to a multiple of 64 bytes. Files with the magic "ROONSBI1"
+/// (written before the checksum) have the same layout without the checksum line and are read too.
 class EventStore {
 public:
    EventStore() = default;
@@ -41,7 +43,8 @@ public:
    /// does not crash the process (the lost pages read as zeros) and changedOnDisk() says so. Throws
    /// std::invalid_argument naming the file and the problem if it is not a store
    /// (magic), if its header is malformed (not "n <decimal digits>" then newline-terminated
-   /// names, a header length beyond the file, an absurd n), names a column twice or has an
+   /// names, a header length beyond the file, an absurd n), its checksum line is missing or does
+   /// not match the header's bytes (ROONSBI2), names a column twice or has an
    /// empty name, or if the file is longer or shorter than the header says;
    /// std::runtime_error if the system cannot open or map it.
    static std::shared_ptr<EventStore> open(const std::string &path);

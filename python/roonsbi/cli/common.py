@@ -25,7 +25,7 @@ __all__ = ["CLI_WORDS", "USER_ERRORS", "Verb", "add_common", "as_json", "cli_wor
 
 #: The Python API's words in error messages -> the command line's.
 CLI_WORDS = {OVERWRITE_HINT: "--overwrite", "overwrite=True": "--overwrite", "bracket=(lo, hi)": "--bracket LO HI",
-             "pass poi=": "pass --poi"}
+             "pass poi=": "pass --poi", "mu_signal = ": "--mu-signal ", "workspace=": "--workspace "}
 
 def cli_words(message: str) -> str:
     """``message`` with the Python API's words replaced by the command line's (:data:`CLI_WORDS`).
@@ -140,9 +140,10 @@ def _command(verb: Verb) -> Callable[[argparse.Namespace], int]:
             _quiet_root(args.verbose, args.quiet)
             payload = verb.run(args, out)
         except USER_ERRORS as err:
-            message = cli_words(str(err).strip())
-            if isinstance(err, KeyError) and message.startswith("'") and message.endswith("'"):
-                message = message[1:-1]
+            # a KeyError's str() is the repr of its message (quoted): the message itself
+            text = err.args[0] if isinstance(err, KeyError) and len(err.args) == 1 and isinstance(err.args[0], str) \
+                else str(err)
+            message = cli_words(text.strip())
             print(f"roonsbi {verb.name}: error: {message}", file=sys.stderr)
             return 2
         if args.json:

@@ -62,8 +62,16 @@ def _combine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
 
 
+def _output_format(path: Path | str, formats: tuple[str, ...] = (".root", ".json")) -> None:
+    """ValueError unless the output ``path`` ends in one of ``formats`` (.root: a ROOT workspace, .json: HS3)."""
+    if Path(path).suffix not in formats:
+        raise ValueError(f"-o/--output {path}: the file name must end in {' or '.join(formats)} (.root: a ROOT "
+                         "workspace, .json: HS3 JSON), which sets the format")
+
+
 def _write_workspace(model: Any, path: Path, overwrite: bool) -> None:
     """``model`` to a ROOT file or, for ``.json``, HS3 JSON (``RooNSBI::exportJSONtoString``)."""
+    _output_format(path)
     if path.suffix == ".json":
         from ..atomic import refuse_existing, write_text
         from ..library import cpp_errors, load
@@ -83,7 +91,8 @@ def _combine(args: argparse.Namespace, out: Out) -> Any:
     from ..models.combined import combine
     from ..models.summary import describe_parameter
 
-    output = refuse_existing(args.output, args.overwrite)  # before the work
+    _output_format(args.output)  # before the work
+    output = refuse_existing(args.output, args.overwrite)
     with step(f"reading {len(args.inputs)} files"):
         sources = [open_model(path) for path in args.inputs]
     rename = parse_assignments(args.rename, "--rename", number=False)
@@ -116,6 +125,8 @@ def _export(args: argparse.Namespace, out: Out) -> Any:
     from ..io.pyhf_json import to_pyhf, write_json
     from ..io.sources import open_model
 
+    if args.to == "hs3":
+        _output_format(args.output, (".json",))
     output = refuse_existing(args.output, args.overwrite)
     with step(f"reading {args.model}"):
         model = open_model(args.model, args.workspace)

@@ -41,9 +41,11 @@ errors are those of the NLL. The RooNSBINLL of ``fast=True`` (analytic gradient)
 it is.
 
 **Exact Hessian, Newton start** (``method``): an NLL with an exact one-pass Hessian (the RooNSBINLL
-of ``fast=True``) gives it to Minuit (``RooMinimizer::Config::useHessian``): MIGRAD's seed is the exact
-Hessian, so its quasi-Newton iterations converge in about a dozen passes over the events at 101
-parameters, and HESSE costs one pass. ``method="newton"`` first runs damped Newton iterations
+of ``fast=True``) gives it to Minuit (``RooMinimizer::Config::useHessian``) if it is positive definite
+at the start (else MIGRAD starts from Minuit's own seed, instead of failing its first step after
+Minuit2's "Initial matrix not pos.def."): MIGRAD's seed is the exact Hessian, so its quasi-Newton
+iterations converge in about a dozen passes over the events at 101 parameters, and HESSE costs one
+pass. ``method="newton"`` first runs damped Newton iterations
 (:mod:`roonsbi.infer.newton`, one Hessian pass each), then MIGRAD from there and HESSE, so that the
 status, the EDM, the RooFitResult and the errors stay Minuit's. The default ``"auto"`` is MIGRAD with
 the exact Hessian: at 10^6 events x 3 processes x 100 NPs it took 12 passes against the Newton
@@ -72,7 +74,7 @@ import numpy as np
 
 from ..library import load
 from ..models.protocol import FitModel
-from .newton import NewtonResult, newton_minimize
+from .newton import NewtonResult, newton_minimize, positive_definite_hessian
 from .results import FitResult
 
 ROOT = load()
@@ -387,21 +389,30 @@ class Fitter:
         function levelled there, if the first failed or ended above the EDM asked for (see the
         module doc)."""
         config = ROOT.RooMinimizer.Config()
-        config.useHessian = bool(self.nll.hasHessian())  # RooNSBINLL: its exact one-pass Hessian
+        has_hessian = bool(self.nll.hasHessian())  # RooNSBINLL: its exact one-pass Hessian
+        floating = [p for p in self.params if not p.isConstant()]
         if self.method == "newton":
-            floating = [p for p in self.params if not p.isConstant()]
             self.newton = newton_minimize(self.nll, floating,
                                           edm_target=0.002 * self.tolerance * self.nll.defaultErrorLevel())
+        edm_target = 0.002 * self.tolerance * self.nll.defaultErrorLevel()
+        if has_hessian and self.method != "newton" and not positive_definite_hessian(self.nll, floating):
+            # the NLL is not convex at the start: damped Newton steps on the regularised Hessian first (the
+            # start of method "newton"), towards where it is positive definite
+            newton_minimize(self.nll, floating, edm_target=edm_target)
+        # MIGRAD's seed: the exact Hessian where it is positive definite, else Minuit's own
+        config.useHessian = has_hessian and positive_definite_hessian(self.nll, floating)
         config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
         minimizer, status, edm = self._migrad(config)
         self.migrad_runs = 1
         if self._pedestal is not None and (status != 0 or edm > 0.002 * self.tolerance * self.nll.defaultErrorLevel()):
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs = 2
-        if status != 0 and config.useHessian:
-            # MIGRAD seeded with RooNSBINLL's Hessian can stop at the start (status -1) when the minimum is
-            # at a limit of a parameter's range (e.g. mu-hat = 0): once more with Minuit's own seed
-            config.useHessian = False
+        if status != 0 and has_hessian:
+            # once more from where MIGRAD stopped, with the other seed: MIGRAD seeded with RooNSBINLL's Hessian
+            # can stop at the start (status -1) when the minimum is at a limit of a parameter's range (e.g.
+            # mu-hat = 0): then Minuit's own seed; Minuit's own seed (the Hessian was not positive definite at
+            # the start) can stop early: then the Hessian, if positive definite where it stopped
+            config.useHessian = not config.useHessian and positive_definite_hessian(self.nll, floating)
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs += 1
         step = "MIGRAD"

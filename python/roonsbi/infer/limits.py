@@ -272,6 +272,9 @@ def _bracket(calc: _Calculator, level: float, bracket: tuple[float, float] | Non
     the POI's scale (mu-hat and its range), doubling hi up to the POI's maximum."""
     if bracket is not None:
         lo, hi = map(float, bracket)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 < lo < hi <= hi_max):
+            raise ValueError(f"bracket=(lo, hi) = ({lo:g}, {hi:g}) must be finite with 0 < lo < hi <= {hi_max:g} (the "
+                             "POI's maximum; the limit is searched in log(mu)): pass such a bracket")
     else:
         hi = max(calc.observed.mu_hat, 0.0) + 1.0
         while max(calc(hi).cls, *calc(hi).expected) > level and hi < hi_max:
@@ -280,7 +283,7 @@ def _bracket(calc: _Calculator, level: float, bracket: tuple[float, float] | Non
     lowest = min(calc(lo).cls, *calc(lo).expected)
     highest = max(calc(hi).cls, *calc(hi).expected)
     if not (lowest > level > highest):
-        raise ValueError(f"CLs does not cross {level} inside [{lo:g}, {hi:g}] (min CLs at lo {lowest:.4g}, "
+        raise ValueError(f"CLs does not cross {level:g} inside [{lo:g}, {hi:g}] (min CLs at lo {lowest:.4g}, "
                          f"max at hi {highest:.4g}); pass bracket=(lo, hi) or widen the POI's range")
     return lo, hi
 
@@ -328,6 +331,11 @@ def discovery_significance(model: FitModel, *, poi: str | None = None, data: Any
     and the expected ones on the Asimov dataset at mu = ``mu_signal`` (``asimov``, or built at the
     conditional fit mu = ``mu_signal`` to ``data``, see :func:`asimov_dataset`)."""
     poi = _only_poi(model, poi)
+    par = model.parameter(poi)
+    if isinstance(mu_signal, bool) or not isinstance(mu_signal, (int, float, np.integer, np.floating)) or not (
+            math.isfinite(mu_signal) and par.getMin() <= mu_signal <= par.getMax()):
+        raise ValueError(f"mu_signal = {mu_signal!r} (the POI value of the expected significance's Asimov data) must "
+                         f"be a number inside the range [{par.getMin():g}, {par.getMax():g}] of '{poi}'")
     with saved_parameters(model):
         calc = _Calculator(model, poi, data, asimov, generator, mu_asimov=mu_signal)
         q0 = calc.observed.q0(model, poi)

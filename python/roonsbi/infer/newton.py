@@ -40,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["NewtonResult", "newton_minimize", "newton_steps"]
+__all__ = ["NewtonResult", "newton_minimize", "newton_steps", "positive_definite_hessian"]
 
 #: f(x) -> (value, gradient, Hessian) of the floating parameters.
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
@@ -108,6 +108,34 @@ def newton_steps(f: Objective, x0: np.ndarray, lower: np.ndarray, upper: np.ndar
             return NewtonResult(x, value, edm, iteration, evaluations, False, "no step decreases the NLL")
         x, value, g, h = trial, value_t, g_t, h_t
     return NewtonResult(x, value, edm, max_iterations, evaluations, False, "iteration limit")
+
+
+def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
+    r"""Whether the exact Hessian :math:`H` of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the
+    RooRealVars ``params`` at their current values is a seed that Minuit2 accepts: finite, positive definite
+    (a Cholesky factorisation exists), and, as Minuit2's ``MnPosDef`` asks of the seed's covariance
+    :math:`V = H^{-1}`, the eigenvalues of its correlation matrix above :math:`10^{-6}\max(1, \lambda_\max)`
+    (Minuit's internal coordinates of bounded parameters scale :math:`H` by :math:`\mathrm{d}x/\mathrm{d}u`,
+    which changes neither).
+
+    MIGRAD's seed from an NLL's Hessian must be: Minuit2 prints "Initial matrix not pos.def." and its
+    first step fails otherwise (e.g. at a start where the NLL is not convex). The pass is the one the seed
+    needs: RooNSBINLL returns its last Hessian again at the same point."""
+    order = [p.GetName() for p in nll.gradientParameters()]
+    index = np.array([order.index(p.GetName()) for p in params], dtype=int)
+    full = np.zeros(len(order) ** 2)
+    nll.hessian(full)
+    hess = full.reshape(len(order), len(order))[np.ix_(index, index)]
+    if not np.all(np.isfinite(hess)):
+        return False
+    try:
+        np.linalg.cholesky(hess)
+        cov = np.linalg.inv(hess)
+    except np.linalg.LinAlgError:
+        return False
+    scale = 1.0 / np.sqrt(np.diag(cov))
+    eig = np.linalg.eigvalsh(scale[:, None] * cov * scale[None, :])
+    return bool(np.all(np.isfinite(eig)) and eig[0] > 1e-6 * max(1.0, abs(eig[-1])))
 
 
 def newton_minimize(nll: Any, params: list[Any], *, edm_target: float, max_iterations: int = 30) -> NewtonResult:

@@ -322,6 +322,10 @@ class SessionCache:
     """
 
     def __init__(self, threads: int | None = None) -> None:
+        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, (int, np.integer))
+                                    or threads < 0):
+            raise ValueError(f"threads (--threads) must be a whole number >= 0 of onnxruntime threads per network "
+                             f"(0: one per physical core), got {threads!r}")
         self.threads = threads
         self._sessions: dict[Path, Any] = {}
 

@@ -114,6 +114,9 @@ class _Reader:
                                     f"(looked for {file}; relative paths are read from base_dir={self.base})") from None
         except (ValueError, OSError) as err:
             raise ValueError(f"{self.where}: {what} '{file}' is not a numpy .npy array: {err}") from None
+        if arr.dtype.kind not in "iuf":
+            raise ValueError(f"{self.where}: {what} '{file}' has dtype {arr.dtype}, not real numbers: write the "
+                             "array as float (one value per event)")
         arr = np.asarray(arr, dtype=float).reshape(-1) if np.ndim(arr) <= 1 else None
         if arr is None:
             raise ValueError(f"{self.where}: {what} '{file}' must be a 1-D array (one entry per event)")
@@ -147,7 +150,12 @@ class _Reader:
             if m["type"] == "normfactor":
                 terms.append(m["name"])
             elif m["type"] == "vandermonde":
-                coeff = [float(c) for c in m.get("coeff", [1, 0])]
+                coeff = m.get("coeff", [1, 0])
+                if not isinstance(coeff, list) or not coeff or not all(
+                        isinstance(c, (int, float)) and not isinstance(c, bool) and np.isfinite(c) for c in coeff):
+                    raise ValueError(f"{self.where}: vandermonde modifier '{m['name']}' has coeff {coeff!r}: give a "
+                                     "non-empty list of finite numbers [c_0, ..., c_n] (the polynomial's coefficients)")
+                coeff = [float(c) for c in coeff]
                 n = len(coeff) - 1
                 poly = " + ".join(f"({c!r})*{m['name']}^{n - k}" if n - k else f"({c!r})" for k, c in enumerate(coeff))
                 terms.append(f"({poly})")
@@ -216,12 +224,14 @@ def _unbinned(r: _Reader, ch: Mapping, width: float, form: str) -> Any:
             missing = [k for k in ("hi_data", "lo_data", "hi_ratio", "lo_ratio") if k not in d]
             if missing:
                 raise ValueError(f"{r.where}: {at} (normplusshape, unbinned) lacks {missing}")
-            normsys[m["name"]] = NormSys(float(np.sum(d["lo_data"])), float(np.sum(d["hi_data"])), _NORM_CODE)
+            normsys[m["name"]] = NormSys(float(np.sum(_numbers(d["lo_data"], f"{r.where}: {at} lo_data"))),
+                                         float(np.sum(_numbers(d["hi_data"], f"{r.where}: {at} hi_data"))), _NORM_CODE)
             shapesys[m["name"]] = ShapeSys(r.npy(d["lo_ratio"], f"{at} lo_ratio", weights.size),
                                            r.npy(d["hi_ratio"], f"{at} hi_ratio", weights.size), _SHAPE_CODE)
         used |= {m["name"] for m in mods if m["type"] != "normplusshape"}
         ratios = r.npy(s["ratios"], f"{what} ratios", weights.size)
-        processes.append(Process(s["name"], float(np.sum(s["data"])), ratios, r.coefficient(mods), normsys, shapesys))
+        processes.append(Process(s["name"], float(np.sum(_numbers(s.get("data"), f"{r.where}: {what} data"))), ratios,
+                                 r.coefficient(mods), normsys, shapesys))
     pois = {p: (r.params[p].init, *r.params[p].bounds) for p in sorted(used)}
     model = build_model(processes, pois or None, weights=weights, name=name, form=form)
     nps = sorted({n for p in processes for n in p.normsys})
@@ -267,10 +277,10 @@ class _Binned:
     def sample(self, c: str, s: Mapping, obs: Any, n: int) -> tuple[Any, Any, list[str]]:
         """(the sample's function of the observable, its coefficient, the parameters it uses)."""
         what = f"sample '{s['name']}' of channel '{c}'"
-        nominal = np.asarray(s["data"], dtype=float)
+        nominal = _numbers(s.get("data"), f"{self.r.where}: {what} data")
         if nominal.shape != (n,) or not np.all(np.isfinite(nominal)):
-            raise ValueError(f"{self.r.where}: {what} has data of shape {nominal.shape} (channel: {n} bins) or "
-                             "non-finite entries")
+            raise ValueError(f"{self.r.where}: {what} has data of shape {nominal.shape} (channel: {n} bins, the "
+                             "length of its observation) or non-finite entries")
         keep = _hist_func(f"{s['name']}_{c}_nominal", obs, nominal.tolist())
         self.keep += keep
         func, mods = keep[1], self.r.modifiers(c, s)
@@ -326,12 +336,33 @@ class _Binned:
                        ROOT.RooArgSet(*[self.constraints[u][1] for u in nps]), owner=self)
 
 
+def _numbers(value: Any, what: str) -> np.ndarray:
+    """``value`` (a number or a list of numbers) as a float array; ValueError naming ``what`` otherwise."""
+    items = value if isinstance(value, list) else [value]
+    if not items or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in items):
+        raise ValueError(f"{what} must be a number or a non-empty list of numbers, got {value!r}")
+    return np.asarray(items, dtype=float)
+
+
 def _observations(r: _Reader) -> dict[str, list]:
-    """Observed bin contents per binned channel: by name, else by the channel's position (the toolkit's way)."""
+    """Observed bin contents per binned channel: by name, else by the channel's position (the toolkit's way);
+    ValueError for counts that are not finite numbers >= 0, and for channels named twice."""
+    names = [ch.get("name") for ch in r.spec["channels"]]
+    twice = sorted({str(n) for n in names if names.count(n) > 1})
+    if twice:
+        raise ValueError(f"{r.where}: channel names must be unique, {twice} appear more than once")
     obs = r.spec.get("observations") or []
     if obs and all("name" in o for o in obs):
-        return {o["name"]: o["data"] for o in obs}
-    return {ch["name"]: obs[i]["data"] for i, ch in enumerate(r.spec["channels"]) if i < len(obs)}
+        out = {o["name"]: o["data"] for o in obs}
+    else:
+        out = {ch["name"]: obs[i]["data"] for i, ch in enumerate(r.spec["channels"]) if i < len(obs)}
+    for channel, data in out.items():
+        counts = _numbers(data, f"{r.where}: the observation of channel '{channel}'")
+        bad = np.flatnonzero(~(np.isfinite(counts) & (counts >= 0)))
+        if bad.size:
+            raise ValueError(f"{r.where}: the observation of channel '{channel}' has a count that is not a finite "
+                             f"number >= 0 (bin {int(bad[0])} = {counts[bad[0]]:g}): give the observed event counts")
+    return out
 
 
 def from_nsbi_workspace(spec_or_path: Mapping | str | os.PathLike, measurement: str | None = None,

@@ -67,6 +67,9 @@ def open_model(path: str | os.PathLike, workspace: str | None = None) -> Workspa
     if not path.exists():
         raise FileNotFoundError(f"no such model file: {path}")
     kind = source_format(path)
+    if workspace is not None and kind in ("pyhf", "xml", "hs3"):
+        raise ValueError(f"workspace={workspace!r} names a workspace of a ROOT file, but {path} is a "
+                         f"{kind} file (one model): drop the option")
     if kind == "pyhf":
         return from_pyhf(path, name=path.stem)
     if kind == "xml":
