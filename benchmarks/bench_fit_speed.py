@@ -91,26 +91,11 @@ def _progress(out: dict, what: str) -> None:
           file=sys.stderr, flush=True)
 
 
-def run_fast(n: int, n_np: int, code: int, threads: int, fits: tuple[str, ...] = FITS) -> dict:
-    from roonsbi.infer.fit import Fitter
-
-    out: dict = {"method": "fast", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
-    model, fnll, store = _roonsbi_nll(n, n_np, code, threads)
-    nll = fnll.nll
+def _hessian_checks(out: dict, model, nll, n_np: int) -> None:
+    """The one-pass Hessian's time and three of its columns against central differences of the gradient."""
     npar = nll.gradientParameters().size()
     grad, hess = np.zeros(npar), np.zeros(npar * npar)
-    out["store_gb"] = store.bytes() / 1e9
-    out["bound_s"] = _best(5, lambda k: store.readAll(threads))
-    _start(model, n_np)
     alpha = model.parameter("alpha_np0")
-
-    def value_and_gradient(k):
-        alpha.setVal(ALPHA_START + 1e-3 * (k + 1))
-        nll.getVal()
-        nll.gradient(grad)
-
-    nll.getVal()
-    out["nll_grad_s"] = _best(5, value_and_gradient)
 
     def hessian(k):
         alpha.setVal(ALPHA_START - 1e-3 * (k + 1))
@@ -138,6 +123,31 @@ def run_fast(n: int, n_np: int, code: int, threads: int, fits: tuple[str, ...] =
         worst = max(worst, float(np.max(np.abs(h[floating, k] - fd[floating]) / scale)))
     out["hessian_vs_differences"] = worst
 
+
+def run_fast(n: int, n_np: int, code: int, threads: int, fits: tuple[str, ...] = FITS, quick: bool = False) -> dict:
+    """roonsbi's fast path (module doc); ``quick``: the full fits only (no Hessian timing and check)."""
+    from roonsbi.infer.fit import Fitter
+
+    out: dict = {"method": "fast", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
+    model, fnll, store = _roonsbi_nll(n, n_np, code, threads)
+    nll = fnll.nll
+    grad = np.zeros(nll.gradientParameters().size())
+    out["store_gb"] = store.bytes() / 1e9
+    out["bound_s"] = _best(5, lambda k: store.readAll(threads))
+    _start(model, n_np)
+    alpha = model.parameter("alpha_np0")
+
+    def value_and_gradient(k):
+        alpha.setVal(ALPHA_START + 1e-3 * (k + 1))
+        nll.getVal()
+        nll.gradient(grad)
+
+    nll.getVal()
+    out["nll_grad_s"] = _best(5, value_and_gradient)
+
+    if not quick:
+        _hessian_checks(out, model, nll, n_np)
+    _progress(out, "NLL+grad timed")
     results = {}
     for method in fits:
         _start(model, n_np)
@@ -378,12 +388,81 @@ def run_check(n: int, n_np: int) -> dict:
     return out
 
 
-def measure(spec: str, threads: int, fits: tuple[str, ...], budget: float) -> dict:
+def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, impact_nps: int,
+                scan_points: int) -> dict:
+    """Conditional fits of roonsbi's fast path: passes per impact fit started from the best fit vs from its
+    linear response (``roonsbi.infer.warm``), then ``infer.impacts`` of ``impact_nps`` NPs and
+    ``infer.profile_scan`` of ``scan_points`` contiguous points of the 31-point grid mu-hat +- 3 sigma."""
+    from roonsbi.infer.fit import Fitter
+    from roonsbi.infer.impacts import impacts
+    from roonsbi.infer.scan import profile_scan
+    from roonsbi.infer.warm import conditional_start, covariance_of
+
+    out: dict = {"method": "profile", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
+    model, fnll, _ = _roonsbi_nll(n, n_np, code, threads)
+    nll = fnll.nll
+    fitter = Fitter(model, nll=fnll, tolerance=TOLERANCE)
+    _start(model, n_np)
+
+    def timed(call):
+        passes, t = nll.numPasses(), time.perf_counter()
+        res = call()
+        return res, time.perf_counter() - t, int(nll.numPasses() - passes)
+
+    best, out["global_fit_s"], out["global_passes"] = timed(lambda: fitter.fit(hesse=True))
+    _progress(out, "global fit")
+    cov = covariance_of(best)
+    names = [f"alpha_np{m}" for m in range(compare_nps)]
+    starts = {"best": lambda fixed: best.values,
+              "linear": lambda fixed: conditional_start(model, best, fixed, covariance=cov)}
+    mus: dict[str, list[float]] = {}
+    for label, start_of in starts.items():
+        passes, secs, mus[label], statuses = [], [], [], []
+        for name in names:
+            for sign in (1, -1):
+                fixed = {name: best.values[name] + sign * best.errors[name]}
+                model.set_parameters(start_of(fixed))
+                res, s, p = timed(lambda fixed=fixed: fitter.fit(fixed, hesse=False))
+                passes.append(p)
+                secs.append(s)
+                mus[label].append(res.values["mu"])
+                statuses.append(res.status)
+        out[f"conditional_{label}_passes"], out[f"conditional_{label}_s"] = passes, secs
+        out[f"conditional_{label}_status"] = statuses
+        _progress(out, f"conditional fits from {label}")
+    out["conditional_max_dmu_over_error"] = max(abs(a - b) for a, b in zip(mus["best"], mus["linear"])) / \
+        best.errors["mu"]
+    if impact_nps:
+        model.set_parameters(best.values)
+        res, out["impacts_s"], out["impacts_passes"] = timed(lambda: impacts(
+            model, "mu", nuisance_parameters=[f"alpha_np{m}" for m in range(impact_nps)], fitter=fitter,
+            progress=False))
+        out["impacts_fits"] = 4 * impact_nps
+        _progress(out, "impacts")
+    if scan_points:
+        lo = max(0.0, best.values["mu"] - 3 * best.errors["mu"])
+        grid = np.linspace(lo, best.values["mu"] + 3 * best.errors["mu"], 31)
+        first = max(0, 15 - scan_points // 2)
+        values = grid[first:first + scan_points]
+        model.set_parameters(best.values)
+        scan, out["scan_s"], out["scan_passes"] = timed(lambda: profile_scan(model, "mu", values, fitter=fitter,
+                                                                            progress=False))
+        out["scan_values"] = [float(v) for v in values]
+        out["scan_t"] = [float(2 * (v - scan.best.min_nll)) for v in scan.nll]
+    out["load_end"] = os.getloadavg()[0]
+    out["peak_gb"] = peak_rss_gb()
+    return out
+
+
+def measure(spec: str, threads: int, fits: tuple[str, ...], budget: float, profile: tuple[int, int, int],
+            quick: bool) -> dict:
     method, n, n_np, code = spec.split(":")
     if method == "check":
         return run_check(int(n), int(n_np))
     if method == "fast":
-        return run_fast(int(n), int(n_np), int(code), threads, fits)
+        return run_fast(int(n), int(n_np), int(code), threads, fits, quick)
+    if method == "profile":
+        return run_profile(int(n), int(n_np), int(code), threads, *profile)
     return run_jax(int(n), int(n_np), int(code), x64=method == "jax64", budget=budget)
 
 
@@ -412,12 +491,17 @@ def main() -> None:
     ap.add_argument("--fits", default=",".join(FITS), help="Fitter methods of the fast measurement")
     ap.add_argument("--budget", type=float, default=math.inf,
                     help="seconds after which a JAX MIGRAD stops (reporting its calls so far)")
+    ap.add_argument("--profile", default="2,1,31",
+                    help="the profile measurement: NPs of the start comparison, NPs of infer.impacts, scan points")
+    ap.add_argument("--quick", action="store_true", help="fast: the full fits only (no Hessian timing and check)")
     ap.add_argument("--one", help="one measurement METHOD:N:NNP:CODE in this process (prints a JSON line)")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.threads, tuple(args.fits.split(",")), args.budget)), flush=True)
+        print(json.dumps(measure(args.one, args.threads, tuple(args.fits.split(",")), args.budget,
+                                    tuple(int(v) for v in args.profile.split(",")), args.quick)), flush=True)
         return
-    extra = ["--fits", args.fits, "--budget", str(args.budget)]
+    extra = ["--fits", args.fits, "--budget", str(args.budget), "--profile", args.profile] + \
+        (["--quick"] if args.quick else [])
     print(f"load average at the start: {os.getloadavg()}", flush=True)
     if any(m.startswith("jax") for m in args.methods.split(",")):
         res = _run("check:{}:{}:5".format(*CHECK_SIZE), 1, extra)
@@ -442,11 +526,25 @@ def _report(r: dict) -> None:
         print(f"  {r['method']}: failed: {r['error']}")
         return
     head = f"  {r['method']} {r['events']:.0e} x 3 x {r['nps']}, code {r['code']}:"
+    if r["method"] == "profile":
+        print(f"{head} global fit {r['global_fit_s']:.1f} s ({r['global_passes']} passes)")
+        for label in ("best", "linear"):
+            p, t = r[f"conditional_{label}_passes"], r[f"conditional_{label}_s"]
+            print(f"    conditional fits started from {label}: passes {p} (mean {np.mean(p):.1f}), "
+                  f"{np.mean(t):.1f} s each, statuses {r[f'conditional_{label}_status']}")
+        print(f"    the two starts' mu-hat differ by <= {r['conditional_max_dmu_over_error']:.1e} of its error")
+        if "impacts_s" in r:
+            print(f"    infer.impacts ({r['impacts_fits']} conditional fits + the global fit): {r['impacts_s']:.1f} s, "
+                  f"{r['impacts_passes']} passes")
+        if "scan_s" in r:
+            print(f"    infer.profile_scan ({len(r['scan_values'])} points + the global fit): {r['scan_s']:.1f} s, "
+                  f"{r['scan_passes']} passes; peak {r['peak_gb']:.2f} GB")
+        return
     if r["method"] == "fast":
+        hessian = (f"; Hessian {r['hessian_s']:.4f} s ({r['hessian_s'] / r['nll_grad_s']:.2f} NLL+grad passes; "
+                   f"vs differences {r['hessian_vs_differences']:.1e})") if "hessian_s" in r else ""
         print(f"{head} store {r['store_gb']:.2f} GB, bound {r['bound_s']:.4f} s; NLL+grad {r['nll_grad_s']:.4f} s "
-              f"({r['nll_grad_s'] / r['bound_s']:.2f} x bound); Hessian {r['hessian_s']:.4f} s "
-              f"({r['hessian_s'] / r['nll_grad_s']:.2f} NLL+grad passes; "
-              f"vs differences {r['hessian_vs_differences']:.1e}); peak {r['peak_gb']:.2f} GB")
+              f"({r['nll_grad_s'] / r['bound_s']:.2f} x bound){hessian}; peak {r['peak_gb']:.2f} GB")
         for method in ("newton", "migrad"):
             if f"{method}_fit_s" in r:
                 print(f"    full fit {method}: {r[f'{method}_fit_s']:.2f} s ({r[f'{method}_passes']} passes, status "
