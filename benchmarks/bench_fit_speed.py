@@ -11,14 +11,23 @@ process and prints one JSON line (peak memory per process, from getrusage's maxr
   Hessian errors) with ``Fitter`` method "newton" (Newton iterations, MIGRAD, HESSE) and method
   "migrad" (MIGRAD + HESSE, the default of ``fit(fast=True)``; both with the exact Hessian), their
   passes over the events and the agreement of their mu-hat and errors;
-* ``jax32`` / ``jax64``: the same toy as JAX arrays (float32 / float64), the NLL written in
-  ``jax.numpy`` (code 5: ROOT's polynomial inside |alpha| < 1, exponential outside), ``jax.jit`` of
-  ``jax.value_and_grad`` given to iminuit's MIGRAD (``tol`` as above), then the Hessian from JAX
-  (forward-over-reverse, one Hessian-vector product per parameter) for the errors: Minuit's HESSE
-  would take ~n^2/2 NLL evaluations. MIGRAD stops after MAX_CALLS = 1000 calls (float32 values are too
-  coarse for EDM < 1e-8: without a limit it runs until Minuit's own, ~5 n^2 calls).
+* ``jax32`` / ``jax64``: the same toy as JAX arrays, fitted the way a careful JAX user would: the NLL in
+  ``jax.numpy`` vectorised over (process, NP, event) arrays (code 5: ROOT's polynomial inside
+  |alpha| < 1, linear in the stored logarithms outside; the product over NPs as the exp of a sum of
+  logs), the event sum a ``lax.map`` over chunks of CHUNK events of a ``jax.checkpoint``-ed chunk term
+  (reverse mode holds one chunk's intermediates, not a (P, M, N) array), ``jax.jit(jax.value_and_grad)``
+  given to iminuit's MIGRAD (strategy 1, the tolerance above, at most MAX_CALLS calls, ``--budget``
+  seconds), then ``jax.hessian`` summed over sub-chunks of HESSIAN_CHUNK events for the errors. jax64
+  holds the columns in float64; jax32 in float32 with the (P, M, C) work in float32 and the per-event
+  sums, logs and event sums in float64 (x64 enabled in both). A run with JAX first checks, in its own
+  process, that JAX's float64 NLL equals roonsbi's on a small toy (CHECK_SIZE) to CHECK_TOLERANCE;
+* ``profile``: roonsbi's conditional fits: passes per impact fit (alpha_np{m} at its post-fit
+  +- 1 sigma) started from the best fit and from its linear response (:func:`linear_response`), then
+  ``infer.impacts`` and ``infer.profile_scan`` (``--profile COMPARE,IMPACTS,POINTS``: NPs of the start
+  comparison, NPs of ``impacts``, contiguous points of the 31-point grid mu-hat +- 3 sigma).
 
-Usage:  python benchmarks/bench_fit_speed.py [--sizes 1e5x20] [--codes 5,4] [--methods fast,jax32,jax64]
+Usage:  python benchmarks/bench_fit_speed.py [--sizes 1e5x20] [--codes 5,4] [--methods fast,jax32,jax64,profile]
+            [--fits newton,migrad] [--quick] [--budget SECONDS] [--profile 2,1,31]
         python benchmarks/bench_fit_speed.py --one fast:1000000:100:5   (one measurement)
 """
 
@@ -220,12 +229,12 @@ def _jax_functions(nu: np.ndarray, n_np: int, dtype, chunk: int, hessian_chunk: 
     def outside(theta):  # the event-free terms: sum_J N_J(mu) and the unit Gaussian constraints (-log N(0 | alpha, 1))
         return jnp.sum(big_n(theta[0])) + 0.5 * jnp.sum(theta[1:] ** 2) + n_np * 0.5 * math.log(2 * math.pi)
 
-    chunk_term = jax.checkpoint(events_term)
+    @jax.checkpoint  # the slicing inside: the residuals of a chunk are theta and k, not a copy of its events
+    def chunk_term(theta, k, data):
+        return events_term(theta, *(a[k] for a in data))
 
     def nll(theta, data):
-        log_lo, log_hi, r, w = data
-        sums = jax.lax.map(lambda k: chunk_term(theta, log_lo[k], log_hi[k], r[k], w[k]),
-                           jnp.arange(w.shape[0]))
+        sums = jax.lax.map(lambda k: chunk_term(theta, k, data), jnp.arange(data[3].shape[0]))
         return outside(theta) - jnp.sum(sums)
 
     hess_term = jax.hessian(events_term)
@@ -388,6 +397,19 @@ def run_check(n: int, n_np: int) -> dict:
     return out
 
 
+def linear_response(best, fixed: dict[str, float]) -> dict[str, float]:
+    r"""The start of a conditional fit from the best fit's covariance C: the minimum over the other parameters O
+    of the quadratic approximation at ``fixed`` values v_F, theta_O = theta-hat_O + C_OF C_FF^-1 (v_F - theta-hat_F)
+    (one fixed parameter here: C_OF / C_FF)."""
+    result = best.roofit_result
+    names = [p.GetName() for p in result.floatParsFinal()]
+    cov = result.covarianceMatrix()
+    (name, value), = fixed.items()
+    f = names.index(name)
+    delta = (value - best.values[name]) / cov(f, f)
+    return {**best.values, **{n: best.values[n] + cov(i, f) * delta for i, n in enumerate(names) if i != f}, **fixed}
+
+
 def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, impact_nps: int,
                 scan_points: int) -> dict:
     """Conditional fits of roonsbi's fast path: passes per impact fit started from the best fit vs from its
@@ -396,7 +418,6 @@ def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, im
     from roonsbi.infer.fit import Fitter
     from roonsbi.infer.impacts import impacts
     from roonsbi.infer.scan import profile_scan
-    from roonsbi.infer.warm import conditional_start, covariance_of
 
     out: dict = {"method": "profile", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
     model, fnll, _ = _roonsbi_nll(n, n_np, code, threads)
@@ -411,10 +432,8 @@ def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, im
 
     best, out["global_fit_s"], out["global_passes"] = timed(lambda: fitter.fit(hesse=True))
     _progress(out, "global fit")
-    cov = covariance_of(best)
     names = [f"alpha_np{m}" for m in range(compare_nps)]
-    starts = {"best": lambda fixed: best.values,
-              "linear": lambda fixed: conditional_start(model, best, fixed, covariance=cov)}
+    starts = {"best": lambda fixed: best.values, "linear": lambda fixed: linear_response(best, fixed)}
     mus: dict[str, list[float]] = {}
     for label, start_of in starts.items():
         passes, secs, mus[label], statuses = [], [], [], []

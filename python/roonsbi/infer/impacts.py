@@ -33,7 +33,6 @@ from .fits import run_fits
 from .progress import progress as progress_of
 from .results import FitResult, Impact, ImpactResult, Pull
 from .state import saved_parameters
-from .warm import conditional_start, covariance_of
 
 __all__ = ["Impact", "ImpactResult", "Pull", "gaussian_constraints_of", "impacts", "pulls"]
 
@@ -68,33 +67,29 @@ def pulls(model: FitModel, best: FitResult, *, nuisance_parameters: Sequence[str
 
 
 def _shift(model: FitModel, fitter: Fitter, best: FitResult, poi: str, name: str, value: float,
-           flagged: dict[str, float], cov: Any) -> float:
+           flagged: dict[str, float]) -> float:
     r""":math:`\hat{\hat\mu}(\theta = \mathrm{value}) - \hat\mu`: the fit with ``name`` fixed at
-    ``value``, started from the best fit moved by its linear response (:mod:`roonsbi.infer.warm`,
-    ``cov`` from :func:`~roonsbi.infer.warm.covariance_of`); the parameters it leaves at a bound go into
-    ``flagged``."""
+    ``value``, started from the best fit; the parameters it leaves at a bound go into ``flagged``."""
     var = model.parameter(name)
     if not var.getMin() <= value <= var.getMax():
         raise ValueError(f"impact of '{name}': {value:.6g} is outside its range [{var.getMin()}, "
                          f"{var.getMax()}] (widen the range)")
-    model.set_parameters(conditional_start(model, best, {name: value}, covariance=cov))
+    model.set_parameters(best.values)
     result = fitter.fit({name: value}, hesse=False)
     flagged.update(result.at_bound)
     return result.values[poi] - best.values[poi]
 
 
-def _impact(model: FitModel, fitter: Fitter, best: FitResult, poi: str, pull: Pull, prefit: bool,
-            cov: Any) -> Impact:
+def _impact(model: FitModel, fitter: Fitter, best: FitResult, poi: str, pull: Pull, prefit: bool) -> Impact:
     """Post-fit (and with ``prefit``, pre-fit) impact of one nuisance parameter."""
     if not (pull.error > 0 and math.isfinite(pull.error)):
         raise ValueError(f"the fit gives no valid error for '{pull.name}' ({pull.error}); impacts need HESSE errors")
     flagged: dict[str, float] = {}
-    impact = Impact(pull.name, _shift(model, fitter, best, poi, pull.name, pull.value + pull.error, flagged, cov),
-                    _shift(model, fitter, best, poi, pull.name, pull.value - pull.error, flagged, cov))
+    impact = Impact(pull.name, _shift(model, fitter, best, poi, pull.name, pull.value + pull.error, flagged),
+                    _shift(model, fitter, best, poi, pull.name, pull.value - pull.error, flagged))
     if prefit and math.isfinite(pull.prefit_error):
-        impact.prefit_up = _shift(model, fitter, best, poi, pull.name, pull.value + pull.prefit_error, flagged, cov)
-        impact.prefit_down = _shift(model, fitter, best, poi, pull.name, pull.value - pull.prefit_error, flagged,
-                                    cov)
+        impact.prefit_up = _shift(model, fitter, best, poi, pull.name, pull.value + pull.prefit_error, flagged)
+        impact.prefit_down = _shift(model, fitter, best, poi, pull.name, pull.value - pull.prefit_error, flagged)
     impact.at_bound = flagged
     return impact
 
@@ -103,7 +98,6 @@ def _distributed_impacts(model: FitModel, best: FitResult, poi: str, result_pull
                          executor: Any, model_file: str | os.PathLike | None, backend: str) -> list[Impact]:
     """The shifted fits of :func:`impacts` as work units on ``executor`` (:mod:`roonsbi.infer.fits`)."""
     points: list[tuple[dict[str, float], dict[str, float]]] = []
-    cov = covariance_of(best)
     for p in result_pulls:
         if not (p.error > 0 and math.isfinite(p.error)):
             raise ValueError(f"the fit gives no valid error for '{p.name}' ({p.error}); impacts need HESSE errors")
@@ -115,7 +109,7 @@ def _distributed_impacts(model: FitModel, best: FitResult, poi: str, result_pull
             if not var.getMin() <= value <= var.getMax():
                 raise ValueError(f"impact of '{p.name}': {value:.6g} is outside its range [{var.getMin()}, "
                                  f"{var.getMax()}] (widen the range)")
-            points.append(({p.name: value}, conditional_start(model, best, {p.name: value}, covariance=cov)))
+            points.append(({p.name: value}, best.values))
     fits = iter(run_fits(model, points, executor, model_file=model_file, backend=backend))
     out = []
     for p in result_pulls:
@@ -135,8 +129,7 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
 
     One unconditional fit (MIGRAD + HESSE), then per nuisance parameter two fits with it fixed
     at :math:`\hat\theta \pm \hat\sigma` and, with ``prefit``, two at
-    :math:`\hat\theta \pm \sigma_0`; each conditional fit starts from the best fit moved by its linear
-    response to the fixed value (:mod:`roonsbi.infer.warm`; parameters
+    :math:`\hat\theta \pm \sigma_0`; each conditional fit starts from the best fit (parameters
     that a fit leaves within 1% of a bound: ``best.at_bound`` and each :attr:`Impact.at_bound`). The model's
     parameters (values and constant flags) are restored afterwards, also on an exception.
     ``progress``: a tqdm bar over the nuisance parameters (default: when stderr is a terminal;
@@ -159,8 +152,7 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
         if executor is not None:
             out = _distributed_impacts(model, best, poi, result_pulls, prefit, executor, model_file, backend)
         else:
-            cov = covariance_of(best)
-            out = [_impact(model, fitter, best, poi, p, prefit, cov)
+            out = [_impact(model, fitter, best, poi, p, prefit)
                    for p in progress_of(result_pulls, desc=f"impacts on {poi}", show=progress)]
     out.sort(key=lambda i: i.size, reverse=True)
     return ImpactResult(poi, best, result_pulls, out)

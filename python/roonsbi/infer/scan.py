@@ -27,7 +27,6 @@ from .intervals import chi2_threshold, crossing_interval
 from .progress import progress as progress_of
 from .results import FitResult, NuisanceProfile, ParametrizedScanResult, Scan2DResult, ScanResult
 from .state import saved_parameters
-from .warm import conditional_start, covariance_of
 
 __all__ = ["ParametrizedScanResult", "Scan2DResult", "ScanResult", "chi2_threshold", "conditional_nuisances",
            "crossing_interval", "parametrized_point", "parametrized_scan", "profile_scan", "profile_scan_2d"]
@@ -44,8 +43,7 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
                  executor: Any = None, model_file: str | os.PathLike | None = None) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
     fixed at each value (nuisance parameters profiled), warm-started from the previous scan
-    point's solution (from the best fit for the first point and after a fit with a non-zero status)
-    moved by the linear response of the best fit's covariance to the step in ``poi`` (:mod:`roonsbi.infer.warm`).
+    point's solution (from the best fit for the first point and after a fit with a non-zero status).
     Points whose fit leaves a parameter at a bound are in :attr:`ScanResult.at_bound`.
     ``progress``: tqdm bar (default: when stderr is a terminal). ``executor``, ``model_file``: the
     fits of the points as work units (see the module doc)."""
@@ -58,13 +56,13 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
     with saved_parameters(model):
         best = fitter.fit(hesse=True)
         if executor is not None:
-            fits = run_fits(model, [({poi: v}, conditional_start(model, best, {poi: v})) for v in values], executor,
-                            model_file=model_file, fast=fast, backend=backend)
+            fits = run_fits(model, [({poi: v}, best.values) for v in values], executor, model_file=model_file,
+                            fast=fast, backend=backend)
             return ScanResult(poi, values, np.array([f.min_nll for f in fits]), best,
                               {k: f.at_bound for k, f in enumerate(fits) if f.at_bound})
-        warm, cov = best, covariance_of(best)
+        warm = best
         for k, v in progress_of(list(enumerate(values)), desc=f"scan of {poi}", show=progress):
-            model.set_parameters(conditional_start(model, best, {poi: v}, start=warm.values, covariance=cov))
+            model.set_parameters(warm.values)
             point = _point(fitter, {poi: v}, undefined, k)
             nll[k] = np.nan if point is None else point.min_nll
             if point is not None and point.at_bound:
