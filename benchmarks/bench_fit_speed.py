@@ -11,14 +11,23 @@ process and prints one JSON line (peak memory per process, from getrusage's maxr
   Hessian errors) with ``Fitter`` method "newton" (Newton iterations, MIGRAD, HESSE) and method
   "migrad" (MIGRAD + HESSE, the default of ``fit(fast=True)``; both with the exact Hessian), their
   passes over the events and the agreement of their mu-hat and errors;
-* ``jax32`` / ``jax64``: the same toy as JAX arrays (float32 / float64), the NLL written in
-  ``jax.numpy`` (code 5: ROOT's polynomial inside |alpha| < 1, exponential outside), ``jax.jit`` of
-  ``jax.value_and_grad`` given to iminuit's MIGRAD (``tol`` as above), then the Hessian from JAX
-  (forward-over-reverse, one Hessian-vector product per parameter) for the errors: Minuit's HESSE
-  would take ~n^2/2 NLL evaluations. MIGRAD stops after MAX_CALLS = 1000 calls (float32 values are too
-  coarse for EDM < 1e-8: without a limit it runs until Minuit's own, ~5 n^2 calls).
+* ``jax32`` / ``jax64``: the same toy as JAX arrays, fitted the way a careful JAX user would: the NLL in
+  ``jax.numpy`` vectorised over (process, NP, event) arrays (code 5: ROOT's polynomial inside
+  |alpha| < 1, linear in the stored logarithms outside; the product over NPs as the exp of a sum of
+  logs), the event sum a ``lax.map`` over chunks of CHUNK events of a ``jax.checkpoint``-ed chunk term
+  (reverse mode holds one chunk's intermediates, not a (P, M, N) array), ``jax.jit(jax.value_and_grad)``
+  given to iminuit's MIGRAD (strategy 1, the tolerance above, at most MAX_CALLS calls, ``--budget``
+  seconds), then ``jax.hessian`` summed over sub-chunks of HESSIAN_CHUNK events for the errors. jax64
+  holds the columns in float64; jax32 in float32 with the (P, M, C) work in float32 and the per-event
+  sums, logs and event sums in float64 (x64 enabled in both). A run with JAX first checks, in its own
+  process, that JAX's float64 NLL equals roonsbi's on a small toy (CHECK_SIZE) to CHECK_TOLERANCE;
+* ``profile``: roonsbi's conditional fits: passes per impact fit (alpha_np{m} at its post-fit
+  +- 1 sigma) started from the best fit and from its linear response (:func:`linear_response`), then
+  ``infer.impacts`` and ``infer.profile_scan`` (``--profile COMPARE,IMPACTS,POINTS``: NPs of the start
+  comparison, NPs of ``impacts``, contiguous points of the 31-point grid mu-hat +- 3 sigma).
 
-Usage:  python benchmarks/bench_fit_speed.py [--sizes 1e5x20] [--codes 5,4] [--methods fast,jax32,jax64]
+Usage:  python benchmarks/bench_fit_speed.py [--sizes 1e5x20] [--codes 5,4] [--methods fast,jax32,jax64,profile]
+            [--fits newton,migrad] [--quick] [--budget SECONDS] [--profile 2,1,31]
         python benchmarks/bench_fit_speed.py --one fast:1000000:100:5   (one measurement)
 """
 
@@ -39,6 +48,11 @@ from bench_nsbi import _sigma, structure, toy_columns
 TOLERANCE = 1e-5
 MU_START, ALPHA_START = 1.5, 0.2
 MAX_CALLS = 1000  # iminuit's MIGRAD call limit (float32 values cannot reach EDM < 1e-8: it would run ~n^2 calls)
+FITS = ("newton", "migrad")  # the Fitter methods of the fast measurement ("migrad" is fit(fast=True)'s)
+CHUNK = 4000  # events per chunk of the JAX NLL: (3 x 100 x 4000) intermediates of a few MB
+HESSIAN_CHUNK = 250  # events per sub-chunk of the JAX Hessian (1 + n_np tangents of each intermediate)
+CHECK_SIZE = (3000, 6)  # the toy of the JAX-vs-roonsbi NLL check at the start of a run with JAX
+CHECK_TOLERANCE = 1e-9  # JAX's float64 NLL equals roonsbi's to this relative difference
 
 
 def peak_rss_gb() -> float:
@@ -58,13 +72,12 @@ def _start(model, n_np: int) -> None:
     model.set_parameters({f"alpha_np{m}": ALPHA_START for m in range(n_np)}, mu=MU_START)
 
 
-def run_fast(n: int, n_np: int, code: int, threads: int) -> dict:
+def _roonsbi_nll(n: int, n_np: int, code: int, threads: int):
+    """(model, FastNLL, store) of the toy: roonsbi's RooNSBINLL on the float32 EventStore."""
     import ROOT
 
-    from roonsbi.infer.fit import Fitter
     from roonsbi.models.fast import fast_nll
 
-    out: dict = {"method": "fast", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
     _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
     store = ROOT.std.make_shared["RooNSBI::EventStore"](n)
     for k, v in ratios.items():
@@ -79,22 +92,19 @@ def run_fast(n: int, n_np: int, code: int, threads: int) -> dict:
             store.addColumn(f"g_{proc}_np{m}_lo", np.exp(ll))
             store.addColumn(f"g_{proc}_np{m}_hi", np.exp(lh))
     model = structure(yields, n_np, code=code)
-    fnll = fast_nll(model, store=store, threads=threads)  # keeps the constraint terms alive
-    nll = fnll.nll
+    return model, fast_nll(model, store=store, threads=threads), store  # the FastNLL keeps the constraints alive
+
+
+def _progress(out: dict, what: str) -> None:
+    print(f"  {out['method']}: {what} ({json.dumps({k: v for k, v in out.items() if k.endswith('_s')})})",
+          file=sys.stderr, flush=True)
+
+
+def _hessian_checks(out: dict, model, nll, n_np: int) -> None:
+    """The one-pass Hessian's time and three of its columns against central differences of the gradient."""
     npar = nll.gradientParameters().size()
     grad, hess = np.zeros(npar), np.zeros(npar * npar)
-    out["store_gb"] = store.bytes() / 1e9
-    out["bound_s"] = _best(5, lambda k: store.readAll(threads))
-    _start(model, n_np)
     alpha = model.parameter("alpha_np0")
-
-    def value_and_gradient(k):
-        alpha.setVal(ALPHA_START + 1e-3 * (k + 1))
-        nll.getVal()
-        nll.gradient(grad)
-
-    nll.getVal()
-    out["nll_grad_s"] = _best(5, value_and_gradient)
 
     def hessian(k):
         alpha.setVal(ALPHA_START - 1e-3 * (k + 1))
@@ -122,59 +132,72 @@ def run_fast(n: int, n_np: int, code: int, threads: int) -> dict:
         worst = max(worst, float(np.max(np.abs(h[floating, k] - fd[floating]) / scale)))
     out["hessian_vs_differences"] = worst
 
-    fits = {}
-    for method in ("newton", "migrad"):
+
+def run_fast(n: int, n_np: int, code: int, threads: int, fits: tuple[str, ...] = FITS, quick: bool = False) -> dict:
+    """roonsbi's fast path (module doc); ``quick``: the full fits only (no Hessian timing and check)."""
+    from roonsbi.infer.fit import Fitter
+
+    out: dict = {"method": "fast", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
+    model, fnll, store = _roonsbi_nll(n, n_np, code, threads)
+    nll = fnll.nll
+    grad = np.zeros(nll.gradientParameters().size())
+    out["store_gb"] = store.bytes() / 1e9
+    out["bound_s"] = _best(5, lambda k: store.readAll(threads))
+    _start(model, n_np)
+    alpha = model.parameter("alpha_np0")
+
+    def value_and_gradient(k):
+        alpha.setVal(ALPHA_START + 1e-3 * (k + 1))
+        nll.getVal()
+        nll.gradient(grad)
+
+    nll.getVal()
+    out["nll_grad_s"] = _best(5, value_and_gradient)
+
+    if not quick:
+        _hessian_checks(out, model, nll, n_np)
+    _progress(out, "NLL+grad timed")
+    results = {}
+    for method in fits:
         _start(model, n_np)
         passes = nll.numPasses()
         fitter = Fitter(model, nll=nll, tolerance=TOLERANCE, method=method)
         t = time.perf_counter()
         res = fitter.fit(hesse=True)
-        fits[method] = res
+        results[method] = res
         out[f"{method}_fit_s"] = time.perf_counter() - t
         out[f"{method}_passes"] = int(nll.numPasses() - passes)
         out[f"{method}_status"], out[f"{method}_edm"] = res.status, res.edm
         out[f"{method}_mu"], out[f"{method}_mu_err"] = res.values["mu"], res.errors["mu"]
         if fitter.newton is not None:
             out["newton_iterations"] = fitter.newton.iterations
-    a, b = fits["newton"], fits["migrad"]
-    out["max_value_diff_over_error"] = max(abs(a.values[k] - b.values[k]) / b.errors[k] for k in b.values)
-    out["max_error_rel_diff"] = max(abs(a.errors[k] / b.errors[k] - 1) for k in b.values)
+    if "newton" in results and "migrad" in results:
+        a, b = results["newton"], results["migrad"]
+        out["max_value_diff_over_error"] = max(abs(a.values[k] - b.values[k]) / b.errors[k] for k in b.values)
+        out["max_error_rel_diff"] = max(abs(a.errors[k] / b.errors[k] - 1) for k in b.values)
     out["load_end"] = os.getloadavg()[0]
     out["peak_gb"] = peak_rss_gb()
     return out
 
 
-def run_jax(n: int, n_np: int, code: int, x64: bool) -> dict:
-    """The toy in JAX + iminuit (code 5 only), as the public NSBI toolkits fit it."""
+def _jax_functions(nu: np.ndarray, n_np: int, dtype, chunk: int, hessian_chunk: int):
+    """The jitted (value and gradient, Hessian) of the code-5 NLL over chunked (K, P, M, C) arrays.
+
+    ``data`` = (log_lo, log_hi, r, w) with shapes (K, P, M, C), (K, P, M, C), (K, P, C), (K, C): the events in
+    K chunks of C (padding events have w = 0, r = 1, logs 0). The (P, M, C) work of a chunk is in ``dtype``;
+    the per-event sums over processes, the log and the sums over events are float64. The event sum is a
+    ``lax.map`` over chunk indices of a ``jax.checkpoint``-ed chunk function, so reverse mode keeps one
+    chunk's intermediates (recomputed in the backward pass), never a (P, M, N) array; the Hessian sums
+    ``jax.hessian`` of sub-chunks of ``hessian_chunk`` events (forward-over-reverse, 1 + n_np tangents).
+    """
     import jax
-
-    jax.config.update("jax_enable_x64", x64)
     import jax.numpy as jnp
-    from iminuit import Minuit
 
-    from roonsbi.inputs.toy import COEFFICIENTS
+    nu = jnp.asarray(nu, dtype=jnp.float64)
 
-    if code != 5:
-        raise ValueError("the JAX variant implements code 5")
-    dtype = np.float64 if x64 else np.float32
-    out: dict = {"method": "jax64" if x64 else "jax32", "events": n, "nps": n_np, "code": code,
-                 "load_start": os.getloadavg()[0]}
-    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
-    procs = list(COEFFICIENTS)
-    lo = np.empty((len(procs), n_np, n), dtype=dtype)
-    hi = np.empty((len(procs), n_np, n), dtype=dtype)
-    for proc, m, ll, lh in shape_logs():
-        lo[procs.index(proc), m] = ll
-        hi[procs.index(proc), m] = lh
-    r = jnp.asarray(np.stack([ratios[f"r_{p}"] for p in procs]).astype(dtype))
-    w = jnp.asarray(weights.astype(dtype))
-    log_lo, log_hi = jnp.asarray(lo), jnp.asarray(hi)
-    del lo, hi, ratios, weights
-    nu = jnp.asarray(np.array([yields[p] for p in procs], dtype=dtype))
-
-    def coefficients(mu):
+    def big_n(mu):  # the off-shell basis coefficients (sqrt(mu), mu - sqrt(mu), 1 - sqrt(mu)) times the yields
         s = jnp.sqrt(mu)
-        return jnp.stack([s, mu - s, 1 - s])
+        return jnp.stack([s, mu - s, 1 - s]) * nu
 
     def poly_weights(x):  # ROOT's code 5 inside |alpha| < 1, collected by powers of alpha (see MathFuncs.h)
         x2, x3 = x * x, x * x * x
@@ -188,81 +211,288 @@ def run_jax(n: int, n_np: int, code: int, x64: bool) -> dict:
         return ((1 - x2) ** 3, 0.5 * (a0 + s0), 0.5 * (s1 + a1), 0.5 * (s2 + a2), 0.5 * (s0 - a0), 0.5 * (a1 - s1),
                 0.5 * (s2 - a2))
 
-    def nll(theta):
-        mu, alpha = theta[0], theta[1:].astype(dtype)
-        a = alpha[None, :, None]
-        K, P0, P1, P2, Q0, Q1, Q2 = (v[None, :, None] for v in poly_weights(alpha))
-        g_hi, g_lo = jnp.exp(log_hi), jnp.exp(log_lo)
-        inner = K + g_hi * (P0 + log_hi * (P1 + log_hi * P2)) + g_lo * (Q0 + log_lo * (Q1 + log_lo * Q2))
-        outer = jnp.exp(jnp.where(a >= 0, a * log_hi, -a * log_lo))
-        factor = jnp.where(jnp.abs(a) < 1, inner, outer)
-        big_n = coefficients(mu) * nu
-        f = jnp.sum(big_n[:, None] * r * jnp.prod(factor, axis=1), axis=0)
-        return jnp.sum(big_n) - jnp.sum(w * jnp.log(f)) + 0.5 * jnp.sum(theta[1:] ** 2)
+    def events_term(theta, log_lo, log_hi, r, w):  # sum_i w_i log F_i over the events of the arrays
+        alpha = theta[1:].astype(dtype)[None, :, None]  # (1, M, 1) against (P, M, C)
+        k, p0, p1, p2, q0, q1, q2 = poly_weights(alpha)
+        inside = jnp.abs(alpha) < 1
+        inner = k + jnp.exp(log_hi) * (p0 + log_hi * (p1 + log_hi * p2)) + jnp.exp(log_lo) * (
+            q0 + log_lo * (q1 + log_lo * q2))
+        # the product over NPs as exp(sum of logs): outside |alpha| < 1 the log is linear in the stored logs
+        # (no exp), and the sum's gradient is cheap where jnp.prod's is not; inner is made 1 outside before its
+        # log, so that the branch not taken gives no NaN gradient
+        log_factor = jnp.where(inside, jnp.log(jnp.where(inside, inner, 1)),
+                               jnp.where(alpha >= 0, alpha * log_hi, -alpha * log_lo))
+        factor = jnp.exp(jnp.sum(log_factor, axis=1))  # (P, C)
+        f = jnp.sum(big_n(theta[0])[:, None] * (r * factor).astype(jnp.float64), axis=0)
+        return jnp.sum(w.astype(jnp.float64) * jnp.log(f))
 
-    value_and_grad = jax.jit(jax.value_and_grad(nll))
-    grad_only = jax.jit(jax.grad(nll))
+    def outside(theta):  # the event-free terms: sum_J N_J(mu) and the unit Gaussian constraints (-log N(0 | alpha, 1))
+        return jnp.sum(big_n(theta[0])) + 0.5 * jnp.sum(theta[1:] ** 2) + n_np * 0.5 * math.log(2 * math.pi)
 
-    @jax.jit
-    def hessian(theta):  # one forward-over-reverse Hessian-vector product per parameter, in sequence
-        return jax.lax.map(lambda v: jax.jvp(grad_only, (theta,), (v,))[1], jnp.eye(theta.size, dtype=theta.dtype))
+    @jax.checkpoint  # the slicing inside: the residuals of a chunk are theta and k, not a copy of its events
+    def chunk_term(theta, k, data):
+        return events_term(theta, *(a[k] for a in data))
 
+    def nll(theta, data):
+        sums = jax.lax.map(lambda k: chunk_term(theta, k, data), jnp.arange(data[3].shape[0]))
+        return outside(theta) - jnp.sum(sums)
+
+    hess_term = jax.hessian(events_term)
+    n_sub = chunk // hessian_chunk
+
+    def hessian(theta, data):
+        log_lo, log_hi, r, w = data
+
+        def sub(k, j):
+            cut = lambda a: jax.lax.dynamic_slice_in_dim(a[k], j * hessian_chunk, hessian_chunk, axis=-1)
+            return hess_term(theta, cut(log_lo), cut(log_hi), cut(r), cut(w))
+
+        def over_chunks(k, acc):
+            return jax.lax.fori_loop(0, n_sub, lambda j, a: a + sub(k, j), acc)
+
+        zero = jnp.zeros((theta.size, theta.size), dtype=jnp.float64)
+        return jax.hessian(outside)(theta) - jax.lax.fori_loop(0, w.shape[0], over_chunks, zero)
+
+    return jax.jit(jax.value_and_grad(nll)), jax.jit(hessian), jax.jit(nll)
+
+
+def jax_data(n: int, n_np: int, code: int, dtype, chunk: int):
+    """(yields, data) of the toy as chunked JAX arrays (see :func:`_jax_functions`), built one array at a
+    time so that the peak stays near the arrays' own size."""
+    import jax.numpy as jnp
+
+    from roonsbi.inputs.toy import COEFFICIENTS
+
+    if code != 5:
+        raise ValueError("the JAX variant implements code 5")
+    procs = list(COEFFICIENTS)
+    _, yields, ratios, weights, shape_logs = toy_columns(n, n_np, sigma=_sigma(code))
+    k = -(-n // chunk)
+    pad = k * chunk - n
+
+    def chunked(column, fill):
+        return np.concatenate([column.astype(dtype), np.full(pad, fill, dtype=dtype)]).reshape(k, chunk)
+
+    lo = np.empty((k, len(procs), n_np, chunk), dtype=dtype)
+    hi = np.empty((k, len(procs), n_np, chunk), dtype=dtype)
+    for proc, m, ll, lh in shape_logs():
+        lo[:, procs.index(proc), m] = chunked(ll, 0)
+        hi[:, procs.index(proc), m] = chunked(lh, 0)
+    log_lo = jnp.asarray(lo)
+    del lo
+    log_hi = jnp.asarray(hi)
+    del hi
+    r = jnp.asarray(np.stack([chunked(ratios[f"r_{p}"], 1) for p in procs], axis=1))
+    w = jnp.asarray(chunked(weights, 0))
+    return np.array([yields[p] for p in procs]), (log_lo, log_hi, r, w)
+
+
+def run_jax(n: int, n_np: int, code: int, x64: bool, chunk: int = CHUNK, budget: float = math.inf) -> dict:
+    """The toy in JAX + iminuit (code 5 only), as a careful JAX user fits it (module doc)."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)  # float64 parameters and sums in both variants
+    import jax.numpy as jnp
+    from iminuit import Minuit
+
+    dtype = np.float64 if x64 else np.float32
+    out: dict = {"method": "jax64" if x64 else "jax32", "events": n, "nps": n_np, "code": code, "chunk": chunk,
+                 "load_start": os.getloadavg()[0]}
+    nu, data = jax_data(n, n_np, code, dtype, chunk)
+    out["input_gb"] = sum(a.nbytes for a in data) / 1e9
+    out["rss_data_gb"] = peak_rss_gb()
+    value_and_grad, hessian, _ = _jax_functions(nu, n_np, dtype, chunk, min(HESSIAN_CHUNK, chunk))
     x0 = np.array([MU_START] + [ALPHA_START] * n_np)
     t = time.perf_counter()
-    value_and_grad(jnp.asarray(x0))[0].block_until_ready()
+    value_and_grad = value_and_grad.lower(jnp.asarray(x0), data).compile()
     out["compile_s"] = time.perf_counter() - t
-    out["nll_grad_s"] = _best(3, lambda k: value_and_grad(jnp.asarray(x0 + 1e-3 * (k + 1)))[0].block_until_ready())
+    out["nll_grad_s"] = _best(2, lambda k: value_and_grad(jnp.asarray(x0 + 1e-3 * (k + 1)), data)[0]
+                              .block_until_ready())
+    _progress(out, "NLL+grad timed")
     cache: dict = {}
+    calls = {"n": 0, "t0": time.perf_counter()}
 
     def both(x):
         key = x.tobytes()
         if key not in cache:
+            if time.time() > deadline:
+                raise TimeoutError("deadline")
             cache.clear()
-            v, g = value_and_grad(jnp.asarray(x))
+            v, g = value_and_grad(jnp.asarray(x), data)
             cache[key] = (float(v), np.asarray(g, dtype=np.float64))
+            calls["n"] += 1
+            if calls["n"] % 20 == 0:
+                print(f"  {out['method']}: {calls['n']} NLL+grad calls in {time.perf_counter() - calls['t0']:.1f} s",
+                      file=sys.stderr, flush=True)
         return cache[key]
 
-    calls = {"n": 0}
-
-    def fcn(x):
-        calls["n"] += 1
-        return both(np.asarray(x))[0]
-
-    m = Minuit(fcn, x0, grad=lambda x: both(np.asarray(x))[1], name=["mu"] + [f"alpha_np{k}" for k in range(n_np)])
+    m = Minuit(lambda x: both(np.asarray(x))[0], x0, grad=lambda x: both(np.asarray(x))[1],
+               name=["mu"] + [f"alpha_np{k}" for k in range(n_np)])
     m.errordef = Minuit.LIKELIHOOD
     m.tol = TOLERANCE
     m.strategy = 1
     m.limits = [(0.0, 10.0)] + [(-5.0, 5.0)] * n_np
     t = time.perf_counter()
-    m.migrad(ncall=MAX_CALLS)
+    deadline = time.time() + budget
+    try:
+        m.migrad(ncall=MAX_CALLS)
+    except TimeoutError:
+        out["migrad_s"] = time.perf_counter() - t
+        out["stopped"] = f"time budget {budget:.0f} s reached during MIGRAD after {calls['n']} NLL+grad evaluations"
+        out["calls"] = calls["n"]
+        out["peak_gb"] = peak_rss_gb()
+        return out
     out["migrad_s"] = time.perf_counter() - t
+    out["valid"], out["edm"], out["calls"] = bool(m.valid), float(m.fmin.edm), calls["n"]
+    out["nfcn"] = int(m.fmin.nfcn)
+    _progress(out, "MIGRAD done")
+    xhat = jnp.asarray(np.array(m.values))
     t = time.perf_counter()
-    hess = np.asarray(hessian(jnp.asarray(np.array(m.values)))).astype(np.float64)
+    hessian = hessian.lower(xhat, data).compile()
+    out["hessian_compile_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    hess = np.asarray(hessian(xhat, data), dtype=np.float64)
     cov = np.linalg.inv(0.5 * (hess + hess.T))
     out["hessian_s"] = time.perf_counter() - t
     out["fit_s"] = out["migrad_s"] + out["hessian_s"]
-    out["valid"], out["edm"], out["calls"] = bool(m.valid), float(m.fmin.edm), calls["n"]
     out["mu"], out["mu_err"] = float(m.values["mu"]), float(math.sqrt(cov[0, 0]))
+    out["min_nll"] = float(m.fval)
     out["load_end"] = os.getloadavg()[0]
     out["peak_gb"] = peak_rss_gb()
     return out
 
 
-def measure(spec: str, threads: int) -> dict:
+def run_check(n: int, n_np: int) -> dict:
+    """JAX's float64 NLL and gradient against roonsbi's RooNSBINLL on the same small toy, at random points
+    inside and outside |alpha| < 1: the benchmark compares fits of the same likelihood."""
+    import jax
+
+    jax.config.update("jax_enable_x64", True)
+    import jax.numpy as jnp
+
+    from roonsbi.infer.fit import true_value
+
+    chunk = 256
+    nu, data = jax_data(n, n_np, 5, np.float64, chunk)
+    value_and_grad, _, _ = _jax_functions(nu, n_np, np.float64, chunk, 64)
+    model, fnll, _ = _roonsbi_nll(n, n_np, 5, threads=1)
+    nll = fnll.nll
+    names = [p.GetName() for p in nll.gradientParameters()]
+    grad = np.zeros(len(names))
+    rng = np.random.default_rng(7)
+    worst_value = worst_grad = 0.0
+    for _ in range(6):
+        x = np.concatenate([[rng.uniform(0.3, 2.5)], rng.uniform(-1.8, 1.8, n_np)])
+        model.set_parameters({f"alpha_np{m}": float(x[1 + m]) for m in range(n_np)}, mu=float(x[0]))
+        ref = true_value(nll)
+        nll.gradient(grad)
+        ref_grad = np.array([grad[names.index("mu")]] + [grad[names.index(f"alpha_np{m}")] for m in range(n_np)])
+        v, g = value_and_grad(jnp.asarray(x), data)
+        worst_value = max(worst_value, abs(float(v) / ref - 1))
+        worst_grad = max(worst_grad, float(np.max(np.abs(np.asarray(g) - ref_grad)) / np.max(np.abs(ref_grad))))
+    out = {"method": "check", "events": n, "nps": n_np, "code": 5, "nll_rel_diff": worst_value,
+           "grad_rel_diff": worst_grad}
+    if not worst_value < CHECK_TOLERANCE:
+        raise AssertionError(f"JAX's NLL differs from roonsbi's by {worst_value:.2e} relative (> {CHECK_TOLERANCE})")
+    return out
+
+
+def linear_response(best, fixed: dict[str, float]) -> dict[str, float]:
+    r"""The start of a conditional fit from the best fit's covariance C: the minimum over the other parameters O
+    of the quadratic approximation at ``fixed`` values v_F, theta_O = theta-hat_O + C_OF C_FF^-1 (v_F - theta-hat_F)
+    (one fixed parameter here: C_OF / C_FF)."""
+    result = best.roofit_result
+    names = [p.GetName() for p in result.floatParsFinal()]
+    cov = result.covarianceMatrix()
+    (name, value), = fixed.items()
+    f = names.index(name)
+    delta = (value - best.values[name]) / cov(f, f)
+    return {**best.values, **{n: best.values[n] + cov(i, f) * delta for i, n in enumerate(names) if i != f}, **fixed}
+
+
+def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, impact_nps: int,
+                scan_points: int) -> dict:
+    """Conditional fits of roonsbi's fast path: passes per impact fit started from the best fit vs from its
+    linear response (``roonsbi.infer.warm``), then ``infer.impacts`` of ``impact_nps`` NPs and
+    ``infer.profile_scan`` of ``scan_points`` contiguous points of the 31-point grid mu-hat +- 3 sigma."""
+    from roonsbi.infer.fit import Fitter
+    from roonsbi.infer.impacts import impacts
+    from roonsbi.infer.scan import profile_scan
+
+    out: dict = {"method": "profile", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
+    model, fnll, _ = _roonsbi_nll(n, n_np, code, threads)
+    nll = fnll.nll
+    fitter = Fitter(model, nll=fnll, tolerance=TOLERANCE)
+    _start(model, n_np)
+
+    def timed(call):
+        passes, t = nll.numPasses(), time.perf_counter()
+        res = call()
+        return res, time.perf_counter() - t, int(nll.numPasses() - passes)
+
+    best, out["global_fit_s"], out["global_passes"] = timed(lambda: fitter.fit(hesse=True))
+    _progress(out, "global fit")
+    names = [f"alpha_np{m}" for m in range(compare_nps)]
+    starts = {"best": lambda fixed: best.values, "linear": lambda fixed: linear_response(best, fixed)}
+    mus: dict[str, list[float]] = {}
+    for label, start_of in starts.items():
+        passes, secs, mus[label], statuses = [], [], [], []
+        for name in names:
+            for sign in (1, -1):
+                fixed = {name: best.values[name] + sign * best.errors[name]}
+                model.set_parameters(start_of(fixed))
+                res, s, p = timed(lambda fixed=fixed: fitter.fit(fixed, hesse=False))
+                passes.append(p)
+                secs.append(s)
+                mus[label].append(res.values["mu"])
+                statuses.append(res.status)
+        out[f"conditional_{label}_passes"], out[f"conditional_{label}_s"] = passes, secs
+        out[f"conditional_{label}_status"] = statuses
+        _progress(out, f"conditional fits from {label}")
+    out["conditional_max_dmu_over_error"] = max(abs(a - b) for a, b in zip(mus["best"], mus["linear"])) / \
+        best.errors["mu"]
+    if impact_nps:
+        model.set_parameters(best.values)
+        res, out["impacts_s"], out["impacts_passes"] = timed(lambda: impacts(
+            model, "mu", nuisance_parameters=[f"alpha_np{m}" for m in range(impact_nps)], fitter=fitter,
+            progress=False))
+        out["impacts_fits"] = 4 * impact_nps
+        _progress(out, "impacts")
+    if scan_points:
+        lo = max(0.0, best.values["mu"] - 3 * best.errors["mu"])
+        grid = np.linspace(lo, best.values["mu"] + 3 * best.errors["mu"], 31)
+        first = max(0, 15 - scan_points // 2)
+        values = grid[first:first + scan_points]
+        model.set_parameters(best.values)
+        scan, out["scan_s"], out["scan_passes"] = timed(lambda: profile_scan(model, "mu", values, fitter=fitter,
+                                                                            progress=False))
+        out["scan_values"] = [float(v) for v in values]
+        out["scan_t"] = [float(2 * (v - scan.best.min_nll)) for v in scan.nll]
+    out["load_end"] = os.getloadavg()[0]
+    out["peak_gb"] = peak_rss_gb()
+    return out
+
+
+def measure(spec: str, threads: int, fits: tuple[str, ...], budget: float, profile: tuple[int, int, int],
+            quick: bool) -> dict:
     method, n, n_np, code = spec.split(":")
+    if method == "check":
+        return run_check(int(n), int(n_np))
     if method == "fast":
-        return run_fast(int(n), int(n_np), int(code), threads)
-    return run_jax(int(n), int(n_np), int(code), x64=method == "jax64")
+        return run_fast(int(n), int(n_np), int(code), threads, fits, quick)
+    if method == "profile":
+        return run_profile(int(n), int(n_np), int(code), threads, *profile)
+    return run_jax(int(n), int(n_np), int(code), x64=method == "jax64", budget=budget)
 
 
-def _run(spec: str, threads: int) -> dict:
+def _run(spec: str, threads: int, extra: list[str]) -> dict:
     env = dict(os.environ, OMP_NUM_THREADS=str(threads),
                XLA_FLAGS=f"--xla_cpu_multi_thread_eigen=true intra_op_parallelism_threads={threads}")
-    proc = subprocess.run([sys.executable, __file__, "--one", spec, "--threads", str(threads)], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, __file__, "--one", spec, "--threads", str(threads), *extra], env=env,
+                          stdout=subprocess.PIPE, text=True)  # the child's progress goes to our stderr
     lines = [line for line in proc.stdout.splitlines() if line.startswith("{")]
     if proc.returncode != 0 or not lines:
-        return {"method": spec.split(":")[0], "error": proc.stderr.strip().splitlines()[-3:]}
+        return {"method": spec.split(":")[0], "error": f"exit status {proc.returncode} (its stderr is above)"}
     return json.loads(lines[-1])
 
 
@@ -277,18 +507,35 @@ def main() -> None:
     ap.add_argument("--codes", default="5,4")
     ap.add_argument("--methods", default="fast,jax32,jax64")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--fits", default=",".join(FITS), help="Fitter methods of the fast measurement")
+    ap.add_argument("--budget", type=float, default=math.inf,
+                    help="seconds after which a JAX MIGRAD stops (reporting its calls so far)")
+    ap.add_argument("--profile", default="2,1,31",
+                    help="the profile measurement: NPs of the start comparison, NPs of infer.impacts, scan points")
+    ap.add_argument("--quick", action="store_true", help="fast: the full fits only (no Hessian timing and check)")
     ap.add_argument("--one", help="one measurement METHOD:N:NNP:CODE in this process (prints a JSON line)")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(measure(args.one, args.threads)), flush=True)
+        print(json.dumps(measure(args.one, args.threads, tuple(args.fits.split(",")), args.budget,
+                                    tuple(int(v) for v in args.profile.split(",")), args.quick)), flush=True)
         return
+    extra = ["--fits", args.fits, "--budget", str(args.budget), "--profile", args.profile] + \
+        (["--quick"] if args.quick else [])
+    print(f"load average at the start: {os.getloadavg()}", flush=True)
+    if any(m.startswith("jax") for m in args.methods.split(",")):
+        res = _run("check:{}:{}:5".format(*CHECK_SIZE), 1, extra)
+        print(json.dumps(res), flush=True)
+        if "error" in res:
+            raise SystemExit("JAX's NLL does not equal roonsbi's: no JAX comparison")
+        print(f"  JAX float64 vs roonsbi on {CHECK_SIZE[0]} x 3 x {CHECK_SIZE[1]}: NLL {res['nll_rel_diff']:.1e} "
+              f"relative, gradient {res['grad_rel_diff']:.1e} of its largest component")
     for size in args.sizes.split(","):
         n, n_np = _size(size)
         for code in (int(c) for c in args.codes.split(",")):
             for method in args.methods.split(","):
                 if method.startswith("jax") and code != 5:
                     continue
-                res = _run(f"{method}:{n}:{n_np}:{code}", args.threads)
+                res = _run(f"{method}:{n}:{n_np}:{code}", args.threads, extra)
                 print(json.dumps(res), flush=True)
                 _report(res)
 
@@ -298,21 +545,40 @@ def _report(r: dict) -> None:
         print(f"  {r['method']}: failed: {r['error']}")
         return
     head = f"  {r['method']} {r['events']:.0e} x 3 x {r['nps']}, code {r['code']}:"
+    if r["method"] == "profile":
+        print(f"{head} global fit {r['global_fit_s']:.1f} s ({r['global_passes']} passes)")
+        for label in ("best", "linear"):
+            p, t = r[f"conditional_{label}_passes"], r[f"conditional_{label}_s"]
+            print(f"    conditional fits started from {label}: passes {p} (mean {np.mean(p):.1f}), "
+                  f"{np.mean(t):.1f} s each, statuses {r[f'conditional_{label}_status']}")
+        print(f"    the two starts' mu-hat differ by <= {r['conditional_max_dmu_over_error']:.1e} of its error")
+        if "impacts_s" in r:
+            print(f"    infer.impacts ({r['impacts_fits']} conditional fits + the global fit): {r['impacts_s']:.1f} s, "
+                  f"{r['impacts_passes']} passes")
+        if "scan_s" in r:
+            print(f"    infer.profile_scan ({len(r['scan_values'])} points + the global fit): {r['scan_s']:.1f} s, "
+                  f"{r['scan_passes']} passes; peak {r['peak_gb']:.2f} GB")
+        return
     if r["method"] == "fast":
+        hessian = (f"; Hessian {r['hessian_s']:.4f} s ({r['hessian_s'] / r['nll_grad_s']:.2f} NLL+grad passes; "
+                   f"vs differences {r['hessian_vs_differences']:.1e})") if "hessian_s" in r else ""
         print(f"{head} store {r['store_gb']:.2f} GB, bound {r['bound_s']:.4f} s; NLL+grad {r['nll_grad_s']:.4f} s "
-              f"({r['nll_grad_s'] / r['bound_s']:.2f} x bound); Hessian {r['hessian_s']:.4f} s "
-              f"({r['hessian_s'] / r['nll_grad_s']:.2f} NLL+grad passes; "
-              f"vs differences {r['hessian_vs_differences']:.1e})")
-        print(f"    full fit: Newton {r['newton_fit_s']:.2f} s ({r['newton_passes']} passes, "
-              f"{r.get('newton_iterations')} Newton iterations), MIGRAD+HESSE {r['migrad_fit_s']:.2f} s "
-              f"({r['migrad_passes']} passes); mu = {r['newton_mu']:.6f} +- {r['newton_mu_err']:.6f} vs "
-              f"{r['migrad_mu']:.6f} +- {r['migrad_mu_err']:.6f}; "
-              f"max |dvalue|/error {r['max_value_diff_over_error']:.1e}, "
-              f"max |derror|/error {r['max_error_rel_diff']:.1e}; peak {r['peak_gb']:.2f} GB")
+              f"({r['nll_grad_s'] / r['bound_s']:.2f} x bound){hessian}; peak {r['peak_gb']:.2f} GB")
+        for method in ("newton", "migrad"):
+            if f"{method}_fit_s" in r:
+                print(f"    full fit {method}: {r[f'{method}_fit_s']:.2f} s ({r[f'{method}_passes']} passes, status "
+                      f"{r[f'{method}_status']}); mu = {r[f'{method}_mu']:.6f} +- {r[f'{method}_mu_err']:.6f}")
+        if "max_value_diff_over_error" in r:
+            print(f"    Newton vs MIGRAD: max |dvalue|/error {r['max_value_diff_over_error']:.1e}, "
+                  f"max |derror|/error {r['max_error_rel_diff']:.1e}")
+    elif "stopped" in r:
+        print(f"{head} NLL+grad {r['nll_grad_s']:.4f} s (compile {r['compile_s']:.1f} s); {r['stopped']} "
+              f"({r['migrad_s']:.1f} s); peak {r['peak_gb']:.2f} GB (input {r['input_gb']:.2f} GB)")
     else:
         print(f"{head} NLL+grad {r['nll_grad_s']:.4f} s (compile {r['compile_s']:.1f} s); MIGRAD {r['migrad_s']:.1f} s "
-              f"({r['calls']} calls, valid {r['valid']}) + Hessian {r['hessian_s']:.1f} s = {r['fit_s']:.1f} s; "
-              f"mu = {r['mu']:.6f} +- {r['mu_err']:.6f}; peak {r['peak_gb']:.2f} GB")
+              f"({r['calls']} calls, valid {r['valid']}, EDM {r['edm']:.1e}) + Hessian {r['hessian_s']:.1f} s "
+              f"(compile {r['hessian_compile_s']:.1f} s) = {r['fit_s']:.1f} s; mu = {r['mu']:.6f} +- "
+              f"{r['mu_err']:.6f}; peak {r['peak_gb']:.2f} GB (input {r['input_gb']:.2f} GB)")
 
 
 if __name__ == "__main__":

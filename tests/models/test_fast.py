@@ -232,3 +232,18 @@ def test_mixed_chain_matches_piecewise_interpolation() -> None:
         model.set_parameters({f"alpha_{nm}": v for nm, v in zip(names, vals)})
         expected = 100.0 - math.log(100.0 * pi.getVal()) + float(np.sum(vals**2 + math.log(2 * math.pi)) / 2)
         assert f.getVal() == pytest.approx(expected, rel=1e-12)
+
+
+def test_store_form_model_on_a_given_store(rng: np.random.Generator) -> None:
+    """A store-form model (its pdf names its columns; its RooArgLists are empty) checks and reads a store
+    given to fast_nll as the column-form model of the same processes does."""
+    n = 200
+    lo, hi = rng.uniform(0.8, 0.95, n), rng.uniform(1.05, 1.2, n)
+    procs = [Process("B", 100.0, np.ones(n), "1", shapesys={"jes": ShapeSys(lo, hi, 5)})]
+    store = make_store({"r_B": np.ones(n)}, {"g_B_jes_lo": lo, "g_B_jes_hi": hi})
+    store_form, columns = build_model(procs, name="given_sf"), build_model(procs, name="given_cf", form="columns")
+    assert store_form.pdf.usesStore() and not columns.pdf.usesStore()
+    for model in (store_form, columns):
+        model.set_parameters({"alpha_jes": 0.7})
+    assert fast_nll(store_form, store=store).getVal() == pytest.approx(fast_nll(columns, store=store).getVal(),
+                                                                      rel=1e-12)

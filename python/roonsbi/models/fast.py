@@ -65,14 +65,20 @@ def check_store_values(pdf: Any, store: Any) -> None:
     def values(name: str) -> np.ndarray:
         return np.frombuffer(store.column(name), dtype=np.float32, count=n) if n else np.zeros(0, np.float32)
 
-    ratios = {r.GetName(): values(r.GetName()) for r in pdf.ratios()}
+    if pdf.usesStore():  # a store-form pdf names its columns (its RooArgLists are empty)
+        ratio_names = [str(c) for c in pdf.ratioColumns()]
+        lows, highs = [str(c) for c in pdf.shapeLowColumns()], [str(c) for c in pdf.shapeHighColumns()]
+    else:
+        ratio_names = [r.GetName() for r in pdf.ratios()]
+        lows, highs = [v.GetName() for v in pdf.shapeLow()], [v.GetName() for v in pdf.shapeHigh()]
+    ratios = {name: values(name) for name in ratio_names}
     for name, col in ratios.items():
         check_column(name, "event store", col)
     for t, code in enumerate(pdf.shapeCodes()):
-        for var in (pdf.shapeLow()[t], pdf.shapeHigh()[t]):
-            name = shape_store_column(code, var.GetName())
+        for var_name in (lows[t], highs[t]):
+            name = shape_store_column(code, var_name)
             col = values(name)
-            if name == var.GetName():
+            if name == var_name:
                 check_column(name, "event store", col, strictly_positive=True)
             elif not np.isfinite(col).all():
                 i = int(np.argmax(~np.isfinite(col)))
