@@ -18,6 +18,11 @@ The Asimov (expected) dataset at :math:`\theta` is the whole pool with weights
 
 and global observables equal to the nuisance parameters, ``nom_alpha_X`` = :math:`\alpha_X`.
 
+Any other model (a combination of store-form NSBI channels with binned ones, a binned or
+parametrized channel) draws its toys with RooFit's generator (:class:`PdfToyGenerator`; a
+store-form NSBI channel resamples its pool there too), seeded from the toy's random stream;
+:func:`toy_generator` picks the generator of a model.
+
 Generation leaves the model at the toy's parameters; on an exception it restores the model's
 parameters (:func:`roonsbi.infer.state.saved_parameters`), as do :func:`t_statistic` and
 :func:`neyman_construction` (which also restores them when it ends).
