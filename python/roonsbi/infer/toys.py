@@ -194,7 +194,7 @@ def poolless_unbinned_channels(model: FitModel) -> list[str]:
 
 
 class PdfToyGenerator:
-    """Draws toys of any model with a ``ModelConfig`` (a combination, a binned or parametrized
+    r"""Draws toys of any model with a ``ModelConfig`` (a combination, a binned or parametrized
     channel) with RooFit's own generator: ``pdf.generate(observables, Extended())`` (Poisson
     counts in binned channels; a store-form NSBI channel resamples its reference pool with
     probabilities :math:`\propto m_k F_k`, as :class:`ToyGenerator`), and the global
@@ -209,9 +209,10 @@ class PdfToyGenerator:
             raise ValueError(f"{type(model).__name__} has unbinned NSBI channels without a reference pool to draw "
                              f"toys from ({', '.join(poolless)}): build them with build_model(..., form='store', "
                              "pool=... or pool_weights=...)")
-        if getattr(model, "model_config", None) is None:
+        model_config = getattr(model, "model_config", None)
+        if model_config is None:
             raise ValueError(f"{type(model).__name__} has no ModelConfig to generate toys from")
-        self.model = model
+        self.model, self.model_config = model, model_config
 
     def generate(self, values: Mapping[str, float], rng: np.random.Generator) -> Toy:
         """A toy at ``values`` (POIs and nuisance parameters; others unchanged). The model is
@@ -220,8 +221,7 @@ class PdfToyGenerator:
         with saved_parameters(model, restore_on_success=False):
             model.set_parameters(values)
             ROOT.RooRandom.randomGenerator().SetSeed(int(rng.integers(1, 2**31 - 1)))  # 0 would seed from the clock
-            mc = model.model_config
-            pdf, observables = mc.GetPdf(), mc.GetObservables()
+            pdf, observables = self.model_config.GetPdf(), self.model_config.GetObservables()
             data = pdf.generate(observables, ROOT.RooFit.Extended(True))
             ROOT.SetOwnership(data, True)
             data.SetName(DATA_NAME)
@@ -274,8 +274,8 @@ def t_statistic(model: FitModel, poi: str, value: float, *, data: Any = None,
     return max(0.0, 2.0 * (fixed.min_nll - free.min_nll)), fixed.values
 
 
-def _toy_distribution(model: FitModel, generator: ToyGenerator | PdfToyGenerator, poi: str, mu: float, conditional: dict[str, float],
-                      n_toys: int, rng: np.random.Generator) -> np.ndarray:
+def _toy_distribution(model: FitModel, generator: ToyGenerator | PdfToyGenerator, poi: str, mu: float,
+                      conditional: dict[str, float], n_toys: int, rng: np.random.Generator) -> np.ndarray:
     """Sorted t(mu) of ``n_toys`` toys generated at the conditional fit ``conditional``, each
     with its own global observables (the observed ones are put back after each toy)."""
     observed_globs = {g.GetName(): g.getVal() for g in model.global_observables}
