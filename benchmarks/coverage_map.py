@@ -90,15 +90,17 @@ class Point:
         return a.coverage, a.error, n.coverage, math.sqrt(cl * (1 - cl) * (1 / n.t.size + 1 / self.n_belt))
 
 
-def build(kind: str, pool_size: int, seed: int = 1) -> Any:
-    """The model ``kind`` (``nsbi`` or ``combined``, see the module doc) with a pool of ``pool_size`` events."""
+def build(kind: str, pool_size: int, seed: int = 1, *, normalised: bool = True) -> Any:
+    """The model ``kind`` (``nsbi`` or ``combined``, see the module doc) with a pool of ``pool_size``
+    events (``normalised``: its ratios normalised and its shapes renormalised on the pool)."""
     import roonsbi
     from roonsbi.inputs.toy import OffShellToy
 
     toy = OffShellToy()
-    pool = [replace(p, ratio=np.asarray(p.ratio) / np.mean(p.ratio))  # normalised on the pool
-            for p in toy.processes(toy.sample_ref(pool_size, np.random.default_rng(seed)))]
-    nsbi = roonsbi.build_model(pool, pool_weights=np.ones(pool_size), renormalise_shapes=True, name="cov")
+    pool = toy.processes(toy.sample_ref(pool_size, np.random.default_rng(seed)))
+    if normalised:
+        pool = [replace(p, ratio=np.asarray(p.ratio) / np.mean(p.ratio)) for p in pool]
+    nsbi = roonsbi.build_model(pool, pool_weights=np.ones(pool_size), renormalise_shapes=normalised, name="cov")
     if kind == "nsbi":
         return nsbi
     if kind == "combined":
@@ -128,7 +130,8 @@ def coverage_point(model: Any, kind: str, mu: float, n_toys: int, n_belt: int, s
 
 
 def coverage_map(kinds: Sequence[str], mus: Sequence[float], n_toys: int, n_belt: int, *, pool_size: int = 5000,
-                 seed: int = 1, executor: Any = None, folder: str | None = None) -> list[Point]:
+                 seed: int = 1, executor: Any = None, folder: str | None = None,
+                 normalised: bool = True) -> list[Point]:
     """:func:`coverage_point` of every model at every true mu; with an ``executor`` each model is
     saved once to ``folder`` (default: a temporary one) for the workers."""
     out = []
@@ -136,7 +139,7 @@ def coverage_map(kinds: Sequence[str], mus: Sequence[float], n_toys: int, n_belt
         if executor is not None and folder is None:
             folder = stack.enter_context(tempfile.TemporaryDirectory(prefix="coverage-map-"))
         for m, kind in enumerate(kinds):
-            model = build(kind, pool_size)
+            model = build(kind, pool_size, normalised=normalised)
             model_file = None
             if executor is not None:
                 assert folder is not None
@@ -180,6 +183,8 @@ def main() -> None:
     parser.add_argument("--models", default="nsbi,combined")
     parser.add_argument("--pool", type=int, default=5000, help="reference-pool events of the NSBI channel")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--unnormalised", action="store_true", help="keep the pool's ratios and shapes as they "
+                        "come (the pool's expected events then differ from nu by its MC noise)")
     parser.add_argument("--folder", default=None, help="where the workers read the model files (default: a "
                         "temporary folder; a cluster of other machines needs a shared one)")
     where = parser.add_mutually_exclusive_group()
@@ -205,7 +210,7 @@ def main() -> None:
 
             executor = stack.enter_context(local_client(args.workers, args.scheduler))
         points = coverage_map(kinds, mus, args.toys, args.belt, pool_size=args.pool, seed=args.seed,
-                              executor=executor, folder=args.folder)
+                              executor=executor, folder=args.folder, normalised=not args.unnormalised)
     print(f"{args.toys} coverage toys and {args.belt} belt toys per point, pool of {args.pool} events, "
           f"{time.perf_counter() - t0:.0f} s")
     print(table(points))
