@@ -164,14 +164,15 @@ def table(points: Sequence[Point]) -> str:
 
 
 def averages(points: Sequence[Point]) -> str:
-    """The coverage averaged over all points, per interval and CL, with its binomial error."""
+    """The coverage averaged over all points, per interval and CL, with its binomial error (the
+    Neyman one with the belts' term, see the module doc)."""
     out = []
+    n = sum(p.asymptotic[LEVELS[0]].t.size for p in points)
+    n_belt = sum(p.n_belt for p in points)
     for cl in LEVELS:
-        for name in ("asymptotic", "neyman"):
-            results = [getattr(p, name)[cl] for p in points]
-            n = sum(r.t.size for r in results)
-            covered = sum(r.coverage * r.t.size for r in results)
-            out.append(f"{name} {cl:.2%}: {covered / n:.3f} +- {math.sqrt(cl * (1 - cl) / n):.3f}")
+        for name, inverse in (("asymptotic", 1 / n), ("neyman", 1 / n + 1 / n_belt)):
+            covered = sum(getattr(p, name)[cl].coverage * p.asymptotic[cl].t.size for p in points)
+            out.append(f"{name} {cl:.2%}: {covered / n:.3f} +- {math.sqrt(cl * (1 - cl) * inverse):.3f}")
     return "; ".join(out)
 
 
