@@ -244,5 +244,5 @@ def test_shape_drift_leaves_parameters_and_needs_a_pool(pool_model) -> None:
         shape_drift(build_model(procs, name="nopool"))
     with pytest.raises(ValueError, match="renormalise_shapes=True .* pool="):
         build_model(procs, renormalise_shapes=True, name="nopool2")
-    with pytest.raises(ValueError, match="form='store'"):
+    with pytest.raises(ValueError, match="column form keeps no reference pool: it needs form='store' and pool="):
         build_model(procs, renormalise_shapes=True, form="columns", name="cols")

@@ -70,7 +70,15 @@ from .fit import Fitter, single_poi
 from .intervals import normal_sf
 from .results import CLsResult, Significance, Toy, ToyCLsResult, UpperLimit
 from .state import saved_parameters
-from .toys import ToyGenerator, ToyUnit, check_distributable, draw_toy, run_toys, set_global_observables
+from .toys import (
+    ToyGenerator,
+    ToyUnit,
+    check_distributable,
+    draw_toy,
+    poolless_unbinned_channels,
+    run_toys,
+    set_global_observables,
+)
 
 ROOT = load()
 
@@ -113,13 +121,6 @@ def _tested_values(values: Iterable[float]) -> list[float]:
     return tested
 
 
-def _poolless_unbinned_channels(model: FitModel) -> list[str]:
-    """The RooNSBIPdf components of ``model`` whose Asimov dataset RooStats cannot build: the column
-    form (its builder would bin the ratio columns) and store-form channels without a reference pool."""
-    return [c.GetName() for c in model.model.getComponents()
-            if c.InheritsFrom("RooNSBIPdf") and not (c.usesStore() and c.numPoolRows() > 0)]
-
-
 def _global_values(model: FitModel) -> dict[str, float]:
     return {g.GetName(): float(g.getVal()) for g in model.global_observables}
 
@@ -137,7 +138,7 @@ def asimov_dataset(model: FitModel, values: Mapping[str, float], *,
             generator = ToyGenerator(model)  # the store form keeps its pool (ValueError if it has none)
         with saved_parameters(model):
             return generator.asimov(values)
-    poolless = _poolless_unbinned_channels(model)
+    poolless = poolless_unbinned_channels(model)
     if poolless:
         raise ValueError(f"{type(model).__name__} has unbinned NSBI channels without a reference pool "
                          f"({', '.join(poolless)}): build their Asimov dataset yourself and pass it as asimov= "

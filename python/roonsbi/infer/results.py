@@ -259,6 +259,20 @@ class CoverageResult:
         """The binomial error of :attr:`coverage` at the nominal ``cl``: sqrt(cl (1 - cl) / n)."""
         return math.sqrt(self.cl * (1 - self.cl) / self.t.size)
 
+    def at(self, cl: float, threshold: float | None = None) -> CoverageResult:
+        r"""The same toys for the interval at ``cl`` whose edge is ``threshold``: by default the
+        asymptotic one, :math:`F^{-1}_{\chi^2_1}(\mathrm{cl})`; a Neyman interval's is the
+        critical value of its belt at the truth (``neyman_construction(...).critical``, from
+        other toys than these).
+
+        >>> import numpy as np
+        >>> study = CoverageResult("mu", 1.0, 0.6827, np.array([0.1, 0.5, 2.0, 5.0]), 1.0)
+        >>> study.coverage, study.at(0.95).coverage, study.at(0.95, 1.5).coverage
+        (0.5, 0.75, 0.5)
+        """
+        return CoverageResult(self.poi, self.value, float(cl), self.t,
+                              chi2_threshold(cl) if threshold is None else float(threshold))
+
     def to_dict(self) -> dict[str, Any]:
         return {"poi": self.poi, "value": self.value, "cl": self.cl, "n_toys": int(self.t.size),
                 "coverage": self.coverage, "error": self.error, "threshold": self.threshold,

@@ -18,6 +18,11 @@ The Asimov (expected) dataset at :math:`\theta` is the whole pool with weights
 
 and global observables equal to the nuisance parameters, ``nom_alpha_X`` = :math:`\alpha_X`.
 
+Any other model (a combination of store-form NSBI channels with binned ones, a binned or
+parametrized channel) draws its toys with RooFit's generator (:class:`PdfToyGenerator`; a
+store-form NSBI channel resamples its pool there too), seeded from the toy's random stream;
+:func:`toy_generator` picks the generator of a model.
+
 Generation leaves the model at the toy's parameters; on an exception it restores the model's
 parameters (:func:`roonsbi.infer.state.saved_parameters`), as do :func:`t_statistic` and
 :func:`neyman_construction` (which also restores them when it ends).
@@ -64,8 +69,9 @@ from .state import saved_parameters
 
 ROOT = load()
 
-__all__ = ["CoverageResult", "NeymanResult", "Toy", "ToyGenerator", "ToyUnit", "check_distributable", "coverage",
-           "draw_toy", "neyman_construction", "run_toys", "set_global_observables", "t_statistic", "toy_t"]
+__all__ = ["CoverageResult", "NeymanResult", "PdfToyGenerator", "Toy", "ToyGenerator", "ToyUnit", "check_distributable",
+           "coverage", "draw_toy", "neyman_construction", "poolless_unbinned_channels", "run_toys",
+           "set_global_observables", "t_statistic", "toy_generator", "toy_t"]
 
 
 class ToyGenerator:
@@ -179,6 +185,63 @@ class ToyGenerator:
         return Toy(data, globs)
 
 
+def poolless_unbinned_channels(model: FitModel) -> list[str]:
+    """The RooNSBIPdf components of ``model`` that RooFit can neither generate toys from nor build an
+    Asimov dataset of: the column form (RooFit would bin or sample the ratio columns) and store-form
+    channels without a reference pool."""
+    return [c.GetName() for c in model.model.getComponents()
+            if c.InheritsFrom("RooNSBIPdf") and not (c.usesStore() and c.numPoolRows() > 0)]
+
+
+class PdfToyGenerator:
+    r"""Draws toys of any model with a ``ModelConfig`` (a combination, a binned or parametrized
+    channel) with RooFit's own generator: ``pdf.generate(observables, Extended())`` (Poisson
+    counts in binned channels; a store-form NSBI channel resamples its reference pool with
+    probabilities :math:`\propto m_k F_k`, as :class:`ToyGenerator`), and the global
+    observables from the model's constraint terms at the toy's nuisance parameters (RooStats'
+    ``ToyMCSampler``: ``nom_alpha_X`` :math:`\sim \mathcal{N}(\alpha_X, 1)`, Poisson for gammas).
+    RooFit's random generator (``RooRandom``) is seeded from the toy's ``rng``, so a toy
+    depends on its seed only."""
+
+    def __init__(self, model: FitModel):
+        poolless = poolless_unbinned_channels(model)
+        if poolless:
+            raise ValueError(f"{type(model).__name__} has unbinned NSBI channels without a reference pool to draw "
+                             f"toys from ({', '.join(poolless)}): build them with build_model(..., form='store', "
+                             "pool=... or pool_weights=...)")
+        model_config = getattr(model, "model_config", None)
+        if model_config is None:
+            raise ValueError(f"{type(model).__name__} has no ModelConfig to generate toys from")
+        self.model, self.model_config = model, model_config
+
+    def generate(self, values: Mapping[str, float], rng: np.random.Generator) -> Toy:
+        """A toy at ``values`` (POIs and nuisance parameters; others unchanged). The model is
+        left at ``values``; on an exception its parameters are restored."""
+        model = self.model
+        with saved_parameters(model, restore_on_success=False):
+            model.set_parameters(values)
+            ROOT.RooRandom.randomGenerator().SetSeed(int(rng.integers(1, 2**31 - 1)))  # 0 would seed from the clock
+            pdf, observables = self.model_config.GetPdf(), self.model_config.GetObservables()
+            data = pdf.generate(observables, ROOT.RooFit.Extended(True))
+            ROOT.SetOwnership(data, True)
+            data.SetName(DATA_NAME)
+            globs: dict[str, float] = {}
+            if len(model.global_observables):
+                params = ROOT.RooArgSet(model.pois)
+                params.add(model.nuisance_parameters)
+                constraints = pdf.getAllConstraints(observables, params, False)
+                drawn = ROOT.RooProdPdf("toy_constraints", "", constraints).generate(model.global_observables, 1)
+                ROOT.SetOwnership(drawn, True)
+                globs = {v.GetName(): float(v.getVal()) for v in drawn.get(0)}
+        return Toy(data, globs)
+
+
+def toy_generator(model: FitModel) -> ToyGenerator | PdfToyGenerator:
+    """The toy generator of ``model``: its pool (:class:`ToyGenerator`) for an unbinned NSBI
+    channel of the store form, RooFit's generator (:class:`PdfToyGenerator`) for any other model."""
+    return ToyGenerator(model) if isinstance(model, NSBIModel) else PdfToyGenerator(model)
+
+
 def set_global_observables(model: FitModel, values: Mapping[str, float]) -> dict[str, float]:
     """Set global observables (constant variables); returns their previous values."""
     previous = {}
@@ -211,8 +274,8 @@ def t_statistic(model: FitModel, poi: str, value: float, *, data: Any = None,
     return max(0.0, 2.0 * (fixed.min_nll - free.min_nll)), fixed.values
 
 
-def _toy_distribution(model: NSBIModel, generator: ToyGenerator, poi: str, mu: float, conditional: dict[str, float],
-                      n_toys: int, rng: np.random.Generator) -> np.ndarray:
+def _toy_distribution(model: FitModel, generator: ToyGenerator | PdfToyGenerator, poi: str, mu: float,
+                      conditional: dict[str, float], n_toys: int, rng: np.random.Generator) -> np.ndarray:
     """Sorted t(mu) of ``n_toys`` toys generated at the conditional fit ``conditional``, each
     with its own global observables (the observed ones are put back after each toy)."""
     observed_globs = {g.GetName(): g.getVal() for g in model.global_observables}
@@ -235,11 +298,11 @@ def _critical_value(ts: np.ndarray, cl: float) -> tuple[float, float]:
     return c, 0.5 * float(hi - lo)
 
 
-def neyman_construction(model: NSBIModel, generator: ToyGenerator | None, poi: str, values: Iterable[float], *,
+def neyman_construction(model: FitModel, generator: ToyGenerator | None, poi: str, values: Iterable[float], *,
                         n_toys: int, rng: np.random.Generator | None = None, seed: int | None = None,
                         cl: float = 0.6827, executor: Any = None, results: str | os.PathLike | None = None,
                         first_toy: int = 0, chunk_size: int = 100, model_file: str | os.PathLike | None = None,
-                        fast: bool = False) -> NeymanResult:
+                        fast: bool = False, data: Any = None) -> NeymanResult:
     r"""Neyman construction with the profile-likelihood ratio t(mu) (as in the ATLAS off-shell
     analysis): at each grid value mu_k, toys are generated with the nuisance parameters at their
     conditional fit to the observed data (and global observables drawn around them); the critical
@@ -254,7 +317,10 @@ def neyman_construction(model: NSBIModel, generator: ToyGenerator | None, poi: s
     ``first_toy`` (this job runs toys ``first_toy .. first_toy + n_toys - 1``), ``chunk_size``
     (toys per chunk file), ``model_file`` (the model saved where the workers read it; default: a
     temporary file) and ``fast`` (the toys' fits on the RooNSBINLL). ``generator``: the reference
-    pool of a column-form model (in-process only); None for a store-form model (its own pool).
+    pool of a column-form model (in-process only); None for a store-form model (its own pool) and
+    for any other model (a combination, a binned channel: RooFit's generator,
+    :class:`PdfToyGenerator`). ``data``: the observed dataset of the conditional fits (default:
+    the model's own; e.g. an Asimov dataset for the expected belt).
 
     >>> import numpy as np
     >>> from roonsbi import Process, build_model
@@ -271,20 +337,21 @@ def neyman_construction(model: NSBIModel, generator: ToyGenerator | None, poi: s
                          "(an integer: one SeedSequence per toy, any executor)")
     if rng is not None and (executor is not None or results is not None or first_toy):
         raise ValueError("executor=, results= and first_toy= need seed= (an integer) instead of rng=")
-    if generator is None and rng is not None:
-        generator = ToyGenerator(model)
+    gen: ToyGenerator | PdfToyGenerator | None = generator
+    if gen is None and rng is not None:
+        gen = toy_generator(model)
     critical, errors, t_obs, toys = [], [], [], []
     with saved_parameters(model):
         state = capture_state(model)
         start = model.parameters()
         conditionals = []
         for mu in values:
-            t0, conditional = t_statistic(model, poi, mu, start=start)
+            t0, conditional = t_statistic(model, poi, mu, data=data, start=start)
             t_obs.append(t0)
             conditionals.append(conditional)
         if rng is not None:
-            assert generator is not None
-            toys = [_toy_distribution(model, generator, poi, mu, cond, n_toys, rng)
+            assert gen is not None
+            toys = [_toy_distribution(model, gen, poi, mu, cond, n_toys, rng)
                     for mu, cond in zip(values, conditionals)]
         else:
             assert seed is not None
@@ -302,7 +369,7 @@ def neyman_construction(model: NSBIModel, generator: ToyGenerator | None, poi: s
     return NeymanResult(poi, values, np.array(critical), np.array(errors), np.array(t_obs), toys, cl)
 
 
-def coverage(model: NSBIModel, poi: str, truth: Mapping[str, float], *, n_toys: int, seed: int,
+def coverage(model: FitModel, poi: str, truth: Mapping[str, float], *, n_toys: int, seed: int,
              cl: float = 0.6827, generator: ToyGenerator | None = None, executor: Any = None,
              results: str | os.PathLike | None = None, first_toy: int = 0, chunk_size: int = 100,
              model_file: str | os.PathLike | None = None, fast: bool = False) -> CoverageResult:
@@ -311,7 +378,11 @@ def coverage(model: NSBIModel, poi: str, truth: Mapping[str, float], *, n_toys: 
     value; global observables drawn), each with :math:`t(\mu_\mathrm{true})` fitted from the
     truth. Toy k uses ``SeedSequence(seed, spawn_key=(0, k))``; ``executor``, ``results``,
     ``first_toy``, ``chunk_size``, ``model_file``, ``fast`` and ``generator`` as in
-    :func:`neyman_construction`. The model's parameters are restored."""
+    :func:`neyman_construction` (any model: an NSBI channel resamples its pool, a combination or
+    a binned model is generated by RooFit). The model's parameters are restored.
+
+    The coverage of a Neyman interval at the truth is that of the critical value of its belt,
+    :meth:`CoverageResult.at` with ``neyman_construction(...).critical``."""
     check_distributable(model, executor, model_file)
     with saved_parameters(model):
         state = capture_state(model)
@@ -323,9 +394,15 @@ def coverage(model: NSBIModel, poi: str, truth: Mapping[str, float], *, n_toys: 
     return CoverageResult(poi, float(params[poi]), cl, np.array([r["t"] for r in records]), chi2_threshold(cl))
 
 
-def check_distributable(model: NSBIModel, executor: Any, model_file: Any) -> None:
-    """Toys on workers draw from the pool the model file keeps: a store-form model with a pool."""
-    if (executor is not None or model_file is not None) and not (model.pdf.usesStore() and model.pdf.numPoolRows()):
+def check_distributable(model: FitModel, executor: Any, model_file: Any) -> None:
+    """Toys on workers draw from the pool the model file keeps: a store-form model with a pool
+    (every unbinned channel of a combination too)."""
+    if executor is None and model_file is None:
+        return
+    if not isinstance(model, NSBIModel):
+        PdfToyGenerator(model)  # ValueError naming the channels without a pool
+        return
+    if not (model.pdf.usesStore() and model.pdf.numPoolRows()):
         raise ValueError(f"toys of model '{model.name}' on an executor (or from model_file=) need a store-form model "
                          "with a reference pool, which the saved file keeps: build it with build_model(..., pool=..., "
                          "pool_weights=...); a column-form model's pool (generator=) lives in this process only")
@@ -356,11 +433,11 @@ class ToyUnit:
                 "n_events": int(n_events)}
 
 
-#: per process: the ToyGenerator of each file source
-_GENERATORS: dict[ModelSource, ToyGenerator] = {}
+#: per process: the toy generator of each file source
+_GENERATORS: dict[ModelSource, ToyGenerator | PdfToyGenerator] = {}
 
 
-def draw_toy(unit: ToyUnit) -> tuple[NSBIModel, Toy]:
+def draw_toy(unit: ToyUnit) -> tuple[FitModel, Toy]:
     """The model of ``unit`` (opened once per process) put back to the unit's state, and the
     unit's toy; the model is left with the toy's global observables."""
     model = open_source(unit.source)
@@ -368,13 +445,13 @@ def draw_toy(unit: ToyUnit) -> tuple[NSBIModel, Toy]:
     generator = source_extra(unit.source)
     if generator is None:
         if unit.source.in_memory:
-            generator = ToyGenerator(model)
+            generator = toy_generator(model)
         else:
             for old in [s for s in _GENERATORS if not is_open(s)]:  # their models were dropped
                 del _GENERATORS[old]
             generator = _GENERATORS.get(unit.source)
             if generator is None:
-                generator = _GENERATORS[unit.source] = ToyGenerator(model)
+                generator = _GENERATORS[unit.source] = toy_generator(model)
     toy = generator.generate(unit.parameters, np.random.default_rng(toy_seed(unit.entropy, unit.key)))
     set_global_observables(model, toy.global_observables)
     return model, toy

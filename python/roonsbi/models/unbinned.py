@@ -202,8 +202,9 @@ def build_model(
     if pool is not None:
         pool = check_processes(pool, "pool")
     if renormalise_shapes and (form != "store" or (pool is None and pool_weights is None)):
-        raise ValueError("renormalise_shapes=True renormalises the shapes on the reference pool: it needs "
-                         "form='store' and pool= (or pool_weights=, when the events are the pool)")
+        kept = "the column form keeps no reference pool" if form == "columns" else "no pool was given"
+        raise ValueError(f"renormalise_shapes=True renormalises the shapes on the reference pool and {kept}: it "
+                         "needs form='store' and pool= (or pool_weights=, when the events are the pool)")
     alpha_range = check_alpha_range(alpha_range)
     pois = check_pois({"mu": (1.0, 0.0, 10.0)} if pois is None else pois)
     names = [p.name for p in processes]
