@@ -208,8 +208,6 @@ void EventStore::setStreaming(int mode)
       throw std::invalid_argument("EventStore::setStreaming: mode " + std::to_string(mode) +
                                   " is not one of streamingOff (0), streamingOn (1), streamingAuto (2)");
    _streaming = mode;
-   if (_map) // a streamed pass reads ahead itself, chunk by chunk (prefetchRows): no readahead of the kernel on faults
-      madvise(_map, _mapLength, streams() ? MADV_RANDOM : MADV_NORMAL);
 }
 
 bool EventStore::streams() const
@@ -258,6 +256,25 @@ void EventStore::releaseRows(std::size_t begin, std::size_t end) const
    char *const base = static_cast<char *>(_map);
    forPages(_columns, _n, begin, end, [&](char *at, std::size_t length) {
       madvise(at, length, MADV_DONTNEED); // a read-only shared mapping: its pages are read again if used again
+      posix_fadvise(_fd, at - base, length, POSIX_FADV_DONTNEED);
+   });
+}
+
+void EventStore::prefetchColumn(const std::string &name) const
+{
+   const std::vector<float *> one{const_cast<float *>(column(name))};
+   if (streams())
+      forPages(one, _n, 0, _n, [](char *at, std::size_t length) { madvise(at, length, MADV_WILLNEED); });
+}
+
+void EventStore::releaseColumn(const std::string &name) const
+{
+   const std::vector<float *> one{const_cast<float *>(column(name))};
+   if (!streams())
+      return;
+   char *const base = static_cast<char *>(_map);
+   forPages(one, _n, 0, _n, [&](char *at, std::size_t length) {
+      madvise(at, length, MADV_DONTNEED);
       posix_fadvise(_fd, at - base, length, POSIX_FADV_DONTNEED);
    });
 }
@@ -474,8 +491,6 @@ std::shared_ptr<EventStore> EventStore::open(const std::string &path)
    store->_index = std::move(index);
    for (std::size_t c = 0; c < store->_names.size(); ++c)
       store->_columns.push_back(reinterpret_cast<float *>(static_cast<char *>(map) + dataStart + c * columnBytes));
-   if (store->streams())
-      madvise(map, fileSize, MADV_RANDOM); // as setStreaming()
    return store;
 }
 

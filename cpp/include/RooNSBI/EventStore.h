@@ -79,8 +79,8 @@ public:
    enum Streaming { streamingOff = 0, streamingOn = 1, streamingAuto = 2 };
    /// Set how passes read a mapped store (Streaming; no effect on a store in memory). A streamed store is read
    /// in chunks of streamChunkRows rows per thread: the pass asks the kernel to read the next chunk ahead
-   /// (MADV_WILLNEED; the mapping is MADV_RANDOM then, so that faults read no more than that: the kernel's own
-   /// readahead, up to read_ahead_kb per column, would fill the page cache) and releases each chunk after it (MADV_DONTNEED drops it from the process's page tables,
+   /// (MADV_WILLNEED: its pages are then in the page cache when read, and faults start no readahead of the
+   /// kernel's) and releases each chunk after it (MADV_DONTNEED drops it from the process's page tables,
    /// POSIX_FADV_DONTNEED from the page cache), so a pass keeps about threads x 2 chunks of the file resident
    /// and reads the whole file from disk every time. The values read, and so every result, are the same.
    /// Throws std::invalid_argument for a value that is not a Streaming.
@@ -97,6 +97,10 @@ public:
    /// holds row `end` (the next chunk's first page; the last page of a column with it); nothing unless
    /// streams(). Only a hint: a released page is read again from the file if it is used again.
    void releaseRows(std::size_t begin, std::size_t end) const;
+   /// prefetchRows() and releaseRows() of all the rows of one column (a check of its values, column by column);
+   /// std::invalid_argument naming a missing column.
+   void prefetchColumn(const std::string &name) const;
+   void releaseColumn(const std::string &name) const;
 
    /// Read every value once with `nThreads` threads and return their sum: warms the
    /// page cache of a mapped store, and its time is the one-pass memory-bandwidth

@@ -61,20 +61,15 @@ def check_store_values(pdf: Any, store: Any) -> None:
     for every process (the checks of :func:`~roonsbi.models.unbinned.build_model`, on a store made elsewhere,
     e.g. mapped from a file)."""
     n = store.size()
-    streamed = bool(store.streams())  # a store larger than memory: each column's pages are released once checked
 
-    def values(name: str) -> np.ndarray:
+    def values(name: str) -> np.ndarray:  # a streamed store (larger than memory): read ahead, released once checked
+        store.prefetchColumn(name)
         return np.frombuffer(store.column(name), dtype=np.float32, count=n) if n else np.zeros(0, np.float32)
-
-    def release() -> None:
-        if streamed:
-            store.releaseRows(0, n)
 
     ratios = {r.GetName(): values(r.GetName()) for r in pdf.ratios()}
     for name, col in ratios.items():
         check_column(name, "event store", col)
     for t, code in enumerate(pdf.shapeCodes()):
-        release()
         for var in (pdf.shapeLow()[t], pdf.shapeHigh()[t]):
             name = shape_store_column(code, var.GetName())
             col = values(name)
@@ -84,11 +79,14 @@ def check_store_values(pdf: Any, store: Any) -> None:
                 i = int(np.argmax(~np.isfinite(col)))
                 raise ValueError(f"event store column '{name}' has {int((~np.isfinite(col)).sum())} of {n} entries "
                                  f"that are NaN or infinite (first: entry {i} = {col[i]:g})")
+            if name not in ratios:
+                store.releaseColumn(name)
     weights = None
     if store.hasColumn(WEIGHT_NAME):
         weights = check_weights(values(WEIGHT_NAME), n, f"event store column '{WEIGHT_NAME}'")
     check_density(ratios, weights)
-    release()
+    for name in [*ratios, *([WEIGHT_NAME] if weights is not None else [])]:
+        store.releaseColumn(name)
 
 
 def check_mapped(store: Any) -> None:
