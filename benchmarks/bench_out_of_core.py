@@ -36,7 +36,7 @@ import time
 
 import numpy as np
 from bench_fit_speed import ALPHA_START, MU_START, TOLERANCE
-from bench_nsbi import _sigma, structure, toy_columns
+from bench_nsbi import _sigma, toy_columns
 
 FOLDER = "/work/bench-data"
 MIN_FREE_GB = 15.0  # never fill the disk below this
@@ -148,6 +148,18 @@ def vm_hwm_gb() -> float:
             if line.startswith("VmHWM:"):
                 return int(line.split()[1]) * 1024 / 1e9
     return float("nan")
+
+
+def structure(yields: dict, n_np: int, code: int):
+    """The toy's model in the column form (its fast NLL reads a given store; the columns only name the variables)."""
+    from roonsbi.inputs.toy import COEFFICIENTS
+    from roonsbi.models.unbinned import build_model
+    from roonsbi.spec import Process, ShapeSys
+
+    one = np.ones(1)
+    procs = [Process(p, yields[p], one, coef, shapesys={f"np{m}": ShapeSys(one, one, code) for m in range(n_np)})
+             for p, coef in COEFFICIENTS.items()]
+    return build_model(procs, name="ooc", form="columns")
 
 
 def run_fit(path: str, n: int, n_np: int, code: int, mode: str, threads: int) -> dict:
