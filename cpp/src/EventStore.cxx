@@ -250,6 +250,83 @@ const float *EventStore::column(const std::string &name) const
    return _columns[found->second];
 }
 
+void EventStore::setStreaming(int mode)
+{
+   if (mode != streamingOff && mode != streamingOn && mode != streamingAuto)
+      throw std::invalid_argument("EventStore::setStreaming: mode " + std::to_string(mode) +
+                                  " is not one of streamingOff (0), streamingOn (1), streamingAuto (2)");
+   _streaming = mode;
+}
+
+bool EventStore::streams() const
+{
+   if (!_map || _streaming == streamingOff)
+      return false;
+   if (_streaming == streamingOn)
+      return true;
+   const long pages = sysconf(_SC_PHYS_PAGES), pageSize = sysconf(_SC_PAGESIZE);
+   return pages > 0 && pageSize > 0 && _mapLength > static_cast<std::size_t>(pages) / 2 * pageSize;
+}
+
+namespace {
+
+/// The pages of `store`'s columns at rows [begin, end): per column the page-aligned byte range from the page of
+/// row `begin` to the page of row `end` (exclusive; `end` of the last row: the page after it).
+template <class Call>
+void forPages(const std::vector<float *> &columns, std::size_t n, std::size_t begin, std::size_t end, Call call)
+{
+   const std::uintptr_t page = static_cast<std::uintptr_t>(sysconf(_SC_PAGESIZE));
+   end = std::min(end, n);
+   if (begin >= end)
+      return;
+   for (const float *col : columns) {
+      const std::uintptr_t a = reinterpret_cast<std::uintptr_t>(col + begin) / page * page;
+      const std::uintptr_t z = end == n ? (reinterpret_cast<std::uintptr_t>(col + end) + page - 1) / page * page
+                                        : reinterpret_cast<std::uintptr_t>(col + end) / page * page;
+      if (z > a)
+         call(reinterpret_cast<char *>(a), static_cast<std::size_t>(z - a));
+   }
+}
+
+} // namespace
+
+void EventStore::prefetchRows(std::size_t begin, std::size_t end) const
+{
+   if (!streams())
+      return;
+   forPages(_columns, _n, begin, end, [](char *at, std::size_t length) { madvise(at, length, MADV_WILLNEED); });
+}
+
+void EventStore::releaseRows(std::size_t begin, std::size_t end) const
+{
+   if (!streams())
+      return;
+   char *const base = static_cast<char *>(_map);
+   forPages(_columns, _n, begin, end, [&](char *at, std::size_t length) {
+      madvise(at, length, MADV_DONTNEED); // a read-only shared mapping: its pages are read again if used again
+      posix_fadvise(_fd, at - base, length, POSIX_FADV_DONTNEED);
+   });
+}
+
+void EventStore::prefetchColumn(const std::string &name) const
+{
+   const std::vector<float *> one{const_cast<float *>(column(name))};
+   if (streams())
+      forPages(one, _n, 0, _n, [](char *at, std::size_t length) { madvise(at, length, MADV_WILLNEED); });
+}
+
+void EventStore::releaseColumn(const std::string &name) const
+{
+   const std::vector<float *> one{const_cast<float *>(column(name))};
+   if (!streams())
+      return;
+   char *const base = static_cast<char *>(_map);
+   forPages(one, _n, 0, _n, [&](char *at, std::size_t length) {
+      madvise(at, length, MADV_DONTNEED);
+      posix_fadvise(_fd, at - base, length, POSIX_FADV_DONTNEED);
+   });
+}
+
 namespace {
 
 /// Sum of col[begin, end): 64 independent float accumulators (several vector registers),

@@ -48,6 +48,29 @@ struct PassInputs {
    double *const *cacheG = nullptr; ///< per process: G_J of every event (the cache of value-only steps), or nullptr
 };
 
+/// Run body(b, e) over the events [begin, end) of a pass, which are the rows firstRow + [begin, end) of `store`: in one
+/// call for a store in memory (or mapped and not streamed); for a streamed store (EventStore::streams) in chunks of
+/// EventStore::streamChunkRows rows (whole blocks, so the sums are bitwise those of one call), asking the kernel to read
+/// the next chunk ahead and releasing each chunk after it: a pass over a store larger than memory keeps about
+/// 2 chunks per thread of the file resident.
+template <class Body>
+void overChunks(const RooNSBI::EventStore &store, std::size_t firstRow, std::size_t begin, std::size_t end, Body &&body)
+{
+   if (!store.streams()) {
+      body(begin, end);
+      return;
+   }
+   constexpr std::size_t chunk = RooNSBI::EventStore::streamChunkRows;
+   static_assert(chunk % blockSize == 0);
+   store.prefetchRows(firstRow + begin, firstRow + std::min(end, begin + chunk));
+   for (std::size_t b = begin; b < end; b += chunk) {
+      const std::size_t e = std::min(end, b + chunk);
+      store.prefetchRows(firstRow + e, firstRow + std::min(end, e + chunk));
+      body(b, e);
+      store.releaseRows(firstRow + b, firstRow + e);
+   }
+}
+
 /// A value-only step from the cached G_J (RooNSBINLL::setIncrementalLimit): how each process is updated.
 enum class StepMode { unchanged, ratio, difference, recompute };
 
@@ -1434,12 +1457,14 @@ void RooNSBINLL::compute(bool withGradient, bool step) const
    auto run = [&](std::size_t i) {
       const std::size_t begin = std::min(n, nBlocks * i / nThreads * blockSize);
       const std::size_t end = std::min(n, nBlocks * (i + 1) / nThreads * blockSize);
-      if (step)
-         passStep(in, st, begin, end, _sums[i]);
-      else if (withGradient)
-         passValueAndGradient(in, begin, end, _sums[i]);
-      else
-         passValue(in, begin, end, _sums[i]);
+      overChunks(*_store, _firstRow, begin, end, [&](std::size_t b, std::size_t e) {
+         if (step)
+            passStep(in, st, b, e, _sums[i]);
+         else if (withGradient)
+            passValueAndGradient(in, b, e, _sums[i]);
+         else
+            passValue(in, b, e, _sums[i]);
+      });
    };
    std::vector<std::thread> threads; // empty with one thread: no allocation
    for (std::size_t i = 1; i < nThreads; ++i)
@@ -1704,7 +1729,8 @@ void RooNSBINLL::hessian(double *out) const
    auto run = [&](std::size_t i) {
       const std::size_t begin = std::min(n, nBlocks * i / nThreads * blockSize);
       const std::size_t end = std::min(n, nBlocks * (i + 1) / nThreads * blockSize);
-      passHessian(in, hin, begin, end, _sums[i], hsums[i]);
+      overChunks(*_store, _firstRow, begin, end,
+                 [&](std::size_t b, std::size_t e) { passHessian(in, hin, b, e, _sums[i], hsums[i]); });
    };
    std::vector<std::thread> threads;
    for (std::size_t i = 1; i < nThreads; ++i)

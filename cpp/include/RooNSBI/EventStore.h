@@ -76,6 +76,35 @@ public:
    /// The n values of a column; throws std::invalid_argument naming a missing column.
    const float *column(const std::string &name) const;
 
+   /// How passes over a mapped store read the file (setStreaming): not streamed (the pages stay mapped and in
+   /// the page cache: fastest while the file fits in memory), streamed, or streamed if the file is larger than
+   /// half the physical memory (the default).
+   enum Streaming { streamingOff = 0, streamingOn = 1, streamingAuto = 2 };
+   /// Set how passes read a mapped store (Streaming; no effect on a store in memory). A streamed store is read
+   /// in chunks of streamChunkRows rows per thread: the pass asks the kernel to read the next chunk ahead
+   /// (MADV_WILLNEED: its pages are then in the page cache when read, and faults start no readahead of the
+   /// kernel's) and releases each chunk after it (MADV_DONTNEED drops it from the process's page tables,
+   /// POSIX_FADV_DONTNEED from the page cache), so a pass keeps about threads x 2 chunks of the file resident
+   /// and reads the whole file from disk every time. The values read, and so every result, are the same.
+   /// Throws std::invalid_argument for a value that is not a Streaming.
+   void setStreaming(int mode);
+   int streaming() const { return _streaming; }
+   /// Whether passes stream this store: mapped, and streamingOn or streamingAuto with a file larger than
+   /// half the physical memory.
+   bool streams() const;
+   /// Rows of one chunk of a streamed pass: 2^16 (256 KiB of each column).
+   static constexpr std::size_t streamChunkRows = std::size_t(1) << 16;
+   /// Ask the kernel to read rows [begin, end) of every column ahead (MADV_WILLNEED); nothing unless streams().
+   void prefetchRows(std::size_t begin, std::size_t end) const;
+   /// Release rows [begin, end) of every column (MADV_DONTNEED, then POSIX_FADV_DONTNEED) up to the page that
+   /// holds row `end` (the next chunk's first page; the last page of a column with it); nothing unless
+   /// streams(). Only a hint: a released page is read again from the file if it is used again.
+   void releaseRows(std::size_t begin, std::size_t end) const;
+   /// prefetchRows() and releaseRows() of all the rows of one column (a check of its values, column by column);
+   /// std::invalid_argument naming a missing column.
+   void prefetchColumn(const std::string &name) const;
+   void releaseColumn(const std::string &name) const;
+
    /// Read every value once with `nThreads` threads and return their sum: warms the
    /// page cache of a mapped store, and its time is the one-pass memory-bandwidth
    /// bound of anything that reads the whole store.
@@ -109,6 +138,7 @@ private:
    int _fd = -1;                    ///< the mapped file, open to see changes (fstat)
    long long _mtimeNs = 0;          ///< its modification time when mapped
    int _slot = -1;                  ///< its entry in the table of the SIGBUS handler
+   int _streaming = streamingAuto;  ///< setStreaming()
 };
 
 } // namespace RooNSBI

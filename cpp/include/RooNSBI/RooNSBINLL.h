@@ -45,7 +45,9 @@ class RooNSBIPdf;
 /// The value and the analytic gradient with respect to every parameter are
 /// computed in one threaded pass over the events (blocks of events stay in
 /// cache between the value and the gradient parts), accumulating in double
-/// precision. RooMinimizer uses the gradient because hasGradient() is true.
+/// precision. RooMinimizer uses the gradient because hasGradient() is true. A streamed store (mapped from a
+/// file larger than memory: EventStore::setStreaming) is read in chunks of EventStore::streamChunkRows rows per
+/// thread, each read ahead and released after it; the sums, and so every result, are bitwise the same.
 /// Derivatives of the parameter-only parts (the yields N_J and the extra terms)
 /// are taken numerically (5-point stencil); the per-event parts analytically.
 ///

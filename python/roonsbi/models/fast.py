@@ -62,7 +62,8 @@ def check_store_values(pdf: Any, store: Any) -> None:
     e.g. mapped from a file)."""
     n = store.size()
 
-    def values(name: str) -> np.ndarray:
+    def values(name: str) -> np.ndarray:  # a streamed store (larger than memory): read ahead, released once checked
+        store.prefetchColumn(name)
         return np.frombuffer(store.column(name), dtype=np.float32, count=n) if n else np.zeros(0, np.float32)
 
     if pdf.usesStore():  # a store-form pdf names its columns (its RooArgLists are empty)
@@ -84,10 +85,14 @@ def check_store_values(pdf: Any, store: Any) -> None:
                 i = int(np.argmax(~np.isfinite(col)))
                 raise ValueError(f"event store column '{name}' has {int((~np.isfinite(col)).sum())} of {n} entries "
                                  f"that are NaN or infinite (first: entry {i} = {col[i]:g})")
+            if name not in ratios:
+                store.releaseColumn(name)
     weights = None
     if store.hasColumn(WEIGHT_NAME):
         weights = check_weights(values(WEIGHT_NAME), n, f"event store column '{WEIGHT_NAME}'")
     check_density(ratios, weights)
+    for name in [*ratios, *([WEIGHT_NAME] if weights is not None else [])]:
+        store.releaseColumn(name)
 
 
 def check_mapped(store: Any) -> None:

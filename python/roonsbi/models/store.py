@@ -10,17 +10,23 @@ fast likelihood reads one (:mod:`roonsbi.models.fast`).
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping
+import struct
+from pathlib import Path
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from ..atomic import atomic_path
 from ..checks import as_column, check_file
 from ..library import cpp_errors, load
 from ..naming import LOG_PREFIX, WEIGHT_NAME
 
 ROOT = load()
 
-__all__ = ["dequantized_columns", "make_store", "open_store", "shape_store_column", "store_rows"]
+__all__ = ["dequantized_columns", "make_store", "open_store", "shape_store_column", "store_rows", "write_store_file"]
+
+_MAGIC = b"ROONSBI1"  # the file format of EventStore::write (EventStore.h)
+_ALIGN = 64
 
 
 def shape_store_column(code: int, name: str) -> str:
@@ -74,11 +80,68 @@ def _contiguous(values: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(values, dtype=dtype)
 
 
-def open_store(path: str | os.PathLike) -> Any:
-    """Map an EventStore file written by ``store.write(path)``."""
+def open_store(path: str | os.PathLike, streaming: str = "auto") -> Any:
+    """Map an EventStore file written by ``store.write(path)`` or :func:`write_store_file`.
+
+    ``streaming`` (``EventStore::setStreaming``): ``"auto"`` streams the store when its file is larger than
+    half the physical memory, ``"on"`` always, ``"off"`` never. A streamed store's passes (``RooNSBINLL``)
+    read it in chunks, asking the kernel to read the next chunk ahead and releasing each chunk's pages
+    after it: resident memory stays at about (threads x 2 chunks) of the file, every pass reads the
+    file from disk, and the results are bitwise those of the in-memory path.
+    """
+    modes = {"off": 0, "on": 1, "auto": 2}
+    if streaming not in modes:
+        raise ValueError(f"streaming must be one of 'auto', 'on', 'off' (whether the passes over the store "
+                         f"{os.fspath(path)!r} stream it from disk), got {streaming!r}")
     path = check_file(path, "event store file")
     with cpp_errors():
-        return ROOT.RooNSBI.EventStore.open(str(path))
+        store = ROOT.RooNSBI.EventStore.open(str(path))
+    store.setStreaming(modes[streaming])
+    return store
+
+
+def write_store_file(path: str | os.PathLike, n: int, names: Sequence[str], columns: Iterable[Any], *,
+                     overwrite: bool = False) -> Path:
+    """Write an EventStore file column by column, without holding the store in memory.
+
+    ``columns`` gives the ``n`` values of each column of ``names`` in that order (arrays, converted to
+    float32; a generator makes one at a time): the file is the one ``EventStore::write`` writes for the
+    same columns (byte for byte), to be mapped with :func:`open_store`. Written atomically (an existing
+    ``path`` only with ``overwrite``). Memory: one column.
+
+    >>> import tempfile, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "events.store")
+    >>> _ = write_store_file(path, 3, ["r_S", "weight"], (np.ones(3), np.full(3, 0.5)))
+    >>> store = open_store(path)
+    >>> store.size(), [str(c) for c in store.columnNames()], store_rows(store, "weight", 3).tolist()
+    (3, ['r_S', 'weight'], [0.5, 0.5, 0.5])
+    """
+    if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
+        raise ValueError(f"n must be the number of events, an integer >= 0, got {n!r}")
+    names = [str(name) for name in names]
+    for k, name in enumerate(names):
+        if not name or "\n" in name:
+            raise ValueError(f"event store column {k} ({name!r}) is empty or contains a newline; give each column "
+                             "a one-line name")
+        if name in names[:k]:
+            raise ValueError(f"event store column '{name}' is given twice (columns {names.index(name)} and {k})")
+    header = f"n {int(n)}\n".encode() + b"".join(name.encode() + b"\n" for name in names)
+    preamble = _MAGIC + struct.pack("<Q", len(header)) + header
+    column_pad = b"\0" * (-4 * int(n) % _ALIGN)
+    written = 0
+    with atomic_path(path, overwrite) as tmp, open(tmp, "wb") as out:
+        out.write(preamble + b"\0" * (-len(preamble) % _ALIGN))
+        for values in columns:
+            if written == len(names):
+                raise ValueError(f"columns gives more than the {len(names)} columns of names")
+            col = as_column(names[written], "event store", values, int(n), keep_float32=True)
+            out.write(np.ascontiguousarray(col, dtype="<f4").tobytes())
+            out.write(column_pad)
+            written += 1
+        if written != len(names):
+            raise ValueError(f"columns gives {written} columns for the {len(names)} of names (the first missing: "
+                             f"'{names[written]}')")
+    return Path(path)
 
 
 def dequantized_columns(store: Any) -> dict[str, np.ndarray]:
