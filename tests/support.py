@@ -212,6 +212,17 @@ from typing import Any
 
 PYHF_DATA = Path(__file__).resolve().parent / "data" / "pyhf"  #: workspaces from pyhf's repository
 PYHF_GRID = np.array([0.4, 1.0, 1.6, 2.5])  #: the mu' grid of the parametrized channels of those tests
+#: A binned control region (pyhf JSON, 2 bins) sharing the normsys lumi and the POI mu with an NSBI channel.
+CONTROL_REGION = {
+    "channels": [{"name": "cr", "samples": [
+        {"name": "bkg", "data": [500.0, 300.0], "modifiers": [
+            {"name": "lumi", "type": "normsys", "data": {"hi": 1.02, "lo": 0.98}}]},
+        {"name": "sig", "data": [5.0, 8.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}],
+    "observations": [{"name": "cr", "data": [510, 301]}],
+    "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
+    "version": "1.0.0",
+}
+
 
 
 def random_point(params: Any, rng: np.random.Generator) -> dict[str, float]:

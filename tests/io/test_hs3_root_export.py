@@ -17,20 +17,12 @@ from roonsbi.inputs.toy import OffShellToy
 from roonsbi.io import write_hs3
 from roonsbi.library import load
 from roonsbi.models.unbinned import build_model
+from support import CONTROL_REGION as CONTROL
 
 pyhs3 = pytest.importorskip("pyhs3")
 pydantic = pytest.importorskip("pydantic")
 ROOT = load()
 
-CONTROL = {
-    "channels": [{"name": "cr", "samples": [
-        {"name": "bkg", "data": [500.0, 300.0], "modifiers": [
-            {"name": "lumi", "type": "normsys", "data": {"hi": 1.02, "lo": 0.98}}]},
-        {"name": "sig", "data": [5.0, 8.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}],
-    "observations": [{"name": "cr", "data": [510, 301]}],
-    "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
-    "version": "1.0.0",
-}
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ from roonsbi.inputs.toy import OffShellToy
 from roonsbi.io import read_hs3, write_hs3
 from roonsbi.library import cpp_errors, load
 from roonsbi.models.unbinned import build_model
+from support import CONTROL_REGION as CONTROL
 from support import run_killable
 
 pyhs3 = pytest.importorskip("pyhs3")
@@ -28,15 +29,6 @@ pyhs3 = pytest.importorskip("pyhs3")
 ROOT = load()
 _KEEP: list[Any] = []
 VALUES = {"mu": 1.3, "alpha_eff": 0.4, "alpha_lumi": -0.7}
-CONTROL = {  # a binned control region sharing lumi with the NSBI channel
-    "channels": [{"name": "cr", "samples": [
-        {"name": "bkg", "data": [500.0, 300.0], "modifiers": [
-            {"name": "lumi", "type": "normsys", "data": {"hi": 1.02, "lo": 0.98}}]},
-        {"name": "sig", "data": [5.0, 8.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}],
-    "observations": [{"name": "cr", "data": [510, 301]}],
-    "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
-    "version": "1.0.0",
-}
 
 # a fresh process with the library: per file, the NLL of its ModelConfig pdf on obsData at VALUES (read by
 # read_hs3, or by C++ RooNSBI::importJSON), and the number of bins of the re-imported event index

@@ -14,19 +14,11 @@ import roonsbi
 from roonsbi.io import write_hs3
 from roonsbi.library import load
 from roonsbi.models.workspace import accept_fixed_observables
+from support import CONTROL_REGION as CONTROL
 from support import pnsbi_channel
 
 ROOT = load()
 VALUES = {"mu": 1.3, "alpha_jes": 0.4, "alpha_lumi": -0.7}
-CONTROL = {
-    "channels": [{"name": "cr", "samples": [
-        {"name": "bkg", "data": [500.0, 300.0], "modifiers": [
-            {"name": "lumi", "type": "normsys", "data": {"hi": 1.02, "lo": 0.98}}]},
-        {"name": "sig", "data": [5.0, 8.0], "modifiers": [{"name": "mu", "type": "normfactor", "data": None}]}]}],
-    "observations": [{"name": "cr", "data": [510, 301]}],
-    "measurements": [{"name": "meas", "config": {"poi": "mu", "parameters": []}}],
-    "version": "1.0.0",
-}
 
 
 @pytest.fixture(scope="module")

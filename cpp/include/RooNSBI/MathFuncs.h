@@ -132,41 +132,6 @@ inline void densityRatio(std::size_t n, const ProcessTerm *procs, std::size_t nP
    }
 }
 
-/// exp(x) for |x| < 700 to about 1 ulp, written so that compilers vectorise it
-/// (Cody-Waite reduction by ln 2, degree-13 Taylor polynomial, exponent by bit
-/// arithmetic). Used by the fast likelihood where std::exp would not vectorise.
-inline double vexp(double x)
-{
-   constexpr double log2e = 1.4426950408889634;
-   constexpr double ln2hi = 6.93147180369123816490e-01;
-   constexpr double ln2lo = 1.90821492927058770002e-10;
-   constexpr double shifter = 6755399441055744.0; // 1.5 * 2^52: adding it rounds to an integer
-   const double t = x * log2e + shifter;
-   const double n = t - shifter;                  // round(x / ln 2)
-   const double r = (x - n * ln2hi) - n * ln2lo;  // |r| <= ln2/2
-   double p = 1.0 / 6227020800.0;                 // 1/13!
-   p = p * r + 1.0 / 479001600.0;
-   p = p * r + 1.0 / 39916800.0;
-   p = p * r + 1.0 / 3628800.0;
-   p = p * r + 1.0 / 362880.0;
-   p = p * r + 1.0 / 40320.0;
-   p = p * r + 1.0 / 5040.0;
-   p = p * r + 1.0 / 720.0;
-   p = p * r + 1.0 / 120.0;
-   p = p * r + 1.0 / 24.0;
-   p = p * r + 1.0 / 6.0;
-   p = p * r + 0.5;
-   p = p * r + 1.0;
-   p = p * r + 1.0;
-   // 2^n: the low mantissa bits of t hold n; move them into the exponent field
-   std::uint64_t bits;
-   std::memcpy(&bits, &t, sizeof(bits));
-   bits = (bits + 1023) << 52;
-   double scale;
-   std::memcpy(&scale, &bits, sizeof(scale));
-   return p * scale;
-}
-
 /// |x| below which vexp's range reduction is the identity (round(x / ln 2) = 0, so r = x and the scale is 1):
 /// there vexpSmall(x) == vexp(x) bit for bit (ln 2 / 2 = 0.3466, with a margin for the rounding of x log2(e)).
 constexpr double vexpSmallRange = 0.34;
@@ -175,7 +140,7 @@ constexpr double vexpSmallRange = 0.34;
 /// result). The fast likelihood checks a block's largest |x| first (vexpSmallFits) and uses vexp otherwise.
 inline double vexpSmall(double r)
 {
-   double p = 1.0 / 6227020800.0; // the coefficients and order of operations of vexp
+   double p = 1.0 / 6227020800.0; // 1/13!
    p = p * r + 1.0 / 479001600.0;
    p = p * r + 1.0 / 39916800.0;
    p = p * r + 1.0 / 3628800.0;
@@ -190,6 +155,28 @@ inline double vexpSmall(double r)
    p = p * r + 1.0;
    p = p * r + 1.0;
    return p;
+}
+
+/// exp(x) for |x| < 700 to about 1 ulp, written so that compilers vectorise it
+/// (Cody-Waite reduction by ln 2, degree-13 Taylor polynomial, exponent by bit
+/// arithmetic). Used by the fast likelihood where std::exp would not vectorise.
+inline double vexp(double x)
+{
+   constexpr double log2e = 1.4426950408889634;
+   constexpr double ln2hi = 6.93147180369123816490e-01;
+   constexpr double ln2lo = 1.90821492927058770002e-10;
+   constexpr double shifter = 6755399441055744.0; // 1.5 * 2^52: adding it rounds to an integer
+   const double t = x * log2e + shifter;
+   const double n = t - shifter;                  // round(x / ln 2)
+   const double r = (x - n * ln2hi) - n * ln2lo;  // |r| <= ln2/2
+   const double p = vexpSmall(r);                 // the degree-13 Taylor polynomial of exp(r)
+   // 2^n: the low mantissa bits of t hold n; move them into the exponent field
+   std::uint64_t bits;
+   std::memcpy(&bits, &t, sizeof(bits));
+   bits = (bits + 1023) << 52;
+   double scale;
+   std::memcpy(&scale, &bits, sizeof(scale));
+   return p * scale;
 }
 
 /// Whether every |x[k]| of n float32 values is <= vexpSmallRange (and none is NaN): the largest magnitude
