@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import struct
+import zlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -25,7 +26,7 @@ ROOT = load()
 
 __all__ = ["dequantized_columns", "make_store", "open_store", "shape_store_column", "store_rows", "write_store_file"]
 
-_MAGIC = b"ROONSBI1"  # the file format of EventStore::write (EventStore.h)
+_MAGIC = b"ROONSBI2"  # the file format of EventStore::write (EventStore.h): the header ends in its CRC-32 line
 _ALIGN = 64
 
 
@@ -125,8 +126,10 @@ def write_store_file(path: str | os.PathLike, n: int, names: Sequence[str], colu
                              "a one-line name")
         if name in names[:k]:
             raise ValueError(f"event store column '{name}' is given twice (columns {names.index(name)} and {k})")
-    header = f"n {int(n)}\n".encode() + b"".join(name.encode() + b"\n" for name in names)
-    preamble = _MAGIC + struct.pack("<Q", len(header)) + header
+    lines = f"n {int(n)}\n".encode() + b"".join(name.encode() + b"\n" for name in names)
+    length = struct.pack("<Q", len(lines) + len(b"crc32 00000000\n"))
+    checksum = zlib.crc32(_MAGIC + length + lines)  # of the bytes before the line, as EventStore::write
+    preamble = _MAGIC + length + lines + f"crc32 {checksum:08x}\n".encode()
     column_pad = b"\0" * (-4 * int(n) % _ALIGN)
     written = 0
     with atomic_path(path, overwrite) as tmp, open(tmp, "wb") as out:
