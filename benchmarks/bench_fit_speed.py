@@ -449,8 +449,9 @@ def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, im
         out[f"conditional_{label}_passes"], out[f"conditional_{label}_s"] = passes, secs
         out[f"conditional_{label}_status"] = statuses
         _progress(out, f"conditional fits from {label}")
-    out["conditional_max_dmu_over_error"] = max(abs(a - b) for a, b in zip(mus["best"], mus["linear"])) / \
-        best.errors["mu"]
+    if mus["best"]:  # (--profile 0,...: no start comparison)
+        out["conditional_max_dmu_over_error"] = max(abs(a - b) for a, b in zip(mus["best"], mus["linear"])) / \
+            best.errors["mu"]
     if impact_nps:
         model.set_parameters(best.values)
         res, out["impacts_s"], out["impacts_passes"] = timed(lambda: impacts(
