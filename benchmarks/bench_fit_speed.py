@@ -552,7 +552,8 @@ def _report(r: dict) -> None:
             p, t = r[f"conditional_{label}_passes"], r[f"conditional_{label}_s"]
             print(f"    conditional fits started from {label}: passes {p} (mean {np.mean(p):.1f}), "
                   f"{np.mean(t):.1f} s each, statuses {r[f'conditional_{label}_status']}")
-        print(f"    the two starts' mu-hat differ by <= {r['conditional_max_dmu_over_error']:.1e} of its error")
+        if "conditional_max_dmu_over_error" in r:
+            print(f"    the two starts' mu-hat differ by <= {r['conditional_max_dmu_over_error']:.1e} of its error")
         if "impacts_s" in r:
             print(f"    infer.impacts ({r['impacts_fits']} conditional fits + the global fit): {r['impacts_s']:.1f} s, "
                   f"{r['impacts_passes']} passes")
