@@ -290,41 +290,39 @@ void forPages(const std::vector<float *> &columns, std::size_t n, std::size_t be
 
 } // namespace
 
-void EventStore::prefetchRows(std::size_t begin, std::size_t end) const
-{
-   if (!streams())
-      return;
-   forPages(_columns, _n, begin, end, [](char *at, std::size_t length) { madvise(at, length, MADV_WILLNEED); });
-}
-
-void EventStore::releaseRows(std::size_t begin, std::size_t end) const
+void EventStore::advise(const std::vector<float *> &columns, std::size_t begin, std::size_t end, bool release) const
 {
    if (!streams())
       return;
    char *const base = static_cast<char *>(_map);
-   forPages(_columns, _n, begin, end, [&](char *at, std::size_t length) {
+   forPages(columns, _n, begin, end, [&](char *at, std::size_t length) {
+      if (!release) {
+         madvise(at, length, MADV_WILLNEED);
+         return;
+      }
       madvise(at, length, MADV_DONTNEED); // a read-only shared mapping: its pages are read again if used again
       posix_fadvise(_fd, at - base, length, POSIX_FADV_DONTNEED);
    });
 }
 
+void EventStore::prefetchRows(std::size_t begin, std::size_t end) const
+{
+   advise(_columns, begin, end, false);
+}
+
+void EventStore::releaseRows(std::size_t begin, std::size_t end) const
+{
+   advise(_columns, begin, end, true);
+}
+
 void EventStore::prefetchColumn(const std::string &name) const
 {
-   const std::vector<float *> one{const_cast<float *>(column(name))};
-   if (streams())
-      forPages(one, _n, 0, _n, [](char *at, std::size_t length) { madvise(at, length, MADV_WILLNEED); });
+   advise({const_cast<float *>(column(name))}, 0, _n, false);
 }
 
 void EventStore::releaseColumn(const std::string &name) const
 {
-   const std::vector<float *> one{const_cast<float *>(column(name))};
-   if (!streams())
-      return;
-   char *const base = static_cast<char *>(_map);
-   forPages(one, _n, 0, _n, [&](char *at, std::size_t length) {
-      madvise(at, length, MADV_DONTNEED);
-      posix_fadvise(_fd, at - base, length, POSIX_FADV_DONTNEED);
-   });
+   advise({const_cast<float *>(column(name))}, 0, _n, true);
 }
 
 namespace {

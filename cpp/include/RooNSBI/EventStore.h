@@ -121,6 +121,9 @@ public:
    std::string sha256() const;
 
 private:
+   /// prefetch (MADV_WILLNEED) or release (MADV_DONTNEED + POSIX_FADV_DONTNEED) the pages of rows
+   /// [begin, end) of `columns`; nothing unless streams().
+   void advise(const std::vector<float *> &columns, std::size_t begin, std::size_t end, bool release) const;
    /// The bytes of the file format, in order, to sink(const char *bytes, std::size_t n).
    template <class Sink>
    void serialize(Sink &&sink) const;
