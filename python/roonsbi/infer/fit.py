@@ -391,20 +391,21 @@ class Fitter:
         config = ROOT.RooMinimizer.Config()
         has_hessian = bool(self.nll.hasHessian())  # RooNSBINLL: its exact one-pass Hessian
         floating = [p for p in self.params if not p.isConstant()]
+        edm_target = 0.002 * self.tolerance * self.nll.defaultErrorLevel()  # MIGRAD's stopping EDM
         if self.method == "newton":
-            self.newton = newton_minimize(self.nll, floating,
-                                          edm_target=0.002 * self.tolerance * self.nll.defaultErrorLevel())
-        edm_target = 0.002 * self.tolerance * self.nll.defaultErrorLevel()
-        if has_hessian and self.method != "newton" and not positive_definite_hessian(self.nll, floating):
+            self.newton = newton_minimize(self.nll, floating, edm_target=edm_target)
+        # MIGRAD's seed: the exact Hessian where it is positive definite, else Minuit's own
+        seed = has_hessian and positive_definite_hessian(self.nll, floating)
+        if has_hessian and not seed and self.method != "newton":
             # the NLL is not convex at the start: damped Newton steps on the regularised Hessian first (the
             # start of method "newton"), towards where it is positive definite
             newton_minimize(self.nll, floating, edm_target=edm_target)
-        # MIGRAD's seed: the exact Hessian where it is positive definite, else Minuit's own
-        config.useHessian = has_hessian and positive_definite_hessian(self.nll, floating)
+            seed = positive_definite_hessian(self.nll, floating)
+        config.useHessian = seed
         config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
         minimizer, status, edm = self._migrad(config)
         self.migrad_runs = 1
-        if self._pedestal is not None and (status != 0 or edm > 0.002 * self.tolerance * self.nll.defaultErrorLevel()):
+        if self._pedestal is not None and (status != 0 or edm > edm_target):
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs = 2
         if status != 0 and has_hessian:
