@@ -6,6 +6,7 @@
 #pragma link C++ class RooNSBIPdf-; // own Streamer: groups the shape terms after reading
 #pragma link C++ class RooNSBIRowBinning+;
 #pragma link C++ class RooNSBI::EventStore-;
+#pragma link C++ class RooNSBI::StoreWriter-;
 #pragma link C++ class RooNSBINLL+;
 #pragma link C++ class RooNSBIModel+;
 #pragma link C++ class RooNSBIParamHistTemplates+;

@@ -12,7 +12,6 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
-#include <fstream>
 #include <sstream>
 #include <stdexcept>
 #include <thread>
@@ -147,6 +146,47 @@ std::size_t padded(std::size_t bytes)
    return (bytes + alignment - 1) / alignment * alignment;
 }
 
+// -- the file format: written only by StoreWriter (and hashed by EventStore::sha256) --------------------
+/// The bytes of a store file before its columns: the magic, the uint64 header length, the header
+/// ("n <events>", one name a line, "crc32 <8 hex digits>" of every byte before that line), zero padding.
+std::string fileHead(std::size_t n, const std::vector<std::string> &names)
+{
+   std::string lines = "n " + std::to_string(n) + "\n";
+   for (auto const &name : names)
+      lines += name + "\n";
+   const std::uint64_t length = lines.size() + sizeof(checksumKey) - 1 + 8 + 1; // + "crc32 <8 hex>\n"
+   std::string out(magic, sizeof(magic));
+   out.append(reinterpret_cast<const char *>(&length), sizeof(length));
+   out += lines;
+   out += checksumKey + hex8(crc32(out.data(), out.size())) + "\n";
+   out.resize(padded(out.size()), '\0');
+   return out;
+}
+
+/// The zero bytes after each column of n float32 values (columns start at multiples of 64 bytes).
+std::size_t columnPadding(std::size_t n)
+{
+   return padded(n * sizeof(float)) - n * sizeof(float);
+}
+constexpr char zeros[alignment] = {};
+
+/// A column name as one line of a message (newlines as \n).
+std::string shownName(const std::string &name)
+{
+   std::string shown;
+   for (char c : name)
+      shown += c == '\n' ? std::string("\\n") : std::string(1, c);
+   return shown;
+}
+
+/// std::invalid_argument unless `name` can be a line of the header (`where`: e.g. " (column 2 of 'x')").
+void checkName(const std::string &name, const std::string &where = "")
+{
+   if (name.empty() || name.find('\n') != std::string::npos)
+      throw std::invalid_argument("EventStore: column name '" + shownName(name) + "'" + where +
+                                  " is empty or contains a newline; give the column a one-line name");
+}
+
 } // namespace
 
 namespace RooNSBI {
@@ -191,13 +231,7 @@ float *EventStore::newColumn(const std::string &name)
 {
    if (_map)
       throw std::invalid_argument("EventStore: a mapped store is read-only (column '" + name + "')");
-   if (name.empty() || name.find('\n') != std::string::npos) {
-      std::string shown; // the newlines as \n: the message stays one line
-      for (char c : name)
-         shown += c == '\n' ? std::string("\\n") : std::string(1, c);
-      throw std::invalid_argument("EventStore: column name '" + shown +
-                                  "' is empty or contains a newline; give the column a one-line name");
-   }
+   checkName(name);
    if (_index.count(name))
       throw std::invalid_argument("EventStore: column '" + name + "' exists already");
    void *p = std::aligned_alloc(alignment, padded(std::max<std::size_t>(_n, 1) * sizeof(float)));
@@ -374,84 +408,22 @@ double EventStore::readAll(unsigned nThreads) const
 
 void EventStore::write(const std::string &path, bool overwrite) const
 {
-   struct stat existing;
-   if (!overwrite && lstat(path.c_str(), &existing) == 0)
-      throw std::invalid_argument("EventStore: '" + path + "' exists; pass overwrite=true to replace it");
-   const std::size_t slash = path.rfind('/');
-   const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-   const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
-   std::random_device random;
-   char hex[9];
-   std::snprintf(hex, sizeof(hex), "%08x", static_cast<unsigned>(random()));
-   const std::string tmp = folder + "." + name.substr(0, 120) + "." + hex + ".tmp";
-   try {
-      writeFile(tmp);
-      if (overwrite) {
-         if (std::rename(tmp.c_str(), path.c_str()) != 0)
-            throw std::runtime_error("EventStore: cannot replace '" + path + "': " + std::strerror(errno));
-      } else {
-         if (::link(tmp.c_str(), path.c_str()) != 0) {
-            const int err = errno;
-            if (err == EEXIST)
-               throw std::invalid_argument("EventStore: '" + path + "' exists; pass overwrite=true to replace it");
-            throw std::runtime_error("EventStore: cannot write '" + path + "': " + std::strerror(err));
-         }
-         ::unlink(tmp.c_str());
-      }
-   } catch (...) {
-      ::unlink(tmp.c_str());
-      throw;
-   }
-}
-
-template <class Sink>
-void EventStore::serialize(Sink &&sink) const
-{
-   std::ostringstream header;
-   header << "n " << _n << "\n";
-   for (auto const &name : _names)
-      header << name << "\n";
-   const std::string lines = header.str();
-   const std::uint64_t length = lines.size() + sizeof(checksumKey) - 1 + 8 + 1; // + "crc32 <8 hex>\n"
-   std::string covered(magic, sizeof(magic)); // the checksum covers the magic, the length and the lines
-   covered.append(reinterpret_cast<const char *>(&length), sizeof(length));
-   covered += lines;
-   const std::string text = lines + checksumKey + hex8(crc32(covered.data(), covered.size())) + "\n";
-   sink(magic, sizeof(magic));
-   sink(reinterpret_cast<const char *>(&length), sizeof(length));
-   sink(text.data(), text.size());
-   const std::string zeros(alignment, '\0');
-   auto pad = [&](std::size_t written) { sink(zeros.data(), padded(written) - written); };
-   pad(sizeof(magic) + sizeof(length) + text.size());
-   for (const float *col : _columns) {
-      sink(reinterpret_cast<const char *>(col), _n * sizeof(float));
-      pad(_n * sizeof(float));
-   }
+   auto writer = StoreWriter::open(path, _n, _names, overwrite);
+   for (const float *col : _columns)
+      writer->append(col);
+   writer->commit();
 }
 
 std::string EventStore::sha256() const
 {
    RooNSBI::Detail::Sha256 hash;
-   serialize([&](const char *bytes, std::size_t n) { hash.update(bytes, n); });
+   const std::string head = fileHead(_n, _names);
+   hash.update(head.data(), head.size());
+   for (const float *col : _columns) {
+      hash.update(col, _n * sizeof(float));
+      hash.update(zeros, columnPadding(_n));
+   }
    return hash.hex();
-}
-
-void EventStore::writeFile(const std::string &path) const
-{
-   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-   if (!out)
-      throw std::runtime_error("EventStore: cannot write '" + path + "'");
-   serialize([&](const char *bytes, std::size_t n) { out.write(bytes, static_cast<std::streamsize>(n)); });
-   out.flush();
-   if (!out)
-      throw std::runtime_error("EventStore: error while writing '" + path + "'");
-   out.close();
-   const int fd = ::open(path.c_str(), O_RDONLY);
-   const bool synced = fd >= 0 && ::fsync(fd) == 0;
-   if (fd >= 0)
-      ::close(fd);
-   if (!synced)
-      throw std::runtime_error("EventStore: cannot flush '" + path + "' to disk");
 }
 
 std::shared_ptr<EventStore> EventStore::open(const std::string &path)
@@ -575,6 +547,159 @@ std::shared_ptr<EventStore> EventStore::open(const std::string &path)
    for (std::size_t c = 0; c < store->_names.size(); ++c)
       store->_columns.push_back(reinterpret_cast<float *>(static_cast<char *>(map) + dataStart + c * columnBytes));
    return store;
+}
+
+// -- StoreWriter -----------------------------------------------------------------------------------------
+
+std::unique_ptr<StoreWriter>
+StoreWriter::open(const std::string &path, std::size_t n, const std::vector<std::string> &names, bool overwrite)
+{
+   struct stat existing;
+   if (!overwrite && lstat(path.c_str(), &existing) == 0)
+      throw std::invalid_argument("EventStore: '" + path + "' exists; pass overwrite=true to replace it");
+   std::map<std::string, std::size_t> seen;
+   for (std::size_t k = 0; k < names.size(); ++k) {
+      checkName(names[k], " (column " + std::to_string(k) + " for '" + path + "')");
+      auto [at, fresh] = seen.emplace(names[k], k);
+      if (!fresh)
+         throw std::invalid_argument("EventStore: column '" + names[k] + "' is given twice (columns " +
+                                     std::to_string(at->second) + " and " + std::to_string(k) + ") for '" + path +
+                                     "'; give each column once");
+   }
+   if (n > (std::numeric_limits<std::size_t>::max() - alignment) / sizeof(float))
+      throw std::invalid_argument("EventStore: n = " + std::to_string(n) + " events for '" + path +
+                                  "' is more than a file can hold");
+
+   // the temporary: ".<name>.<8 hex digits>.tmp<suffix>" in the folder of `path`, created exclusively
+   const std::size_t slash = path.rfind('/');
+   const std::string folder = slash == std::string::npos ? "" : path.substr(0, slash + 1);
+   const std::string name = slash == std::string::npos ? path : path.substr(slash + 1);
+   const std::size_t dot = name.rfind('.');
+   const std::string suffix = dot != std::string::npos && dot > 0 && dot + 1 < name.size() ? name.substr(dot) : "";
+   std::unique_ptr<StoreWriter> writer(new StoreWriter);
+   std::random_device random;
+   for (int attempt = 0; attempt < 100 && writer->_fd < 0; ++attempt) {
+      char hex[9];
+      std::snprintf(hex, sizeof(hex), "%08x", static_cast<unsigned>(random()));
+      const std::string tmp = folder + "." + name.substr(0, 120) + "." + hex + ".tmp" + suffix;
+      const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+      if (fd >= 0) {
+         writer->_fd = fd;
+         writer->_tmp = tmp;
+      } else if (errno != EEXIST) {
+         throw std::runtime_error("EventStore: cannot write '" + path + "': cannot create its temporary file '" + tmp +
+                                  "': " + std::strerror(errno));
+      }
+   }
+   if (writer->_fd < 0)
+      throw std::runtime_error("EventStore: cannot write '" + path + "': no free name for a temporary file next to it");
+   writer->_path = path;
+   writer->_n = n;
+   writer->_names = names;
+   writer->_overwrite = overwrite;
+   const std::string head = fileHead(n, names);
+   writer->put(head.data(), head.size());
+   return writer;
+}
+
+StoreWriter::~StoreWriter()
+{
+   abort();
+}
+
+void StoreWriter::put(const char *bytes, std::size_t size)
+{
+   while (size > 0) {
+      const ssize_t done = ::write(_fd, bytes, std::min<std::size_t>(size, std::size_t(1) << 30));
+      if (done < 0 && errno == EINTR)
+         continue;
+      if (done <= 0) {
+         const std::string error = std::strerror(done < 0 ? errno : EIO);
+         const std::string tmp = _tmp;
+         abort();
+         throw std::runtime_error("EventStore: cannot write '" + _path + "' (its temporary file '" + tmp +
+                                  "', now removed): " + error);
+      }
+      bytes += done;
+      size -= static_cast<std::size_t>(done);
+   }
+}
+
+void StoreWriter::append(const float *values)
+{
+   if (_fd < 0)
+      throw std::invalid_argument("EventStore: the writer of '" + _path + "' is " +
+                                  (_committed ? "committed" : "aborted") + ": it takes no more columns");
+   if (_written == _names.size())
+      throw std::invalid_argument("EventStore: all " + std::to_string(_names.size()) + " columns of '" + _path +
+                                  "' are written; append() got one more");
+   if (!values && _n > 0)
+      throw std::invalid_argument("EventStore: column '" + _names[_written] + "' of '" + _path +
+                                  "': no values (a null pointer) for its " + std::to_string(_n) + " events");
+   put(reinterpret_cast<const char *>(values), _n * sizeof(float));
+   put(zeros, columnPadding(_n));
+   ++_written;
+}
+
+void StoreWriter::commit()
+{
+   if (_fd < 0)
+      throw std::invalid_argument("EventStore: the writer of '" + _path + "' is " +
+                                  (_committed ? "committed" : "aborted") + " already");
+   if (_written != _names.size())
+      throw std::invalid_argument("EventStore: " + std::to_string(_written) + " of the " +
+                                  std::to_string(_names.size()) + " columns of '" + _path +
+                                  "' are written (the first missing: '" + _names[_written] +
+                                  "'); append them before commit()");
+   const std::string tmp = _tmp;
+   auto fail = [&](const std::string &what, int err) {
+      abort();
+      throw std::runtime_error("EventStore: cannot " + what + " '" + _path + "': " + std::strerror(err));
+   };
+   if (::fsync(_fd) != 0)
+      fail("flush to disk", errno);
+   const int closed = ::close(_fd);
+   _fd = -1;
+   if (closed != 0)
+      fail("write", errno);
+   if (_overwrite) {
+      if (std::rename(tmp.c_str(), _path.c_str()) != 0)
+         fail("replace", errno);
+   } else if (::link(tmp.c_str(), _path.c_str()) != 0) { // fails, unlike a rename, if the path appeared
+      const int err = errno;
+      struct stat existing;
+      if (err == EEXIST || lstat(_path.c_str(), &existing) == 0) {
+         abort();
+         throw std::invalid_argument("EventStore: '" + _path + "' appeared while it was written; not replaced "
+                                     "(pass overwrite=true to replace it)");
+      }
+      if (err != EPERM && err != ENOTSUP && err != EOPNOTSUPP) // else a file system without hard links
+         fail("write", err);
+      if (std::rename(tmp.c_str(), _path.c_str()) != 0)
+         fail("write", errno);
+   } else {
+      ::unlink(tmp.c_str());
+   }
+   _tmp.clear();
+   _committed = true;
+   const std::size_t slash = _path.rfind('/'); // the new entry of the folder to disk, where the system allows it
+   const int dir = ::open(slash == std::string::npos ? "." : _path.substr(0, slash + 1).c_str(), O_RDONLY | O_DIRECTORY);
+   if (dir >= 0) {
+      ::fsync(dir);
+      ::close(dir);
+   }
+}
+
+void StoreWriter::abort()
+{
+   if (_fd >= 0) {
+      ::close(_fd);
+      _fd = -1;
+   }
+   if (!_tmp.empty()) {
+      ::unlink(_tmp.c_str());
+      _tmp.clear();
+   }
 }
 
 } // namespace RooNSBI

@@ -14,7 +14,8 @@ outputs) goes through this module, so that the two rules hold in one place:
   appeared in the meantime (another process), so even then nothing is replaced.
 
 :func:`atomic_path` gives the temporary path to writers that open the file themselves (ROOT's
-``RooWorkspace::writeToFile``, uproot, matplotlib, onnx); :func:`write_text` and :func:`write_bytes`
+``RooWorkspace::writeToFile``, uproot, matplotlib, onnx; the C++ ``RooNSBI::StoreWriter`` follows the same
+rules itself, after :func:`check_target`); :func:`write_text` and :func:`write_bytes`
 are the plain cases; :func:`atomic_folder` does the same for a folder (columns as one ``.npy``
 per column), whose replacement is two renames (the old folder aside, the new one in place).
 
@@ -42,6 +43,7 @@ __all__ = [
     "OVERWRITE_HINT",
     "atomic_folder",
     "atomic_path",
+    "check_target",
     "refuse_existing",
     "temporary_target",
     "write_bytes",
@@ -64,6 +66,13 @@ def refuse_existing(path: PathLike, overwrite: bool) -> Path:
     if not overwrite and (path.exists() or path.is_symlink()):
         raise FileExistsError(f"{path} exists; pass {OVERWRITE_HINT} to replace it")
     return path
+
+
+def check_target(path: PathLike, overwrite: bool) -> Path:
+    """The checks :func:`atomic_path` makes on entry, for a writer that makes the temporary file and the
+    rename itself (``RooNSBI::StoreWriter``): ``path`` as a Path, a file name in an existing folder, not a
+    folder, absent unless ``overwrite`` (ValueError, FileNotFoundError, IsADirectoryError, FileExistsError)."""
+    return _target(path, overwrite, folder=False)
 
 
 def temporary_target(name: str) -> str | None:

@@ -4,25 +4,31 @@ References: the same NLL on the store in memory (owned columns), whose value, gr
 and value-only steps a streamed pass must give bitwise (the chunks are whole blocks, summed in the same
 order), and the fit of ``fit(fast=True)`` on the in-memory store; ``mincore`` (the kernel's own count
 of the file's pages in the page cache) for the release of the pages; ``EventStore::write`` for the
-bytes of the chunked writer ``write_store_file``. The model has 3 x 10^5 events: several chunks of
+bytes of the chunked writer ``write_store_file`` (both through ``RooNSBI::StoreWriter``) and an independent
+reading of the file format with plain Python (``parse_store_file``). The model has 3 x 10^5 events: several chunks of
 2^16 rows per thread, the last one partial.
 """
 
 from __future__ import annotations
 
 import ctypes
+import gc
+import hashlib
 import mmap
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
 import ROOT
 
+from roonsbi.atomic import temporary_target
 from roonsbi.infer.fit import Fitter, fit
 from roonsbi.library import cpp_errors
 from roonsbi.models.fast import fast_nll
-from roonsbi.models.store import open_store, store_rows, write_store_file
+from roonsbi.models.store import make_store, open_store, store_rows, write_store_file
 from roonsbi.models.unbinned import build_model
 from roonsbi.spec import Process, ShapeSys
 
@@ -180,17 +186,48 @@ def test_bad_streaming_mode_in_cpp(model_and_file) -> None:
     assert store.streaming() == ROOT.RooNSBI.EventStore.streamingAuto
 
 
-def test_chunked_writer_writes_the_bytes_of_eventstore_write(tmp_path: Path) -> None:
+def parse_store_file(data: bytes) -> dict[str, np.ndarray]:
+    """An independent reader of the file format of EventStore.h, with plain Python: the magic ROONSBI2, the
+    little-endian uint64 header length, the header lines "n <rows>", the names and "crc32 <8 hex>" (zlib's
+    CRC-32 of every byte before that line), zero padding to 64 bytes, then per column the rows as float32
+    (little endian) and zero padding to 64 bytes, nothing after. The columns by name, in the file's order."""
+    assert data[:8] == b"ROONSBI2"
+    (length,) = struct.unpack("<Q", data[8:16])
+    lines = data[16:16 + length].split(b"\n")
+    assert lines[-1] == b"" and lines[0].startswith(b"n ") and lines[-2].startswith(b"crc32 ")
+    n, names = int(lines[0][2:]), [name.decode() for name in lines[1:-2]]
+    covered = 16 + length - len(lines[-2]) - 1
+    assert lines[-2] == b"crc32 %08x" % zlib.crc32(data[:covered])
+    start = -(-(16 + length) // 64) * 64
+    assert data[16 + length:start] == bytes(start - 16 - length)
+    stride = -(-4 * n // 64) * 64
+    assert len(data) == start + len(names) * stride
+    columns = {}
+    for k, name in enumerate(names):
+        block = data[start + k * stride:start + (k + 1) * stride]
+        assert block[4 * n:] == bytes(stride - 4 * n)
+        columns[name] = np.frombuffer(block[:4 * n], dtype="<f4")
+    return columns
+
+
+@pytest.mark.parametrize("n", [1001, 32, 0])  # padded columns, whole 64-byte blocks, no rows
+def test_chunked_writer_writes_the_bytes_of_eventstore_write(tmp_path: Path, n: int) -> None:
+    """write_store_file and EventStore::write go through one writer (StoreWriter): the test ties both to an
+    independent reading of the format (parse_store_file) and EventStore::sha256, which hashes the format
+    without writing, to the file's SHA-256."""
     rng = np.random.default_rng(3)
-    n = 1001  # not a multiple of 16 values: padded columns
     columns = {"r_S": rng.uniform(0, 2, n), "log:g_S_a_hi": rng.normal(0, 0.1, n).astype(np.float32),
                "weight": rng.uniform(0, 1, n)}
-    store = ROOT.std.make_shared["RooNSBI::EventStore"](n)
-    for name, values in columns.items():
-        store.addColumn(name, np.ascontiguousarray(values))
+    store = make_store(columns)
     store.write(str(tmp_path / "reference.store"))
     write_store_file(tmp_path / "chunked.store", n, list(columns), (v for v in columns.values()))
-    assert (tmp_path / "chunked.store").read_bytes() == (tmp_path / "reference.store").read_bytes()
+    data = (tmp_path / "chunked.store").read_bytes()
+    assert data == (tmp_path / "reference.store").read_bytes()
+    parsed = parse_store_file(data)
+    assert list(parsed) == list(columns)
+    for name, values in columns.items():
+        np.testing.assert_array_equal(parsed[name], values.astype(np.float32))
+    assert store.sha256() == hashlib.sha256(data).hexdigest()
     mapped = open_store(tmp_path / "chunked.store")
     np.testing.assert_array_equal(store_rows(mapped, "weight", n), columns["weight"].astype(np.float32))
 
@@ -201,17 +238,82 @@ def test_chunked_writer_errors(tmp_path: Path) -> None:
         write_store_file(path, 3, ["a", "b"], [np.ones(3)])
     with pytest.raises(ValueError, match="more than the 1 columns"):
         write_store_file(path, 3, ["a"], [np.ones(3), np.ones(3)])
-    with pytest.raises(ValueError, match="column 'b'"):
+    with pytest.raises(ValueError, match="column 'b' has 4 entries but the other columns have 3"):
         write_store_file(path, 3, ["a", "b"], [np.ones(3), np.ones(4)])
-    with pytest.raises(ValueError, match="'a' is given twice"):
+    with pytest.raises(TypeError, match="column 'a' has dtype <U1"):
+        write_store_file(path, 3, ["a"], [np.array(["x", "y", "z"])])
+    with pytest.raises(ValueError, match="column 'a' is given twice \\(columns 0 and 1\\)"):
         write_store_file(path, 3, ["a", "a"], [np.ones(3), np.ones(3)])
-    with pytest.raises(ValueError, match="contains a newline"):
+    with pytest.raises(ValueError, match=r"column name 'a\\nb' \(column 0 .*contains a newline"):
         write_store_file(path, 3, ["a\nb"], [np.ones(3)])
     with pytest.raises(ValueError, match="n must be the number of events"):
         write_store_file(path, -1, ["a"], [np.ones(3)])
-    assert not path.exists() and not list(tmp_path.iterdir())  # no file, no temporary left
+
+    def interrupted():
+        yield np.ones(3)
+        raise KeyboardInterrupt  # e.g. Ctrl-C while the next column is computed
+
+    with pytest.raises(KeyboardInterrupt):
+        write_store_file(path, 3, ["a", "b"], interrupted())
+    with pytest.raises(FileNotFoundError):
+        write_store_file(path, 3, ["a"], (np.loadtxt(tmp_path / "missing.txt") for _ in range(1)))
+    assert not list(tmp_path.iterdir())  # no file, no temporary left
     write_store_file(path, 3, ["a"], [np.ones(3)])
+    before = path.read_bytes()
     with pytest.raises(FileExistsError, match="overwrite=True"):
         write_store_file(path, 3, ["a"], [np.zeros(3)])
+    with pytest.raises(KeyboardInterrupt):
+        write_store_file(path, 3, ["a", "b"], interrupted(), overwrite=True)
+    assert path.read_bytes() == before and [p.name for p in tmp_path.iterdir()] == ["e.store"]
     write_store_file(path, 3, ["a"], [np.zeros(3)], overwrite=True)
     assert store_rows(open_store(path), "a", 3).tolist() == [0.0, 0.0, 0.0]
+    with pytest.raises(FileNotFoundError, match="the folder .*no does not exist"):
+        write_store_file(tmp_path / "no" / "e.store", 3, ["a"], [np.ones(3)])
+
+
+def test_store_writer(tmp_path: Path) -> None:
+    """RooNSBI::StoreWriter itself: its temporary file (named as roonsbi.atomic names its own), a commit with
+    a missing column, the calls after a commit, abort() and the destructor, a path that appears meanwhile."""
+    Writer = ROOT.RooNSBI.StoreWriter
+    path = tmp_path / "w.store"
+    writer = Writer.open(str(path), 2, ["a", "b"])
+    tmp = Path(str(writer.temporary()))
+    assert tmp.parent == tmp_path and temporary_target(tmp.name) == "w.store" and tmp.exists()
+    writer.append(np.array([1, 2], np.float32))
+    with pytest.raises(ValueError, match=r"1 of the 2 columns of '.*w.store' are written \(the first missing: 'b'\)"), \
+            cpp_errors():
+        writer.commit()
+    assert tmp.exists() and not path.exists()  # still open: the rest can be appended
+    writer.append(np.array([3, 4], np.float32))
+    with pytest.raises(ValueError, match="all 2 columns of .* are written; append\\(\\) got one more"), cpp_errors():
+        writer.append(np.array([5, 6], np.float32))
+    writer.commit()
+    assert not tmp.exists() and writer.committed()
+    assert {k: v.tolist() for k, v in parse_store_file(path.read_bytes()).items()} == {"a": [1, 2], "b": [3, 4]}
+    with pytest.raises(ValueError, match="is committed: it takes no more columns"), cpp_errors():
+        writer.append(np.array([5, 6], np.float32))
+    writer.abort()  # nothing after a commit
+    assert path.exists()
+
+    other = tmp_path / "x.store"
+    aborted = Writer.open(str(other), 2, ["a"])
+    tmp = Path(str(aborted.temporary()))
+    aborted.abort()
+    assert not tmp.exists() and not other.exists()
+    with pytest.raises(ValueError, match="is aborted already"), cpp_errors():
+        aborted.commit()
+    dropped = Writer.open(str(other), 2, ["a"])
+    tmp = Path(str(dropped.temporary()))
+    del dropped  # the destructor of an uncommitted writer removes its temporary
+    gc.collect()
+    assert not tmp.exists()
+
+    late = Writer.open(str(other), 2, ["a"])
+    late.append(np.ones(2, np.float32))
+    other.write_text("another process's file")
+    with pytest.raises(ValueError, match="x.store' appeared while it was written; not replaced"), cpp_errors():
+        late.commit()
+    assert other.read_text() == "another process's file" and sorted(p.name for p in tmp_path.iterdir()) == [
+        "w.store", "x.store"]
+    with pytest.raises(ValueError, match="x.store' exists; pass overwrite=true"), cpp_errors():
+        Writer.open(str(other), 2, ["a"])

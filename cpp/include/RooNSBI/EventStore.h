@@ -110,11 +110,8 @@ public:
    /// bound of anything that reads the whole store.
    double readAll(unsigned nThreads = 1) const;
 
-   /// Write all columns to `path` in the mapped-file format, atomically: the bytes go to a temporary
-   /// file next to `path`, flushed to disk, which then takes its place (a rename; without `overwrite`
-   /// a hard link, which fails if `path` exists). An error leaves `path` as it was and no temporary.
-   /// Throws std::invalid_argument if `path` exists and `overwrite` is false, std::runtime_error if
-   /// the system cannot write it.
+   /// Write all columns to `path` in the mapped-file format, atomically, through a StoreWriter (see there:
+   /// the temporary file, the rename, the errors). An error leaves `path` as it was and no temporary.
    void write(const std::string &path, bool overwrite = false) const;
    /// The SHA-256 (64 hex digits) of the file write() writes, computed from the columns in memory
    /// (or in the mapped file): the checksum of the store's HS3 side file (roonsbi::nsbi_dist).
@@ -124,11 +121,7 @@ private:
    /// prefetch (MADV_WILLNEED) or release (MADV_DONTNEED + POSIX_FADV_DONTNEED) the pages of rows
    /// [begin, end) of `columns`; nothing unless streams().
    void advise(const std::vector<float *> &columns, std::size_t begin, std::size_t end, bool release) const;
-   /// The bytes of the file format, in order, to sink(const char *bytes, std::size_t n).
-   template <class Sink>
-   void serialize(Sink &&sink) const;
    float *newColumn(const std::string &name);
-   void writeFile(const std::string &path) const;
 
    std::size_t _n = 0;
    std::vector<std::string> _names;
@@ -142,6 +135,67 @@ private:
    long long _mtimeNs = 0;          ///< its modification time when mapped
    int _slot = -1;                  ///< its entry in the table of the SIGBUS handler
    int _streaming = streamingAuto;  ///< setStreaming()
+};
+
+/// Writes a store file (EventStore's file format) column by column: the one writer of the format, for
+/// EventStore::write and for stores larger than memory (Python's write_store_file), which hold one
+/// column in memory at a time.
+///
+///   auto writer = RooNSBI::StoreWriter::open("events.store", n, {"r_S", "weight"});
+///   writer->append(rS);      // n float32 values of each column, in the order of the names
+///   writer->append(weight);
+///   writer->commit();        // the file appears at its path
+///
+/// The bytes go to a temporary file next to `path`, `.<name>.<8 hex digits>.tmp<suffix of name>` (the
+/// name roonsbi.atomic gives its temporaries), created by open() with the header; commit() flushes it
+/// to disk and puts it in the place of `path` (a rename; without `overwrite` a hard link, which fails
+/// if `path` appeared meanwhile). abort(), the destructor of an uncommitted writer, and any error of
+/// append() or commit() remove the temporary: `path` is never a part of a file, and stays as it was.
+class StoreWriter {
+public:
+   /// Start writing the store of `n` events with the columns `names` to `path` (the header is written).
+   /// Throws std::invalid_argument if `path` exists and `overwrite` is false, if a name is empty,
+   /// contains a newline or is given twice; std::runtime_error if the temporary file cannot be created
+   /// (e.g. the folder does not exist or is not writable). A factory, not a constructor: PyROOT must not
+   /// see a constructor throw.
+   static std::unique_ptr<StoreWriter> open(const std::string &path, std::size_t n,
+                                            const std::vector<std::string> &names, bool overwrite = false);
+   ~StoreWriter();
+   StoreWriter(const StoreWriter &) = delete;
+   StoreWriter &operator=(const StoreWriter &) = delete;
+
+   /// Write the n values of the next column (nullptr for n = 0). Throws std::invalid_argument once
+   /// every column is written, after commit() or abort(), or for nullptr with n > 0;
+   /// std::runtime_error (after removing the temporary) if the system cannot write.
+   void append(const float *values);
+   /// Check that every column is written, flush the file to disk and put it in the place of the path.
+   /// Throws std::invalid_argument naming the first missing column (the temporary is kept: append it,
+   /// or abort()), or if `path` appeared meanwhile without `overwrite`; std::runtime_error if the system
+   /// cannot flush or rename. Any error but a missing column removes the temporary.
+   void commit();
+   /// Remove the temporary file; nothing after commit(), or a second time.
+   void abort();
+
+   const std::string &path() const { return _path; }
+   /// The temporary file (empty once committed or aborted).
+   const std::string &temporary() const { return _tmp; }
+   std::size_t size() const { return _n; }
+   std::size_t columnsWritten() const { return _written; }
+   bool committed() const { return _committed; }
+
+private:
+   StoreWriter() = default;
+   /// Write `size` bytes to the temporary file; on an error remove it and throw std::runtime_error.
+   void put(const char *bytes, std::size_t size);
+
+   std::string _path;
+   std::string _tmp;
+   std::size_t _n = 0;
+   std::vector<std::string> _names;
+   bool _overwrite = false;
+   int _fd = -1;
+   std::size_t _written = 0;
+   bool _committed = false;
 };
 
 } // namespace RooNSBI

@@ -10,14 +10,12 @@ fast likelihood reads one (:mod:`roonsbi.models.fast`).
 from __future__ import annotations
 
 import os
-import struct
-import zlib
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..atomic import check_target
 from ..checks import as_column, check_file
 from ..library import cpp_errors, load
 from ..naming import LOG_PREFIX, WEIGHT_NAME
@@ -25,9 +23,6 @@ from ..naming import LOG_PREFIX, WEIGHT_NAME
 ROOT = load()
 
 __all__ = ["dequantized_columns", "make_store", "open_store", "shape_store_column", "store_rows", "write_store_file"]
-
-_MAGIC = b"ROONSBI2"  # the file format of EventStore::write (EventStore.h): the header ends in its CRC-32 line
-_ALIGN = 64
 
 
 def shape_store_column(code: int, name: str) -> str:
@@ -106,9 +101,12 @@ def write_store_file(path: str | os.PathLike, n: int, names: Sequence[str], colu
     """Write an EventStore file column by column, without holding the store in memory.
 
     ``columns`` gives the ``n`` values of each column of ``names`` in that order (arrays, converted to
-    float32; a generator makes one at a time): the file is the one ``EventStore::write`` writes for the
-    same columns (byte for byte), to be mapped with :func:`open_store`. Written atomically (an existing
-    ``path`` only with ``overwrite``). Memory: one column.
+    float32; a generator makes one at a time). They go through ``RooNSBI::StoreWriter``, the writer of
+    ``EventStore::write``: the file is the one ``store.write(path)`` writes for the same columns, to be
+    mapped with :func:`open_store`. Atomic (``roonsbi.atomic``'s rules): the bytes go to a temporary file
+    next to ``path`` that takes its place once complete; an existing ``path`` is replaced only with
+    ``overwrite``; an error or an interrupt (e.g. in the generator) removes the temporary and leaves
+    ``path`` as it was. Memory: one column.
 
     >>> import tempfile, numpy as np
     >>> path = os.path.join(tempfile.mkdtemp(), "events.store")
@@ -120,31 +118,26 @@ def write_store_file(path: str | os.PathLike, n: int, names: Sequence[str], colu
     if isinstance(n, (bool, np.bool_)) or not isinstance(n, (int, np.integer)) or n < 0:
         raise ValueError(f"n must be the number of events, an integer >= 0, got {n!r}")
     names = [str(name) for name in names]
-    for k, name in enumerate(names):
-        if not name or "\n" in name:
-            raise ValueError(f"event store column {k} ({name!r}) is empty or contains a newline; give each column "
-                             "a one-line name")
-        if name in names[:k]:
-            raise ValueError(f"event store column '{name}' is given twice (columns {names.index(name)} and {k})")
-    lines = f"n {int(n)}\n".encode() + b"".join(name.encode() + b"\n" for name in names)
-    length = struct.pack("<Q", len(lines) + len(b"crc32 00000000\n"))
-    checksum = zlib.crc32(_MAGIC + length + lines)  # of the bytes before the line, as EventStore::write
-    preamble = _MAGIC + length + lines + f"crc32 {checksum:08x}\n".encode()
-    column_pad = b"\0" * (-4 * int(n) % _ALIGN)
-    written = 0
-    with atomic_path(path, overwrite) as tmp, open(tmp, "wb") as out:
-        out.write(preamble + b"\0" * (-len(preamble) % _ALIGN))
+    path = check_target(path, overwrite)
+    with cpp_errors():  # the names are checked there (one-line, each once)
+        writer = ROOT.RooNSBI.StoreWriter.open(str(path), int(n), names, overwrite)
+    try:
+        written = 0
         for values in columns:
             if written == len(names):
                 raise ValueError(f"columns gives more than the {len(names)} columns of names")
             col = as_column(names[written], "event store", values, int(n), keep_float32=True)
-            out.write(np.ascontiguousarray(col, dtype="<f4").tobytes())
-            out.write(column_pad)
+            with cpp_errors():
+                writer.append(_buffer(np.ascontiguousarray(col, dtype=np.float32)))
             written += 1
         if written != len(names):
             raise ValueError(f"columns gives {written} columns for the {len(names)} of names (the first missing: "
                              f"'{names[written]}')")
-    return Path(path)
+        with cpp_errors():
+            writer.commit()
+    finally:
+        writer.abort()  # removes the temporary file unless committed
+    return path
 
 
 def dequantized_columns(store: Any) -> dict[str, np.ndarray]:
