@@ -484,7 +484,8 @@ def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, im
         values = grid[first:first + scan_points]
         model.set_parameters(best.values)
         scan, out[f"scan_{label}_s"], out[f"scan_{label}_passes"], out[f"scan_{label}_hessian_passes"] = timed(
-            lambda seed=seed: profile_scan(model, "mu", values, fitter=fitter, progress=False, seed_hessian=seed))
+            lambda seed=seed, values=values: profile_scan(model, "mu", values, fitter=fitter, progress=False,
+                                                          seed_hessian=seed))
         out["scan_values"] = [float(v) for v in values]
         out[f"scan_{label}_t"] = [float(2 * (v - scan.best.min_nll)) for v in scan.nll]
         _progress(out, f"scan {label}")
@@ -583,7 +584,8 @@ def _report(r: dict) -> None:
                   f"{np.mean(t):.3f} s each{ratio}, statuses {r[f'conditional_{label}_status']}, "
                   f"seed used {sum(r[f'conditional_{label}_used_seed'])}/{len(p)}")
             if label != "unseeded":
-                print(f"      mu-hat-hat vs unseeded: <= {r[f'conditional_{label}_max_dmu_over_error']:.1e} of its error")
+                dmu = r[f"conditional_{label}_max_dmu_over_error"]
+                print(f"      mu-hat-hat vs unseeded: <= {dmu:.1e} of its error")
         if "impacts_seeded_s" in r:
             s, u = r["impacts_seeded_s"], r["impacts_unseeded_s"]
             print(f"    infer.impacts ({r['impacts_fits']} conditional fits + the global fit): seeded {s:.1f} s "

@@ -60,7 +60,9 @@ Hessian pass at its start: for a fit with one parameter fixed near the minimum (
 it is nearly the Hessian there. Where :math:`H_{FF}` is not a seed Minuit2 accepts
 (:func:`~roonsbi.infer.newton.acceptable_seed`: e.g. a parameter constant in the fit that gave
 :math:`H` floats now, a zero row), or MIGRAD from it ends with a non-zero status, the fit goes on as without
-the seed (from where MIGRAD stopped); :attr:`Fitter.seeded` says whether the last fit used it.
+the seed (from where MIGRAD stopped); :attr:`Fitter.seeded` says whether the last fit used it. With strategy 1
+MIGRAD ends with an exact HESSE of its own (one Hessian pass) when its covariance changed by more than 5% in the
+last step, as it usually does from the global Hessian; strategy 0 skips it (``benchmarks/RESULTS.md``).
 
 :attr:`FitResult.min_nll` is always the true, un-offset NLL (read with RooFit's offset hidden,
 :func:`true_value`), so that ``2 * (fixed.min_nll - free.min_nll)`` is :math:`t(\mu)` for fits of
