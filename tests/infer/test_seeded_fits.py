@@ -106,10 +106,10 @@ def test_impacts_and_scan_with_and_without_seed() -> None:
             assert getattr(a, field) == pytest.approx(getattr(b, field), abs=1e-4 * err), (a.name, field)
     model.set_parameters(start)
     values = [0.4, 1.0, 1.6, 2.2]
-    scan_seeded = profile_scan(model, "mu", values, fitter=Fitter(model, fast=True, tolerance=TOLERANCE))
+    scan_seeded = profile_scan(model, "mu", values, fitter=Fitter(model, fast=True, tolerance=TOLERANCE),
+                               seed_hessian=True)
     model.set_parameters(start)
-    scan_plain = profile_scan(model, "mu", values, fitter=Fitter(model, fast=True, tolerance=TOLERANCE),
-                              seed_hessian=False)
+    scan_plain = profile_scan(model, "mu", values, fitter=Fitter(model, fast=True, tolerance=TOLERANCE))
     assert np.allclose(scan_seeded.nll, scan_plain.nll, rtol=0, atol=1e-8)
 
 

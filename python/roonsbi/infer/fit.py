@@ -52,7 +52,7 @@ the exact Hessian: at 10^6 events x 3 processes x 100 NPs it took 12 passes agai
 start's 17 (a Hessian pass costs about 4 value-and-gradient passes; ``benchmarks/RESULTS.md``).
 
 **Seeded conditional fits** (``fit(fixed, seed_hessian=True)``, the default of
-:func:`~roonsbi.infer.impacts.impacts` and :func:`~roonsbi.infer.scan.profile_scan`): a fit with HESSE
+:func:`~roonsbi.infer.impacts.impacts`, an option of :func:`~roonsbi.infer.scan.profile_scan`): a fit with HESSE
 keeps the exact Hessian :math:`H` at its minimum (:attr:`Fitter.seed_hessian`, taken from the NLL's cache:
 no pass). A later fit with ``seed_hessian=True`` gives MIGRAD :math:`H_{FF}`, its rows and columns of the
 parameters floating in that fit (:math:`F`), as the seed (``RooNSBINLL::setSeedHessian``) instead of a
@@ -63,6 +63,8 @@ it is nearly the Hessian there. Where :math:`H_{FF}` is not a seed Minuit2 accep
 the seed (from where MIGRAD stopped); :attr:`Fitter.seeded` says whether the last fit used it. With strategy 1
 MIGRAD ends with an exact HESSE of its own (one Hessian pass) when its covariance changed by more than 5% in the
 last step, as it usually does from the global Hessian; strategy 0 skips it (``benchmarks/RESULTS.md``).
+Without the seed, the exact Hessian that the start's positive-definiteness check computes is handed over the
+same way, so that Minuit's request for it (which misses the NLL's cache) costs no second Hessian pass.
 
 :attr:`FitResult.min_nll` is always the true, un-offset NLL (read with RooFit's offset hidden,
 :func:`true_value`), so that ``2 * (fixed.min_nll - free.min_nll)`` is :math:`t(\mu)` for fits of
@@ -397,20 +399,36 @@ class Fitter:
         minimizer.setEps(self.tolerance)  # MIGRAD stops at EDM < 0.002 * tolerance * error level
         if self._pedestal is not None:
             self._level()
-        status = int(minimizer.minimize("Minuit2", "Migrad"))
+        try:
+            status = int(minimizer.minimize("Minuit2", "Migrad"))
+        finally:
+            if hasattr(self.nll, "clearSeedHessian"):
+                self.nll.clearSeedHessian()  # a seed MIGRAD did not ask for (it asks once, at its start)
         result = minimizer.save()
         ROOT.SetOwnership(result, True)
         return minimizer, status, float(result.edm())
 
-    def _seed(self, floating: list[Any]) -> bool:
-        """Hand :attr:`seed_hessian` over the ``floating`` parameters to the NLL for MIGRAD's seed, if it is an
-        acceptable seed (module doc); whether it was."""
-        if self.seed_hessian is None or not hasattr(self.nll, "setSeedHessian"):
+    def _seed(self, floating: list[Any], full: np.ndarray | None = None) -> bool:
+        """Hand ``full`` (default :attr:`seed_hessian`) over the ``floating`` parameters to the NLL for MIGRAD's
+        seed, if it is an acceptable seed (module doc); whether it was."""
+        full = self.seed_hessian if full is None else full
+        if full is None or not hasattr(self.nll, "setSeedHessian"):
             return False
-        if not acceptable_seed(restricted(self.nll, self.seed_hessian, floating)):
+        if not acceptable_seed(restricted(self.nll, full, floating)):
             return False
-        self.nll.setSeedHessian(self.seed_hessian)  # rows and columns of constant parameters: 0 (RooNSBINLL)
+        self.nll.setSeedHessian(full)  # rows and columns of constant parameters: 0 (RooNSBINLL)
         return True
+
+    def _start_hessian(self, floating: list[Any]) -> bool:
+        """Whether the exact Hessian at the current point is an acceptable seed (one Hessian pass); if it is, it
+        is handed to the NLL as MIGRAD's seed, so that Minuit's request for it (at its start after the round trip
+        through its internal coordinates, which misses the NLL's cache) costs no second pass."""
+        if not hasattr(self.nll, "setSeedHessian"):
+            return positive_definite_hessian(self.nll, floating)
+        n = len(self.nll.gradientParameters())
+        full = np.zeros(n * n)
+        self.nll.hessian(full)
+        return self._seed(floating, full)
 
     def _keep_hessian(self) -> None:
         """:attr:`seed_hessian` <- the NLL's Hessian at the minimum, after HESSE (its cache: no pass)."""
@@ -433,10 +451,7 @@ class Fitter:
         self.seeded = False
         if seed_hessian and has_hessian and self.method != "newton" and self._seed(floating):
             config.useHessian = True
-            try:
-                minimizer, status, edm = self._migrad(config)
-            finally:
-                self.nll.clearSeedHessian()  # unused if MIGRAD did not ask for a Hessian
+            minimizer, status, edm = self._migrad(config)
             self.seeded = True
             self.migrad_runs = 1
             if status == 0:
@@ -444,12 +459,12 @@ class Fitter:
         if self.method == "newton":
             self.newton = newton_minimize(self.nll, floating, edm_target=edm_target)
         # MIGRAD's seed: the exact Hessian where it is positive definite, else Minuit's own
-        seed = has_hessian and positive_definite_hessian(self.nll, floating)
+        seed = has_hessian and self._start_hessian(floating)
         if has_hessian and not seed and self.method != "newton":
             # the NLL is not convex at the start: damped Newton steps on the regularised Hessian first (the
             # start of method "newton"), towards where it is positive definite
             newton_minimize(self.nll, floating, edm_target=edm_target)
-            seed = positive_definite_hessian(self.nll, floating)
+            seed = self._start_hessian(floating)
         config.useHessian = seed
         minimizer, status, edm = self._migrad(config)
         self.migrad_runs = 1 + self.seeded
@@ -461,7 +476,7 @@ class Fitter:
             # can stop at the start (status -1) when the minimum is at a limit of a parameter's range (e.g.
             # mu-hat = 0): then Minuit's own seed; Minuit's own seed (the Hessian was not positive definite at
             # the start) can stop early: then the Hessian, if positive definite where it stopped
-            config.useHessian = not config.useHessian and positive_definite_hessian(self.nll, floating)
+            config.useHessian = not config.useHessian and self._start_hessian(floating)
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs += 1
         return self._hesse(minimizer, hesse, status)

@@ -41,12 +41,14 @@ def _check_executor(executor: Any, data: Any, fitter: Fitter | None) -> None:
 def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None, backend: str = "cpu",
                  fitter: Fitter | None = None, fast: bool = False, progress: bool | None = None,
                  executor: Any = None, model_file: str | os.PathLike | None = None,
-                 seed_hessian: bool = True) -> ScanResult:
+                 seed_hessian: bool = False) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
     fixed at each value (nuisance parameters profiled), warm-started from the previous scan
     point's solution (from the best fit for the first point and after a fit with a non-zero status).
     ``seed_hessian``: each point's MIGRAD starts from the exact Hessian of the unconditional fit instead of
-    a Hessian pass of its own (an NLL with an exact Hessian, ``fast=True``; :mod:`roonsbi.infer.fit`).
+    a Hessian pass of its own (an NLL with an exact Hessian, ``fast=True``; :mod:`roonsbi.infer.fit`). Off by
+    default: from the previous point's solution MIGRAD with the exact Hessian there needs ~2 value-and-gradient
+    passes, with the global one ~8, which costs more than the Hessian pass saved (``benchmarks/RESULTS.md``).
     Points whose fit leaves a parameter at a bound are in :attr:`ScanResult.at_bound`.
     ``progress``: tqdm bar (default: when stderr is a terminal). ``executor``, ``model_file``: the
     fits of the points as work units (see the module doc)."""
@@ -75,7 +77,7 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
 
 
 def _point(fitter: Fitter, fixed: dict[str, float], undefined: dict, key: Any,
-           seed: bool = True) -> FitResult | None:
+           seed: bool = False) -> FitResult | None:
     """The fit at ``fixed`` (``seed``: seeded with the Hessian of the best fit), or None with the reason in
     ``undefined[key]`` where the NLL is undefined."""
     try:
