@@ -21,13 +21,15 @@ process and prints one JSON line (peak memory per process, from getrusage's maxr
   holds the columns in float64; jax32 in float32 with the (P, M, C) work in float32 and the per-event
   sums, logs and event sums in float64 (x64 enabled in both). A run with JAX first checks, in its own
   process, that JAX's float64 NLL equals roonsbi's on a small toy (CHECK_SIZE) to CHECK_TOLERANCE;
-* ``profile``: roonsbi's conditional fits: passes per impact fit (alpha_np{m} at its post-fit
-  +- 1 sigma) started from the best fit and from its linear response (:func:`linear_response`), then
-  ``infer.impacts`` and ``infer.profile_scan`` (``--profile COMPARE,IMPACTS,POINTS``: NPs of the start
-  comparison, NPs of ``impacts``, contiguous points of the 31-point grid mu-hat +- 3 sigma).
+* ``profile``: roonsbi's conditional fits: passes (all, and Hessian passes) per impact fit (alpha_np{m}
+  at its post-fit +- 1 sigma) started from the best fit with a Hessian pass of their own (unseeded), MIGRAD
+  seeded with the global fit's Hessian (``fit(seed_hessian=True)``) from the best fit and from its linear
+  response (:func:`linear_response`), then ``infer.impacts`` and ``infer.profile_scan`` seeded and unseeded
+  (``--profile COMPARE,IMPACTS,POINTS``: NPs of the start comparison, NPs of ``impacts``, contiguous points
+  of the 31-point grid mu-hat +- 3 sigma; ``--strategy``: Minuit's strategy of these fits).
 
 Usage:  python benchmarks/bench_fit_speed.py [--sizes 1e5x20] [--codes 5,4] [--methods fast,jax32,jax64,profile]
-            [--fits newton,migrad] [--quick] [--budget SECONDS] [--profile 2,1,31]
+            [--fits newton,migrad] [--quick] [--budget SECONDS] [--profile 2,1,31] [--strategy 1]
         python benchmarks/bench_fit_speed.py --one fast:1000000:100:5   (one measurement)
 """
 
@@ -411,78 +413,98 @@ def linear_response(best, fixed: dict[str, float]) -> dict[str, float]:
 
 
 def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, impact_nps: int,
-                scan_points: int) -> dict:
-    """Conditional fits of roonsbi's fast path: passes per impact fit started from the best fit vs from its
-    linear response (``roonsbi.infer.warm``), then ``infer.impacts`` of ``impact_nps`` NPs and
-    ``infer.profile_scan`` of ``scan_points`` contiguous points of the 31-point grid mu-hat +- 3 sigma."""
+                scan_points: int, strategy: int = 1) -> dict:
+    """Conditional fits of roonsbi's fast path: passes per impact fit unseeded (a Hessian pass of their own)
+    and seeded with the global fit's Hessian, from the best fit and (seeded) from its linear response, then
+    ``infer.impacts`` of ``impact_nps`` NPs and ``infer.profile_scan`` of ``scan_points`` contiguous points of
+    the 31-point grid mu-hat +- 3 sigma, each seeded and unseeded."""
     from roonsbi.infer.fit import Fitter
     from roonsbi.infer.impacts import impacts
     from roonsbi.infer.scan import profile_scan
 
-    out: dict = {"method": "profile", "events": n, "nps": n_np, "code": code, "load_start": os.getloadavg()[0]}
+    out: dict = {"method": "profile", "events": n, "nps": n_np, "code": code, "strategy": strategy,
+                 "load_start": os.getloadavg()[0]}
     model, fnll, _ = _roonsbi_nll(n, n_np, code, threads)
     nll = fnll.nll
-    fitter = Fitter(model, nll=fnll, tolerance=TOLERANCE)
+    fitter = Fitter(model, nll=fnll, tolerance=TOLERANCE, strategy=strategy)
     _start(model, n_np)
 
     def timed(call):
-        passes, t = nll.numPasses(), time.perf_counter()
+        passes, hessians, t = nll.numPasses(), nll.numHessianPasses(), time.perf_counter()
         res = call()
-        return res, time.perf_counter() - t, int(nll.numPasses() - passes)
+        return res, time.perf_counter() - t, int(nll.numPasses() - passes), int(nll.numHessianPasses() - hessians)
 
-    best, out["global_fit_s"], out["global_passes"] = timed(lambda: fitter.fit(hesse=True))
+    best, out["global_fit_s"], out["global_passes"], out["global_hessian_passes"] = timed(
+        lambda: fitter.fit(hesse=True))
     _progress(out, "global fit")
     names = [f"alpha_np{m}" for m in range(compare_nps)]
-    starts = {"best": lambda fixed: best.values, "linear": lambda fixed: linear_response(best, fixed)}
+    variants = {"unseeded": (lambda fixed: best.values, False), "seeded": (lambda fixed: best.values, True),
+                "seeded_linear": (lambda fixed: linear_response(best, fixed), True)}
     mus: dict[str, list[float]] = {}
-    for label, start_of in starts.items():
-        passes, secs, mus[label], statuses = [], [], [], []
+    for label, (start_of, seed) in variants.items():
+        passes, hessians, secs, mus[label], statuses, used = [], [], [], [], [], []
         for name in names:
             for sign in (1, -1):
                 fixed = {name: best.values[name] + sign * best.errors[name]}
                 model.set_parameters(start_of(fixed))
-                res, s, p = timed(lambda fixed=fixed: fitter.fit(fixed, hesse=False))
+                res, s, p, h = timed(lambda fixed=fixed, seed=seed: fitter.fit(fixed, hesse=False, seed_hessian=seed))
                 passes.append(p)
+                hessians.append(h)
                 secs.append(s)
                 mus[label].append(res.values["mu"])
                 statuses.append(res.status)
+                used.append(fitter.seeded)
         out[f"conditional_{label}_passes"], out[f"conditional_{label}_s"] = passes, secs
-        out[f"conditional_{label}_status"] = statuses
-        _progress(out, f"conditional fits from {label}")
-    if mus["best"]:  # (--profile 0,...: no start comparison)
-        out["conditional_max_dmu_over_error"] = max(abs(a - b) for a, b in zip(mus["best"], mus["linear"])) / \
-            best.errors["mu"]
-    if impact_nps:
+        out[f"conditional_{label}_hessian_passes"] = hessians
+        out[f"conditional_{label}_status"], out[f"conditional_{label}_used_seed"] = statuses, used
+        _progress(out, f"conditional fits {label}")
+    if mus["unseeded"]:  # (--profile 0,...: no start comparison)
+        for label in ("seeded", "seeded_linear"):
+            out[f"conditional_{label}_max_dmu_over_error"] = max(
+                abs(a - b) for a, b in zip(mus["unseeded"], mus[label])) / best.errors["mu"]
+    nps = [f"alpha_np{m}" for m in range(impact_nps)]
+    for seed in (True, False) if impact_nps else ():
+        label = "seeded" if seed else "unseeded"
         model.set_parameters(best.values)
-        res, out["impacts_s"], out["impacts_passes"] = timed(lambda: impacts(
-            model, "mu", nuisance_parameters=[f"alpha_np{m}" for m in range(impact_nps)], fitter=fitter,
-            progress=False))
+        res, out[f"impacts_{label}_s"], out[f"impacts_{label}_passes"], out[f"impacts_{label}_hessian_passes"] = timed(
+            lambda seed=seed: impacts(model, "mu", nuisance_parameters=nps, fitter=fitter, progress=False,
+                                      seed_hessian=seed))
+        out[f"impacts_{label}_deltas"] = [(i.postfit_up, i.postfit_down, i.prefit_up, i.prefit_down)
+                                          for i in sorted(res.impacts, key=lambda i: i.name)]
         out["impacts_fits"] = 4 * impact_nps
-        _progress(out, "impacts")
-    if scan_points:
+        _progress(out, f"impacts {label}")
+    if impact_nps:
+        out["impacts_max_ddelta_over_error"] = float(np.max(np.abs(
+            np.array(out["impacts_seeded_deltas"]) - np.array(out["impacts_unseeded_deltas"])))) / best.errors["mu"]
+    for seed in (True, False) if scan_points else ():
+        label = "seeded" if seed else "unseeded"
         lo = max(0.0, best.values["mu"] - 3 * best.errors["mu"])
         grid = np.linspace(lo, best.values["mu"] + 3 * best.errors["mu"], 31)
         first = max(0, 15 - scan_points // 2)
         values = grid[first:first + scan_points]
         model.set_parameters(best.values)
-        scan, out["scan_s"], out["scan_passes"] = timed(lambda: profile_scan(model, "mu", values, fitter=fitter,
-                                                                            progress=False))
+        scan, out[f"scan_{label}_s"], out[f"scan_{label}_passes"], out[f"scan_{label}_hessian_passes"] = timed(
+            lambda seed=seed, values=values: profile_scan(model, "mu", values, fitter=fitter, progress=False,
+                                                          seed_hessian=seed))
         out["scan_values"] = [float(v) for v in values]
-        out["scan_t"] = [float(2 * (v - scan.best.min_nll)) for v in scan.nll]
+        out[f"scan_{label}_t"] = [float(2 * (v - scan.best.min_nll)) for v in scan.nll]
+        _progress(out, f"scan {label}")
+    if scan_points:
+        out["scan_max_dt"] = float(np.max(np.abs(np.array(out["scan_seeded_t"]) - np.array(out["scan_unseeded_t"]))))
     out["load_end"] = os.getloadavg()[0]
     out["peak_gb"] = peak_rss_gb()
     return out
 
 
 def measure(spec: str, threads: int, fits: tuple[str, ...], budget: float, profile: tuple[int, int, int],
-            quick: bool) -> dict:
+            quick: bool, strategy: int = 1) -> dict:
     method, n, n_np, code = spec.split(":")
     if method == "check":
         return run_check(int(n), int(n_np))
     if method == "fast":
         return run_fast(int(n), int(n_np), int(code), threads, fits, quick)
     if method == "profile":
-        return run_profile(int(n), int(n_np), int(code), threads, *profile)
+        return run_profile(int(n), int(n_np), int(code), threads, *profile, strategy=strategy)
     return run_jax(int(n), int(n_np), int(code), x64=method == "jax64", budget=budget)
 
 
@@ -513,14 +535,17 @@ def main() -> None:
                     help="seconds after which a JAX MIGRAD stops (reporting its calls so far)")
     ap.add_argument("--profile", default="2,1,31",
                     help="the profile measurement: NPs of the start comparison, NPs of infer.impacts, scan points")
+    ap.add_argument("--strategy", type=int, default=1, help="Minuit's strategy of the profile measurement's fits")
     ap.add_argument("--quick", action="store_true", help="fast: the full fits only (no Hessian timing and check)")
     ap.add_argument("--one", help="one measurement METHOD:N:NNP:CODE in this process (prints a JSON line)")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(measure(args.one, args.threads, tuple(args.fits.split(",")), args.budget,
-                                    tuple(int(v) for v in args.profile.split(",")), args.quick)), flush=True)
+                                    tuple(int(v) for v in args.profile.split(",")), args.quick, args.strategy)),
+              flush=True)
         return
-    extra = ["--fits", args.fits, "--budget", str(args.budget), "--profile", args.profile] + \
+    extra = ["--fits", args.fits, "--budget", str(args.budget), "--profile", args.profile,
+             "--strategy", str(args.strategy)] + \
         (["--quick"] if args.quick else [])
     print(f"load average at the start: {os.getloadavg()}", flush=True)
     if any(m.startswith("jax") for m in args.methods.split(",")):
@@ -547,19 +572,33 @@ def _report(r: dict) -> None:
         return
     head = f"  {r['method']} {r['events']:.0e} x 3 x {r['nps']}, code {r['code']}:"
     if r["method"] == "profile":
-        print(f"{head} global fit {r['global_fit_s']:.1f} s ({r['global_passes']} passes)")
-        for label in ("best", "linear"):
-            p, t = r[f"conditional_{label}_passes"], r[f"conditional_{label}_s"]
-            print(f"    conditional fits started from {label}: passes {p} (mean {np.mean(p):.1f}), "
-                  f"{np.mean(t):.1f} s each, statuses {r[f'conditional_{label}_status']}")
-        if "conditional_max_dmu_over_error" in r:
-            print(f"    the two starts' mu-hat differ by <= {r['conditional_max_dmu_over_error']:.1e} of its error")
-        if "impacts_s" in r:
-            print(f"    infer.impacts ({r['impacts_fits']} conditional fits + the global fit): {r['impacts_s']:.1f} s, "
-                  f"{r['impacts_passes']} passes")
-        if "scan_s" in r:
-            print(f"    infer.profile_scan ({len(r['scan_values'])} points + the global fit): {r['scan_s']:.1f} s, "
-                  f"{r['scan_passes']} passes; peak {r['peak_gb']:.2f} GB")
+        print(f"{head} strategy {r['strategy']}: global fit {r['global_fit_s']:.2f} s ({r['global_passes']} passes, "
+              f"{r['global_hessian_passes']} Hessian)")
+        base = r["conditional_unseeded_s"]
+        for label in ("unseeded", "seeded", "seeded_linear"):
+            p, h, t = (r[f"conditional_{label}_{k}"] for k in ("passes", "hessian_passes", "s"))
+            if not p:
+                continue
+            ratio = f", {np.mean(t) / np.mean(base):.2f} x unseeded" if label != "unseeded" else ""
+            print(f"    conditional fits {label}: passes {p} (mean {np.mean(p):.1f}, Hessian {np.mean(h):.1f}), "
+                  f"{np.mean(t):.3f} s each{ratio}, statuses {r[f'conditional_{label}_status']}, "
+                  f"seed used {sum(r[f'conditional_{label}_used_seed'])}/{len(p)}")
+            if label != "unseeded":
+                dmu = r[f"conditional_{label}_max_dmu_over_error"]
+                print(f"      mu-hat-hat vs unseeded: <= {dmu:.1e} of its error")
+        if "impacts_seeded_s" in r:
+            s, u = r["impacts_seeded_s"], r["impacts_unseeded_s"]
+            print(f"    infer.impacts ({r['impacts_fits']} conditional fits + the global fit): seeded {s:.1f} s "
+                  f"({r['impacts_seeded_passes']} passes, {r['impacts_seeded_hessian_passes']} Hessian), unseeded "
+                  f"{u:.1f} s ({r['impacts_unseeded_passes']} passes, {r['impacts_unseeded_hessian_passes']} Hessian): "
+                  f"{s / u:.2f} x; impacts equal to {r['impacts_max_ddelta_over_error']:.1e} of the mu error")
+        if "scan_seeded_s" in r:
+            s, u = r["scan_seeded_s"], r["scan_unseeded_s"]
+            print(f"    infer.profile_scan ({len(r['scan_values'])} points + the global fit): seeded {s:.1f} s "
+                  f"({r['scan_seeded_passes']} passes, {r['scan_seeded_hessian_passes']} Hessian), unseeded {u:.1f} s "
+                  f"({r['scan_unseeded_passes']} passes, {r['scan_unseeded_hessian_passes']} Hessian): {s / u:.2f} x; "
+                  f"t equal to {r['scan_max_dt']:.1e}")
+        print(f"    peak {r['peak_gb']:.2f} GB, load {r['load_start']:.1f} -> {r['load_end']:.1f}")
         return
     if r["method"] == "fast":
         hessian = (f"; Hessian {r['hessian_s']:.4f} s ({r['hessian_s'] / r['nll_grad_s']:.2f} NLL+grad passes; "

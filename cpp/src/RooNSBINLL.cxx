@@ -1643,6 +1643,24 @@ void RooNSBINLL::numericalHessian(RooAbsReal &func, const std::vector<std::size_
    }
 }
 
+std::size_t RooNSBINLL::numParameters() const
+{
+   buildDependencies();
+   return _params->size();
+}
+
+void RooNSBINLL::setSeedHessian(const std::vector<double> &fullRowMajor)
+{
+   const std::size_t np = numParameters();
+   if (fullRowMajor.size() != np * np) {
+      throw std::invalid_argument(std::string("RooNSBINLL::setSeedHessian of '") + GetName() + "': the matrix has " +
+                                  std::to_string(fullRowMajor.size()) + " entries, expected " + std::to_string(np) +
+                                  "^2 = " + std::to_string(np * np) +
+                                  " (row-major over all parameters in gradient order, gradientParameters())");
+   }
+   _seedHessian = fullRowMajor;
+}
+
 void RooNSBINLL::hessian(double *out) const
 {
    buildDependencies();
@@ -1657,6 +1675,14 @@ void RooNSBINLL::hessian(double *out) const
    for (std::size_t k = 0; k < np; ++k) {
       auto *var = dynamic_cast<RooRealVar *>(&(*_params)[k]);
       floating[k] = var && !var->isConstant();
+   }
+   if (!_seedHessian.empty()) { // setSeedHessian(): its matrix over the floating parameters, once, no pass
+      for (std::size_t a = 0; a < np; ++a) {
+         for (std::size_t b = 0; b < np; ++b)
+            out[a * np + b] = floating[a] && floating[b] ? _seedHessian[a * np + b] : 0.0;
+      }
+      _seedHessian.clear();
+      return;
    }
    if (!_cacheKey.empty() && !valuesChanged() && _hessKey == _cacheKey && _hessFloating == floating &&
        _hessValue.size() == np * np && _hasGradient) {
@@ -1739,6 +1765,7 @@ void RooNSBINLL::hessian(double *out) const
    for (auto &th : threads)
       th.join();
    ++_nPasses;
+   ++_nHessianPasses;
    _cacheValid = false; // the per-event cache of value-only steps was not written
 
    PassSums &total = _sums[0];

@@ -68,7 +68,7 @@ def _fail_fit_at(monkeypatch: pytest.MonkeyPatch, call: int, error: type[BaseExc
     real = Fitter.fit
     calls = {"n": 0}
 
-    def fit(self: Fitter, fixed: Any = None, *, hesse: bool = True) -> Any:
+    def fit(self: Fitter, fixed: Any = None, *, hesse: bool = True, **options: Any) -> Any:
         calls["n"] += 1
         if calls["n"] == call:
             for name, value in (fixed or {}).items():
@@ -77,7 +77,7 @@ def _fail_fit_at(monkeypatch: pytest.MonkeyPatch, call: int, error: type[BaseExc
                 p.setVal(0.5 * (p.getVal() + p.getMax()))
                 p.setConstant(True)
             raise error(f"injected on fit {call}")
-        return real(self, fixed, hesse=hesse)
+        return real(self, fixed, hesse=hesse, **options)
 
     monkeypatch.setattr(Fitter, "fit", fit)
     return calls

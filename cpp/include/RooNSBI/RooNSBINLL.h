@@ -116,6 +116,20 @@ public:
    /// the same point (same values and floating parameters) returns the same matrix without a pass.
    bool hasHessian() const override { return true; }
    void hessian(double *out) const override;
+   /// A seed for the next hessian() call: a row-major matrix over all parameters in gradient order
+   /// (numParameters()^2 entries, e.g. the Hessian of a global fit at its minimum). The next hessian()
+   /// returns it, with the rows and columns of the parameters constant then set to 0, without a pass
+   /// and without touching the caches of the value and the gradient; then the seed is cleared (one
+   /// use: Minuit2 asks for the Hessian once to seed MIGRAD, RooMinimizer::Config::useHessian; later
+   /// calls, e.g. a HESSE that MIGRAD runs at its end, are exact). Throws std::invalid_argument for a
+   /// matrix of another size.
+   void setSeedHessian(const std::vector<double> &fullRowMajor);
+   /// Forget a seed that hessian() has not used.
+   void clearSeedHessian() { _seedHessian.clear(); }
+   /// Whether a seed is waiting for the next hessian() call.
+   bool hasSeedHessian() const { return !_seedHessian.empty(); }
+   /// Number of parameters in gradient order (the matrices of hessian() have its square of entries).
+   std::size_t numParameters() const;
 
    /// Threads over event blocks (default: the hardware concurrency).
    void setNumThreads(unsigned n) { _nThreads = n ? n : 1; }
@@ -123,8 +137,10 @@ public:
    /// Compute the gradient along with every value (default on): Minuit asks for
    /// the gradient at the point whose value it just asked for, which then costs nothing.
    void setGradientWithValue(bool flag) { _gradientWithValue = flag; }
-   /// Number of full passes over the events so far (for tests and benchmarks).
+   /// Number of full passes over the events so far (for tests and benchmarks), Hessian passes included.
    std::size_t numPasses() const { return _nPasses; }
+   /// Number of those passes that were Hessian passes (hessian(); each costs a few value-and-gradient passes).
+   std::size_t numHessianPasses() const { return _nHessianPasses; }
 
    /// Value requests at a point that differs from the last one in at most `n` parameters (Minuit's
    /// HESSE and the second derivatives MIGRAD takes with it, MINOS, one-parameter scans: most of
@@ -331,7 +347,9 @@ private:
    // Minuit's seed after the Newton iterations, HESSE after MIGRAD)
    mutable std::vector<double> _hessValue, _hessKey;
    mutable std::vector<char> _hessFloating;
+   mutable std::vector<double> _seedHessian; ///< setSeedHessian(): the next hessian()'s matrix (empty: none)
    mutable std::size_t _nPasses = 0;
+   mutable std::size_t _nHessianPasses = 0;
 
    ClassDefOverride(RooNSBINLL, 0) // not persistent: built at fit time
 };

@@ -51,6 +51,21 @@ status, the EDM, the RooFitResult and the errors stay Minuit's. The default ``"a
 the exact Hessian: at 10^6 events x 3 processes x 100 NPs it took 12 passes against the Newton
 start's 17 (a Hessian pass costs about 4 value-and-gradient passes; ``benchmarks/RESULTS.md``).
 
+**Seeded conditional fits** (``fit(fixed, seed_hessian=True)``, the default of
+:func:`~roonsbi.infer.impacts.impacts`, an option of :func:`~roonsbi.infer.scan.profile_scan`): a fit with HESSE
+keeps the exact Hessian :math:`H` at its minimum (:attr:`Fitter.seed_hessian`, taken from the NLL's cache:
+no pass). A later fit with ``seed_hessian=True`` gives MIGRAD :math:`H_{FF}`, its rows and columns of the
+parameters floating in that fit (:math:`F`), as the seed (``RooNSBINLL::setSeedHessian``) instead of a
+Hessian pass at its start: for a fit with one parameter fixed near the minimum (an impact, a scan point)
+it is nearly the Hessian there. Where :math:`H_{FF}` is not a seed Minuit2 accepts
+(:func:`~roonsbi.infer.newton.acceptable_seed`: e.g. a parameter constant in the fit that gave
+:math:`H` floats now, a zero row), or MIGRAD from it ends with a non-zero status, the fit goes on as without
+the seed (from where MIGRAD stopped); :attr:`Fitter.seeded` says whether the last fit used it. With strategy 1
+MIGRAD ends with an exact HESSE of its own (one Hessian pass) when its covariance changed by more than 5% in the
+last step, as it usually does from the global Hessian; strategy 0 skips it (``benchmarks/RESULTS.md``).
+Without the seed, the exact Hessian that the start's positive-definiteness check computes is handed over the
+same way, so that Minuit's request for it (which misses the NLL's cache) costs no second Hessian pass.
+
 :attr:`FitResult.min_nll` is always the true, un-offset NLL (read with RooFit's offset hidden,
 :func:`true_value`), so that ``2 * (fixed.min_nll - free.min_nll)`` is :math:`t(\mu)` for fits of
 one Fitter or of different ones (scans, impacts, limits and toys rely on it). A fit that ends with
@@ -74,7 +89,7 @@ import numpy as np
 
 from ..library import load
 from ..models.protocol import FitModel
-from .newton import NewtonResult, newton_minimize, positive_definite_hessian
+from .newton import NewtonResult, acceptable_seed, newton_minimize, positive_definite_hessian, restricted
 from .results import FitResult
 
 ROOT = load()
@@ -245,6 +260,10 @@ class Fitter:
             raise ValueError("method='newton' needs an NLL with an exact Hessian (fast=True); use 'auto' or 'migrad'")
         self.method = "newton" if method == "newton" else "migrad"
         self.newton: NewtonResult | None = None  # the Newton iterations of the last fit (method "newton")
+        #: The exact Hessian at the minimum of the last fit with HESSE (row-major over ``nll.gradientParameters()``,
+        #: rows and columns of the parameters constant in that fit 0), the seed of ``fit(seed_hessian=True)``.
+        self.seed_hessian: np.ndarray | None = None
+        self.seeded = False  # whether the last fit's MIGRAD started from seed_hessian (module doc)
         # What Minuit minimises: the NLL or, offset (and without an analytic gradient, which a sum
         # would hide), the offset NLL plus a constant pedestal (see the module doc).
         self._function = self.nll
@@ -259,12 +278,15 @@ class Fitter:
             if not (nu > 0 and np.isfinite(nu)):
                 raise ValueError(f"expected number of events nu = {nu} is not positive at the start of the fit")
 
-    def fit(self, fixed: Mapping[str, float] | None = None, *, hesse: bool = True) -> FitResult:
+    def fit(self, fixed: Mapping[str, float] | None = None, *, hesse: bool = True,
+            seed_hessian: bool = False) -> FitResult:
         """MIGRAD (then HESSE with ``hesse``) with the parameters in ``fixed`` held at the given
         values; the constant flags are restored afterwards (also on an exception).
 
         ``status`` is MIGRAD's, or HESSE's if MIGRAD converged (:data:`MINUIT_STATUS`); the first
-        non-zero status of this Fitter warns (:class:`FitStatusWarning`)."""
+        non-zero status of this Fitter warns (:class:`FitStatusWarning`). ``seed_hessian``: MIGRAD starts
+        from :attr:`seed_hessian` (the Hessian of the last fit with HESSE) where it is an acceptable seed,
+        instead of a Hessian pass (module doc; NLLs without ``setSeedHessian``: ignored)."""
         fixed = {name: self._fixed_value(name, value) for name, value in dict(fixed or {}).items()}
         was_constant = {p.GetName(): p.isConstant() for p in self.params}
         try:
@@ -278,7 +300,7 @@ class Fitter:
                 if not np.isfinite(min_nll):
                     raise UndefinedNLL(self._undefined(min_nll, fixed))
                 return FitResult(values, dict.fromkeys(values, 0.0), min_nll, 0, -1, fixed, edm=0.0)
-            step, status, result = self._minimize(hesse)
+            step, status, result = self._minimize(hesse, seed_hessian)
             min_nll = true_value(self.nll)
             if getattr(self, "_fast", None) is not None:
                 from ..models.fast import check_mapped
@@ -377,34 +399,75 @@ class Fitter:
         minimizer.setEps(self.tolerance)  # MIGRAD stops at EDM < 0.002 * tolerance * error level
         if self._pedestal is not None:
             self._level()
-        status = int(minimizer.minimize("Minuit2", "Migrad"))
+        try:
+            status = int(minimizer.minimize("Minuit2", "Migrad"))
+        finally:
+            if hasattr(self.nll, "clearSeedHessian"):
+                self.nll.clearSeedHessian()  # a seed MIGRAD did not ask for (it asks once, at its start)
         result = minimizer.save()
         ROOT.SetOwnership(result, True)
         return minimizer, status, float(result.edm())
 
-    def _minimize(self, hesse: bool) -> tuple[str, int, Any]:
+    def _seed(self, floating: list[Any], full: np.ndarray | None = None) -> bool:
+        """Hand ``full`` (default :attr:`seed_hessian`) over the ``floating`` parameters to the NLL for MIGRAD's
+        seed, if it is an acceptable seed (module doc); whether it was."""
+        full = self.seed_hessian if full is None else full
+        if full is None or not hasattr(self.nll, "setSeedHessian"):
+            return False
+        if not acceptable_seed(restricted(self.nll, full, floating)):
+            return False
+        self.nll.setSeedHessian(full)  # rows and columns of constant parameters: 0 (RooNSBINLL)
+        return True
+
+    def _start_hessian(self, floating: list[Any]) -> bool:
+        """Whether the exact Hessian at the current point is an acceptable seed (one Hessian pass); if it is, it
+        is handed to the NLL as MIGRAD's seed, so that Minuit's request for it (at its start after the round trip
+        through its internal coordinates, which misses the NLL's cache) costs no second pass."""
+        if not hasattr(self.nll, "setSeedHessian"):
+            return positive_definite_hessian(self.nll, floating)
+        n = len(self.nll.gradientParameters())
+        full = np.zeros(n * n)
+        self.nll.hessian(full)
+        return self._seed(floating, full)
+
+    def _keep_hessian(self) -> None:
+        """:attr:`seed_hessian` <- the NLL's Hessian at the minimum, after HESSE (its cache: no pass)."""
+        n = len(self.nll.gradientParameters())
+        full = np.zeros(n * n)
+        self.nll.hessian(full)
+        self.seed_hessian = full
+
+    def _minimize(self, hesse: bool, seed_hessian: bool = False) -> tuple[str, int, Any]:
         """Minuit2's MIGRAD (then HESSE) on the NLL: (the step that set the status, status, RooFitResult).
 
         With the offset, MIGRAD runs a second time, from where the first stopped with the
         function levelled there, if the first failed or ended above the EDM asked for (see the
-        module doc)."""
+        module doc). With ``seed_hessian``, MIGRAD first starts from :attr:`seed_hessian` (module doc)."""
         config = ROOT.RooMinimizer.Config()
         has_hessian = bool(self.nll.hasHessian())  # RooNSBINLL: its exact one-pass Hessian
         floating = [p for p in self.params if not p.isConstant()]
         edm_target = 0.002 * self.tolerance * self.nll.defaultErrorLevel()  # MIGRAD's stopping EDM
+        config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
+        self.seeded = False
+        if seed_hessian and has_hessian and self.method != "newton" and self._seed(floating):
+            config.useHessian = True
+            minimizer, status, edm = self._migrad(config)
+            self.seeded = True
+            self.migrad_runs = 1
+            if status == 0:
+                return self._hesse(minimizer, hesse, status)
         if self.method == "newton":
             self.newton = newton_minimize(self.nll, floating, edm_target=edm_target)
         # MIGRAD's seed: the exact Hessian where it is positive definite, else Minuit's own
-        seed = has_hessian and positive_definite_hessian(self.nll, floating)
+        seed = has_hessian and self._start_hessian(floating)
         if has_hessian and not seed and self.method != "newton":
             # the NLL is not convex at the start: damped Newton steps on the regularised Hessian first (the
             # start of method "newton"), towards where it is positive definite
             newton_minimize(self.nll, floating, edm_target=edm_target)
-            seed = positive_definite_hessian(self.nll, floating)
+            seed = self._start_hessian(floating)
         config.useHessian = seed
-        config.offsetting = 1 if self.offset else 0  # RooAbsReal::enableOffsetting(offset) on the NLL
         minimizer, status, edm = self._migrad(config)
-        self.migrad_runs = 1
+        self.migrad_runs = 1 + self.seeded
         if self._pedestal is not None and (status != 0 or edm > edm_target):
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs = 2
@@ -413,14 +476,21 @@ class Fitter:
             # can stop at the start (status -1) when the minimum is at a limit of a parameter's range (e.g.
             # mu-hat = 0): then Minuit's own seed; Minuit's own seed (the Hessian was not positive definite at
             # the start) can stop early: then the Hessian, if positive definite where it stopped
-            config.useHessian = not config.useHessian and positive_definite_hessian(self.nll, floating)
+            config.useHessian = not config.useHessian and self._start_hessian(floating)
             minimizer, status, edm = self._migrad(config)
             self.migrad_runs += 1
+        return self._hesse(minimizer, hesse, status)
+
+    def _hesse(self, minimizer: Any, hesse: bool, status: int) -> tuple[str, int, Any]:
+        """HESSE after MIGRAD (with ``hesse``; the exact Hessian at the minimum kept as :attr:`seed_hessian`):
+        (the step that set the status, status, RooFitResult)."""
         step = "MIGRAD"
         if hesse and status == 0:
             step, status = "HESSE", int(minimizer.hesse())
         elif hesse:
             minimizer.hesse()  # errors even so; the status stays MIGRAD's
+        if hesse and self.nll.hasHessian():
+            self._keep_hessian()
         result = minimizer.save()  # a new RooFitResult that the caller owns (C++ raw pointer)
         ROOT.SetOwnership(result, True)  # Python deletes it with its last reference
         return step, status, result

@@ -67,29 +67,31 @@ def pulls(model: FitModel, best: FitResult, *, nuisance_parameters: Sequence[str
 
 
 def _shift(model: FitModel, fitter: Fitter, best: FitResult, poi: str, name: str, value: float,
-           flagged: dict[str, float]) -> float:
+           flagged: dict[str, float], seed: bool) -> float:
     r""":math:`\hat{\hat\mu}(\theta = \mathrm{value}) - \hat\mu`: the fit with ``name`` fixed at
-    ``value``, started from the best fit; the parameters it leaves at a bound go into ``flagged``."""
+    ``value``, started from the best fit (with ``seed``: MIGRAD seeded with its Hessian); the parameters it
+    leaves at a bound go into ``flagged``."""
     var = model.parameter(name)
     if not var.getMin() <= value <= var.getMax():
         raise ValueError(f"impact of '{name}': {value:.6g} is outside its range [{var.getMin()}, "
                          f"{var.getMax()}] (widen the range)")
     model.set_parameters(best.values)
-    result = fitter.fit({name: value}, hesse=False)
+    result = fitter.fit({name: value}, hesse=False, seed_hessian=seed)
     flagged.update(result.at_bound)
     return result.values[poi] - best.values[poi]
 
 
-def _impact(model: FitModel, fitter: Fitter, best: FitResult, poi: str, pull: Pull, prefit: bool) -> Impact:
+def _impact(model: FitModel, fitter: Fitter, best: FitResult, poi: str, pull: Pull, prefit: bool,
+            seed: bool) -> Impact:
     """Post-fit (and with ``prefit``, pre-fit) impact of one nuisance parameter."""
     if not (pull.error > 0 and math.isfinite(pull.error)):
         raise ValueError(f"the fit gives no valid error for '{pull.name}' ({pull.error}); impacts need HESSE errors")
     flagged: dict[str, float] = {}
-    impact = Impact(pull.name, _shift(model, fitter, best, poi, pull.name, pull.value + pull.error, flagged),
-                    _shift(model, fitter, best, poi, pull.name, pull.value - pull.error, flagged))
+    impact = Impact(pull.name, _shift(model, fitter, best, poi, pull.name, pull.value + pull.error, flagged, seed),
+                    _shift(model, fitter, best, poi, pull.name, pull.value - pull.error, flagged, seed))
     if prefit and math.isfinite(pull.prefit_error):
-        impact.prefit_up = _shift(model, fitter, best, poi, pull.name, pull.value + pull.prefit_error, flagged)
-        impact.prefit_down = _shift(model, fitter, best, poi, pull.name, pull.value - pull.prefit_error, flagged)
+        impact.prefit_up = _shift(model, fitter, best, poi, pull.name, pull.value + pull.prefit_error, flagged, seed)
+        impact.prefit_down = _shift(model, fitter, best, poi, pull.name, pull.value - pull.prefit_error, flagged, seed)
     impact.at_bound = flagged
     return impact
 
@@ -124,7 +126,7 @@ def _distributed_impacts(model: FitModel, best: FitResult, poi: str, result_pull
 def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
             nuisance_parameters: Sequence[str] | None = None, prefit: bool = True, fitter: Fitter | None = None,
             backend: str = "cpu", progress: bool | None = None, executor: Any = None,
-            model_file: str | os.PathLike | None = None) -> ImpactResult:
+            model_file: str | os.PathLike | None = None, seed_hessian: bool = True) -> ImpactResult:
     r"""Pulls and ranked impacts of the nuisance parameters on ``poi`` (see the module doc).
 
     One unconditional fit (MIGRAD + HESSE), then per nuisance parameter two fits with it fixed
@@ -135,6 +137,9 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
     ``progress``: a tqdm bar over the nuisance parameters (default: when stderr is a terminal;
     see :mod:`roonsbi.infer.progress`). With ``executor`` (and ``model_file``) the conditional fits
     run as work units on it (:mod:`roonsbi.infer.fits`; the model's own dataset only).
+    ``seed_hessian``: each conditional fit's MIGRAD starts from the exact Hessian of the unconditional fit
+    instead of a Hessian pass of its own (an NLL with an exact Hessian, ``fast=True``; see
+    :mod:`roonsbi.infer.fit`, "Seeded conditional fits"; the same minima).
 
     Raises:
         ValueError: ``poi`` not given for a model with several POIs, the best fit has no
@@ -152,7 +157,7 @@ def impacts(model: FitModel, poi: str | None = None, *, data: Any = None,
         if executor is not None:
             out = _distributed_impacts(model, best, poi, result_pulls, prefit, executor, model_file, backend)
         else:
-            out = [_impact(model, fitter, best, poi, p, prefit)
+            out = [_impact(model, fitter, best, poi, p, prefit, seed_hessian)
                    for p in progress_of(result_pulls, desc=f"impacts on {poi}", show=progress)]
     out.sort(key=lambda i: i.size, reverse=True)
     return ImpactResult(poi, best, result_pulls, out)

@@ -40,7 +40,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["NewtonResult", "newton_minimize", "newton_steps", "positive_definite_hessian"]
+__all__ = ["NewtonResult", "acceptable_seed", "newton_minimize", "newton_steps", "positive_definite_hessian",
+           "restricted"]
 
 #: f(x) -> (value, gradient, Hessian) of the floating parameters.
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
@@ -110,23 +111,17 @@ def newton_steps(f: Objective, x0: np.ndarray, lower: np.ndarray, upper: np.ndar
     return NewtonResult(x, value, edm, max_iterations, evaluations, False, "iteration limit")
 
 
-def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
-    r"""Whether the exact Hessian :math:`H` of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the
-    RooRealVars ``params`` at their current values is a seed that Minuit2 accepts: finite, positive definite
-    (a Cholesky factorisation exists), and, as Minuit2's ``MnPosDef`` asks of the seed's covariance
-    :math:`V = H^{-1}`, the eigenvalues of its correlation matrix above :math:`10^{-6}\max(1, \lambda_\max)`
-    (Minuit's internal coordinates of bounded parameters scale :math:`H` by :math:`\mathrm{d}x/\mathrm{d}u`,
-    which changes neither).
+def acceptable_seed(hess: np.ndarray) -> bool:
+    r"""Whether the symmetric matrix ``hess`` (a Hessian over the floating parameters) is a MIGRAD seed that
+    Minuit2 accepts: finite, positive definite (a Cholesky factorisation exists), and, as Minuit2's ``MnPosDef``
+    asks of the seed's covariance :math:`V = H^{-1}`, the eigenvalues of its correlation matrix above
+    :math:`10^{-6}\max(1, \lambda_\max)` (Minuit's internal coordinates of bounded parameters scale :math:`H`
+    by :math:`\mathrm{d}x/\mathrm{d}u`, which changes neither).
 
-    MIGRAD's seed from an NLL's Hessian must be: Minuit2 prints "Initial matrix not pos.def." and its
-    first step fails otherwise (e.g. at a start where the NLL is not convex). The pass is the one the seed
-    needs: RooNSBINLL returns its last Hessian again at the same point."""
-    order = [p.GetName() for p in nll.gradientParameters()]
-    index = np.array([order.index(p.GetName()) for p in params], dtype=int)
-    full = np.zeros(len(order) ** 2)
-    nll.hessian(full)
-    hess = full.reshape(len(order), len(order))[np.ix_(index, index)]
-    if not np.all(np.isfinite(hess)):
+    >>> acceptable_seed(np.array([[2.0, 0.5], [0.5, 1.0]])), acceptable_seed(np.array([[1.0, 2.0], [2.0, 1.0]]))
+    (True, False)
+    """
+    if hess.size == 0 or not np.all(np.isfinite(hess)):
         return False
     try:
         np.linalg.cholesky(hess)
@@ -136,6 +131,27 @@ def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
     scale = 1.0 / np.sqrt(np.diag(cov))
     eig = np.linalg.eigvalsh(scale[:, None] * cov * scale[None, :])
     return bool(np.all(np.isfinite(eig)) and eig[0] > 1e-6 * max(1.0, abs(eig[-1])))
+
+
+def restricted(nll: Any, full: np.ndarray, params: list[Any]) -> np.ndarray:
+    """The rows and columns of the RooRealVars ``params`` of ``full``, a matrix over all parameters of ``nll``
+    in gradient order (``nll.gradientParameters()``; flat row-major or square)."""
+    order = [p.GetName() for p in nll.gradientParameters()]
+    index = np.array([order.index(p.GetName()) for p in params], dtype=int)
+    return np.asarray(full, dtype=float).reshape(len(order), len(order))[np.ix_(index, index)]
+
+
+def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
+    r"""Whether the exact Hessian :math:`H` of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the
+    RooRealVars ``params`` at their current values is a seed that Minuit2 accepts (:func:`acceptable_seed`).
+
+    MIGRAD's seed from an NLL's Hessian must be: Minuit2 prints "Initial matrix not pos.def." and its
+    first step fails otherwise (e.g. at a start where the NLL is not convex). The pass is the one the seed
+    needs: RooNSBINLL returns its last Hessian again at the same point."""
+    n = len(nll.gradientParameters())
+    full = np.zeros(n * n)
+    nll.hessian(full)
+    return acceptable_seed(restricted(nll, full, params))
 
 
 def newton_minimize(nll: Any, params: list[Any], *, edm_target: float, max_iterations: int = 30) -> NewtonResult:

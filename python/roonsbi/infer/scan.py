@@ -40,10 +40,15 @@ def _check_executor(executor: Any, data: Any, fitter: Fitter | None) -> None:
 
 def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: Any = None, backend: str = "cpu",
                  fitter: Fitter | None = None, fast: bool = False, progress: bool | None = None,
-                 executor: Any = None, model_file: str | os.PathLike | None = None) -> ScanResult:
+                 executor: Any = None, model_file: str | os.PathLike | None = None,
+                 seed_hessian: bool = False) -> ScanResult:
     """Profile-likelihood scan of ``poi``: one unconditional fit, then a fit with the POI
     fixed at each value (nuisance parameters profiled), warm-started from the previous scan
     point's solution (from the best fit for the first point and after a fit with a non-zero status).
+    ``seed_hessian``: each point's MIGRAD starts from the exact Hessian of the unconditional fit instead of
+    a Hessian pass of its own (an NLL with an exact Hessian, ``fast=True``; :mod:`roonsbi.infer.fit`). Off by
+    default: from the previous point's solution MIGRAD with the exact Hessian there needs ~2 value-and-gradient
+    passes, with the global one ~8, which costs more than the Hessian pass saved (``benchmarks/RESULTS.md``).
     Points whose fit leaves a parameter at a bound are in :attr:`ScanResult.at_bound`.
     ``progress``: tqdm bar (default: when stderr is a terminal). ``executor``, ``model_file``: the
     fits of the points as work units (see the module doc)."""
@@ -63,7 +68,7 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
         warm = best
         for k, v in progress_of(list(enumerate(values)), desc=f"scan of {poi}", show=progress):
             model.set_parameters(warm.values)
-            point = _point(fitter, {poi: v}, undefined, k)
+            point = _point(fitter, {poi: v}, undefined, k, seed_hessian)
             nll[k] = np.nan if point is None else point.min_nll
             if point is not None and point.at_bound:
                 flagged[k] = point.at_bound
@@ -71,10 +76,12 @@ def profile_scan(model: FitModel, poi: str, values: Iterable[float], *, data: An
     return ScanResult(poi, values, nll, best, at_bound=flagged, undefined=undefined)
 
 
-def _point(fitter: Fitter, fixed: dict[str, float], undefined: dict, key: Any) -> FitResult | None:
-    """The fit at ``fixed``, or None with the reason in ``undefined[key]`` where the NLL is undefined."""
+def _point(fitter: Fitter, fixed: dict[str, float], undefined: dict, key: Any,
+           seed: bool = False) -> FitResult | None:
+    """The fit at ``fixed`` (``seed``: seeded with the Hessian of the best fit), or None with the reason in
+    ``undefined[key]`` where the NLL is undefined."""
     try:
-        return fitter.fit(fixed, hesse=False)
+        return fitter.fit(fixed, hesse=False, seed_hessian=seed)
     except UndefinedNLL as err:
         undefined[key] = str(err)
         return None
