@@ -413,7 +413,7 @@ def linear_response(best, fixed: dict[str, float]) -> dict[str, float]:
 
 
 def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, impact_nps: int,
-                scan_points: int, strategy: int = 1) -> dict:
+                scan_points: int, strategy: int = 1, impact_seeds: tuple[bool, ...] = (True, False)) -> dict:
     """Conditional fits of roonsbi's fast path: passes per impact fit unseeded (a Hessian pass of their own)
     and seeded with the global fit's Hessian, from the best fit and (seeded) from its linear response, then
     ``infer.impacts`` of ``impact_nps`` NPs and ``infer.profile_scan`` of ``scan_points`` contiguous points of
@@ -463,7 +463,7 @@ def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, im
             out[f"conditional_{label}_max_dmu_over_error"] = max(
                 abs(a - b) for a, b in zip(mus["unseeded"], mus[label])) / best.errors["mu"]
     nps = [f"alpha_np{m}" for m in range(impact_nps)]
-    for seed in (True, False) if impact_nps else ():
+    for seed in impact_seeds if impact_nps else ():
         label = "seeded" if seed else "unseeded"
         model.set_parameters(best.values)
         res, out[f"impacts_{label}_s"], out[f"impacts_{label}_passes"], out[f"impacts_{label}_hessian_passes"] = timed(
@@ -473,7 +473,7 @@ def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, im
                                           for i in sorted(res.impacts, key=lambda i: i.name)]
         out["impacts_fits"] = 4 * impact_nps
         _progress(out, f"impacts {label}")
-    if impact_nps:
+    if impact_nps and len(impact_seeds) == 2:
         out["impacts_max_ddelta_over_error"] = float(np.max(np.abs(
             np.array(out["impacts_seeded_deltas"]) - np.array(out["impacts_unseeded_deltas"])))) / best.errors["mu"]
     for seed in (True, False) if scan_points else ():
@@ -497,14 +497,15 @@ def run_profile(n: int, n_np: int, code: int, threads: int, compare_nps: int, im
 
 
 def measure(spec: str, threads: int, fits: tuple[str, ...], budget: float, profile: tuple[int, int, int],
-            quick: bool, strategy: int = 1) -> dict:
+            quick: bool, strategy: int = 1, impact_seeds: tuple[bool, ...] = (True, False)) -> dict:
     method, n, n_np, code = spec.split(":")
     if method == "check":
         return run_check(int(n), int(n_np))
     if method == "fast":
         return run_fast(int(n), int(n_np), int(code), threads, fits, quick)
     if method == "profile":
-        return run_profile(int(n), int(n_np), int(code), threads, *profile, strategy=strategy)
+        return run_profile(int(n), int(n_np), int(code), threads, *profile, strategy=strategy,
+                           impact_seeds=impact_seeds)
     return run_jax(int(n), int(n_np), int(code), x64=method == "jax64", budget=budget)
 
 
@@ -536,16 +537,19 @@ def main() -> None:
     ap.add_argument("--profile", default="2,1,31",
                     help="the profile measurement: NPs of the start comparison, NPs of infer.impacts, scan points")
     ap.add_argument("--strategy", type=int, default=1, help="Minuit's strategy of the profile measurement's fits")
+    ap.add_argument("--impacts", default="seeded,unseeded",
+                    help="the profile measurement's infer.impacts runs: seeded (global Hessian), unseeded, or both")
     ap.add_argument("--quick", action="store_true", help="fast: the full fits only (no Hessian timing and check)")
     ap.add_argument("--one", help="one measurement METHOD:N:NNP:CODE in this process (prints a JSON line)")
     args = ap.parse_args()
+    impact_seeds = tuple({"seeded": True, "unseeded": False}[v] for v in args.impacts.split(","))
     if args.one:
-        print(json.dumps(measure(args.one, args.threads, tuple(args.fits.split(",")), args.budget,
-                                    tuple(int(v) for v in args.profile.split(",")), args.quick, args.strategy)),
-              flush=True)
+        profile = tuple(int(v) for v in args.profile.split(","))
+        print(json.dumps(measure(args.one, args.threads, tuple(args.fits.split(",")), args.budget, profile,
+                                 args.quick, args.strategy, impact_seeds)), flush=True)
         return
     extra = ["--fits", args.fits, "--budget", str(args.budget), "--profile", args.profile,
-             "--strategy", str(args.strategy)] + \
+             "--strategy", str(args.strategy), "--impacts", args.impacts] + \
         (["--quick"] if args.quick else [])
     print(f"load average at the start: {os.getloadavg()}", flush=True)
     if any(m.startswith("jax") for m in args.methods.split(",")):
@@ -586,12 +590,14 @@ def _report(r: dict) -> None:
             if label != "unseeded":
                 dmu = r[f"conditional_{label}_max_dmu_over_error"]
                 print(f"      mu-hat-hat vs unseeded: <= {dmu:.1e} of its error")
-        if "impacts_seeded_s" in r:
-            s, u = r["impacts_seeded_s"], r["impacts_unseeded_s"]
-            print(f"    infer.impacts ({r['impacts_fits']} conditional fits + the global fit): seeded {s:.1f} s "
-                  f"({r['impacts_seeded_passes']} passes, {r['impacts_seeded_hessian_passes']} Hessian), unseeded "
-                  f"{u:.1f} s ({r['impacts_unseeded_passes']} passes, {r['impacts_unseeded_hessian_passes']} Hessian): "
-                  f"{s / u:.2f} x; impacts equal to {r['impacts_max_ddelta_over_error']:.1e} of the mu error")
+        for label in ("seeded", "unseeded"):
+            if f"impacts_{label}_s" in r:
+                print(f"    infer.impacts {label} ({r['impacts_fits']} conditional fits + the global fit): "
+                      f"{r[f'impacts_{label}_s']:.1f} s ({r[f'impacts_{label}_passes']} passes, "
+                      f"{r[f'impacts_{label}_hessian_passes']} Hessian)")
+        if "impacts_max_ddelta_over_error" in r:
+            print(f"    seeded / unseeded {r['impacts_seeded_s'] / r['impacts_unseeded_s']:.2f} x; impacts equal to "
+                  f"{r['impacts_max_ddelta_over_error']:.1e} of the mu error")
         if "scan_seeded_s" in r:
             s, u = r["scan_seeded_s"], r["scan_unseeded_s"]
             print(f"    infer.profile_scan ({len(r['scan_values'])} points + the global fit): seeded {s:.1f} s "
