@@ -156,26 +156,26 @@ template <bool withGradient, bool useH, bool useL>
    }
 }
 
-/// Whether the block's logarithms of a code-5 term are all within vexpSmallRange (no range reduction needed).
-[[gnu::always_inline]] inline bool smallLogs(const float *lh, const float *ll, std::size_t m)
-{
-   return RooNSBI::MathFuncs::vexpSmallFits(lh, m) && RooNSBI::MathFuncs::vexpSmallFits(ll, m);
-}
-
 /// One code-5 term inside |alpha| < 1 on a block (ROOT's 6th-order polynomial, poly6Eval): M *= g and the local
-/// derivatives dl = g'/g (gradient), dd = g''/g (Hessian). `small`: every logarithm of the block is within
-/// vexpSmallRange (smallLogs), where vexpSmall gives vexp's result without its range reduction.
-template <bool withGradient, bool withHessian, bool small>
+/// derivatives dl = g'/g (gradient), dd = g''/g (Hessian). hi = exp(log hi) and lo = exp(log lo) from
+/// vexpNear0<degree> (degree 7..11: every logarithm of the block is within its range, see poly6Block), or from
+/// vexp (degree 0).
+template <bool withGradient, bool withHessian, int degree>
 [[gnu::always_inline]] inline void poly6Term(const RooNSBI::MathFuncs::Poly6Weights w, const float *lh,
                                              const float *ll, std::size_t m, double *M, double *dl, double *dd)
 {
    using RooNSBI::MathFuncs::vexp;
-   using RooNSBI::MathFuncs::vexpSmall;
    for (std::size_t k = 0; k < m; ++k) {
       const double hv = lh[k];
       const double lv = ll[k];
-      const double eh = small ? vexpSmall(hv) : vexp(hv);
-      const double el = small ? vexpSmall(lv) : vexp(lv);
+      double eh, el;
+      if constexpr (degree == 0) {
+         eh = vexp(hv);
+         el = vexp(lv);
+      } else {
+         eh = RooNSBI::MathFuncs::vexpNear0<degree>(hv);
+         el = RooNSBI::MathFuncs::vexpNear0<degree>(lv);
+      }
       double g, dg;
       RooNSBI::MathFuncs::poly6Eval(w, eh, el, hv, lv, g, dg);
       M[k] *= g;
@@ -183,6 +183,22 @@ template <bool withGradient, bool withHessian, bool small>
          dl[k] = dg / g;
       if (withHessian)
          dd[k] = RooNSBI::MathFuncs::poly6Second(w, eh, el, hv, lv) / g;
+   }
+}
+
+/// poly6Term with the lowest exp degree that covers the block's logarithms of the term (vexpNear0Degree: with
+/// the toys' 5% shifts mostly degree 9 or 10; vexp beyond |log| = 0.34375, e.g. hi = 5, lo = 0.05).
+template <bool withGradient, bool withHessian>
+[[gnu::always_inline]] inline void poly6Block(const RooNSBI::MathFuncs::Poly6Weights &w, const float *lh,
+                                              const float *ll, std::size_t m, double *M, double *dl, double *dd)
+{
+   switch (RooNSBI::MathFuncs::vexpNear0Degree(lh, ll, m)) {
+   case 7: poly6Term<withGradient, withHessian, 7>(w, lh, ll, m, M, dl, dd); break;
+   case 8: poly6Term<withGradient, withHessian, 8>(w, lh, ll, m, M, dl, dd); break;
+   case 9: poly6Term<withGradient, withHessian, 9>(w, lh, ll, m, M, dl, dd); break;
+   case 10: poly6Term<withGradient, withHessian, 10>(w, lh, ll, m, M, dl, dd); break;
+   case 11: poly6Term<withGradient, withHessian, 11>(w, lh, ll, m, M, dl, dd); break;
+   default: poly6Term<withGradient, withHessian, 0>(w, lh, ll, m, M, dl, dd); break;
    }
 }
 
@@ -281,10 +297,7 @@ template <bool withGradient, bool withHessian = false>
             }
          } else { // code 5 inside |alpha| < 1: the polynomial of hi = exp(log hi), lo = exp(log lo)
             double *dd = withHessian ? d2 + t * blockSize : nullptr;
-            if (smallLogs(lh, ll, m))
-               poly6Term<withGradient, withHessian, true>(in.poly[t], lh, ll, m, M, dl, dd);
-            else
-               poly6Term<withGradient, withHessian, false>(in.poly[t], lh, ll, m, M, dl, dd);
+            poly6Block<withGradient, withHessian>(in.poly[t], lh, ll, m, M, dl, dd);
          }
       }
       if (anyLog) {
@@ -674,10 +687,7 @@ ROONSBI_CLONES void passHessian(const PassInputs &in, const HessInputs &h, std::
          out[k] = vexp(slope * col[k]);
    } else {
       std::fill(out, out + m, 1.0);
-      if (smallLogs(lh, ll, m))
-         poly6Term<false, false, true>(w, lh, ll, m, out, nullptr, nullptr);
-      else
-         poly6Term<false, false, false>(w, lh, ll, m, out, nullptr, nullptr);
+      poly6Block<false, false>(w, lh, ll, m, out, nullptr, nullptr);
    }
 }
 
