@@ -132,12 +132,7 @@ inline void densityRatio(std::size_t n, const ProcessTerm *procs, std::size_t nP
    }
 }
 
-/// |x| below which vexp's range reduction is the identity (round(x / ln 2) = 0, so r = x and the scale is 1):
-/// there vexpSmall(x) == vexp(x) bit for bit (ln 2 / 2 = 0.3466, with a margin for the rounding of x log2(e)).
-constexpr double vexpSmallRange = 0.34;
-
-/// vexp(x) for |x| <= vexpSmallRange: its degree-13 polynomial alone (6 fewer operations per call, the same
-/// result). The fast likelihood checks a block's largest |x| first (vexpSmallFits) and uses vexp otherwise.
+/// The degree-13 Taylor polynomial of exp(r), the core of vexp on its reduced argument |r| <= ln 2 / 2.
 inline double vexpSmall(double r)
 {
    double p = 1.0 / 6227020800.0; // 1/13!
@@ -177,22 +172,6 @@ inline double vexp(double x)
    double scale;
    std::memcpy(&scale, &bits, sizeof(scale));
    return p * scale;
-}
-
-/// Whether every |x[k]| of n float32 values is <= vexpSmallRange (and none is NaN): the largest magnitude
-/// from the bits (sign cleared), an integer maximum that vectorises over 8 or 16 lanes.
-inline bool vexpSmallFits(const float *x, std::size_t n)
-{
-   constexpr float limit = float(vexpSmallRange);
-   std::uint32_t limitBits;
-   std::memcpy(&limitBits, &limit, sizeof(limitBits));
-   std::uint32_t largest = 0;
-   for (std::size_t k = 0; k < n; ++k) {
-      std::uint32_t bits;
-      std::memcpy(&bits, x + k, sizeof(bits));
-      largest = std::max(largest, bits & 0x7fffffffu); // NaN and inf are above every finite value
-   }
-   return largest <= limitBits;
 }
 
 /// exp(x) near 0 by a polynomial of degree D = 7..11 on |x| <= ExpNear0<D>::range, for the code-5 kernel of the
