@@ -186,7 +186,7 @@ inline double vexp(double x)
 /// these double coefficients, in exact arithmetic (mpmath, 2001 points of [-R, R]): degree 11: 1.6e-17,
 /// 10: 2.9e-17, 9: 2.2e-17, 8: 2.6e-17, 7: 1.9e-17 (an eighth of an ulp or less); evaluated in double by Horner
 /// the result is within about 1 ulp of exp(x) (tests/models/test_code5_kernel.py checks <= 2 ulp on 10^6
-/// float32 inputs per degree). The ranges are exact float32 values (their bits are vexpNear0Degree's limits).
+/// float32 inputs per degree). The ranges are exact float32 values (vexpNear0Degree compares float32 with them).
 /// Degree 9 on |x| <= 0.156 and 10 on |x| <= 0.25 cost 9 and 10 multiply-adds, against 13 for vexpSmall.
 template <int D>
 struct ExpNear0;
@@ -240,7 +240,7 @@ inline double vexpNear0(double x)
 
 /// The lowest degree D of ExpNear0 whose range covers every |a[k]| and |b[k]| of n float32 values, or 0 if
 /// some value is beyond the last range (or NaN or inf): the largest magnitude from the bits (sign cleared),
-/// an integer maximum that vectorises, compared with the ranges' float32 bits.
+/// an integer maximum that vectorises, compared with the ranges (exact float32 values).
 inline int vexpNear0Degree(const float *a, const float *b, std::size_t n)
 {
    std::uint32_t largest = 0;
@@ -250,12 +250,14 @@ inline int vexpNear0Degree(const float *a, const float *b, std::size_t n)
       std::memcpy(&bb, b + k, sizeof(bb));
       largest = std::max(largest, std::max(ba & 0x7fffffffu, bb & 0x7fffffffu));
    }
-   return largest <= 0x3d400000u ? 7
-          : largest <= 0x3dc00000u ? 8
-          : largest <= 0x3e200000u ? 9
-          : largest <= 0x3e800000u ? 10
-          : largest <= 0x3eb00000u ? 11
-                                   : 0;
+   float x; // the largest |value| (NaN if some value is NaN: then no range covers it)
+   std::memcpy(&x, &largest, sizeof(x));
+   return x <= float(ExpNear0<7>::range)    ? 7
+          : x <= float(ExpNear0<8>::range)  ? 8
+          : x <= float(ExpNear0<9>::range)  ? 9
+          : x <= float(ExpNear0<10>::range) ? 10
+          : x <= float(ExpNear0<11>::range) ? 11
+                                            : 0;
 }
 
 /// ROOT's interpolation code 5 (PiecewiseInterpolation; FlexibleInterpVar code 4) inside

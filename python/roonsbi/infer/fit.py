@@ -89,7 +89,7 @@ import numpy as np
 
 from ..library import load
 from ..models.protocol import FitModel
-from .newton import NewtonResult, acceptable_seed, newton_minimize, positive_definite_hessian, restricted
+from .newton import NewtonResult, acceptable_seed, full_hessian, newton_minimize, positive_definite_hessian, restricted
 from .results import FitResult
 
 ROOT = load()
@@ -425,17 +425,11 @@ class Fitter:
         through its internal coordinates, which misses the NLL's cache) costs no second pass."""
         if not hasattr(self.nll, "setSeedHessian"):
             return positive_definite_hessian(self.nll, floating)
-        n = len(self.nll.gradientParameters())
-        full = np.zeros(n * n)
-        self.nll.hessian(full)
-        return self._seed(floating, full)
+        return self._seed(floating, full_hessian(self.nll))
 
     def _keep_hessian(self) -> None:
         """:attr:`seed_hessian` <- the NLL's Hessian at the minimum, after HESSE (its cache: no pass)."""
-        n = len(self.nll.gradientParameters())
-        full = np.zeros(n * n)
-        self.nll.hessian(full)
-        self.seed_hessian = full
+        self.seed_hessian = full_hessian(self.nll)
 
     def _minimize(self, hesse: bool, seed_hessian: bool = False) -> tuple[str, int, Any]:
         """Minuit2's MIGRAD (then HESSE) on the NLL: (the step that set the status, status, RooFitResult).

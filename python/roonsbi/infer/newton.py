@@ -40,8 +40,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-__all__ = ["NewtonResult", "acceptable_seed", "newton_minimize", "newton_steps", "positive_definite_hessian",
-           "restricted"]
+__all__ = ["NewtonResult", "acceptable_seed", "full_hessian", "newton_minimize", "newton_steps",
+           "positive_definite_hessian", "restricted"]
 
 #: f(x) -> (value, gradient, Hessian) of the floating parameters.
 Objective = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
@@ -141,6 +141,16 @@ def restricted(nll: Any, full: np.ndarray, params: list[Any]) -> np.ndarray:
     return np.asarray(full, dtype=float).reshape(len(order), len(order))[np.ix_(index, index)]
 
 
+def full_hessian(nll: Any) -> np.ndarray:
+    """The exact Hessian of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) at the current parameter values:
+    flat row-major over all its parameters in gradient order (``nll.gradientParameters()``; one Hessian pass, none
+    at the point of the last one)."""
+    n = len(nll.gradientParameters())
+    full = np.zeros(n * n)
+    nll.hessian(full)
+    return full
+
+
 def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
     r"""Whether the exact Hessian :math:`H` of ``nll`` (a RooAbsReal with ``hessian()``, RooNSBINLL) over the
     RooRealVars ``params`` at their current values is a seed that Minuit2 accepts (:func:`acceptable_seed`).
@@ -148,10 +158,7 @@ def positive_definite_hessian(nll: Any, params: list[Any]) -> bool:
     MIGRAD's seed from an NLL's Hessian must be: Minuit2 prints "Initial matrix not pos.def." and its
     first step fails otherwise (e.g. at a start where the NLL is not convex). The pass is the one the seed
     needs: RooNSBINLL returns its last Hessian again at the same point."""
-    n = len(nll.gradientParameters())
-    full = np.zeros(n * n)
-    nll.hessian(full)
-    return acceptable_seed(restricted(nll, full, params))
+    return acceptable_seed(restricted(nll, full_hessian(nll), params))
 
 
 def newton_minimize(nll: Any, params: list[Any], *, edm_target: float, max_iterations: int = 30) -> NewtonResult:

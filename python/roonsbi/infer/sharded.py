@@ -41,6 +41,7 @@ from ..models.unbinned import NSBIModel
 from ..optional import optional_module
 from .executor import ModelSource, open_source
 from .fit import LEVEL, TOLERANCE
+from .newton import full_hessian
 from .results import FitResult
 
 ROOT = load()
@@ -90,9 +91,7 @@ def _hessian(nll: Any, names: Sequence[str]) -> np.ndarray:
     ``RooNSBINLL::hessian``) in the order of ``names``."""
     params = [p.GetName() for p in nll.gradientParameters()]
     m = len(params)
-    out = np.zeros(m * m)
-    nll.hessian(out)
-    full = out.reshape(m, m)
+    full = full_hessian(nll).reshape(m, m)
     index = {n: i for i, n in enumerate(params)}
     h = np.zeros((len(names), len(names)))
     for a, na in enumerate(names):
