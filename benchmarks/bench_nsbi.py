@@ -20,8 +20,9 @@ JSON line; the driver prints the table and the ratios:
 
 The fast path is timed with every alpha at 0 (alpha_np0 varied by 0.01; code 4 then reads
 only the alpha_np0 columns for the value), at 0.5, random in (-1, 1), at 1.5 and at each value of ``--alphas``;
-each time is the minimum and the mean over 5 calls. ``--repeat k`` runs every measurement k times in fresh
-processes and prints the minimum and the spread of the
+each time is the minimum and the mean over 5 calls. With code 5 the same passes are timed again with float
+code 5 (``RooNSBINLL::setFloatCode5``; with the fit, a second fit), with the NLL and gradient shift it makes.
+``--repeat k`` runs every measurement k times in fresh processes and prints the minimum and the spread of the
 times and of their ratios to the one-pass bound measured in the same process.
 
 Usage:  python benchmarks/bench_nsbi.py [--sizes 1e5x50,1e6x100] [--native-fit] [--code 4|5] [--repeat 3]
@@ -207,6 +208,28 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2, a
             a.setVal(value)
         key = _alpha_key(value)
         out[f"{key}_min_s"], out[f"{key}_s"] = _timed(reps, value_and_gradient(value))
+    if code == 5:  # the same passes with float code 5 (setFloatCode5), and its NLL/gradient shift, this process
+        rng = np.random.default_rng(7)
+        for a in alphas_all:
+            a.setVal(rng.uniform(-0.95, 0.95))
+        exact_value = nll.getVal()
+        nll.gradient(grad)
+        exact = grad.copy()
+        nll.setFloatCode5(True)
+        out["f32_nll_shift"] = nll.getVal() - exact_value
+        nll.gradient(grad)
+        out["f32_grad_rel_shift"] = float(np.max(np.abs(grad - exact) / np.maximum(np.abs(exact), 1e-300)))
+        out["f32_random_min_s"], out["f32_random_s"] = _timed(reps, value_and_gradient(0.0))
+        for value in alphas:
+            for a in alphas_all:
+                a.setVal(value)
+            key = _alpha_key(value)
+            out[f"f32_{key}_min_s"], out[f"f32_{key}_s"] = _timed(reps, value_and_gradient(value))
+        nll.setGradientWithValue(False)
+        out["f32_nll_min_s"], out["f32_nll_s"] = _timed(reps, lambda k: (alpha.setVal(0.2 + 0.01 * (k + 1)),
+                                                                           nll.getVal()))
+        nll.setGradientWithValue(True)
+        nll.setFloatCode5(False)
     for a in alphas_all:
         a.setVal(0.0)
     out["load_end"] = os.getloadavg()[0]
@@ -225,6 +248,16 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2, a
         res = Fitter(model, nll=combined.nll, tolerance=TOLERANCE).fit(hesse=True)
         out["combined_fit_s"] = time.perf_counter() - t
         out["combined_mu_hat"] = res.values["mu"]
+        if code == 5:  # the same fit with float code 5
+            model.set_parameters({p.GetName(): 0.0 for p in model.nuisance_parameters}, mu=1.0)
+            nll.setFloatCode5(True)
+            passes = nll.numPasses()
+            t = time.perf_counter()
+            res = Fitter(model, nll=nll, tolerance=TOLERANCE).fit(hesse=True)
+            out["f32_fit_s"] = time.perf_counter() - t
+            out["f32_passes"] = int(nll.numPasses() - passes)
+            out["f32_mu_hat"], out["f32_mu_err"] = res.values["mu"], res.errors["mu"]
+            nll.setFloatCode5(False)
     out["peak_gb"] = peak_rss_gb()
     return out
 
@@ -494,12 +527,26 @@ def main() -> None:
             times = [x[key] for x in runs]
             ratios = [x[key] / x["bandwidth_min_s"] for x in runs]
             print(f"  {label + ':':<42} {_spread(times)} s   / bound: {_spread(ratios)}")
+        f32 = [("f32_nll_min_s", "float code 5: NLL, alpha = 0.2"),
+               ("f32_random_min_s", "float code 5: NLL+gradient, alpha random")] + [
+            (f"f32_{_alpha_key(a)}_min_s", f"float code 5: NLL+gradient, alpha = {a:g}") for a in alphas]
+        for key, label in f32 if "f32_random_min_s" in r else []:
+            times = [x[key] for x in runs]
+            ratios = [x[key] / x["bandwidth_min_s"] for x in runs]
+            print(f"  {label + ':':<42} {_spread(times)} s   / bound: {_spread(ratios)}")
+        if "f32_nll_shift" in r:
+            print(f"  float code 5 - double: NLL {max(abs(x['f32_nll_shift']) for x in runs):.2e},"
+                  f" gradient (max relative) {max(x['f32_grad_rel_shift'] for x in runs):.2e}")
         print(f"  peak memory / store bytes:             {_spread([x['peak_gb'] / x['store_gb'] for x in runs])}"
               f"   (peak {_spread([x['peak_gb'] for x in runs])} GB)")
         if "fit_s" in r:
             print(f"  fast MIGRAD+HESSE fit:                 {r['fit_s']:.2f} s ({r['passes']} passes over the events)")
         if "combined_fit_s" in r:
             print(f"  same + binned HistFactory channel:     {r['combined_fit_s']:.2f} s")
+        if "f32_fit_s" in r:
+            print(f"  fit with float code 5:                 {r['f32_fit_s']:.2f} s ({r['f32_passes']} passes;"
+                  f" mu-hat {r['f32_mu_hat']:.7f} vs {r['mu_hat']:.7f}, error {r['f32_mu_err']:.7f}"
+                  f" vs {r['mu_err']:.7f})")
         for other in ("roofit", "native", "numpy"):
             if other in same:
                 o = same[other]

@@ -46,6 +46,7 @@ struct PassInputs {
    const double *weightD = nullptr;  ///< double weights (a dataset's); nullptr and weight nullptr: unit weights
    std::size_t nTerms = 0;
    double *const *cacheG = nullptr; ///< per process: G_J of every event (the cache of value-only steps), or nullptr
+   bool floatCode5 = false;         ///< code 5 inside |alpha| < 1 in float (RooNSBINLL::setFloatCode5)
 };
 
 /// Run body(b, e) over the events [begin, end) of a pass, which are the rows firstRow + [begin, end) of `store`: in one
@@ -186,13 +187,36 @@ template <bool withGradient, bool withHessian, int degree>
    }
 }
 
+/// Code 5 inside |alpha| < 1 on a block in float (poly6DeltaEvalF): M *= 1 + delta (in double) and dl = g'/g.
+template <bool withGradient>
+[[gnu::always_inline]] inline void poly6TermFloat(const RooNSBI::MathFuncs::Poly6Weights &w, const float *lh,
+                                                  const float *ll, std::size_t m, double *M, double *dl)
+{
+   const RooNSBI::MathFuncs::Poly6WeightsF wf = RooNSBI::MathFuncs::poly6WeightsF(w);
+   for (std::size_t k = 0; k < m; ++k) {
+      float delta, deriv;
+      RooNSBI::MathFuncs::poly6DeltaEvalF(wf, lh[k], ll[k], delta, deriv);
+      M[k] += M[k] * double(delta);
+      if (withGradient)
+         dl[k] = double(deriv / (1.0f + delta));
+   }
+}
+
 /// poly6Term with the lowest exp degree that covers the block's logarithms of the term (vexpNear0Degree: with
-/// the toys' 5% shifts mostly degree 9 or 10; vexp beyond |log| = 0.34375, e.g. hi = 5, lo = 0.05).
+/// the toys' 5% shifts mostly degree 9 or 10; vexp beyond |log| = 0.34375, e.g. hi = 5, lo = 0.05), or with
+/// `single` (RooNSBINLL::setFloatCode5; not for the Hessian) poly6TermFloat where the logarithms are within
+/// |log| <= 0.34375 (the range of vexpm1Near0f).
 template <bool withGradient, bool withHessian>
 [[gnu::always_inline]] inline void poly6Block(const RooNSBI::MathFuncs::Poly6Weights &w, const float *lh,
-                                              const float *ll, std::size_t m, double *M, double *dl, double *dd)
+                                              const float *ll, std::size_t m, double *M, double *dl, double *dd,
+                                              bool single)
 {
-   switch (RooNSBI::MathFuncs::vexpNear0Degree(lh, ll, m)) {
+   const int degree = RooNSBI::MathFuncs::vexpNear0Degree(lh, ll, m);
+   if constexpr (!withHessian) {
+      if (single && degree != 0)
+         return poly6TermFloat<withGradient>(w, lh, ll, m, M, dl);
+   }
+   switch (degree) {
    case 7: poly6Term<withGradient, withHessian, 7>(w, lh, ll, m, M, dl, dd); break;
    case 8: poly6Term<withGradient, withHessian, 8>(w, lh, ll, m, M, dl, dd); break;
    case 9: poly6Term<withGradient, withHessian, 9>(w, lh, ll, m, M, dl, dd); break;
@@ -297,7 +321,7 @@ template <bool withGradient, bool withHessian = false>
             }
          } else { // code 5 inside |alpha| < 1: the polynomial of hi = exp(log hi), lo = exp(log lo)
             double *dd = withHessian ? d2 + t * blockSize : nullptr;
-            poly6Block<withGradient, withHessian>(in.poly[t], lh, ll, m, M, dl, dd);
+            poly6Block<withGradient, withHessian>(in.poly[t], lh, ll, m, M, dl, dd, in.floatCode5);
          }
       }
       if (anyLog) {
@@ -676,7 +700,8 @@ ROONSBI_CLONES void passHessian(const PassInputs &in, const HessInputs &h, std::
 /// The factor of a multiplicative term of code 1 or 5 at alpha on a block (as in processFactor()):
 /// exp(|alpha| log g(+-1)) outside |alpha| < 1 (and for code 1), the code-5 polynomial inside.
 [[gnu::always_inline]] inline void multFactor(int code, double a, const RooNSBI::MathFuncs::Poly6Weights &w,
-                                              const float *lh, const float *ll, std::size_t m, double *out)
+                                              const float *lh, const float *ll, std::size_t m, double *out,
+                                              bool single)
 {
    using RooNSBI::MathFuncs::vexp;
    if (code == 1 || a >= 1.0 || a <= -1.0) {
@@ -687,7 +712,7 @@ ROONSBI_CLONES void passHessian(const PassInputs &in, const HessInputs &h, std::
          out[k] = vexp(slope * col[k]);
    } else {
       std::fill(out, out + m, 1.0);
-      poly6Block<false, false>(w, lh, ll, m, out, nullptr, nullptr);
+      poly6Block<false, false>(w, lh, ll, m, out, nullptr, nullptr, single);
    }
 }
 
@@ -719,8 +744,8 @@ ROONSBI_CLONES void passStep(const PassInputs &in, const StepInputs &st, std::si
                const int t = step.term;
                const float *lh = in.hi[t] + i0;
                const float *ll = in.lo[t] + i0;
-               multFactor(in.code[t], step.alphaOld, step.polyOld, lh, ll, m, before);
-               multFactor(in.code[t], step.alphaNew, step.polyNew, lh, ll, m, after);
+               multFactor(in.code[t], step.alphaOld, step.polyOld, lh, ll, m, before, in.floatCode5);
+               multFactor(in.code[t], step.alphaNew, step.polyNew, lh, ll, m, after, in.floatCode5);
                bool ok = true;
                for (std::size_t k = 0; k < m; ++k) {
                   ok = ok && before[k] > 1e-200 && std::isfinite(before[k]);
@@ -1210,6 +1235,16 @@ void RooNSBINLL::applyWeightSquared(bool flag)
    setValueDirty();
 }
 
+void RooNSBINLL::setFloatCode5(bool flag)
+{
+   if (flag == _floatCode5)
+      return;
+   _floatCode5 = flag;
+   _cacheKey.clear(); // the next value is a new pass
+   _hasGradient = false;
+   setValueDirty();
+}
+
 void RooNSBINLL::enableOffsetting(bool flag)
 {
    _doOffset = flag;
@@ -1380,6 +1415,7 @@ void RooNSBINLL::fillPassInputs(Inputs &in) const
          poly[t] = RooNSBI::MathFuncs::poly6Weights(alpha[t]);
    }
    in.nProc = _yields.size();
+   in.floatCode5 = _floatCode5;
    in.yield = _yieldScratch.data();
    in.ratio = _ratio.data();
    in.groupsOf = _groupsOf.data(); // grouped once, by groupTerms()

@@ -201,3 +201,145 @@ def test_value_only_steps_with_large_logs(rng: np.random.Generator) -> None:
         point[name] = value
         model.set_parameters(point)
         assert f.getVal() == pytest.approx(reference.nll(point), rel=1e-10), (name, value)
+
+
+# -- float code 5 (RooNSBINLL::setFloatCode5, fast_nll(float_code5=True)) ----------------------------------------
+_FLOAT_LOOP = """
+#include "RooNSBI/MathFuncs.h"
+namespace roonsbi_test_f5 {
+void eval(double alpha, const float *lh, const float *ll, std::size_t n, double *g, double *dg)
+{
+   const auto w = RooNSBI::MathFuncs::poly6WeightsF(RooNSBI::MathFuncs::poly6Weights(alpha));
+   for (std::size_t k = 0; k < n; ++k) {
+      float delta, deriv;
+      RooNSBI::MathFuncs::poly6DeltaEvalF(w, lh[k], ll[k], delta, deriv);
+      g[k] = 1.0 + double(delta);
+      dg[k] = deriv;
+   }
+}
+}
+"""
+#: float's unit roundoff; the float factor's bound is ULPS_VALUE (derivative ULPS_DERIV) units of it times
+#: |log hi| + |log lo| (measured worst over 5.8 million points: 3.5 and 5.9)
+U = 2.0**-24
+ULPS_VALUE, ULPS_DERIV = 4.0, 8.0
+
+
+def test_float_factor_within_a_few_ulp_of_its_logarithms() -> None:
+    """poly6DeltaEvalF (code 5 inside |alpha| < 1 in float, as its deviation from 1) against ROOT's polynomial
+    from tests/reference.py (the matching conditions solved per event, float64, its derivative analytic in
+    alpha): |g - g_ref| <= 4 u (|log hi| + |log lo|) and the same with 8 u for dg/dalpha, over the whole range
+    |log| <= 0.34375 of vexpm1Near0f and alphas across (-1, 1); near alpha = 0 the error vanishes with g - 1."""
+    from reference import poly6_coefficients, poly6_eval
+
+    ROOT.gInterpreter.Declare(_FLOAT_LOOP)
+    rng = np.random.default_rng(5)
+    limit = 0.34375
+    n = 20000
+    worst = 0.0
+    for a in (-0.999, -0.6, -0.2, -0.01, 0.0, 0.01, 0.2, 0.45, 0.8, 0.999):
+        lh = rng.uniform(-limit, limit, n).astype(np.float32)
+        ll = rng.uniform(-limit, limit, n).astype(np.float32)
+        lh[:2], ll[:2] = (limit, -limit), (-limit, limit)
+        g, dg = np.empty(n), np.empty(n)
+        ROOT.roonsbi_test_f5.eval(a, lh, ll, n, g, dg)
+        h, lo = lh.astype(float), ll.astype(float)
+        hi, low = np.exp(h), np.exp(lo)
+        c = poly6_coefficients(np.stack([hi, hi * h, hi * h * h, low, -low * lo, low * lo * lo]))
+        scale = U * (np.abs(h) + np.abs(lo))
+        err = np.abs(g - poly6_eval(c, a)) / scale
+        err_d = np.abs(dg - sum(k * c[k - 1] * a ** (k - 1) for k in range(1, 7))) / scale
+        assert err.max() <= ULPS_VALUE, (a, err.max())
+        assert err_d.max() <= ULPS_DERIV, (a, err_d.max())
+        worst = max(worst, float(err.max()))
+    assert worst > 0.5  # float arithmetic indeed (the double kernel is ~1e-8 of this scale)
+
+
+def test_float_code5_value_gradient_and_steps(rng: np.random.Generator) -> None:
+    """The fast NLL with float code 5 on the model above (small logs in float, the large-log blocks in double):
+    its value differs from RooFit's NLL (it is not the double kernel) by at most the bound that the per-factor
+    error gives, sum_i w_i max_J sum_{t in J} 4 u (|log hi| + |log lo|) (+ 1e-12 relative); its gradient
+    equals central differences of RooFit's NLL to 2e-6; value-only cached steps equal its full passes; the
+    Hessian stays the double one."""
+    model, f, reference = _model(rng, "c5float")
+    cols = dequantized_columns(f.store)
+    weights = cols["weight"]
+    specs = {"S": ("a", "b"), "B": ("a", "b", "c"), "I": ("c", "b")}
+    per_proc = []
+    for p, nps in specs.items():
+        err = np.zeros(N)  # (the large-log blocks in double count too: a bound, not an estimate)
+        for k in nps:
+            lh, ll = np.log(cols[f"g_{p}_{k}_hi"]), np.log(cols[f"g_{p}_{k}_lo"])
+            err += ULPS_VALUE * U * (np.abs(lh) + np.abs(ll))
+        per_proc.append(err)
+    bound = float(np.sum(weights * np.max(per_proc, axis=0)))
+    params = list(f.nll.gradientParameters())
+    floating = [k for k, p in enumerate(params) if not p.isConstant()]
+    names = [params[k].GetName() for k in floating]
+    inside = [pt for pt in POINTS if all(abs(v) < 1 for k, v in pt.items() if k.startswith("alpha_"))]
+    assert len(inside) == 2
+    for point in inside:
+        model.set_parameters(point)
+        exact = f.getVal()
+        f.nll.setFloatCode5(True)
+        value = f.getVal()
+        ref = reference.nll(point)
+        assert value != exact  # the float kernel ran
+        assert abs(value - ref) <= bound + 1e-12 * abs(ref), (point, value - ref, bound)
+        grad = _gradient(f.nll)[floating]
+        for k, name in enumerate(names):
+            h = 1e-5
+            fd = (reference.nll(dict(point, **{name: point[name] + h}))
+                  - reference.nll(dict(point, **{name: point[name] - h}))) / (2 * h)
+            assert grad[k] == pytest.approx(fd, rel=2e-6, abs=2e-5), (name, point)
+        f.nll.setFloatCode5(False)
+        assert f.getVal() == exact  # switching back is a new (double) pass
+    # value-only steps from the cache read the same float factors as a full float pass
+    f.nll.setFloatCode5(True)
+    f.nll.setGradientWithValue(False)
+    f.nll.setIncrementalLimit(1)
+    point = dict(inside[0])
+    model.set_parameters(point)
+    f.getVal()
+    stepped = f.nll.numIncrementalEvaluations()
+    for name, value in (("alpha_a", 0.7), ("alpha_b", -0.3), ("alpha_c", 0.1)):
+        point[name] = value
+        model.set_parameters(point)
+        step = f.getVal()
+        f.nll.setIncrementalLimit(0)
+        model.set_parameters(dict(point, mu=point["mu"] + 1e-3))
+        f.getVal()
+        model.set_parameters(point)
+        assert step == pytest.approx(f.getVal(), rel=1e-12), name
+        f.nll.setIncrementalLimit(1)
+        f.getVal()
+    assert f.nll.numIncrementalEvaluations() > stepped
+
+
+def test_float_code5_fit_equals_the_double_fit() -> None:
+    """MIGRAD + HESSE on the fast NLL with float code 5: the same minimum and errors as with double code 5
+    (to 1e-5 of the errors and 1e-5 relative), on a toy of 4000 events with 3 processes x 8 code-5 shapes."""
+    from roonsbi.infer.fit import Fitter
+
+    gen = np.random.default_rng(11)
+    n = 4000
+    procs = []
+    for p, (y, coef) in {"S": (50.0, "mu"), "B": (400.0, "1"), "I": (30.0, "sqrt(mu)")}.items():
+        sys = {}
+        for k in range(8):
+            z = gen.standard_normal(n)
+            sys[f"np{k}"] = ShapeSys(np.exp(-0.05 * z), np.exp(0.05 * z), 5)
+        procs.append(Process(p, y, gen.uniform(0.2, 2.0, n), coef, shapesys=sys))
+    weights = gen.uniform(0.05, 0.15, n)
+    results = {}
+    for single in (False, True):
+        model = build_model(procs, weights=weights, name=f"c5fit{int(single)}", form="columns")
+        fast = fast_nll(model, float_code5=single)
+        assert fast.nll.floatCode5() is single
+        results[single] = Fitter(model, nll=fast, tolerance=1e-6).fit(hesse=True)
+    double, single_res = results[False], results[True]
+    assert single_res.status == 0 and double.status == 0
+    assert single_res.min_nll != double.min_nll  # the float kernel ran
+    for name, value in double.values.items():
+        assert single_res.values[name] == pytest.approx(value, abs=1e-5 * double.errors[name]), name
+        assert single_res.errors[name] == pytest.approx(double.errors[name], rel=1e-5), name

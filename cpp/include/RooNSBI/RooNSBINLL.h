@@ -137,6 +137,14 @@ public:
    /// Compute the gradient along with every value (default on): Minuit asks for
    /// the gradient at the point whose value it just asked for, which then costs nothing.
    void setGradientWithValue(bool flag) { _gradientWithValue = flag; }
+   /// Evaluate code 5 inside |alpha| < 1 in float for the value and gradient passes (default off: double).
+   /// The factor is computed as its deviation from 1 (MathFuncs::poly6DeltaEvalF: every term small with the
+   /// stored float32 logarithms) and multiplied into the product in double, so its relative error is a few
+   /// float ulps times |log g|, about 1e-8 for 5% shifts, not 1e-7: at 10^6 events x 3 processes x 100 NPs the
+   /// NLL moves by ~1e-7 (absolute) and the gradient by ~1e-7 (relative), for about 1.4x faster passes. Blocks
+   /// with larger logarithms (|log| > 0.34375), the Hessian and code 5 outside |alpha| < 1 stay in double.
+   void setFloatCode5(bool flag);
+   bool floatCode5() const { return _floatCode5; }
    /// Number of full passes over the events so far (for tests and benchmarks), Hessian passes included.
    std::size_t numPasses() const { return _nPasses; }
    /// Number of those passes that were Hessian passes (hessian(); each costs a few value-and-gradient passes).
@@ -311,6 +319,7 @@ private:
    double _sumW = 0.0, _sumW2 = 0.0;
    double _constant = 0.0, _constantW2 = 0.0; ///< -sum_i w_i log m_i, -sum_i w_i^2 log m_i
    bool _weightSquared = false;
+   bool _floatCode5 = false;
    RooArgSet _globalsFromData; ///< copies of global observables with the dataset's values (not owned)
    bool _doOffset = false;
    mutable bool _offsetSet = false;
