@@ -2,7 +2,8 @@
  * roonsbi benchmark: the code-5 inner loop of RooNSBINLL (poly6Term) alone, 128 events x 100 terms in cache,
  * thread CPU time per event-term, the exp of hi and lo from vexpSmall (degree-13 Taylor, the kernel before
  * vexpNear0) against vexpNear0<D> (the degree the kernel picks per block; the histogram of degrees for the
- * benchmark toys' 5% shifts is printed first). Ratios within one run only. Build and run:
+ * benchmark toys' 5% shifts is printed first), and the float kernel of RooNSBINLL::setFloatCode5 (poly6TermFloat).
+ * Ratios within one run only. Build and run (-march=x86-64-v4 for the AVX-512 clone):
  *
  *   g++ -O3 -march=x86-64-v3 -std=c++17 -Icpp/include -I$(python -c 'import ROOT, os; \
  *       print(os.path.join(os.path.dirname(ROOT.__file__), "include"))') benchmarks/code5_kernel_micro.cpp \
@@ -33,6 +34,21 @@ template <bool small, int D>
       }
    }
 }
+/// the float kernel (RooNSBINLL::setFloatCode5: poly6TermFloat)
+[[gnu::noinline]] void kernFloat(const Poly6Weights *W, const float *LH, const float *LL, double *M, double *DL)
+{
+   for (std::size_t t = 0; t < T; ++t) {
+      const Poly6WeightsF w = poly6WeightsF(W[t]);
+      const float *lh = LH + t * B, *ll = LL + t * B;
+      double *dl = DL + t * B;
+      for (std::size_t k = 0; k < B; ++k) {
+         float delta, deriv;
+         poly6DeltaEvalF(w, lh[k], ll[k], delta, deriv);
+         M[k] += M[k] * double(delta);
+         dl[k] = double(deriv / (1.0f + delta));
+      }
+   }
+}
 static double cpuns() { timespec ts; clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts); return ts.tv_sec * 1e9 + ts.tv_nsec; }
 template <class F> double timeit(F f) {
    double best = 1e30;
@@ -56,6 +72,7 @@ int main()
    std::printf("near0 11      : %.3f\n", timeit([&] { reset(); kern<false, 11>(W.data(), LH.data(), LL.data(), M.data(), DL.data()); }));
    std::printf("near0 10      : %.3f\n", timeit([&] { reset(); kern<false, 10>(W.data(), LH.data(), LL.data(), M.data(), DL.data()); }));
    std::printf("near0 9       : %.3f\n", timeit([&] { reset(); kern<false, 9>(W.data(), LH.data(), LL.data(), M.data(), DL.data()); }));
+   std::printf("float (6)     : %.3f\n", timeit([&] { reset(); kernFloat(W.data(), LH.data(), LL.data(), M.data(), DL.data()); }));
    }
    double s = 0; for (double v : DL) s += v; std::printf("chk %g %g\n", s, M[0]);
 }
