@@ -195,9 +195,12 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2, a
                                                                          nll.getVal()))
     nll.setGradientWithValue(True)
     out["nll_grad_half_min_s"], out["nll_grad_half_s"] = _timed(reps, value_and_gradient(0.5))
-    rng = np.random.default_rng(7)
-    for a in alphas_all:
-        a.setVal(rng.uniform(-0.95, 0.95))
+    def random_alphas():  # the same random point for the double and the float passes
+        rng = np.random.default_rng(7)
+        for a in alphas_all:
+            a.setVal(rng.uniform(-0.95, 0.95))
+
+    random_alphas()
     out["nll_grad_random_min_s"], out["nll_grad_random_s"] = _timed(reps, value_and_gradient(0.0))
     # every alpha outside |alpha| < 1: code 5 is exponential (a multiply-add on the stored logs), code 4 linear
     for a in alphas_all:
@@ -209,9 +212,7 @@ def run_fast(n: int, n_np: int, do_fit: bool, code: int = 5, threads: int = 2, a
         key = _alpha_key(value)
         out[f"{key}_min_s"], out[f"{key}_s"] = _timed(reps, value_and_gradient(value))
     if code == 5:  # the same passes with float code 5 (setFloatCode5), and its NLL/gradient shift, this process
-        rng = np.random.default_rng(7)
-        for a in alphas_all:
-            a.setVal(rng.uniform(-0.95, 0.95))
+        random_alphas()
         exact_value = nll.getVal()
         nll.gradient(grad)
         exact = grad.copy()
@@ -524,14 +525,12 @@ def main() -> None:
         print(f"  load average at start / end of runs:   {[round(x['load_start'], 1) for x in runs]} /"
               f" {[round(x['load_end'], 1) for x in runs]}")
         print(f"  one-pass bandwidth bound (readAll):    {_spread([x['bandwidth_min_s'] for x in runs])} s")
-        for key, label in FAST_TIMES + [(f"{_alpha_key(a)}_min_s", f"NLL+gradient, all alpha = {a:g}") for a in alphas]:
-            times = [x[key] for x in runs]
-            ratios = [x[key] / x["bandwidth_min_s"] for x in runs]
-            print(f"  {label + ':':<42} {_spread(times)} s   / bound: {_spread(ratios)}")
-        f32 = [("f32_nll_min_s", "float code 5: NLL, alpha = 0.2"),
-               ("f32_random_min_s", "float code 5: NLL+gradient, alpha random")] + [
-            (f"f32_{_alpha_key(a)}_min_s", f"float code 5: NLL+gradient, alpha = {a:g}") for a in alphas]
-        for key, label in f32 if "f32_random_min_s" in r else []:
+        timed = FAST_TIMES + [(f"{_alpha_key(a)}_min_s", f"NLL+gradient, all alpha = {a:g}") for a in alphas]
+        if "f32_random_min_s" in r:
+            timed += [("f32_nll_min_s", "float code 5: NLL, alpha = 0.2"),
+                      ("f32_random_min_s", "float code 5: NLL+gradient, alpha random")] + [
+                (f"f32_{_alpha_key(a)}_min_s", f"float code 5: NLL+gradient, alpha = {a:g}") for a in alphas]
+        for key, label in timed:
             times = [x[key] for x in runs]
             ratios = [x[key] / x["bandwidth_min_s"] for x in runs]
             print(f"  {label + ':':<42} {_spread(times)} s   / bound: {_spread(ratios)}")

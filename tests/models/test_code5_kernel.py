@@ -45,15 +45,17 @@ def _shapes(rng: np.random.Generator) -> dict[str, tuple[np.ndarray, np.ndarray]
     return {"a": (a_lo, a_hi), "b": (np.exp(-0.8 * b_log), np.exp(b_log)), "c": (c_lo, c_hi)}
 
 
+#: process -> (yield, coefficient, its code-5 NPs) of _model
+PROCESSES = {"S": (40.0, "mu", ("a", "b")), "B": (300.0, "1", ("a", "b", "c")), "I": (20.0, "sqrt(mu)", ("c", "b"))}
+
+
 def _model(rng: np.random.Generator, name: str):
     """Three processes with code-5 shapes (one NP per process with large logs) and the RooFit model of the
     same pdf on the float32-rounded columns the fast NLL reads."""
     shapes = _shapes(rng)
-    specs = {"S": (40.0, "mu", ("a", "b")), "B": (300.0, "1", ("a", "b", "c")), "I": (20.0, "sqrt(mu)", ("c", "b"))}
-
     def procs(columns: dict[str, np.ndarray] | None) -> list[Process]:
         out = []
-        for p, (y, coef, nps) in specs.items():
+        for p, (y, coef, nps) in PROCESSES.items():
             get = (lambda key, v: columns[key]) if columns else (lambda key, v: v)
             ratio = get(f"r_{p}", rng_ratio[p])
             sys = {k: ShapeSys(get(f"g_{p}_{k}_lo", shapes[k][0]), get(f"g_{p}_{k}_hi", shapes[k][1]), 5)
@@ -61,7 +63,7 @@ def _model(rng: np.random.Generator, name: str):
             out.append(Process(p, y, ratio, coef, shapesys=sys))
         return out
 
-    rng_ratio = {p: rng.uniform(0.1, 2.5, N) for p in specs}
+    rng_ratio = {p: rng.uniform(0.1, 2.5, N) for p in PROCESSES}
     weights = rng.uniform(0.2, 0.8, N)
     model = build_model(procs(None), weights=weights, name=name, form="columns")
     f = fast_nll(model, threads=1)
@@ -269,9 +271,8 @@ def test_float_code5_value_gradient_and_steps(rng: np.random.Generator) -> None:
     model, f, reference = _model(rng, "c5float")
     cols = dequantized_columns(f.store)
     weights = cols["weight"]
-    specs = {"S": ("a", "b"), "B": ("a", "b", "c"), "I": ("c", "b")}
     per_proc = []
-    for p, nps in specs.items():
+    for p, (_, _, nps) in PROCESSES.items():
         err = np.zeros(N)  # (the large-log blocks in double count too: a bound, not an estimate)
         for k in nps:
             lh, ll = np.log(cols[f"g_{p}_{k}_hi"]), np.log(cols[f"g_{p}_{k}_lo"])
@@ -292,8 +293,13 @@ def test_float_code5_value_gradient_and_steps(rng: np.random.Generator) -> None:
         assert value != exact  # the float kernel ran
         assert abs(value - ref) <= bound + 1e-12 * abs(ref), (point, value - ref, bound)
         _check_gradient(f.nll, reference, point, floating, names)
+        n = len(params)
+        hess_float, hess_double = np.zeros(n * n), np.zeros(n * n)
+        f.nll.hessian(hess_float)
         f.nll.setFloatCode5(False)
         assert f.getVal() == exact  # switching back is a new (double) pass
+        f.nll.hessian(hess_double)
+        assert np.array_equal(hess_float, hess_double)  # the Hessian pass is double either way
     # value-only steps from the cache read the same float factors as a full float pass
     f.nll.setFloatCode5(True)
     f.nll.setGradientWithValue(False)

@@ -141,7 +141,7 @@ public:
    /// The factor is computed as its deviation from 1 (MathFuncs::poly6DeltaEvalF: every term small with the
    /// stored float32 logarithms) and multiplied into the product in double, so its relative error is a few
    /// float ulps times |log g|, about 1e-8 for 5% shifts, not 1e-7: at 10^6 events x 3 processes x 100 NPs the
-   /// NLL moves by ~1e-7 (absolute) and the gradient by ~1e-7 (relative), for about 1.4x faster passes. Blocks
+   /// NLL moves by ~1e-7 (absolute) and the gradient by ~1e-6 (relative), for about 1.4x faster passes. Blocks
    /// with larger logarithms (|log| > 0.34375), the Hessian and code 5 outside |alpha| < 1 stay in double.
    void setFloatCode5(bool flag);
    bool floatCode5() const { return _floatCode5; }
